@@ -1,0 +1,5 @@
+import sys
+
+from hyperdrive_sim.cli import main
+
+sys.exit(main())

@@ -1,0 +1,102 @@
+"""Counts: what happened in one evaluated frame, in actions and cycles, never in joules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from hyperdrive_sim.mapping.costs import COUNT_FIELDS
+from hyperdrive_sim.mapping.plan import Plan
+
+#: [layer, chip] arrays
+PER_LAYER_CHIP = (*COUNT_FIELDS, "busy_cycles", "stall_weight_cycles", "stall_border_cycles")
+#: [layer] arrays
+PER_LAYER = (
+    "layer_end",
+    "layer_cycles",
+    "offchip_weight_bits",
+    "c2c_border_bits",
+    "c2c_weight_bits",
+    "c2c_reduce_bits",
+)
+#: [chip] arrays
+PER_CHIP = ("image_in_bits", "result_out_bits", "stall_io_cycles", "finish_cycles")
+
+
+@dataclass(frozen=True, eq=False)
+class Counts:
+    """Action counts of one frame. c2c bits are link-hop bits (a relayed bit counts twice)."""
+
+    evaluator: str
+    layer_names: tuple[str, ...]
+    total_cycles: int
+    macs: np.ndarray
+    fp16_adds: np.ndarray
+    fmm_read_bits: np.ndarray
+    fmm_write_bits: np.ndarray
+    wbuf_read_bits: np.ndarray
+    wbuf_write_bits: np.ndarray
+    busy_cycles: np.ndarray
+    stall_weight_cycles: np.ndarray
+    stall_border_cycles: np.ndarray
+    layer_end: np.ndarray
+    layer_cycles: np.ndarray
+    offchip_weight_bits: np.ndarray
+    c2c_border_bits: np.ndarray
+    c2c_weight_bits: np.ndarray
+    c2c_reduce_bits: np.ndarray
+    image_in_bits: np.ndarray
+    result_out_bits: np.ndarray
+    stall_io_cycles: np.ndarray
+    finish_cycles: np.ndarray
+
+    @property
+    def chips(self) -> int:
+        return self.macs.shape[1]
+
+    @property
+    def offchip_bits(self) -> int:
+        return int(
+            self.offchip_weight_bits.sum() + self.image_in_bits.sum() + self.result_out_bits.sum()
+        )
+
+    @property
+    def c2c_bits(self) -> int:
+        return int(
+            self.c2c_border_bits.sum() + self.c2c_weight_bits.sum() + self.c2c_reduce_bits.sum()
+        )
+
+    def to_dict(self) -> dict:
+        """Plain lists, for JSON; ``from_dict`` restores an equal object."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = value.tolist() if isinstance(value, np.ndarray) else value
+        out["layer_names"] = list(self.layer_names)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Counts:
+        kwargs = {}
+        for f in fields(cls):
+            value = data[f.name]
+            if f.name in PER_LAYER_CHIP or f.name in PER_LAYER or f.name in PER_CHIP:
+                value = np.asarray(value, dtype=np.int64)
+            kwargs[f.name] = tuple(value) if f.name == "layer_names" else value
+        return cls(**kwargs)
+
+
+def plan_counts(plan: Plan) -> dict[str, np.ndarray]:
+    """The [layer, chip] action counts fixed by the plan, identical for every evaluator.
+
+    Halo pixels received from neighbours are written to the FMM, so they count as writes.
+    """
+    counts = {
+        name: np.stack([getattr(lp.work, name) for lp in plan.layers]).astype(np.int64)
+        for name in COUNT_FIELDS
+    }
+    counts["fmm_write_bits"] += np.stack(
+        [lp.halo_bits.sum(axis=1) * (not lp.halo_offchip) for lp in plan.layers]
+    )
+    return counts

@@ -1,0 +1,164 @@
+"""What each layer costs on each chip: cycles and action counts, never joules.
+
+The Hyperdrive datapath (DESIGN.md section 4): every cycle each of the M x N Tile-PUs reads
+one activation word from the FMM and broadcasts it to its C FMPUs, which add or subtract it
+according to one weight bit each. So only output channels that read the *same* input word
+work in parallel. The rules below follow from that; each says what it assumes.
+
+- conv: output channels of one group share inputs, so a block is up to C channels of one
+  group. cycles = groups * ceil(C_out/groups / C) * ceil(h/M) * ceil(w/N) * C_in/groups * kh*kw.
+  With groups = 1 this is the DESIGN.md formula; a depthwise conv uses 1 of C FMPUs.
+  One weight word of the block is read from the weight buffer every cycle.
+- pool: like a depthwise conv without weights (one channel per input word); each window
+  element costs one FP16 compare or add.
+- add: every operand word is read once (one word per Tile-PU per cycle); n-1 adds per output.
+- concat, channel_slice, channel_shuffle: FMM addressing only, no cycles (assumption: the
+  FMM layout lets the next layer read the operands in place).
+- upsample (nearest): each output word is read from the input and written once.
+- global_pool and dense on a tiled map: each chip reduces its own tile into a partial
+  vector on one Tile-PU (dense: one weight word per input word, so one Tile-PU is active),
+  then the partial vectors are summed hop by hop towards chip (0, 0) (rows first, then
+  column 0), one vector per link. Layers after that run on chip (0, 0) alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hyperdrive_sim.spec.models import ChipSpec
+from hyperdrive_sim.workload.network import LayerInfo
+
+COUNT_FIELDS = (
+    "macs",
+    "fp16_adds",
+    "fmm_read_bits",
+    "fmm_write_bits",
+    "wbuf_read_bits",
+    "wbuf_write_bits",
+)
+
+
+@dataclass(frozen=True, eq=False)
+class ChipWork:
+    """Per-chip work of one layer (arrays indexed by chip) plus its weight blocks."""
+
+    cycles: np.ndarray
+    macs: np.ndarray
+    fp16_adds: np.ndarray
+    fmm_read_bits: np.ndarray
+    fmm_write_bits: np.ndarray
+    wbuf_read_bits: np.ndarray
+    wbuf_write_bits: np.ndarray
+    #: weight bits of each block, in streaming order (empty for weightless layers)
+    blocks: np.ndarray
+    #: length of the partial vector each chip sends for a cross-chip reduction (0 if none)
+    reduce_len: int = 0
+
+
+def _ceil(a, b):
+    return -(-a // b)
+
+
+def _zeros(n: int) -> np.ndarray:
+    return np.zeros(n, dtype=np.int64)
+
+
+def conv_blocks(out_channels: int, groups: int, fmpus: int) -> np.ndarray:
+    """Output channels in each weight block: up to C channels of one group per block."""
+    per_group = out_channels // groups
+    full, rest = divmod(per_group, fmpus)
+    one_group = [fmpus] * full + ([rest] if rest else [])
+    return np.tile(np.array(one_group, dtype=np.int64), groups)
+
+
+def layer_work(
+    info: LayerInfo,
+    chip: ChipSpec,
+    out_h: np.ndarray,
+    out_w: np.ndarray,
+    in_elements: np.ndarray,
+    reduce: bool,
+) -> ChipWork:
+    """Cost of ``info`` on every chip, given each chip's output share ``out_h`` x ``out_w``.
+
+    ``in_elements`` is the number of input values each chip holds (for dense and global
+    pooling); ``reduce`` says whether partial results must be summed across chips.
+    """
+    layer, kind = info.layer, info.layer.kind
+    act, wbits = chip.activation_bits, chip.weight_bits
+    m, n, c = chip.tile_rows, chip.tile_cols, chip.fmpus_per_tile
+    chips = len(out_h)
+    pix = out_h * out_w
+    pix_iter = _ceil(out_h, m) * _ceil(out_w, n)
+    out_ch = info.out_shape.channels
+    z = _zeros(chips)
+    blocks = np.zeros(0, dtype=np.int64)
+    reduce_len = 0
+
+    if kind == "conv":
+        kh, kw = layer.kernel
+        cin_g = info.in_shapes[0].channels // layer.groups
+        taps = cin_g * kh * kw
+        block_ch = conv_blocks(out_ch, layer.groups, c)
+        blocks = block_ch * taps * wbits
+        cycles = len(block_ch) * pix_iter * taps
+        macs = pix * out_ch * taps
+        reads = len(block_ch) * pix * taps * act
+        writes = pix * out_ch * act
+        wbuf_read = pix_iter * int(blocks.sum())
+        active = pix > 0
+        wbuf_write = np.where(active, int(blocks.sum()), 0)
+        adds = z
+    elif kind == "pool":
+        kh, kw = layer.kernel
+        cycles = out_ch * pix_iter * kh * kw
+        adds = pix * out_ch * kh * kw
+        reads, writes = adds * act, pix * out_ch * act
+        macs = wbuf_read = wbuf_write = z
+    elif kind == "add":
+        k = len(layer.inputs)
+        cycles = k * out_ch * pix_iter
+        adds = (k - 1) * pix * out_ch
+        reads, writes = k * pix * out_ch * act, pix * out_ch * act
+        macs = wbuf_read = wbuf_write = z
+    elif kind == "upsample":
+        cycles = out_ch * pix_iter
+        reads = writes = pix * out_ch * act
+        macs = adds = wbuf_read = wbuf_write = z
+    elif kind == "global_pool":
+        tile_iter = _ceil(in_elements // out_ch, chip.tiles)
+        cycles = out_ch * tile_iter
+        adds = in_elements
+        reads, writes = in_elements * act, np.where(in_elements > 0, out_ch * act, 0)
+        macs = wbuf_read = wbuf_write = z
+        reduce_len = out_ch if reduce else 0
+    elif kind == "dense":
+        block_ch = conv_blocks(out_ch, 1, c)
+        in_features = info.in_shapes[0].elements
+        blocks = block_ch * in_features * wbits
+        cycles = len(block_ch) * in_elements
+        macs = in_elements * out_ch
+        reads = len(block_ch) * in_elements * act
+        writes = np.where(in_elements > 0, out_ch * act, 0)
+        wbuf_read = wbuf_write = in_elements * out_ch * wbits
+        adds = z
+        reduce_len = out_ch if reduce else 0
+    else:  # concat, channel_slice, channel_shuffle: layout only
+        cycles = macs = adds = reads = writes = wbuf_read = wbuf_write = z
+
+    def arr(v) -> np.ndarray:
+        return np.broadcast_to(np.asarray(v, dtype=np.int64), (chips,)).copy()
+
+    return ChipWork(
+        cycles=arr(cycles),
+        macs=arr(macs),
+        fp16_adds=arr(adds),
+        fmm_read_bits=arr(reads),
+        fmm_write_bits=arr(writes),
+        wbuf_read_bits=arr(wbuf_read),
+        wbuf_write_bits=arr(wbuf_write),
+        blocks=blocks,
+        reduce_len=reduce_len,
+    )

@@ -1,0 +1,252 @@
+"""The Plan: the single description of what work exists, consumed by every evaluator.
+
+``build_plan`` places each layer (tiled over the mesh, or on the root chip after a
+cross-chip reduction), derives each chip's share, halo, weight blocks and FMM need, and
+collects every reason the network does not fit instead of simulating it silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import cached_property
+from typing import Literal
+
+import numpy as np
+
+from hyperdrive_sim.errors import MappingError
+from hyperdrive_sim.mapping.costs import ChipWork, layer_work
+from hyperdrive_sim.mapping.tiling import DIRECTIONS, Halo, Tiling, halo
+from hyperdrive_sim.spec.hardware import Hardware
+from hyperdrive_sim.workload.layers import INPUT, Shape
+from hyperdrive_sim.workload.network import LayerInfo, ShapedNetwork
+
+Placement = Literal["tiled", "root"]
+ROOT = 0
+
+
+@dataclass(frozen=True, eq=False)
+class LayerPlan:
+    """One layer on the mesh. Arrays are indexed by chip (row-major)."""
+
+    info: LayerInfo
+    placement: Placement
+    work: ChipWork
+    #: halo bits chip c receives from its neighbour in DIRECTIONS[d]: ``halo_bits[c, d]``
+    halo_bits: np.ndarray
+    #: True when the halo comes with the image from off-chip rather than from neighbours
+    halo_offchip: bool
+    #: phases per chip: one per weight block, or 1 for a weightless layer
+    phases: int
+    #: cycles of one phase on each chip, and the part of it that needs the halo
+    phase_cycles: np.ndarray
+    phase_border_cycles: np.ndarray
+    fmm_need_bits: np.ndarray
+    halo_need_bits: np.ndarray
+
+    @property
+    def name(self) -> str:
+        return self.info.layer.name
+
+    @property
+    def index(self) -> int:
+        return self.info.index
+
+    @property
+    def weight_bits(self) -> int:
+        return int(self.work.blocks.sum())
+
+
+@dataclass(frozen=True, eq=False)
+class Plan:
+    network: ShapedNetwork
+    hw: Hardware
+    layers: tuple[LayerPlan, ...]
+    image_in_bits: np.ndarray
+    result_out_bits: np.ndarray
+    problems: tuple[str, ...]
+
+    @property
+    def fits(self) -> bool:
+        return not self.problems
+
+    @property
+    def reason(self) -> str:
+        """The first problem, and how many more there are."""
+        if not self.problems:
+            return ""
+        more = len(self.problems) - 1
+        return self.problems[0] + (f" (and {more} more problem{'s' * (more > 1)})" if more else "")
+
+    @cached_property
+    def macs(self) -> int:
+        return int(sum(lp.work.macs.sum() for lp in self.layers))
+
+
+def _chip_name(chip: int, cols: int) -> str:
+    return f"chip ({chip // cols},{chip % cols})"
+
+
+def _placement(info: LayerInfo, placements: dict[str, Placement]) -> Placement:
+    sources = {placements[ref] for ref in info.layer.inputs}
+    if info.layer.spatial and sources == {"tiled"}:
+        return "tiled"
+    if sources == {"root"} or (not info.layer.spatial and sources == {"tiled"}):
+        return "root"
+    raise MappingError(
+        "mixes a tensor reduced onto one chip with tiled maps; this placement is not supported",
+        key=f"layer {info.layer.name!r}",
+    )
+
+
+def _local_bits(shape: Shape, placement: Placement, hw: Hardware) -> np.ndarray:
+    """Bits of a tensor held by each chip."""
+    bits = np.zeros(hw.chips, dtype=np.int64)
+    if placement == "tiled":
+        bits[:] = Tiling.of(shape, hw.mesh).chip_pixels() * shape.channels
+    else:
+        bits[ROOT] = shape.elements
+    return bits * hw.chip.activation_bits
+
+
+def build_plan(net: ShapedNetwork, hw: Hardware) -> Plan:
+    """Map every layer of ``net`` onto ``hw``; problems make ``fits`` false, not exceptions."""
+    mesh, chip, chips = hw.mesh, hw.chip, hw.chips
+    act = chip.activation_bits
+    placements: dict[str, Placement] = {INPUT: "tiled"}
+    problems: list[str] = []
+    image = Tiling.of(net.input_shape, mesh)
+    if not image.covers_mesh:
+        problems.append(
+            f"the {net.input_shape.width}x{net.input_shape.height} input cannot be tiled over "
+            f"a {mesh} mesh: some chips would get no pixels"
+        )
+        return Plan(net, hw, (), _zeros(chips), _zeros(chips), tuple(problems))
+    image_in = image.chip_pixels() * net.input_shape.channels * act
+    result_out = _zeros(chips)
+    local: dict[str, np.ndarray] = {INPUT: _local_bits(net.input_shape, "tiled", hw)}
+    layers: list[LayerPlan] = []
+
+    for info in net.infos:
+        layer, out = info.layer, info.out_shape
+        place = _placement(info, placements)
+        placements[layer.name] = place
+        halo_bits = np.zeros((chips, len(DIRECTIONS)), dtype=np.int64)
+        from_image = layer.inputs == (INPUT,)
+        reduce = False
+        if place == "tiled":
+            tiling = Tiling.of(out, mesh)
+            if not tiling.covers_mesh:
+                problems.append(
+                    f"layer {layer.name!r}: its {out.height}x{out.width} output map has fewer "
+                    f"rows or columns than the {mesh} mesh"
+                )
+                placements[layer.name] = "tiled"
+                local[layer.name] = _zeros(chips)
+                continue
+            out_h = np.repeat(tiling.row_sizes, mesh.cols)
+            out_w = np.tile(tiling.col_sizes, mesh.rows)
+            in_elements = _zeros(chips)
+            if layer.arity == 1:
+                in_tiling = Tiling.of(info.in_shapes[0], mesh)
+                h: Halo = halo(layer, tiling, in_tiling)
+                if h.too_far.any():
+                    bad = int(np.flatnonzero(h.too_far)[0])
+                    problems.append(
+                        f"layer {layer.name!r}: {_chip_name(bad, mesh.cols)} needs halo pixels "
+                        f"from beyond its neighbours (the {mesh} mesh is too fine for this map)"
+                    )
+                halo_bits = h.pixels * info.in_shapes[0].channels * act
+        else:
+            src = layer.inputs[0]
+            reduce = placements[src] == "tiled"
+            out_h, out_w = _zeros(chips), _zeros(chips)
+            out_h[ROOT] = out_w[ROOT] = 1
+            in_elements = local[src] // act
+        work = layer_work(info, chip, out_h, out_w, in_elements, reduce)
+        if work.reduce_len:
+            work = _with_reduction_adds(work, mesh)
+        phases = max(1, len(work.blocks))
+        phase_cycles = work.cycles // phases
+        phase_border = _zeros(chips)
+        if place == "tiled" and layer.arity == 1 and halo_bits.any():
+            pix = np.maximum(out_h * out_w, 1)
+            phase_border = -(-phase_cycles * (pix - h.interior_pixels) // pix)
+        local[layer.name] = _local_bits(out, place, hw)
+
+        live = sum(
+            local[name]
+            for name, last in net.last_use.items()
+            if last >= info.index and _produced_by(name, net) <= info.index
+        )
+        halo_need = halo_bits.sum(axis=1)
+        fmm_need = live + (halo_need if chip.border_buffer_bits == 0 else 0)
+        _check_capacity(
+            problems, layer.name, "feature-map memory (FMM)", fmm_need, chip.fmm_bits, mesh.cols
+        )
+        if chip.border_buffer_bits:
+            _check_capacity(
+                problems, layer.name, "border buffer", halo_need, chip.border_buffer_bits, mesh.cols
+            )
+        if from_image:
+            image_in = image_in + halo_bits.sum(axis=1)
+        layers.append(
+            LayerPlan(
+                info,
+                place,
+                work,
+                halo_bits,
+                from_image,
+                phases,
+                phase_cycles,
+                phase_border,
+                fmm_need,
+                halo_need,
+            )
+        )
+    for name in net.outputs:
+        result_out = result_out + local[name]
+    return Plan(net, hw, tuple(layers), image_in, result_out, tuple(problems))
+
+
+def reduction_receives(mesh) -> np.ndarray:
+    """Partial vectors each chip receives in a reduction towards chip (0, 0).
+
+    Rows reduce westwards into column 0, then column 0 reduces northwards into the root.
+    """
+    rows, cols = mesh.rows, mesh.cols
+    got = np.zeros((rows, cols), dtype=np.int64)
+    got[:, : cols - 1] += 1
+    got[: rows - 1, 0] += 1
+    return got.ravel()
+
+
+def reduction_target(chip: int, cols: int) -> int | None:
+    """The neighbour a chip sends its partial vector to, or None for the root."""
+    r, c = divmod(chip, cols)
+    if c > 0:
+        return chip - 1
+    return chip - cols if r > 0 else None
+
+
+def _with_reduction_adds(work: ChipWork, mesh) -> ChipWork:
+    extra = reduction_receives(mesh) * work.reduce_len
+    return replace(work, fp16_adds=work.fp16_adds + extra)
+
+
+def _produced_by(name: str, net: ShapedNetwork) -> int:
+    return -1 if name == INPUT else net.index_of(name)
+
+
+def _check_capacity(problems, layer, memory, need, capacity, cols) -> None:
+    worst = int(np.argmax(need))
+    if need[worst] > capacity:
+        over = int(need[worst]) - capacity
+        problems.append(
+            f"layer {layer!r} needs {int(need[worst]):,} bits of {memory} on "
+            f"{_chip_name(worst, cols)} but the chip has {capacity:,} "
+            f"(over by {over:,} bits, {100 * over / capacity:.1f}%)"
+        )
+
+
+def _zeros(n: int) -> np.ndarray:
+    return np.zeros(n, dtype=np.int64)

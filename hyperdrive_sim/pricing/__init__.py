@@ -1,0 +1,5 @@
+"""Pricing: Counts x EnergyTable -> EnergyBreakdown. Re-pricing needs no re-simulation."""
+
+from hyperdrive_sim.pricing.energy import PARTS, EnergyBreakdown, price
+
+__all__ = ["PARTS", "EnergyBreakdown", "price"]

@@ -1,0 +1,73 @@
+"""Energy of a frame from action counts and an energy table (the Accelergy split).
+
+Core and on-chip memory energies scale with (V / V_ref) ** dynamic_voltage_exponent, and
+leakage power with (V / V_ref) ** leakage_voltage_exponent; pad and link energies per bit
+do not scale with the core voltage (they are set by the I/O supply).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hyperdrive_sim.evaluators.counts import Counts
+from hyperdrive_sim.spec.models import EnergyTable
+
+PJ = 1e-12
+#: energy parts, in the order reports and figures show them
+PARTS = ("core", "onchip_mem", "offchip_io", "c2c_io", "leakage")
+
+
+@dataclass(frozen=True, eq=False)
+class EnergyBreakdown:
+    """Joules per part: ``per_layer[part]`` arrays plus frame-level I/O outside layers."""
+
+    per_layer: dict[str, np.ndarray]
+    #: image-in and result-out I/O, and leakage during those phases
+    frame_offchip_j: float
+    frame_leakage_j: float
+
+    @property
+    def totals(self) -> dict[str, float]:
+        t = {part: float(self.per_layer[part].sum()) for part in PARTS}
+        t["offchip_io"] += self.frame_offchip_j
+        t["leakage"] += self.frame_leakage_j
+        return t
+
+    @property
+    def total_j(self) -> float:
+        return sum(self.totals.values())
+
+
+def price(counts: Counts, table: EnergyTable, voltage_v: float, frequency_hz: float):
+    """Price ``counts`` at the given operating point."""
+    ratio = voltage_v / table.reference_voltage_v
+    dyn = ratio**table.dynamic_voltage_exponent * PJ
+    leak_w = table.leakage_mw_per_chip * 1e-3 * ratio**table.leakage_voltage_exponent
+    per_chip = lambda a: a.sum(axis=1).astype(float)  # noqa: E731
+    core = per_chip(counts.macs) * table.binary_mac_pj + per_chip(counts.fp16_adds) * (
+        table.fp16_add_pj
+    )
+    mem = (
+        per_chip(counts.fmm_read_bits) * table.fmm_read_pj_per_bit
+        + per_chip(counts.fmm_write_bits) * table.fmm_write_pj_per_bit
+        + per_chip(counts.wbuf_read_bits) * table.wbuf_read_pj_per_bit
+        + per_chip(counts.wbuf_write_bits) * table.wbuf_write_pj_per_bit
+    )
+    c2c = (counts.c2c_border_bits + counts.c2c_weight_bits + counts.c2c_reduce_bits).astype(float)
+    leak_per_cycle = leak_w * counts.chips / frequency_hz
+    per_layer = {
+        "core": core * dyn,
+        "onchip_mem": mem * dyn,
+        "offchip_io": counts.offchip_weight_bits.astype(float) * table.offchip_pj_per_bit * PJ,
+        "c2c_io": c2c * table.c2c_pj_per_bit * PJ,
+        "leakage": counts.layer_cycles.astype(float) * leak_per_cycle,
+    }
+    frame_bits = float(counts.image_in_bits.sum() + counts.result_out_bits.sum())
+    io_cycles = counts.total_cycles - int(counts.layer_cycles.sum())
+    return EnergyBreakdown(
+        per_layer=per_layer,
+        frame_offchip_j=frame_bits * table.offchip_pj_per_bit * PJ,
+        frame_leakage_j=io_cycles * leak_per_cycle,
+    )

@@ -1,0 +1,1 @@
+"""Reports: atomic CSV/JSON writers for results and per-layer tables."""

@@ -1,0 +1,165 @@
+"""Result of one simulated point: metrics, per-layer table, and re-pricing from counts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from hyperdrive_sim.evaluators.counts import Counts
+from hyperdrive_sim.mapping.plan import Plan
+from hyperdrive_sim.pricing import PARTS, EnergyBreakdown, price
+from hyperdrive_sim.spec.hardware import Hardware
+from hyperdrive_sim.spec.models import EnergyTable
+
+#: results.csv columns, in order (units in the names; see README "Result columns")
+RESULT_COLUMNS = (
+    "network", "input_h", "input_w", "mesh_rows", "mesh_cols", "chips", "evaluator",
+    "operating_point", "voltage_v", "frequency_mhz",
+    "cycles", "latency_s", "fps", "ops", "macs",
+    "core_energy_j", "onchip_mem_energy_j", "offchip_io_energy_j", "c2c_io_energy_j",
+    "leakage_energy_j", "total_energy_j", "core_tops_per_w", "system_tops_per_w", "tops",
+    "offchip_bits", "weight_bits", "image_bits", "result_bits", "c2c_bits",
+    "c2c_border_bits", "c2c_weight_bits", "c2c_reduce_bits",
+    "offchip_gbps", "utilization", "stall_weight_cycles", "stall_border_cycles",
+    "stall_io_cycles", "critical_chip", "fmm_peak_bits", "fmm_capacity_bits", "fits", "reason",
+)  # fmt: skip
+
+LAYER_COLUMNS = (
+    "network", "input_h", "input_w", "mesh_rows", "mesh_cols", "evaluator",
+    "layer", "type", "placement", "in_shape", "out_shape", "ops", "macs", "weight_bits",
+    "cycles", "max_chip_cycles", "utilization", "border_bits", "stall_weight_cycles",
+    "stall_border_cycles", "fmm_need_bits", "fmm_capacity_bits", "halo_need_bits",
+    *(f"{part}_energy_j" for part in PARTS), "total_energy_j",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, eq=False)
+class Result:
+    """One (network, resolution, hardware) point. ``counts`` is None when it does not fit."""
+
+    plan: Plan
+    counts: Counts | None
+    energy: EnergyBreakdown | None
+
+    @property
+    def hw(self) -> Hardware:
+        return self.plan.hw
+
+    @property
+    def fits(self) -> bool:
+        return self.plan.fits
+
+    @property
+    def ops(self) -> int:
+        """Operations per frame: 2 per MAC (one binary MAC = 2 Op)."""
+        return 2 * self.plan.network.macs
+
+    def reprice(self, table: EnergyTable) -> Result:
+        """The same counts priced with another energy table: no re-simulation."""
+        if self.counts is None:
+            return self
+        hw = replace(self.hw, energy=table)
+        plan = replace(self.plan, hw=hw)
+        return Result(plan, self.counts, price(self.counts, table, hw.voltage_v, hw.frequency_hz))
+
+    def _keys(self) -> dict[str, Any]:
+        net, hw = self.plan.network, self.hw
+        return {
+            "network": net.name,
+            "input_h": net.input_shape.height,
+            "input_w": net.input_shape.width,
+            "mesh_rows": hw.mesh.rows,
+            "mesh_cols": hw.mesh.cols,
+        }
+
+    @cached_property
+    def row(self) -> dict[str, Any]:
+        """The results.csv row; metric cells are None when the point does not fit."""
+        hw, c = self.hw, self.counts
+        row: dict[str, Any] = dict.fromkeys(RESULT_COLUMNS)
+        row.update(self._keys())
+        row.update(
+            chips=hw.chips,
+            evaluator=c.evaluator if c else None,
+            operating_point=hw.chip.operating_point,
+            voltage_v=hw.voltage_v,
+            frequency_mhz=hw.chip.point.frequency_mhz,
+            ops=self.ops,
+            macs=self.plan.network.macs,
+            fmm_capacity_bits=hw.chip.fmm_bits,
+            fits=self.fits,
+            reason=self.plan.reason,
+        )
+        if self.plan.layers:
+            row["fmm_peak_bits"] = int(max(lp.fmm_need_bits.max() for lp in self.plan.layers))
+        if c is None or self.energy is None:
+            return row
+        totals = self.energy.totals
+        latency = c.total_cycles / hw.frequency_hz
+        total_j = sum(totals.values())
+        row.update(
+            cycles=c.total_cycles,
+            latency_s=latency,
+            fps=1.0 / latency,
+            **{f"{part}_energy_j": totals[part] for part in PARTS},
+            total_energy_j=total_j,
+            core_tops_per_w=self.ops / totals["core"] * 1e-12 if totals["core"] else None,
+            system_tops_per_w=self.ops / total_j * 1e-12,
+            tops=self.ops / latency * 1e-12,
+            offchip_bits=c.offchip_bits,
+            weight_bits=int(c.offchip_weight_bits.sum()),
+            image_bits=int(c.image_in_bits.sum()),
+            result_bits=int(c.result_out_bits.sum()),
+            c2c_bits=c.c2c_bits,
+            c2c_border_bits=int(c.c2c_border_bits.sum()),
+            c2c_weight_bits=int(c.c2c_weight_bits.sum()),
+            c2c_reduce_bits=int(c.c2c_reduce_bits.sum()),
+            offchip_gbps=c.offchip_bits / latency * 1e-9,
+            utilization=self.plan.macs / (c.total_cycles * hw.peak_macs_per_cycle),
+            stall_weight_cycles=int(c.stall_weight_cycles.sum()),
+            stall_border_cycles=int(c.stall_border_cycles.sum()),
+            stall_io_cycles=int(c.stall_io_cycles.sum()),
+            critical_chip=int(np.argmax(c.finish_cycles)),
+        )
+        return row
+
+    def layer_rows(self) -> list[dict[str, Any]]:
+        """One row per layer; timing and energy cells are None when the point does not fit."""
+        hw, c, e = self.hw, self.counts, self.energy
+        keys = {**self._keys(), "evaluator": c.evaluator if c else None}
+        rows = []
+        for i, lp in enumerate(self.plan.layers):
+            info = lp.info
+            row: dict[str, Any] = dict.fromkeys(LAYER_COLUMNS)
+            row.update(keys)
+            row.update(
+                layer=lp.name,
+                type=info.layer.kind,
+                placement=lp.placement,
+                in_shape=" + ".join(map(str, info.in_shapes)),
+                out_shape=str(info.out_shape),
+                ops=2 * info.macs,
+                macs=info.macs,
+                weight_bits=lp.weight_bits,
+                max_chip_cycles=int(lp.work.cycles.max()),
+                fmm_need_bits=int(lp.fmm_need_bits.max()),
+                fmm_capacity_bits=hw.chip.fmm_bits,
+                halo_need_bits=int(lp.halo_need_bits.max()),
+            )
+            if c is not None and e is not None:
+                cycles = int(c.layer_cycles[i])
+                parts = {f"{p}_energy_j": float(e.per_layer[p][i]) for p in PARTS}
+                row.update(
+                    cycles=cycles,
+                    utilization=info.macs / (cycles * hw.peak_macs_per_cycle) if cycles else None,
+                    border_bits=int(c.c2c_border_bits[i]),
+                    stall_weight_cycles=int(c.stall_weight_cycles[i].sum()),
+                    stall_border_cycles=int(c.stall_border_cycles[i].sum()),
+                    **parts,
+                    total_energy_j=sum(parts.values()),
+                )
+            rows.append(row)
+        return rows

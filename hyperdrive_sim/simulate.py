@@ -1,0 +1,82 @@
+"""One simulated point from specs: plan, evaluate, price."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hyperdrive_sim.evaluators import evaluate
+from hyperdrive_sim.mapping.plan import build_plan
+from hyperdrive_sim.pricing import price
+from hyperdrive_sim.result import Result
+from hyperdrive_sim.spec import loader
+from hyperdrive_sim.spec.hardware import Hardware
+from hyperdrive_sim.spec.models import (
+    ChipSpec,
+    EnergyTable,
+    Mesh,
+    NetworkRef,
+    Resolution,
+    SystemSpec,
+)
+from hyperdrive_sim.workload.network import Network
+from hyperdrive_sim.workload.yaml_network import load_network_yaml
+from hyperdrive_sim.workload.zoo import get_network
+
+
+def resolve_network(ref: NetworkRef | Network | str, base: Path | None = None) -> Network:
+    """A zoo name, a YAML network path (relative to ``base``), or a Network as is."""
+    if isinstance(ref, Network):
+        return ref
+    if isinstance(ref, str):
+        ref = NetworkRef.model_validate(ref)
+    if ref.zoo is not None:
+        return get_network(ref.zoo)
+    path = Path(ref.file)
+    if base is not None and not path.is_absolute():
+        path = base / path
+    return load_network_yaml(path)
+
+
+def _spec(value, model):
+    if isinstance(value, model):
+        return value
+    if isinstance(value, (str, Path)):
+        return loader.validate(model, loader.load(value))
+    return model.model_validate(value)
+
+
+def simulate(
+    network: Network | NetworkRef | str,
+    resolution: Resolution | str | tuple[int, int],
+    chip: ChipSpec | str | Path | dict,
+    system: SystemSpec | str | Path | dict,
+    energy: EnergyTable | str | Path | dict,
+    *,
+    mesh: Mesh | str | None = None,
+    evaluator: str = "analytic",
+) -> Result:
+    """Simulate one frame of ``network`` at ``resolution`` (WIDTHxHEIGHT) on the system.
+
+    Specs may be objects, dicts or YAML paths; ``mesh`` overrides the system's mesh.
+    A point that does not fit returns a Result with ``fits == False`` and the reason.
+    """
+    chip, system, energy = (
+        _spec(chip, ChipSpec),
+        _spec(system, SystemSpec),
+        _spec(energy, EnergyTable),
+    )
+    res = (
+        resolution if isinstance(resolution, Resolution) else Resolution.model_validate(resolution)
+    )
+    mesh = (
+        system.mesh
+        if mesh is None
+        else (mesh if isinstance(mesh, Mesh) else Mesh.model_validate(mesh))
+    )
+    hw = Hardware(chip, system, energy, mesh)
+    net = resolve_network(network).at(res.height, res.width)
+    plan = build_plan(net, hw)
+    if not plan.fits:
+        return Result(plan, None, None)
+    counts = evaluate(plan, evaluator)
+    return Result(plan, counts, price(counts, energy, hw.voltage_v, hw.frequency_hz))

@@ -1,0 +1,52 @@
+"""The resolved hardware of one simulated point: chip + system + energy + mesh, in cycles."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cached_property
+
+from hyperdrive_sim.spec.models import ChipSpec, EnergyTable, Mesh, SystemSpec
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """Bandwidths are converted to bits per chip-clock cycle here, once."""
+
+    chip: ChipSpec
+    system: SystemSpec
+    energy: EnergyTable
+    mesh: Mesh
+
+    @property
+    def chips(self) -> int:
+        return self.mesh.chips
+
+    @property
+    def frequency_hz(self) -> float:
+        return self.chip.point.frequency_mhz * 1e6
+
+    @property
+    def voltage_v(self) -> float:
+        return self.chip.point.voltage_v
+
+    @cached_property
+    def offchip_bits_per_cycle(self) -> float:
+        return self.system.offchip_bandwidth_gbps * 1e9 / self.frequency_hz
+
+    @cached_property
+    def link_bits_per_cycle(self) -> float:
+        return self.system.link_bandwidth_gbps * 1e9 / self.frequency_hz
+
+    @cached_property
+    def offchip_latency_cycles(self) -> int:
+        return math.ceil(self.system.offchip_latency_ns * 1e-9 * self.frequency_hz)
+
+    @cached_property
+    def link_latency_cycles(self) -> int:
+        return math.ceil(self.system.link_latency_ns * 1e-9 * self.frequency_hz)
+
+    @property
+    def peak_macs_per_cycle(self) -> int:
+        """Binary MACs per cycle of the whole system: M * N * C per chip."""
+        return self.chip.tiles * self.chip.fmpus_per_tile * self.chips

@@ -1,0 +1,237 @@
+"""What users write: chip, system, energy table and experiment specs (pydantic, frozen).
+
+Every preset number carries a provenance note in the spec's ``sources`` mapping (a citation,
+or "assumption: why"). Nothing downstream re-validates these objects.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+PositiveInt = Annotated[int, Field(gt=0)]
+NonNegInt = Annotated[int, Field(ge=0)]
+Positive = Annotated[float, Field(gt=0)]
+NonNeg = Annotated[float, Field(ge=0)]
+
+
+class Spec(BaseModel):
+    """Base: frozen, unknown keys rejected with the list of allowed ones."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = [k for k in data if k not in cls.model_fields]
+            if unknown:
+                allowed = ", ".join(sorted(cls.model_fields))
+                raise ValueError(f"unknown key {unknown[0]!r}; allowed keys: {allowed}")
+        return data
+
+
+class Sourced(Spec):
+    """A spec whose numbers each say where they come from."""
+
+    name: str = "unnamed"
+    sources: dict[str, str] = Field(
+        default_factory=dict,
+        description="Provenance of each parameter: a citation, or 'assumption: why'.",
+    )
+
+    @field_validator("sources")
+    @classmethod
+    def _sources_name_fields(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if key not in cls.model_fields or key in ("name", "sources"):
+                raise ValueError(f"sources names unknown parameter {key!r}")
+        return value
+
+    def parameters(self) -> dict[str, Any]:
+        """The model parameters (everything but name and sources)."""
+        return {k: v for k, v in self.model_dump().items() if k not in ("name", "sources")}
+
+
+def _dims(text: Any, what: str, order: str) -> tuple[int, int]:
+    if isinstance(text, (list, tuple)) and len(text) == 2:
+        a, b = text
+    elif isinstance(text, str) and (m := re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", text)):
+        a, b = m.group(1), m.group(2)
+    else:
+        raise ValueError(f"{what} must be written {order} (e.g. '4x4'), got {text!r}")
+    a, b = int(a), int(b)
+    if a < 1 or b < 1:
+        raise ValueError(f"{what} must be positive, got {text!r}")
+    return a, b
+
+
+class Mesh(Spec):
+    """Chips arranged as rows x cols; written '4x2' (4 rows, 2 columns)."""
+
+    rows: PositiveInt
+    cols: PositiveInt
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse(cls, data: Any) -> Any:
+        if isinstance(data, (str, list, tuple)):
+            rows, cols = _dims(data, "a mesh", "ROWSxCOLS")
+            return {"rows": rows, "cols": cols}
+        return data
+
+    @property
+    def chips(self) -> int:
+        return self.rows * self.cols
+
+    def __str__(self) -> str:
+        return f"{self.rows}x{self.cols}"
+
+
+class Resolution(Spec):
+    """An input image size; strings are written WIDTHxHEIGHT as for video ('1920x1080')."""
+
+    height: PositiveInt
+    width: PositiveInt
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse(cls, data: Any) -> Any:
+        if isinstance(data, (str, list, tuple)):
+            width, height = _dims(data, "an input resolution", "WIDTHxHEIGHT")
+            return {"height": height, "width": width}
+        return data
+
+    def __str__(self) -> str:
+        return f"{self.width}x{self.height}"
+
+
+class OperatingPoint(Spec):
+    voltage_v: Positive
+    frequency_mhz: Positive
+
+
+class ChipSpec(Sourced):
+    """One Hyperdrive chip: an M x N array of Tile-PUs with C FMPUs each."""
+
+    tile_rows: PositiveInt = Field(description="M: Tile-PU rows")
+    tile_cols: PositiveInt = Field(description="N: Tile-PU columns")
+    fmpus_per_tile: PositiveInt = Field(description="C: output channels computed in parallel")
+    fmm_bits: PositiveInt = Field(description="feature-map memory capacity in bits")
+    border_buffer_bits: NonNegInt = Field(
+        description="separate memory for halo pixels; 0 means halos are held in the FMM"
+    )
+    weight_buffer_blocks: PositiveInt = Field(
+        description="weight blocks the buffer holds (2 = double buffering)"
+    )
+    activation_bits: PositiveInt = Field(description="bits per feature-map value (FP16: 16)")
+    weight_bits: PositiveInt = Field(description="bits per weight (binary: 1)")
+    operating_points: dict[str, OperatingPoint]
+    operating_point: str = Field(description="name of the operating point in use")
+
+    @model_validator(mode="after")
+    def _point_exists(self) -> ChipSpec:
+        if self.operating_point not in self.operating_points:
+            known = ", ".join(sorted(self.operating_points)) or "none defined"
+            raise ValueError(
+                f"operating_point {self.operating_point!r} is not defined; known: {known}"
+            )
+        return self
+
+    @property
+    def tiles(self) -> int:
+        return self.tile_rows * self.tile_cols
+
+    @property
+    def point(self) -> OperatingPoint:
+        return self.operating_points[self.operating_point]
+
+
+class SystemSpec(Sourced):
+    """The mesh of chips, their links and the off-chip memory interface."""
+
+    mesh: Mesh
+    weight_distribution: Literal["bus", "chain"] = Field(
+        description="bus: one off-chip read reaches every chip; chain: chips forward weights"
+    )
+    corner_routing: Literal["relay", "diagonal"] = Field(
+        description="corner halo pixels relayed through an edge neighbour or sent diagonally"
+    )
+    offchip_bandwidth_gbps: Positive
+    offchip_latency_ns: NonNeg
+    link_bandwidth_gbps: Positive
+    link_latency_ns: NonNeg
+
+
+class EnergyTable(Sourced):
+    """Energy per action at ``reference_voltage_v``; pricing scales core and memory with V."""
+
+    reference_voltage_v: Positive
+    binary_mac_pj: NonNeg = Field(description="one binary-weight MAC (FP16 add/subtract)")
+    fp16_add_pj: NonNeg = Field(description="FP16 add or compare (pooling, residual, reduce)")
+    fmm_read_pj_per_bit: NonNeg
+    fmm_write_pj_per_bit: NonNeg
+    wbuf_read_pj_per_bit: NonNeg
+    wbuf_write_pj_per_bit: NonNeg
+    offchip_pj_per_bit: NonNeg = Field(description="off-chip memory + pads, per bit moved")
+    c2c_pj_per_bit: NonNeg = Field(description="chip-to-chip link, per bit per hop")
+    leakage_mw_per_chip: NonNeg
+    dynamic_voltage_exponent: NonNeg = Field(
+        description="core and on-chip memory energy scale with (V / V_ref) ** this"
+    )
+    leakage_voltage_exponent: NonNeg = Field(
+        description="leakage power scales with (V / V_ref) ** this"
+    )
+
+
+class NetworkRef(Spec):
+    """A network: a zoo name, or a YAML network file (``file:``)."""
+
+    zoo: str | None = None
+    file: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            return {"file": data} if data.endswith((".yaml", ".yml")) else {"zoo": data}
+        return data
+
+    @model_validator(mode="after")
+    def _one(self) -> NetworkRef:
+        if (self.zoo is None) == (self.file is None):
+            raise ValueError("give exactly one of 'zoo' (a zoo name) or 'file' (a YAML network)")
+        return self
+
+    def __str__(self) -> str:
+        return self.zoo or str(self.file)
+
+
+Evaluator = Literal["analytic", "simpy"]
+
+
+class ExperimentSpec(Spec):
+    """What to simulate: networks x inputs x meshes on one chip, system and energy table."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
+    description: str = ""
+    networks: Annotated[list[NetworkRef], Field(min_length=1)]
+    inputs: Annotated[list[Resolution], Field(min_length=1)]
+    meshes: list[Mesh] = Field(
+        default_factory=list, description="mesh shapes to try; empty means the system's mesh"
+    )
+    chip: ChipSpec
+    system: SystemSpec
+    energy: EnergyTable
+    evaluator: Evaluator = "analytic"
+    output_dir: str | None = Field(
+        default=None, description="where results go; default results/<name>/"
+    )

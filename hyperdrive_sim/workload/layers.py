@@ -1,0 +1,302 @@
+"""Layer value objects: what each layer computes, independent of any hardware.
+
+Every layer names its inputs (earlier layer names, or ``"input"`` for the image) and knows
+how to infer its output shape from its input shapes. Spatial layers also say which input
+rows a range of output rows needs, which is all the mapping needs to derive halos.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from hyperdrive_sim.errors import NetworkError
+
+INPUT = "input"
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A feature map: channels x height x width (batch of one)."""
+
+    channels: int
+    height: int
+    width: int
+
+    @property
+    def pixels(self) -> int:
+        return self.height * self.width
+
+    @property
+    def elements(self) -> int:
+        return self.channels * self.height * self.width
+
+    def __str__(self) -> str:
+        return f"{self.channels}x{self.height}x{self.width}"
+
+
+def _pair(value: int | tuple[int, int]) -> tuple[int, int]:
+    return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
+
+
+def _pads(value: int | tuple[int, ...]) -> tuple[int, int, int, int]:
+    """Padding as (top, left, bottom, right); an int or (h, w) pair is symmetric."""
+    if isinstance(value, int):
+        return (value, value, value, value)
+    if len(value) == 2:
+        return (value[0], value[1], value[0], value[1])
+    if len(value) == 4:
+        return tuple(int(v) for v in value)  # type: ignore[return-value]
+    raise ValueError(f"padding must be an int, (h, w) or (top, left, bottom, right), got {value}")
+
+
+@dataclass(frozen=True)
+class Layer:
+    """Base of all layers. ``inputs`` are names of earlier layers or ``"input"``."""
+
+    name: str
+    inputs: tuple[str, ...]
+
+    kind: ClassVar[str] = "layer"
+    #: True when the output is a spatial map that can be tiled over the mesh.
+    spatial: ClassVar[bool] = True
+    #: Number of inputs the layer takes; None means two or more.
+    arity: ClassVar[int | None] = 1
+
+    def infer(self, shapes: tuple[Shape, ...]) -> Shape:
+        raise NotImplementedError
+
+    def macs(self, shapes: tuple[Shape, ...], out: Shape) -> int:
+        """Multiply-accumulates (binary MACs on Hyperdrive); 0 for weightless layers."""
+        return 0
+
+    def weights(self, shapes: tuple[Shape, ...]) -> int:
+        """Number of weights (each one bit when binary)."""
+        return 0
+
+    def input_rows(self, lo: int, hi: int, in_size: int) -> tuple[int, int]:
+        """Input rows [lo', hi') needed for output rows [lo, hi), clipped to the map.
+
+        Works element-wise on integer arrays as well as on scalars.
+        """
+        return lo, hi
+
+    def input_cols(self, lo: int, hi: int, in_size: int) -> tuple[int, int]:
+        """Input columns needed for output columns [lo, hi), clipped to the map."""
+        return lo, hi
+
+    def fail(self, message: str) -> NetworkError:
+        return NetworkError(message, key=f"layer {self.name!r}")
+
+
+def _window(lo: int, hi: int, size: int, kernel: int, stride: int, dil: int, pad: int):
+    start = lo * stride - pad
+    stop = (hi - 1) * stride - pad + (kernel - 1) * dil + 1
+    return np.maximum(0, start), np.minimum(size, stop)
+
+
+def _out_size(size: int, kernel: int, stride: int, dil: int, pad_lo: int, pad_hi: int) -> int:
+    return (size + pad_lo + pad_hi - dil * (kernel - 1) - 1) // stride + 1
+
+
+@dataclass(frozen=True)
+class _Windowed(Layer):
+    """Shared geometry of convolutions and pooling windows."""
+
+    kernel: tuple[int, int] = (1, 1)
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int, int, int] = (0, 0, 0, 0)
+    dilation: tuple[int, int] = (1, 1)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kernel", _pair(self.kernel))
+        object.__setattr__(self, "stride", _pair(self.stride))
+        object.__setattr__(self, "padding", _pads(self.padding))
+        object.__setattr__(self, "dilation", _pair(self.dilation))
+        if min(*self.kernel, *self.stride, *self.dilation) < 1 or min(self.padding) < 0:
+            raise self.fail("kernel, stride and dilation must be >= 1 and padding >= 0")
+
+    def _spatial_out(self, shape: Shape) -> tuple[int, int]:
+        (kh, kw), (sh, sw), (dh, dw) = self.kernel, self.stride, self.dilation
+        top, left, bottom, right = self.padding
+        h = _out_size(shape.height, kh, sh, dh, top, bottom)
+        w = _out_size(shape.width, kw, sw, dw, left, right)
+        if h < 1 or w < 1:
+            raise self.fail(
+                f"input {shape} is too small for kernel {kh}x{kw} (output would be {h}x{w})"
+            )
+        return h, w
+
+    def input_rows(self, lo: int, hi: int, in_size: int) -> tuple[int, int]:
+        return _window(
+            lo, hi, in_size, self.kernel[0], self.stride[0], self.dilation[0], self.padding[0]
+        )
+
+    def input_cols(self, lo: int, hi: int, in_size: int) -> tuple[int, int]:
+        return _window(
+            lo, hi, in_size, self.kernel[1], self.stride[1], self.dilation[1], self.padding[1]
+        )
+
+
+@dataclass(frozen=True)
+class Conv(_Windowed):
+    """2D convolution; groups > 1 gives grouped and depthwise convolutions."""
+
+    out_channels: int = 1
+    groups: int = 1
+
+    kind: ClassVar[str] = "conv"
+
+    def infer(self, shapes: tuple[Shape, ...]) -> Shape:
+        (x,) = shapes
+        if x.channels % self.groups or self.out_channels % self.groups:
+            raise self.fail(
+                f"groups={self.groups} must divide input channels {x.channels} "
+                f"and output channels {self.out_channels}"
+            )
+        h, w = self._spatial_out(x)
+        return Shape(self.out_channels, h, w)
+
+    def macs(self, shapes: tuple[Shape, ...], out: Shape) -> int:
+        return out.elements * (shapes[0].channels // self.groups) * self.kernel[0] * self.kernel[1]
+
+    def weights(self, shapes: tuple[Shape, ...]) -> int:
+        kh, kw = self.kernel
+        return self.out_channels * (shapes[0].channels // self.groups) * kh * kw
+
+
+@dataclass(frozen=True)
+class Pool(_Windowed):
+    """Max or average pooling over a window."""
+
+    mode: str = "max"
+
+    kind: ClassVar[str] = "pool"
+
+    def infer(self, shapes: tuple[Shape, ...]) -> Shape:
+        if self.mode not in ("max", "avg"):
+            raise self.fail(f"pool mode must be 'max' or 'avg', got {self.mode!r}")
+        h, w = self._spatial_out(shapes[0])
+        return Shape(shapes[0].channels, h, w)
+
+
+@dataclass(frozen=True)
+class GlobalPool(Layer):
+    """Global average (or max) pooling to a 1x1 map: a reduction over the whole map."""
+
+    mode: str = "avg"
+
+    kind: ClassVar[str] = "global_pool"
+    spatial: ClassVar[bool] = False
+
+    def infer(self, shapes: tuple[Shape, ...]) -> Shape:
+        return Shape(shapes[0].channels, 1, 1)
+
+
+@dataclass(frozen=True)
+class Dense(Layer):
+    """Fully connected layer over the flattened input."""
+
+    out_features: int = 1
+
+    kind: ClassVar[str] = "dense"
+    spatial: ClassVar[bool] = False
+
+    def infer(self, shapes: tuple[Shape, ...]) -> Shape:
+        return Shape(self.out_features, 1, 1)
+
+    def macs(self, shapes: tuple[Shape, ...], out: Shape) -> int:
+        return shapes[0].elements * self.out_features
+
+    def weights(self, shapes: tuple[Shape, ...]) -> int:
+        return shapes[0].elements * self.out_features
+
+
+def _same_spatial(layer: Layer, shapes: tuple[Shape, ...]) -> None:
+    sizes = {(s.height, s.width) for s in shapes}
+    if len(sizes) != 1:
+        raise layer.fail(f"inputs have different spatial sizes: {', '.join(map(str, shapes))}")
+
+
+@dataclass(frozen=True)
+class Add(Layer):
+    """Element-wise sum of two or more maps (residual connections)."""
+
+    kind: ClassVar[str] = "add"
+    arity: ClassVar[int | None] = None
+
+    def infer(self, shapes: tuple[Shape, ...]) -> Shape:
+        if len(set(shapes)) != 1:
+            raise self.fail(f"inputs must have equal shapes, got {', '.join(map(str, shapes))}")
+        return shapes[0]
+
+
+@dataclass(frozen=True)
+class Concat(Layer):
+    """Channel concatenation; a memory layout, no arithmetic."""
+
+    kind: ClassVar[str] = "concat"
+    arity: ClassVar[int | None] = None
+
+    def infer(self, shapes: tuple[Shape, ...]) -> Shape:
+        _same_spatial(self, shapes)
+        return Shape(sum(s.channels for s in shapes), shapes[0].height, shapes[0].width)
+
+
+@dataclass(frozen=True)
+class ChannelSlice(Layer):
+    """Channels [start, stop) of the input (the split of ShuffleNet-V2 units)."""
+
+    start: int = 0
+    stop: int = 0
+
+    kind: ClassVar[str] = "channel_slice"
+
+    def infer(self, shapes: tuple[Shape, ...]) -> Shape:
+        (x,) = shapes
+        if not 0 <= self.start < self.stop <= x.channels:
+            raise self.fail(f"slice [{self.start}, {self.stop}) outside {x.channels} channels")
+        return Shape(self.stop - self.start, x.height, x.width)
+
+
+@dataclass(frozen=True)
+class ChannelShuffle(Layer):
+    """Channel shuffle over ``groups``; a permutation, no arithmetic."""
+
+    groups: int = 2
+
+    kind: ClassVar[str] = "channel_shuffle"
+
+    def infer(self, shapes: tuple[Shape, ...]) -> Shape:
+        if shapes[0].channels % self.groups:
+            raise self.fail(f"groups={self.groups} must divide {shapes[0].channels} channels")
+        return shapes[0]
+
+
+@dataclass(frozen=True)
+class Upsample(Layer):
+    """Nearest-neighbour upsampling by an integer factor."""
+
+    factor: int = 2
+
+    kind: ClassVar[str] = "upsample"
+
+    def infer(self, shapes: tuple[Shape, ...]) -> Shape:
+        if self.factor < 1:
+            raise self.fail(f"factor must be >= 1, got {self.factor}")
+        x = shapes[0]
+        return Shape(x.channels, x.height * self.factor, x.width * self.factor)
+
+    def input_rows(self, lo: int, hi: int, in_size: int) -> tuple[int, int]:
+        return lo // self.factor, np.minimum(in_size, (hi - 1) // self.factor + 1)
+
+    def input_cols(self, lo: int, hi: int, in_size: int) -> tuple[int, int]:
+        return self.input_rows(lo, hi, in_size)
+
+
+LAYER_TYPES: dict[str, type[Layer]] = {
+    cls.kind: cls
+    for cls in (Conv, Pool, GlobalPool, Dense, Add, Concat, ChannelSlice, ChannelShuffle, Upsample)
+}

@@ -1,0 +1,295 @@
+"""Standard CNNs, layer for layer as their reference implementations define them.
+
+Only layers with a cost or a shape effect are modelled: batch norm, biases and activations
+are left out. Every network works at any input resolution where all maps stay >= 1 pixel;
+the classifier of VGG-16 (Dense on the last feature map) then simply has more inputs.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+
+from hyperdrive_sim.errors import NetworkError
+from hyperdrive_sim.workload.builder import NetBuilder
+from hyperdrive_sim.workload.network import Network
+
+# --------------------------------------------------------------------------------------------
+# ResNet
+
+
+def _basic_block(b: NetBuilder, prefix: str, inplanes: int, planes: int, stride: int) -> int:
+    """torchvision BasicBlock: two 3x3 convs, 1x1 downsample on the shortcut when needed."""
+    x = b.last
+    b.conv(planes, 3, stride, src=x, name=f"{prefix}.conv1")
+    out = b.conv(planes, 3, name=f"{prefix}.conv2")
+    shortcut = x
+    if stride != 1 or inplanes != planes:
+        shortcut = b.conv(planes, 1, stride, src=x, name=f"{prefix}.downsample")
+    b.add(out, shortcut, name=f"{prefix}.add")
+    return planes
+
+
+def _bottleneck(b: NetBuilder, prefix: str, inplanes: int, planes: int, stride: int) -> int:
+    """torchvision Bottleneck (ResNet v1.5): the stride sits on the 3x3 conv."""
+    x = b.last
+    b.conv(planes, 1, src=x, name=f"{prefix}.conv1")
+    b.conv(planes, 3, stride, name=f"{prefix}.conv2")
+    out = b.conv(planes * 4, 1, name=f"{prefix}.conv3")
+    shortcut = x
+    if stride != 1 or inplanes != planes * 4:
+        shortcut = b.conv(planes * 4, 1, stride, src=x, name=f"{prefix}.downsample")
+    b.add(out, shortcut, name=f"{prefix}.add")
+    return planes * 4
+
+
+def _resnet(name: str, block: Callable[..., int], depths: tuple[int, int, int, int]) -> Network:
+    b = NetBuilder(name)
+    b.conv(64, 7, stride=2, pad=3, name="conv1")
+    b.pool(3, 2, pad=1, name="maxpool")
+    inplanes = 64
+    for stage, (planes, blocks) in enumerate(zip((64, 128, 256, 512), depths, strict=True), 1):
+        for i in range(blocks):
+            stride = 2 if stage > 1 and i == 0 else 1
+            inplanes = block(b, f"layer{stage}.{i}", inplanes, planes, stride)
+    b.global_pool(name="avgpool")
+    b.dense(1000, name="fc")
+    return b.build()
+
+
+def resnet18() -> Network:
+    """ResNet-18 (He et al. 2016), torchvision resnet18 layer for layer."""
+    return _resnet("resnet18", _basic_block, (2, 2, 2, 2))
+
+
+def resnet34() -> Network:
+    """ResNet-34 (He et al. 2016), torchvision resnet34 layer for layer."""
+    return _resnet("resnet34", _basic_block, (3, 4, 6, 3))
+
+
+def resnet50() -> Network:
+    """ResNet-50 (He et al. 2016), torchvision resnet50 (v1.5, stride on the 3x3 conv)."""
+    return _resnet("resnet50", _bottleneck, (3, 4, 6, 3))
+
+
+def resnet152() -> Network:
+    """ResNet-152 (He et al. 2016), torchvision resnet152 (v1.5, stride on the 3x3 conv)."""
+    return _resnet("resnet152", _bottleneck, (3, 8, 36, 3))
+
+
+# --------------------------------------------------------------------------------------------
+# VGG
+
+
+def vgg16() -> Network:
+    """VGG-16, config D (Simonyan & Zisserman 2015), torchvision vgg16 (without batch norm)."""
+    b = NetBuilder("vgg16")
+    for block, (channels, convs) in enumerate(((64, 2), (128, 2), (256, 3), (512, 3), (512, 3)), 1):
+        for i in range(1, convs + 1):
+            b.conv(channels, 3, name=f"conv{block}_{i}")
+        b.pool(2, 2, name=f"pool{block}")
+    # torchvision's AdaptiveAvgPool2d((7, 7)) is the identity at 224x224; at other resolutions
+    # fc6 takes the whole (larger) map instead.
+    b.dense(4096, name="fc6")
+    b.dense(4096, name="fc7")
+    b.dense(1000, name="fc8")
+    return b.build()
+
+
+# --------------------------------------------------------------------------------------------
+# MobileNets
+
+
+def mobilenet_v1() -> Network:
+    """MobileNet-V1 1.0 (Howard et al. 2017, Table 1), as TF-slim mobilenet_v1 (no torchvision)."""
+    b = NetBuilder("mobilenet_v1")
+    b.conv(32, 3, stride=2, name="conv1")
+    channels = 32
+    # (stride of the depthwise conv, pointwise output channels); the paper's table lists the
+    # 13th depthwise conv as s2, but it runs at 7x7 -> 7x7, i.e. stride 1 (as TF-slim).
+    blocks = [(1, 64), (2, 128), (1, 128), (2, 256), (1, 256), (2, 512)]
+    blocks += [(1, 512)] * 5 + [(2, 1024), (1, 1024)]
+    for i, (stride, out) in enumerate(blocks, 2):
+        b.conv(channels, 3, stride, groups=channels, name=f"block{i}.dw")
+        b.conv(out, 1, name=f"block{i}.pw")
+        channels = out
+    b.global_pool(name="avgpool")
+    b.dense(1000, name="fc")
+    return b.build()
+
+
+def mobilenet_v2() -> Network:
+    """MobileNet-V2 1.0 (Sandler et al. 2018), torchvision mobilenet_v2 layer for layer."""
+    b = NetBuilder("mobilenet_v2")
+    b.conv(32, 3, stride=2, name="features.0")
+    channels = 32
+    index = 1
+    # (expansion t, output channels c, repeats n, first stride s), the paper's Table 2.
+    for t, c, n, s in ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
+                       (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)):  # fmt: skip
+        for i in range(n):
+            stride = s if i == 0 else 1
+            prefix = f"features.{index}"
+            x = b.last
+            hidden = channels * t
+            if t != 1:
+                b.conv(hidden, 1, name=f"{prefix}.expand")
+            b.conv(hidden, 3, stride, groups=hidden, name=f"{prefix}.dw")
+            out = b.conv(c, 1, name=f"{prefix}.project")
+            if stride == 1 and channels == c:
+                b.add(out, x, name=f"{prefix}.add")
+            channels = c
+            index += 1
+    b.conv(1280, 1, name=f"features.{index}")
+    b.global_pool(name="avgpool")
+    b.dense(1000, name="classifier")
+    return b.build()
+
+
+# --------------------------------------------------------------------------------------------
+# ShuffleNet-V2
+
+
+def shufflenet_v2() -> Network:
+    """ShuffleNet-V2 1.0x (Ma et al. 2018), torchvision shufflenet_v2_x1_0 layer for layer."""
+    b = NetBuilder("shufflenet_v2")
+    b.conv(24, 3, stride=2, name="conv1")
+    b.pool(3, 2, pad=1, name="maxpool")
+    channels = 24
+    for stage, (repeats, out) in enumerate(((4, 116), (8, 232), (4, 464)), 2):
+        half = out // 2
+        for i in range(repeats):
+            p = f"stage{stage}.{i}"
+            x = b.last
+            if i == 0:  # downsampling unit: both branches see the whole input
+                b.conv(channels, 3, 2, groups=channels, src=x, name=f"{p}.branch1.dw")
+                left = b.conv(half, 1, name=f"{p}.branch1.pw")
+                b.conv(half, 1, src=x, name=f"{p}.branch2.pw1")
+                b.conv(half, 3, 2, groups=half, name=f"{p}.branch2.dw")
+            else:  # basic unit: channel split, identity on the first half
+                left = b.slice(0, half, src=x, name=f"{p}.split0")
+                b.slice(half, out, src=x, name=f"{p}.split1")
+                b.conv(half, 1, name=f"{p}.branch2.pw1")
+                b.conv(half, 3, 1, groups=half, name=f"{p}.branch2.dw")
+            right = b.conv(half, 1, name=f"{p}.branch2.pw2")
+            b.concat(left, right, name=f"{p}.concat")
+            b.shuffle(2, name=f"{p}.shuffle")
+            channels = out
+    b.conv(1024, 1, name="conv5")
+    b.global_pool(name="avgpool")
+    b.dense(1000, name="fc")
+    return b.build()
+
+
+# --------------------------------------------------------------------------------------------
+# SqueezeNet
+
+# MaxPool2d(3, 2, ceil_mode=True): padding one row/column at the bottom/right gives exactly the
+# ceil-mode output size floor((n - 2) / 2) + 1 == ceil((n - 3) / 2) + 1 for every n.
+_CEIL_POOL_PAD = (0, 0, 1, 1)
+
+
+def _fire(b: NetBuilder, name: str, squeeze: int, expand: int) -> str:
+    s = b.conv(squeeze, 1, name=f"{name}.squeeze")
+    e1 = b.conv(expand, 1, src=s, name=f"{name}.expand1x1")
+    e3 = b.conv(expand, 3, src=s, name=f"{name}.expand3x3")
+    return b.concat(e1, e3, name=f"{name}.concat")
+
+
+def squeezenet1_1() -> Network:
+    """SqueezeNet 1.1 (Iandola et al. 2016, official repo v1.1), torchvision squeezenet1_1."""
+    b = NetBuilder("squeezenet1_1")
+    b.conv(64, 3, stride=2, pad=0, name="conv1")
+    b.pool(3, 2, pad=_CEIL_POOL_PAD, name="pool1")
+    _fire(b, "fire2", 16, 64)
+    _fire(b, "fire3", 16, 64)
+    b.pool(3, 2, pad=_CEIL_POOL_PAD, name="pool3")
+    _fire(b, "fire4", 32, 128)
+    _fire(b, "fire5", 32, 128)
+    b.pool(3, 2, pad=_CEIL_POOL_PAD, name="pool5")
+    _fire(b, "fire6", 48, 192)
+    _fire(b, "fire7", 48, 192)
+    _fire(b, "fire8", 64, 256)
+    _fire(b, "fire9", 64, 256)
+    b.conv(1000, 1, name="conv10")
+    b.global_pool(name="avgpool")
+    return b.build()
+
+
+# --------------------------------------------------------------------------------------------
+# YOLOv3
+
+
+def _darknet_residuals(b: NetBuilder, stage: int, channels: int, repeats: int) -> str:
+    for i in range(repeats):
+        p = f"stage{stage}.{i}"
+        x = b.last
+        b.conv(channels // 2, 1, name=f"{p}.conv1")
+        out = b.conv(channels, 3, name=f"{p}.conv2")
+        b.add(out, x, name=f"{p}.add")
+    return b.last
+
+
+def _yolo_head(b: NetBuilder, grid: int, channels: int) -> tuple[str, str]:
+    """Five alternating 1x1/3x3 convs, a 3x3 conv and the 1x1 detection conv (3 x (80+5))."""
+    p = f"head{grid}"
+    for i in range(1, 6):
+        b.conv(channels if i % 2 else channels * 2, 1 if i % 2 else 3, name=f"{p}.conv{i}")
+    route = b.last
+    b.conv(channels * 2, 3, name=f"{p}.conv6")
+    out = b.conv(3 * (80 + 5), 1, name=f"{p}.detect")
+    return route, out
+
+
+def yolov3() -> Network:
+    """YOLOv3 (Redmon & Farhadi 2018), darknet cfg/yolov3.cfg: Darknet-53 + 3 detection heads."""
+    b = NetBuilder("yolov3")
+    b.conv(32, 3, name="stem")
+    taps = []
+    for stage, (channels, repeats) in enumerate(((64, 1), (128, 2), (256, 8), (512, 8), (1024, 4))):
+        b.conv(channels, 3, 2, name=f"stage{stage + 1}.down")
+        taps.append(_darknet_residuals(b, stage + 1, channels, repeats))
+    route, _ = _yolo_head(b, 13, 512)
+    for grid, channels, tap in ((26, 256, taps[3]), (52, 128, taps[2])):
+        b.conv(channels, 1, src=route, name=f"head{grid}.reduce")
+        up = b.upsample(2, name=f"head{grid}.upsample")
+        b.concat(up, tap, name=f"head{grid}.concat")
+        route, _ = _yolo_head(b, grid, channels)
+    return b.build()
+
+
+# --------------------------------------------------------------------------------------------
+# Registry
+
+ZOO: dict[str, Callable[[], Network]] = {
+    fn.__name__: fn
+    for fn in (
+        resnet18,
+        resnet34,
+        resnet50,
+        resnet152,
+        vgg16,
+        mobilenet_v1,
+        mobilenet_v2,
+        shufflenet_v2,
+        squeezenet1_1,
+        yolov3,
+    )
+}
+
+
+def network_names() -> list[str]:
+    """Names of all zoo networks, in registry order."""
+    return list(ZOO)
+
+
+def get_network(name: str) -> Network:
+    """Build the zoo network ``name``; raises NetworkError listing the known names."""
+    builder = ZOO.get(name)
+    if builder is None:
+        close = difflib.get_close_matches(name, ZOO, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise NetworkError(
+            f"unknown network {name!r}{hint}; known: {', '.join(ZOO)}", key="network"
+        )
+    return builder()

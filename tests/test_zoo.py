@@ -1,0 +1,126 @@
+"""The zoo networks against published MAC and weight counts, and shape inference."""
+
+from __future__ import annotations
+
+import pytest
+
+from hyperdrive_sim.errors import NetworkError
+from hyperdrive_sim.workload.layers import Shape
+from hyperdrive_sim.workload.zoo import ZOO, get_network, network_names
+
+# MACs = multiply-accumulates of convolutions and fully connected layers (pooling, adds,
+# concats and shuffles count 0). "torchvision docs" = the GFLOPS column of the torchvision
+# model table (which counts MACs), given there with 2-3 digits; the more precise values
+# are the usual fvcore/ptflops conv+fc counts of the same models.
+MACS_224 = {
+    "resnet18": 1.814e9,  # torchvision docs: 1.81 GFLOPS
+    "resnet34": 3.664e9,  # torchvision docs: 3.66 GFLOPS
+    "resnet50": 4.089e9,  # torchvision docs: 4.09 GFLOPS
+    "resnet152": 11.514e9,  # torchvision docs: 11.51 GFLOPS
+    "vgg16": 15.470e9,  # torchvision docs: 15.47 GFLOPS
+    "mobilenet_v1": 569e6,  # Howard et al. 2017, Tables 6/8: 1.0 MobileNet-224, 569M mult-adds
+    "mobilenet_v2": 300.5e6,  # torchvision docs 0.30 GFLOPS; Sandler et al. 2018, Table 4: 300M
+    "shufflenet_v2": 146e6,  # Ma et al. 2018: ShuffleNet v2 1x, 146 MFLOPs (their FLOPs = MACs)
+    "squeezenet1_1": 349e6,  # torchvision docs: 0.35 GFLOPS
+}
+
+# Darknet's site (pjreddie.com/darknet/yolo) lists YOLOv3-416 at 65.86 Bn FLOPs; darknet counts
+# 2 FLOPs per MAC (convolutional_layer.c: 2 * n * c/groups * size^2 * out_h * out_w), so 32.93 G.
+YOLOV3_416_MACS = 65.86e9 / 2
+
+
+@pytest.mark.parametrize(("name", "expected"), MACS_224.items())
+def test_macs_at_224_match_published_figures(name: str, expected: float) -> None:
+    assert get_network(name).at(224, 224).macs == pytest.approx(expected, rel=0.01)
+
+
+def test_yolov3_macs_at_416_match_darknet() -> None:
+    assert get_network("yolov3").at(416, 416).macs == pytest.approx(YOLOV3_416_MACS, rel=0.01)
+
+
+# Weights = conv + fc weights only. Reference: torchvision's parameter count minus the two
+# learnable parameters (gamma, beta) of every batch-norm channel and the 1000 fc biases.
+#   resnet18: 11,689,512 params; BN channels 64 + 4*64 + (4*128 + 128) + (4*256 + 256)
+#             + (4*512 + 512) = 4,800  ->  11,689,512 - 2*4,800 - 1,000 = 11,678,912
+#   resnet34: 21,797,672 params; BN channels 64 + 6*64 + (8*128 + 128) + (12*256 + 256)
+#             + (6*512 + 512) = 8,512  ->  21,797,672 - 2*8,512 - 1,000 = 21,779,648
+#   resnet50: 25,557,032 params; BN channels 64 + (3*384 + 256) + (4*768 + 512)
+#             + (6*1536 + 1024) + (3*3072 + 2048) = 26,560
+#             ->  25,557,032 - 2*26,560 - 1,000 = 25,502,912
+WEIGHTS = {"resnet18": 11_678_912, "resnet34": 21_779_648, "resnet50": 25_502_912}
+
+
+@pytest.mark.parametrize(("name", "expected"), WEIGHTS.items())
+def test_weights_match_torchvision_parameter_counts(name: str, expected: int) -> None:
+    weights = get_network(name).at(224, 224).weights
+    assert weights == pytest.approx(expected, rel=0.01)
+    assert weights == expected  # the derivation above is exact
+
+
+def test_squeezenet_ceil_mode_pool_sizes_match_torchvision() -> None:
+    net = get_network("squeezenet1_1").at(224, 224)
+    sizes = [net.shape_of(n).height for n in ("conv1", "pool1", "pool3", "pool5")]
+    assert sizes == [111, 55, 27, 13]
+    assert net.shape_of("avgpool") == Shape(1000, 1, 1)
+
+
+def test_resnet34_at_512_and_full_hd() -> None:
+    assert get_network("resnet34").at(512, 512).shape_of("layer4.2.add") == Shape(512, 16, 16)
+    hd = get_network("resnet34").at(1080, 1920)
+    assert hd.shape_of("layer4.2.add") == Shape(512, 34, 60)
+    assert hd.shape_of("fc") == Shape(1000, 1, 1)
+
+
+def test_yolov3_heads_at_416() -> None:
+    net = get_network("yolov3").at(416, 416)
+    assert [net.shape_of(o) for o in net.outputs] == [
+        Shape(255, 13, 13),
+        Shape(255, 26, 26),
+        Shape(255, 52, 52),
+    ]
+
+
+def test_yolov3_needs_multiples_of_32() -> None:
+    # The upsampled 1/32 map must match the 1/16 map in the concat, as in darknet's route layer.
+    net = get_network("yolov3")
+    assert [net.at(1088, 1920).shape_of(o) for o in ("head13.detect", "head52.detect")] == [
+        Shape(255, 34, 60),
+        Shape(255, 136, 240),
+    ]
+    with pytest.raises(NetworkError, match="different spatial sizes"):
+        net.at(1080, 1920)
+
+
+def test_vgg16_classifier_grows_with_resolution() -> None:
+    net = get_network("vgg16").at(512, 512)
+    fc6 = net.infos[net.index_of("fc6")]
+    assert fc6.in_shapes == (Shape(512, 16, 16),)
+    assert fc6.weights == 512 * 16 * 16 * 4096
+
+
+@pytest.mark.parametrize("name", network_names())
+@pytest.mark.parametrize(("height", "width"), [(224, 224), (512, 512), (1080, 1920), (97, 131)])
+def test_every_network_infers_shapes_at_other_resolutions(name: str, height: int, width: int):
+    if name == "yolov3" and (height % 32 or width % 32):
+        pytest.skip("YOLOv3 needs multiples of 32 (as in darknet), see the test below")
+    net = get_network(name)
+    assert net.name == name
+    shaped = net.at(height, width)
+    assert shaped.macs > 0
+    assert all(info.out_shape.elements > 0 for info in shaped.infos)
+
+
+def test_registry() -> None:
+    assert network_names() == list(ZOO)
+    assert {"resnet18", "vgg16", "yolov3", "shufflenet_v2"} <= set(network_names())
+    for builder in ZOO.values():
+        assert builder.__doc__ and "\n" not in builder.__doc__.strip()
+
+
+def test_unknown_network_lists_known_names() -> None:
+    with pytest.raises(NetworkError) as info:
+        get_network("resnet19")
+    message = str(info.value)
+    assert "unknown network 'resnet19'" in message
+    assert all(name in message for name in network_names())
+    assert info.value.key == "network"
