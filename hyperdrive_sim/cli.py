@@ -14,6 +14,7 @@ from pathlib import Path
 
 from hyperdrive_sim import __version__
 from hyperdrive_sim.errors import HyperdriveSimError, InputError
+from hyperdrive_sim.evaluators import EVALUATORS
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 1
@@ -150,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run an experiment YAML and write tables")
     run.add_argument("experiment", help="experiment YAML file")
     run.add_argument("--out", help="output folder (default: the spec's, else results/<name>/)")
-    run.add_argument("--evaluator", choices=["analytic"], help="override the evaluator")
+    run.add_argument("--evaluator", choices=sorted(EVALUATORS), help="override the evaluator")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.set_defaults(func=cmd_run)
 

@@ -215,7 +215,7 @@ class NetworkRef(Spec):
         return self.zoo or str(self.file)
 
 
-Evaluator = Literal["analytic", "simpy"]
+Evaluator = Literal["analytic", "simpy"]  # keep in step with evaluators.EVALUATORS
 
 
 class ExperimentSpec(Spec):
