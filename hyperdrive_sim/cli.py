@@ -15,6 +15,7 @@ from pathlib import Path
 from hyperdrive_sim import __version__
 from hyperdrive_sim.errors import HyperdriveSimError, InputError
 from hyperdrive_sim.evaluators import EVALUATORS
+from hyperdrive_sim.sweep.executors import EXECUTORS
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 1
@@ -39,7 +40,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"{'I/O %':>6} {'TOp/s/W':>8}  note"
     )
     print(header)
-    for row in result.rows():
+    for row in result.rows[: args.show]:
         io = None
         if row["total_energy_j"]:
             io = 100 * (row["offchip_io_energy_j"] + row["c2c_io_energy_j"]) / row["total_energy_j"]
@@ -51,7 +52,31 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"{_fmt(energy_mj, '9.3f')} {_fmt(io, '6.1f')} "
             f"{_fmt(row['system_tops_per_w'], '8.2f')}  {note}"
         )
-    print(f"wrote {result.out_dir}/results.csv, results.json, layers.csv, manifest.json")
+    if len(result.rows) > args.show:
+        print(f"... {len(result.rows) - args.show} more rows in results.csv")
+    st = result.stats
+    print(
+        f"{st['points']} points: {st['ok']} ok, {st['infeasible']} do not fit, "
+        f"{st['failed']} failed; {st['computed']} computed, {st['cached']} from cache"
+    )
+    print(
+        f"wrote {result.out_dir}/ (results.csv, results.json, layers.csv, manifest.json"
+        f"{', figures/' if not args.no_plots else ''})"
+    )
+    return EXIT_INTERNAL if st["failed"] else 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from hyperdrive_sim.viz import plot_results
+
+    folder = Path(args.results_dir)
+    if not (folder / "results.json").is_file():
+        raise InputError(
+            "no results.json here; give a folder written by `hyperdrive-sim run`", file=str(folder)
+        )
+    paths = plot_results(folder, Path(args.out) if args.out else None)
+    for path in paths:
+        print(f"wrote {path}")
     return 0
 
 
@@ -152,8 +177,27 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("experiment", help="experiment YAML file")
     run.add_argument("--out", help="output folder (default: the spec's, else results/<name>/)")
     run.add_argument("--evaluator", choices=sorted(EVALUATORS), help="override the evaluator")
+    run.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default="processes",
+        help="where points run (default: processes)",
+    )
+    run.add_argument("--jobs", "-j", type=int, help="worker processes (default: all cores)")
+    run.add_argument(
+        "--scheduler",
+        help="Dask scheduler address, e.g. tcp://host:8786 (default: a local cluster)",
+    )
+    run.add_argument("--no-cache", action="store_true", help="recompute every point")
+    run.add_argument("--no-plots", action="store_true", help="skip the figures")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--show", type=int, default=40, help="rows to print (default 40)")
     run.set_defaults(func=cmd_run)
+
+    plot = sub.add_parser("plot", help="re-draw the figures of a results folder")
+    plot.add_argument("results_dir", help="folder written by `hyperdrive-sim run`")
+    plot.add_argument("--out", help="figure folder (default: RESULTS_DIR/figures)")
+    plot.set_defaults(func=cmd_plot)
 
     schema = sub.add_parser("schema", help="write the JSON Schema of every YAML format")
     schema.add_argument("--out", default="schemas", help="folder (default: schemas/)")

@@ -1,4 +1,4 @@
-"""Experiments: expand networks x inputs x meshes, simulate every point, write the outputs."""
+"""Run an experiment: expand its points, reuse cached ones, run the rest, write outputs."""
 
 from __future__ import annotations
 
@@ -6,59 +6,68 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from hyperdrive_sim import __version__
+from hyperdrive_sim.errors import InputError
 from hyperdrive_sim.report.writers import write_csv, write_json
-from hyperdrive_sim.result import LAYER_COLUMNS, RESULT_COLUMNS, Result
-from hyperdrive_sim.simulate import resolve_network, simulate
+from hyperdrive_sim.result import LAYER_COLUMNS, RESULT_COLUMNS
+from hyperdrive_sim.simulate import resolve_network
 from hyperdrive_sim.spec import loader
 from hyperdrive_sim.spec.models import ExperimentSpec
+from hyperdrive_sim.sweep.cache import PointCache
+from hyperdrive_sim.sweep.executors import EXECUTORS, RUNNERS
+from hyperdrive_sim.sweep.points import expand, point_hash
 
 Progress = Callable[[int, int, str], None]
 
 
 @dataclass(frozen=True)
 class ExperimentResult:
+    """Rows of every point in experiment order; per-layer rows are in ``layers.csv``."""
+
     spec: ExperimentSpec
-    results: tuple[Result, ...]
+    columns: tuple[str, ...]
+    rows: tuple[dict[str, Any], ...]
+    layers: tuple[dict[str, Any], ...]
     out_dir: Path | None
-
-    def rows(self) -> list[dict[str, Any]]:
-        return [r.row for r in self.results]
-
-    def layer_rows(self) -> list[dict[str, Any]]:
-        return [row for r in self.results for row in r.layer_rows()]
+    stats: dict[str, int]
 
     def to_dataframe(self):
         """Results as a pandas DataFrame (pandas is optional)."""
         try:
             import pandas as pd
         except ImportError:  # pragma: no cover - depends on the environment
-            raise ImportError("to_dataframe needs pandas: pip install pandas") from None
-        return pd.DataFrame(self.rows(), columns=list(RESULT_COLUMNS))
+            raise InputError("to_dataframe needs pandas: pip install pandas") from None
+        return pd.DataFrame(list(self.rows), columns=list(self.columns))
 
 
 def load_experiment(path: str | Path) -> tuple[ExperimentSpec, Path]:
+    """Validated experiment and the folder its relative paths are resolved against."""
     loaded = loader.load(path)
     return loader.validate(ExperimentSpec, loaded), Path(path).resolve().parent
 
 
-def _terminal_progress(done: int, total: int, label: str, start=[0.0]) -> None:  # noqa: B006
-    if done == 0:
-        start[0] = time.monotonic()
-    elapsed = time.monotonic() - start[0]
-    eta = elapsed / done * (total - done) if done else 0.0
-    width = 30
-    fill = width * done // max(total, 1)
-    sys.stderr.write(
-        f"\r[{'#' * fill}{'.' * (width - fill)}] {done}/{total} "
-        f"{elapsed:5.1f}s eta {eta:5.1f}s {label[:40]:<40}"
-    )
-    if done == total:
-        sys.stderr.write("\n")
-    sys.stderr.flush()
+class TerminalProgress:
+    """A one-line progress bar with elapsed time and ETA, on stderr."""
+
+    def __init__(self) -> None:
+        self.start = time.monotonic()
+
+    def __call__(self, done: int, total: int, label: str) -> None:
+        elapsed = time.monotonic() - self.start
+        eta = f"{elapsed / done * (total - done):6.1f}s" if done else "     ?"
+        width = 30
+        fill = width * done // max(total, 1)
+        sys.stderr.write(
+            f"\r[{'#' * fill}{'.' * (width - fill)}] {done}/{total} {elapsed:6.1f}s "
+            f"eta {eta} {label[:36]:<36}"
+        )
+        if done == total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
 
 
 def run_experiment(
@@ -66,62 +75,126 @@ def run_experiment(
     *,
     out_dir: str | Path | None = None,
     evaluator: str | None = None,
+    executor: str = "processes",
+    jobs: int | None = None,
+    scheduler: str | None = None,
+    cache: bool = True,
     progress: Progress | bool | None = None,
     write: bool = True,
+    plots: bool = True,
 ) -> ExperimentResult:
-    """Simulate every point of an experiment and (by default) write its outputs.
+    """Simulate every point of an experiment; write tables, manifest and figures.
 
-    ``progress=None`` shows a bar on an interactive terminal; True/False force it.
-    Outputs go to ``out_dir``, else the spec's ``output_dir``, else ``results/<name>/``.
+    Finished points are cached under ``<out>/cache`` by the hash of their resolved spec, so
+    an interrupted run resumes; ``cache=False`` recomputes everything. ``progress=None``
+    shows a bar on an interactive terminal. Outputs go to ``out_dir``, else the spec's
+    ``output_dir``, else ``results/<name>/``.
     """
+    if executor not in EXECUTORS:
+        raise InputError(
+            f"unknown executor {executor!r}; use one of {', '.join(EXECUTORS)}", key="--executor"
+        )
     if isinstance(source, ExperimentSpec):
-        spec, base = source, Path.cwd()
+        spec, base, file = source, Path.cwd(), None
     else:
         spec, base = load_experiment(source)
+        file = str(source)
+    if evaluator:
+        spec = spec.model_copy(update={"evaluator": evaluator})
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    columns, points = expand(spec, file)
+    networks: dict[str, Any] = {}
+    keys = []
+    for point in points:
+        ref = str(point.network)
+        if ref not in networks:
+            networks[ref] = resolve_network(point.network, base)
+        keys.append(point_hash(point, networks[ref]))
+
+    target = Path(out_dir or spec.output_dir or Path("results") / spec.name)
+    store = PointCache(target / "cache") if write else None
+    entries: dict[str, dict[str, Any]] = {}
+    if cache and store is not None:
+        for key in dict.fromkeys(keys):
+            hit = store.get(key)
+            if hit is not None:
+                entries[key] = hit
+    cached = len(entries)
+    todo = [
+        (k, p.model_dump_json())
+        for k, p in dict(zip(keys, points, strict=True)).items()
+        if k not in entries
+    ]
+    unique = len(set(keys))
+    report = _progress(progress)
+    if report:
+        report(cached, unique, "cached" if cached else "starting")
+
+    def on_done(key: str, entry: dict[str, Any]) -> None:
+        if store is not None:
+            store.put(key, entry)
+        entries[key] = entry
+        if report:
+            row = entry["row"]
+            report(
+                len(entries),
+                unique,
+                f"{row['network']} {row['input_w']}x{row['input_h']} "
+                f"on {row['mesh_rows']}x{row['mesh_cols']}",
+            )
+
+    if todo:
+        workers = jobs if executor != "serial" else 1
+        run = RUNNERS["serial" if executor == "processes" and len(todo) == 1 else executor]
+        run(todo, str(base), on_done, workers=workers, scheduler=scheduler)
+
+    out_columns = (*RESULT_COLUMNS, *columns)
+    rows = tuple(entries[k]["row"] for k in keys)
+    layers = tuple(r for k in keys for r in entries[k]["layers"])
+    stats = {
+        "points": len(keys),
+        "computed": len(todo),
+        "cached": cached,
+        "ok": sum(entries[k]["status"] == "ok" for k in keys),
+        "infeasible": sum(entries[k]["status"] == "infeasible" for k in keys),
+        "failed": sum(entries[k]["status"] == "failed" for k in keys),
+    }
+    result = ExperimentResult(spec, out_columns, rows, layers, target if write else None, stats)
+    if write:
+        write_csv(target / "results.csv", out_columns, rows)
+        write_json(
+            target / "results.json",
+            {"simulator_version": __version__, "columns": out_columns, "rows": rows},
+        )
+        write_csv(target / "layers.csv", (*LAYER_COLUMNS, *columns), layers)
+        figures = _plot(target) if plots else []
+        write_json(
+            target / "manifest.json",
+            {
+                "simulator_version": __version__,
+                "experiment_file": file,
+                "started": started,
+                "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+                "executor": executor,
+                **stats,
+                "figures": [str(p.relative_to(target)) for p in figures],
+                "experiment": spec.model_dump(mode="json"),
+            },
+        )
+    return result
+
+
+def _plot(target: Path) -> list[Path]:
+    try:
+        from hyperdrive_sim.viz import plot_results
+    except ImportError:  # viz not available in this build
+        return []
+    return plot_results(target)
+
+
+def _progress(progress: Progress | bool | None) -> Progress | None:
     if progress is None:
         progress = sys.stderr.isatty()
-    report = _terminal_progress if progress is True else (progress or None)
-    networks = [(ref, resolve_network(ref, base)) for ref in spec.networks]
-    meshes = spec.meshes or [spec.system.mesh]
-    points = [(net, res, mesh) for _, net in networks for res in spec.inputs for mesh in meshes]
-    results = []
-    for i, (net, res, mesh) in enumerate(points):
-        if report:
-            report(i, len(points), f"{net.name} {res} on {mesh}")
-        results.append(
-            simulate(
-                net,
-                res,
-                spec.chip,
-                spec.system,
-                spec.energy,
-                mesh=mesh,
-                evaluator=evaluator or spec.evaluator,
-            )
-        )
-    if report:
-        report(len(points), len(points), "done")
-    target = None
-    if write:
-        target = Path(out_dir or spec.output_dir or Path("results") / spec.name)
-        write_outputs(target, spec, results)
-    return ExperimentResult(spec, tuple(results), target)
-
-
-def write_outputs(target: Path, spec: ExperimentSpec, results: list[Result]) -> None:
-    rows = [r.row for r in results]
-    write_csv(target / "results.csv", RESULT_COLUMNS, rows)
-    write_json(target / "results.json", {"simulator_version": __version__, "rows": rows})
-    write_csv(
-        target / "layers.csv", LAYER_COLUMNS, (row for r in results for row in r.layer_rows())
-    )
-    write_json(
-        target / "manifest.json",
-        {
-            "simulator_version": __version__,
-            "experiment": spec.model_dump(mode="json"),
-            "points": len(results),
-            "fits": sum(r.fits for r in results),
-            "infeasible": sum(not r.fits for r in results),
-        },
-    )
+    if progress is True:
+        return TerminalProgress()
+    return progress or None

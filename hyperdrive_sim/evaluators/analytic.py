@@ -13,7 +13,7 @@ import numpy as np
 
 from hyperdrive_sim.evaluators.counts import Counts, plan_counts
 from hyperdrive_sim.mapping.plan import LayerPlan, Plan, reduction_target
-from hyperdrive_sim.mapping.routes import chain_hops, halo_transfers
+from hyperdrive_sim.mapping.routes import chain_hops, halo_hops, halo_sources
 from hyperdrive_sim.spec.hardware import Hardware
 from hyperdrive_sim.workload.layers import INPUT
 
@@ -39,6 +39,8 @@ def evaluate(plan: Plan) -> Counts:
     done: dict[str, np.ndarray] = {INPUT: image_arrival}
     stream = hw.offchip_latency_cycles
     hops = chain_hops(hw.mesh)
+    sources = halo_sources(hw.mesh)
+    hops_per_dir = halo_hops(hw.system.corner_routing)
     busy, s_weight, s_border = (np.zeros((n_layers, chips), dtype=np.int64) for _ in range(3))
     per_layer = {
         k: np.zeros(n_layers, dtype=np.int64)
@@ -57,12 +59,13 @@ def evaluate(plan: Plan) -> Counts:
         works = lp.work.cycles > 0
         start = ready.copy()
         halo_ready = np.zeros(chips, dtype=np.int64)
-        if not lp.halo_offchip:
+        if not lp.halo_offchip and lp.halo_bits.any():
             produced = done[lp.info.layer.inputs[0]]
-            for t in halo_transfers(lp.halo_bits, hw.mesh, hw.system.corner_routing):
-                arrive = produced[t.src] + transfer_cycles(t.bits, len(t.links), hw)
-                halo_ready[t.dst] = max(halo_ready[t.dst], arrive)
-                per_layer["c2c_border_bits"][i] += t.bits * len(t.links)
+            sent = lp.halo_bits > 0
+            per_hop = xfer(lp.halo_bits, hw.link_bits_per_cycle) + hw.link_latency_cycles
+            arrive = np.where(sent, produced[np.maximum(sources, 0)] + hops_per_dir * per_hop, 0)
+            halo_ready = arrive.max(axis=1)
+            per_layer["c2c_border_bits"][i] = int((lp.halo_bits * hops_per_dir).sum())
         first_interior = start + lp.phase_cycles - lp.phase_border_cycles
         waited = np.maximum(first_interior, halo_ready)
         compute_end = waited + lp.phase_border_cycles + (lp.phases - 1) * lp.phase_cycles

@@ -8,7 +8,7 @@ collects every reason the network does not fit instead of simulating it silently
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Literal
 
 import numpy as np
@@ -102,10 +102,15 @@ def _local_bits(shape: Shape, placement: Placement, hw: Hardware) -> np.ndarray:
     """Bits of a tensor held by each chip."""
     bits = np.zeros(hw.chips, dtype=np.int64)
     if placement == "tiled":
-        bits[:] = Tiling.of(shape, hw.mesh).chip_pixels() * shape.channels
+        bits[:] = _tiling(shape, hw.mesh).chip_pixels() * shape.channels
     else:
         bits[ROOT] = shape.elements
     return bits * hw.chip.activation_bits
+
+
+@lru_cache(maxsize=4096)
+def _tiling(shape: Shape, mesh) -> Tiling:
+    return Tiling.of(shape, mesh)
 
 
 def build_plan(net: ShapedNetwork, hw: Hardware) -> Plan:
@@ -114,7 +119,7 @@ def build_plan(net: ShapedNetwork, hw: Hardware) -> Plan:
     act = chip.activation_bits
     placements: dict[str, Placement] = {INPUT: "tiled"}
     problems: list[str] = []
-    image = Tiling.of(net.input_shape, mesh)
+    image = _tiling(net.input_shape, mesh)
     if not image.covers_mesh:
         problems.append(
             f"the {net.input_shape.width}x{net.input_shape.height} input cannot be tiled over "
@@ -134,7 +139,7 @@ def build_plan(net: ShapedNetwork, hw: Hardware) -> Plan:
         from_image = layer.inputs == (INPUT,)
         reduce = False
         if place == "tiled":
-            tiling = Tiling.of(out, mesh)
+            tiling = _tiling(out, mesh)
             if not tiling.covers_mesh:
                 problems.append(
                     f"layer {layer.name!r}: its {out.height}x{out.width} output map has fewer "
@@ -147,7 +152,7 @@ def build_plan(net: ShapedNetwork, hw: Hardware) -> Plan:
             out_w = np.tile(tiling.col_sizes, mesh.rows)
             in_elements = _zeros(chips)
             if layer.arity == 1:
-                in_tiling = Tiling.of(info.in_shapes[0], mesh)
+                in_tiling = _tiling(info.in_shapes[0], mesh)
                 h: Halo = halo(layer, tiling, in_tiling)
                 if h.too_far.any():
                     bad = int(np.flatnonzero(h.too_far)[0])

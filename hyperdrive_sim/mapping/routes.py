@@ -47,6 +47,23 @@ def halo_transfers(halo_bits: np.ndarray, mesh: Mesh, corner_routing: str) -> li
     return out
 
 
+def halo_sources(mesh: Mesh) -> np.ndarray:
+    """``src[c, d]``: the chip that sends chip c its halo from direction d (-1 off the mesh)."""
+    r, c = np.divmod(np.arange(mesh.chips), mesh.cols)
+    src = np.full((mesh.chips, len(DIRECTIONS)), -1, dtype=np.int64)
+    for d, (dr, dc) in enumerate(DIRECTIONS):
+        rr, cc = r + dr, c + dc
+        ok = (rr >= 0) & (rr < mesh.rows) & (cc >= 0) & (cc < mesh.cols)
+        src[ok, d] = rr[ok] * mesh.cols + cc[ok]
+    return src
+
+
+def halo_hops(corner_routing: str) -> np.ndarray:
+    """Links each direction's halo crosses: corners take two under ``relay``."""
+    corner = 2 if corner_routing == "relay" else 1
+    return np.array([1 if not (dr and dc) else corner for dr, dc in DIRECTIONS], dtype=np.int64)
+
+
 def snake_order(mesh: Mesh) -> list[int]:
     """Chips in chain-forwarding order, starting at the root (0, 0)."""
     order = []

@@ -216,6 +216,62 @@ class NetworkRef(Spec):
 
 
 Evaluator = Literal["analytic", "simpy"]  # keep in step with evaluators.EVALUATORS
+SWEEP_TOP = ("network", "input", "mesh", "evaluator")
+SWEEP_SECTIONS = {"chip": ChipSpec, "system": SystemSpec, "energy": EnergyTable}
+
+
+def _check_axis(path: str) -> None:
+    head, _, rest = path.partition(".")
+    if path in SWEEP_TOP:
+        return
+    model = SWEEP_SECTIONS.get(head)
+    if model is None or not rest:
+        raise ValueError(
+            f"sweep axis {path!r} is not a spec path; use one of {', '.join(SWEEP_TOP)}, "
+            "or chip.<key>, system.<key>, energy.<key>"
+        )
+    key = rest.split(".")[0]
+    if key not in model.model_fields or key in ("name", "sources"):
+        allowed = ", ".join(k for k in sorted(model.model_fields) if k not in ("name", "sources"))
+        raise ValueError(f"sweep axis {path!r}: {head} has no key {key!r}; allowed: {allowed}")
+
+
+class SweepSpec(Spec):
+    """Axes over dotted spec paths: ``grid`` (cartesian), ``zip`` (paired), named tilings."""
+
+    grid: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(default_factory=dict)
+    zip: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(default_factory=dict)
+    tilings: dict[str, Annotated[list[Mesh], Field(min_length=1)]] = Field(
+        default_factory=dict, description="named lists of mesh shapes (replace `meshes`)"
+    )
+
+    @model_validator(mode="after")
+    def _axes_valid(self) -> SweepSpec:
+        for path in (*self.grid, *self.zip):
+            _check_axis(path)
+        both = set(self.grid) & set(self.zip)
+        if both:
+            raise ValueError(f"axis {sorted(both)[0]!r} is in both grid and zip")
+        lengths = {len(v) for v in self.zip.values()}
+        if len(lengths) > 1:
+            sizes = ", ".join(f"{k}: {len(v)}" for k, v in self.zip.items())
+            raise ValueError(f"zip axes must have equal lengths, got {sizes}")
+        if self.tilings and "mesh" in (*self.grid, *self.zip):
+            raise ValueError("give mesh shapes either as tilings or as a mesh axis, not both")
+        return self
+
+
+class PointSpec(Spec):
+    """One fully resolved point of an experiment; its JSON is hashed for the cache."""
+
+    network: NetworkRef
+    input: Resolution
+    mesh: Mesh
+    evaluator: Evaluator
+    chip: ChipSpec
+    system: SystemSpec
+    energy: EnergyTable
+    labels: dict[str, Any] = Field(default_factory=dict)
 
 
 class ExperimentSpec(Spec):
@@ -223,8 +279,10 @@ class ExperimentSpec(Spec):
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
     description: str = ""
-    networks: Annotated[list[NetworkRef], Field(min_length=1)]
-    inputs: Annotated[list[Resolution], Field(min_length=1)]
+    networks: list[NetworkRef] = Field(
+        default_factory=list, description="zoo names or YAML network files"
+    )
+    inputs: list[Resolution] = Field(default_factory=list, description="WIDTHxHEIGHT strings")
     meshes: list[Mesh] = Field(
         default_factory=list, description="mesh shapes to try; empty means the system's mesh"
     )
@@ -232,6 +290,19 @@ class ExperimentSpec(Spec):
     system: SystemSpec
     energy: EnergyTable
     evaluator: Evaluator = "analytic"
+    sweep: SweepSpec | None = None
     output_dir: str | None = Field(
         default=None, description="where results go; default results/<name>/"
     )
+
+    @model_validator(mode="after")
+    def _has_axes(self) -> ExperimentSpec:
+        swept = set(self.sweep.grid) | set(self.sweep.zip) if self.sweep else set()
+        for key, axis in (("networks", "network"), ("inputs", "input")):
+            if not getattr(self, key) and axis not in swept:
+                raise ValueError(f"give at least one entry in {key!r} (or a sweep axis {axis!r})")
+            if getattr(self, key) and axis in swept:
+                raise ValueError(f"{axis!r} is both in {key!r} and a sweep axis; keep one")
+        if self.meshes and self.sweep and (self.sweep.tilings or "mesh" in swept):
+            raise ValueError("give mesh shapes in one place: meshes, sweep.tilings or a mesh axis")
+        return self

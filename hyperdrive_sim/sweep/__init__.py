@@ -1,0 +1,1 @@
+"""Sweeps: point expansion, result cache and executors."""

@@ -1,0 +1,154 @@
+"""Executors run points and hand each finished entry back to the caller as it completes.
+
+``serial`` runs in this process; ``processes`` uses a local process pool; ``dask`` submits
+to a Dask distributed cluster (an existing one by address, or a local one). Every executor
+runs the same pure function on the same JSON, so results are identical bit for bit.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from pathlib import Path
+from typing import Any
+
+from hyperdrive_sim.errors import InputError
+from hyperdrive_sim.result import RESULT_COLUMNS
+from hyperdrive_sim.spec.models import PointSpec
+
+Job = tuple[str, str]  # (point hash, point JSON)
+OnDone = Callable[[str, dict[str, Any]], None]
+EXECUTORS = ("serial", "processes", "dask")
+
+
+def run_point(point_json: str, base: str) -> dict[str, Any]:
+    """Simulate one point; bad input for this point makes it infeasible, not fatal."""
+    from hyperdrive_sim.simulate import resolve_network, simulate
+
+    point = PointSpec.model_validate_json(point_json)
+    labels = point.labels
+    try:
+        network = resolve_network(point.network, Path(base))
+        result = simulate(
+            network,
+            point.input,
+            point.chip,
+            point.system,
+            point.energy,
+            mesh=point.mesh,
+            evaluator=point.evaluator,
+        )
+        row = {**result.row, **labels}
+        layers = [{**r, **labels} for r in result.layer_rows()]
+        return {"row": row, "layers": layers, "status": "ok" if result.fits else "infeasible"}
+    except InputError as exc:
+        row = dict.fromkeys(RESULT_COLUMNS)
+        row.update(
+            network=str(point.network), input_h=point.input.height, input_w=point.input.width,
+            mesh_rows=point.mesh.rows, mesh_cols=point.mesh.cols, chips=point.mesh.chips,
+            fits=False, reason=str(exc), **labels,
+        )  # fmt: skip
+        return {"row": row, "layers": [], "status": "infeasible"}
+
+
+def _failed(job: Job, exc: BaseException) -> dict[str, Any]:
+    point = PointSpec.model_validate_json(job[1])
+    row = dict.fromkeys(RESULT_COLUMNS)
+    row.update(
+        network=str(point.network),
+        fits=False,
+        reason=f"internal error: {exc.__class__.__name__}: {exc}",
+        **point.labels,
+    )
+    return {"row": row, "layers": [], "status": "failed"}
+
+
+def run_serial(jobs: Iterable[Job], base: str, on_done: OnDone, **_: Any) -> None:
+    for key, spec in jobs:
+        try:
+            entry = run_point(spec, base)
+        except Exception as exc:
+            entry = _failed((key, spec), exc)
+        on_done(key, entry)
+
+
+def run_processes(
+    jobs: Iterable[Job], base: str, on_done: OnDone, *, workers: int | None = None, **_: Any
+) -> None:
+    """A local process pool with a bounded number of points in flight."""
+    workers = workers or os.cpu_count() or 1
+    window = 4 * workers
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        pending: dict[Future, Job] = {}
+        for job in jobs:
+            pending[pool.submit(run_point, job[1], base)] = job
+            if len(pending) >= window:
+                _drain(pending, on_done, FIRST_COMPLETED)
+        while pending:
+            _drain(pending, on_done, FIRST_COMPLETED)
+
+
+def _drain(pending: dict, on_done: OnDone, how: str) -> None:
+    done, _ = wait(list(pending), return_when=how)
+    for future in done:
+        job = pending.pop(future)
+        try:
+            entry = future.result()
+        except Exception as exc:
+            entry = _failed(job, exc)
+        on_done(job[0], entry)
+
+
+def run_dask(
+    jobs: Iterable[Job],
+    base: str,
+    on_done: OnDone,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    **_: Any,
+) -> None:
+    """Dask distributed: an existing scheduler by address, or a local cluster."""
+    try:
+        from dask.distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        raise InputError(
+            "the dask executor needs Dask distributed: pip install 'hyperdrive_sim[dask]'",
+            key="--executor dask",
+        ) from None
+    cluster = None
+    if scheduler:
+        client = Client(scheduler, timeout="10s")
+    else:
+        cluster = LocalCluster(
+            n_workers=workers or os.cpu_count() or 1,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+        )
+        client = Client(cluster)
+    try:
+        jobs = list(jobs)
+        futures = {
+            client.submit(run_point, spec, base, key=f"point-{key}", pure=False): (key, spec)
+            for key, spec in jobs
+        }
+        for future in as_completed(futures):
+            job = futures[future]
+            try:
+                entry = future.result()
+            except Exception as exc:
+                entry = _failed(job, exc)
+            on_done(job[0], entry)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+RUNNERS: dict[str, Callable[..., None]] = {
+    "serial": run_serial,
+    "processes": run_processes,
+    "dask": run_dask,
+}

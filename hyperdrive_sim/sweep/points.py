@@ -1,0 +1,101 @@
+"""Expand an experiment into points: networks x inputs x meshes x grid x zip.
+
+A sweep axis is a dotted path: ``network``, ``input``, ``mesh``, ``evaluator``, or a key of
+``chip.``, ``system.`` or ``energy.`` (for example ``energy.offchip_pj_per_bit``). ``grid``
+axes form a cartesian product; ``zip`` axes advance together. Each point is validated
+before anything runs, so a bad sweep value fails fast with its key path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from typing import Any
+
+from pydantic import ValidationError
+
+from hyperdrive_sim import __version__
+from hyperdrive_sim.errors import SpecError
+from hyperdrive_sim.spec.loader import format_key
+from hyperdrive_sim.spec.models import SWEEP_SECTIONS, ExperimentSpec, Mesh, PointSpec
+from hyperdrive_sim.workload.network import Network
+
+SECTIONS = SWEEP_SECTIONS
+
+
+def _axes(spec: ExperimentSpec) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Sweep columns and the list of their value tuples, in a fixed order."""
+    sweep = spec.sweep
+    grid = dict(sweep.grid) if sweep else {}
+    zipped = dict(sweep.zip) if sweep else {}
+    names = list(grid) + list(zipped)
+    grid_values = list(itertools.product(*grid.values())) if grid else [()]
+    zip_values = list(zip(*zipped.values(), strict=True)) if zipped else [()]
+    combos = [g + z for g in grid_values for z in zip_values]
+    return names, combos
+
+
+def _set(data: dict, path: list[str], value: Any) -> None:
+    for key in path[:-1]:
+        node = data.get(key)
+        if not isinstance(node, dict):
+            node = data[key] = {}
+        data = node
+    data[path[-1]] = value
+
+
+def expand(spec: ExperimentSpec, file: str | None = None) -> tuple[list[str], list[PointSpec]]:
+    """All points of ``spec`` in a deterministic order, plus the sweep column names."""
+    names, combos = _axes(spec)
+    tilings: list[tuple[str | None, Mesh]]
+    if spec.sweep and spec.sweep.tilings:
+        tilings = [(name, m) for name, ms in spec.sweep.tilings.items() for m in ms]
+    else:
+        tilings = [(None, m) for m in (spec.meshes or [spec.system.mesh])]
+    base = {k: getattr(spec, k).model_dump() for k in SECTIONS}
+    points = []
+    nets, inputs = spec.networks or [None], spec.inputs or [None]
+    for net, res, (tiling, mesh) in itertools.product(nets, inputs, tilings):
+        for combo in combos:
+            sections = json.loads(json.dumps(base))
+            top: dict[str, Any] = {
+                "network": net,
+                "input": res,
+                "mesh": mesh,
+                "evaluator": spec.evaluator,
+            }
+            labels: dict[str, Any] = {"tiling": tiling} if tiling else {}
+            for name, value in zip(names, combo, strict=True):
+                labels[name] = value
+                head, *rest = name.split(".")
+                if head in SECTIONS:
+                    _set(sections[head], rest, value)
+                else:
+                    top[head] = value
+            try:
+                points.append(PointSpec.model_validate({**top, **sections, "labels": labels}))
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                where = format_key(tuple(err["loc"]))
+                raise SpecError(
+                    f"a sweep value gives an invalid point ({where}: "
+                    f"{err['msg'].removeprefix('Value error, ')}, point {labels})",
+                    file=file,
+                    key="sweep",
+                ) from None
+    columns = (["tiling"] if spec.sweep and spec.sweep.tilings else []) + names
+    return columns, points
+
+
+def point_hash(point: PointSpec, network: Network) -> str:
+    """Identity of a point's result: resolved spec, network structure, simulator version."""
+    payload = json.dumps(
+        {
+            "version": __version__,
+            "point": point.model_dump(mode="json", exclude={"labels"}),
+            "network": repr(network),
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:32]
