@@ -30,6 +30,7 @@ def _fmt(value, spec: str) -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from hyperdrive_sim.experiment import run_experiment
+    from hyperdrive_sim.result import RESULT_COLUMNS
 
     progress = False if args.no_progress else None
     result = run_experiment(
@@ -45,7 +46,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         if row["total_energy_j"]:
             io = 100 * (row["offchip_io_energy_j"] + row["c2c_io_energy_j"]) / row["total_energy_j"]
         energy_mj = row["total_energy_j"] * 1e3 if row["total_energy_j"] else None
-        note = "" if row["fits"] else "does not fit: " + row["reason"]
+        labels = " ".join(
+            f"{k}={row.get(k)}"
+            for k in result.columns[len(RESULT_COLUMNS) :]
+            if k not in ("network", "input", "mesh")
+        )
+        note = labels + ("" if row["fits"] else "  does not fit: " + row["reason"])
         print(
             f"{row['network']:<14} {row['input_w']:>5}x{row['input_h']:<4} "
             f"{row['mesh_rows']:>3}x{row['mesh_cols']:<2} {_fmt(row['fps'], '9.1f')} "

@@ -29,11 +29,10 @@ def _axes(spec: ExperimentSpec) -> tuple[list[str], list[tuple[Any, ...]]]:
     sweep = spec.sweep
     grid = dict(sweep.grid) if sweep else {}
     zipped = dict(sweep.zip) if sweep else {}
-    names = list(grid) + list(zipped)
     grid_values = list(itertools.product(*grid.values())) if grid else [()]
     zip_values = list(zip(*zipped.values(), strict=True)) if zipped else [()]
-    combos = [g + z for g in grid_values for z in zip_values]
-    return names, combos
+    combos = [z + g for z in zip_values for g in grid_values]
+    return list(zipped) + list(grid), combos
 
 
 def _set(data: dict, path: list[str], value: Any) -> None:
