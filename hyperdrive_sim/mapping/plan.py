@@ -165,7 +165,7 @@ def build_plan(net: ShapedNetwork, hw: Hardware) -> Plan:
             src = layer.inputs[0]
             reduce = placements[src] == "tiled"
             out_h, out_w = _zeros(chips), _zeros(chips)
-            out_h[ROOT] = out_w[ROOT] = 1
+            out_h[ROOT], out_w[ROOT] = out.height, out.width  # 1x1 for dense / global_pool
             in_elements = local[src] // act
         work = layer_work(info, chip, out_h, out_w, in_elements, reduce)
         if work.reduce_len:
