@@ -289,7 +289,7 @@ def test_layer_map_smaller_than_the_mesh_does_not_fit() -> None:
     plan = build_plan(b.build().at(8, 8), _hw("4x4"))
     assert not plan.fits
     assert "layer 's2'" in plan.reason
-    assert "2x2 output map" in plan.reason
+    assert "output map of 2 rows x 2 columns" in plan.reason
     assert "4x4 mesh" in plan.reason
 
 
@@ -518,3 +518,36 @@ def test_directions_match_names() -> None:
         "SW": (1, -1),
         "SE": (1, 1),
     }
+
+
+def test_layout_layers_hold_no_bits_of_their_own() -> None:
+    # 3x8x8 image on one chip, 16-bit activations. c1 and c2 (8 channels each) are
+    # 8*64*16 = 8192 bits each; concat is a view of them; c3 has 4*64*16 = 4096 bits.
+    b = NetBuilder("cat", input_channels=3)
+    b.conv(8, 1, name="c1")
+    b.conv(8, 1, src="input", name="c2")
+    b.concat("c1", "c2", name="cat")
+    b.conv(4, 1, name="c3")
+    plan = build_plan(b.build().at(8, 8), _hw("1x1"))
+    need = {lp.name: int(lp.fmm_need_bits[0]) for lp in plan.layers}
+    # the image (3*64*16 = 3072) is freed after c2, its last reader
+    assert need["c2"] == 3072 + 8192 + 8192
+    # at the concat only c1 and c2 are held (not a copy of them)
+    assert need["cat"] == 8192 + 8192
+    # c1 and c2 stay alive until the concat's reader c3 is done
+    assert need["c3"] == 8192 + 8192 + 4096
+
+
+def test_halo_of_the_image_may_reach_past_the_neighbours() -> None:
+    # An 11x11 conv (pad 5) on a 16x16 map over 4x4 chips: each chip holds 4 rows but
+    # needs 5 more on each side. From the image that halo arrives from off-chip and is
+    # fine; the same layer on an on-chip map would need a non-neighbour's pixels.
+    b = NetBuilder("wide_kernel", input_channels=1)
+    b.conv(2, 11, name="first")
+    b.conv(2, 11, name="second")
+    plan = build_plan(b.build().at(16, 16), _hw("4x4"))
+    assert not plan.fits
+    assert len(plan.problems) == 1 and "layer 'second'" in plan.reason
+    # chip (1,1) loads its 4x4 tile plus a 13x13 window (rows 0..12 clipped) less its own
+    # 16 pixels: rows [0, 13) x cols [0, 13) = 169 pixels of 1 channel at 16 bits
+    assert int(plan.image_in_bits[5]) == 169 * 16

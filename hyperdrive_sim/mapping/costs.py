@@ -15,10 +15,11 @@ work in parallel. The rules below follow from that; each says what it assumes.
 - concat, channel_slice, channel_shuffle: FMM addressing only, no cycles (assumption: the
   FMM layout lets the next layer read the operands in place).
 - upsample (nearest): each output word is read from the input and written once.
-- global_pool and dense on a tiled map: each chip reduces its own tile into a partial
-  vector on one Tile-PU (dense: one weight word per input word, so one Tile-PU is active),
-  then the partial vectors are summed hop by hop towards chip (0, 0) (rows first, then
-  column 0), one vector per link. Layers after that run on chip (0, 0) alone.
+- global_pool on a tiled map: every Tile-PU sums its own pixels channel by channel; the
+  combining of the M*N Tile-PU partials inside a chip is neglected (at most M*N*C adds per
+  layer, assumption). dense on a tiled map: every input word needs its own weights, so one
+  Tile-PU is active. Both then sum the chips' partial vectors hop by hop towards chip
+  (0, 0) (rows first, then column 0), one vector per link; later layers run on (0, 0).
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ import numpy as np
 
 from hyperdrive_sim.spec.models import ChipSpec
 from hyperdrive_sim.workload.network import LayerInfo
+
+#: layers that only re-address the FMM: no cycles, no storage of their own
+LAYOUT_KINDS = frozenset({"concat", "channel_slice", "channel_shuffle"})
 
 COUNT_FIELDS = (
     "macs",

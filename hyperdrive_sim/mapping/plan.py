@@ -14,7 +14,7 @@ from typing import Literal
 import numpy as np
 
 from hyperdrive_sim.errors import MappingError
-from hyperdrive_sim.mapping.costs import ChipWork, layer_work
+from hyperdrive_sim.mapping.costs import LAYOUT_KINDS, ChipWork, layer_work
 from hyperdrive_sim.mapping.tiling import DIRECTIONS, Halo, Tiling, halo
 from hyperdrive_sim.spec.hardware import Hardware
 from hyperdrive_sim.workload.layers import INPUT, Shape
@@ -122,14 +122,16 @@ def build_plan(net: ShapedNetwork, hw: Hardware) -> Plan:
     image = _tiling(net.input_shape, mesh)
     if not image.covers_mesh:
         problems.append(
-            f"the {net.input_shape.width}x{net.input_shape.height} input cannot be tiled over "
-            f"a {mesh} mesh: some chips would get no pixels"
+            f"the input of {net.input_shape.height} rows x {net.input_shape.width} columns "
+            f"cannot be tiled over a {mesh} mesh (rows x cols): some chips would get no pixels"
         )
         return Plan(net, hw, (), _zeros(chips), _zeros(chips), tuple(problems))
     image_in = image.chip_pixels() * net.input_shape.channels * act
     result_out = _zeros(chips)
     local: dict[str, np.ndarray] = {INPUT: _local_bits(net.input_shape, "tiled", hw)}
     layers: list[LayerPlan] = []
+    views, expires = _lifetimes(net)
+    live = local[INPUT].copy()
 
     for info in net.infos:
         layer, out = info.layer, info.out_shape
@@ -142,10 +144,9 @@ def build_plan(net: ShapedNetwork, hw: Hardware) -> Plan:
             tiling = _tiling(out, mesh)
             if not tiling.covers_mesh:
                 problems.append(
-                    f"layer {layer.name!r}: its {out.height}x{out.width} output map has fewer "
-                    f"rows or columns than the {mesh} mesh"
+                    f"layer {layer.name!r}: its output map of {out.height} rows x {out.width} "
+                    f"columns has fewer rows or columns than the {mesh} mesh (rows x cols)"
                 )
-                placements[layer.name] = "tiled"
                 local[layer.name] = _zeros(chips)
                 continue
             out_h = np.repeat(tiling.row_sizes, mesh.cols)
@@ -154,7 +155,7 @@ def build_plan(net: ShapedNetwork, hw: Hardware) -> Plan:
             if layer.arity == 1:
                 in_tiling = _tiling(info.in_shapes[0], mesh)
                 h: Halo = halo(layer, tiling, in_tiling)
-                if h.too_far.any():
+                if h.too_far.any() and not from_image:  # image halos come from off-chip
                     bad = int(np.flatnonzero(h.too_far)[0])
                     problems.append(
                         f"layer {layer.name!r}: {_chip_name(bad, mesh.cols)} needs halo pixels "
@@ -177,12 +178,8 @@ def build_plan(net: ShapedNetwork, hw: Hardware) -> Plan:
             pix = np.maximum(out_h * out_w, 1)
             phase_border = -(-phase_cycles * (pix - h.interior_pixels) // pix)
         local[layer.name] = _local_bits(out, place, hw)
-
-        live = sum(
-            local[name]
-            for name, last in net.last_use.items()
-            if last >= info.index and _produced_by(name, net) <= info.index
-        )
+        if layer.name not in views:
+            live = live + local[layer.name]
         halo_need = halo_bits.sum(axis=1)
         fmm_need = live + (halo_need if chip.border_buffer_bits == 0 else 0)
         _check_capacity(
@@ -192,6 +189,8 @@ def build_plan(net: ShapedNetwork, hw: Hardware) -> Plan:
             _check_capacity(
                 problems, layer.name, "border buffer", halo_need, chip.border_buffer_bits, mesh.cols
             )
+        for name in expires.get(info.index, ()):
+            live = live - local[name]
         if from_image:
             image_in = image_in + halo_bits.sum(axis=1)
         layers.append(
@@ -238,8 +237,23 @@ def _with_reduction_adds(work: ChipWork, mesh) -> ChipWork:
     return replace(work, fp16_adds=work.fp16_adds + extra)
 
 
-def _produced_by(name: str, net: ShapedNetwork) -> int:
-    return -1 if name == INPUT else net.index_of(name)
+def _lifetimes(net: ShapedNetwork) -> tuple[set[str], dict[int, list[str]]]:
+    """Layout-only layers (views) and, per layer index, the tensors freed after it.
+
+    A view (concat, slice, shuffle) holds no bits of its own; it keeps its inputs alive
+    until its own last reader.
+    """
+    views = {i.layer.name for i in net.infos if i.layer.kind in LAYOUT_KINDS}
+    last = dict(net.last_use)
+    for info in reversed(net.infos):
+        if info.layer.name in views:
+            for ref in info.layer.inputs:
+                last[ref] = max(last[ref], last[info.layer.name])
+    expires: dict[int, list[str]] = {}
+    for name, index in last.items():
+        if name not in views:
+            expires.setdefault(index, []).append(name)
+    return views, expires
 
 
 def _check_capacity(problems, layer, memory, need, capacity, cols) -> None:

@@ -1,7 +1,7 @@
 """Spatial tiling of feature maps over the chip mesh, and the halo each chip needs.
 
 Every tiled map of H x W pixels is split over the mesh rows and columns as evenly as
-possible (the first ``H % rows`` chip rows get one row more), independently per tensor.
+possible, with chip boundaries at ceil(k * H / rows), independently per tensor.
 A layer's chip computes its share of the output map; the input rows and columns it needs
 follow from the layer's window (kernel, stride, padding, dilation). What it needs beyond
 its own share of the input map is its halo, received from the 8 neighbours.
@@ -31,11 +31,14 @@ DIRECTION_NAMES = ("N", "S", "W", "E", "NW", "NE", "SW", "SE")
 
 
 def split(size: int, parts: int) -> np.ndarray:
-    """Boundaries (parts + 1 of them) of an as-even-as-possible split of ``size``."""
-    base, extra = divmod(size, parts)
-    sizes = np.full(parts, base, dtype=np.int64)
-    sizes[:extra] += 1
-    return np.concatenate(([0], np.cumsum(sizes)))
+    """Boundaries (parts + 1 of them) of an as-even-as-possible split of ``size``.
+
+    Boundary k is ceil(k * size / parts): shares differ by at most one pixel, and the
+    boundaries of a map and of its 2x-strided successor line up within one pixel, so
+    halos stay with the immediate neighbours through a whole pyramid.
+    """
+    k = np.arange(parts + 1, dtype=np.int64)
+    return -(-k * size // parts)
 
 
 @dataclass(frozen=True, eq=False)
