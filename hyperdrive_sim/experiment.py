@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from hyperdrive_sim import __version__
+from hyperdrive_sim.baselines import baseline_rows
 from hyperdrive_sim.errors import InputError
 from hyperdrive_sim.report.writers import write_csv, write_json
 from hyperdrive_sim.result import LAYER_COLUMNS, RESULT_COLUMNS
@@ -151,6 +152,9 @@ def run_experiment(
     out_columns = (*RESULT_COLUMNS, *columns)
     rows = tuple(entries[k]["row"] for k in keys)
     layers = tuple(r for k in keys for r in entries[k]["layers"])
+    if spec.baselines:
+        extra_rows, extra_layers = _baselines(spec, points, networks)
+        rows, layers = rows + extra_rows, layers + extra_layers
     stats = {
         "points": len(keys),
         "computed": len(todo),
@@ -182,6 +186,22 @@ def run_experiment(
             },
         )
     return result
+
+
+def _baselines(spec: ExperimentSpec, points, networks) -> tuple[tuple, tuple]:
+    """Rows of the other accelerators, once per (network, input) of the experiment."""
+    rows, layers = [], []
+    pairs = dict.fromkeys((str(p.network), p.input.height, p.input.width) for p in points)
+    for ref, height, width in pairs:
+        try:
+            shaped = networks[ref].at(height, width)
+        except InputError:
+            continue  # the Hyperdrive rows already report this point as infeasible
+        for acc in spec.baselines:
+            row, layer_rows = baseline_rows(shaped, acc, spec.energy.offchip_pj_per_bit)
+            rows.append(row)
+            layers.extend(layer_rows)
+    return tuple(rows), tuple(layers)
 
 
 def _plot(target: Path) -> list[Path]:

@@ -17,6 +17,7 @@ from hyperdrive_sim.spec.models import EnergyTable
 #: results.csv columns, in order (units in the names; see README "Result columns")
 RESULT_COLUMNS = (
     "network", "input_h", "input_w", "mesh_rows", "mesh_cols", "chips", "evaluator",
+    "accelerator",
     "operating_point", "voltage_v", "frequency_mhz",
     "cycles", "latency_s", "fps", "ops", "macs",
     "core_energy_j", "onchip_mem_energy_j", "offchip_io_energy_j", "c2c_io_energy_j",
@@ -29,8 +30,9 @@ RESULT_COLUMNS = (
 )  # fmt: skip
 
 LAYER_COLUMNS = (
-    "network", "input_h", "input_w", "mesh_rows", "mesh_cols", "evaluator",
+    "network", "input_h", "input_w", "mesh_rows", "mesh_cols", "evaluator", "accelerator",
     "layer", "type", "placement", "in_shape", "out_shape", "ops", "macs", "weight_bits",
+    "offchip_bits",
     "cycles", "max_chip_cycles", "utilization", "border_bits", "stall_weight_cycles",
     "stall_border_cycles", "fmm_need_bits", "fmm_capacity_bits", "halo_need_bits",
     *(f"{part}_energy_j" for part in PARTS), "total_energy_j",
@@ -74,6 +76,7 @@ class Result:
             "input_w": net.input_shape.width,
             "mesh_rows": hw.mesh.rows,
             "mesh_cols": hw.mesh.cols,
+            "accelerator": hw.chip.name,
         }
 
     @cached_property
@@ -159,6 +162,7 @@ class Result:
                     cycles=cycles,
                     utilization=info.macs / (cycles * hw.peak_macs_per_cycle) if cycles else None,
                     border_bits=int(c.c2c_border_bits[i]),
+                    offchip_bits=int(c.offchip_weight_bits[i]),
                     stall_weight_cycles=int(c.stall_weight_cycles[i].sum()),
                     stall_border_cycles=int(c.stall_border_cycles[i].sum()),
                     **parts,

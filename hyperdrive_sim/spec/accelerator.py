@@ -1,0 +1,38 @@
+"""Other binary-weight / binary accelerators, described by their published figures.
+
+They are priced with the same off-chip I/O energy model as the Hyperdrive system, so that
+"system-level efficiency including I/O" is a like-for-like comparison (DESIGN.md section 6).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from hyperdrive_sim.spec.base import NonNeg, NonNegInt, Positive, PositiveInt, Sourced
+
+
+class AcceleratorSpec(Sourced):
+    """A single-chip accelerator: core efficiency and throughput as published, buffers, I/O.
+
+    ``fm_streaming``: binary weights, fixed-point feature maps read from and written to
+    off-chip memory for every layer (YodaNN/UNPU class). ``binary``: 1-bit feature maps and
+    XNOR-popcount; maps stay on chip when a layer's input and output fit the buffer, and go
+    off-chip otherwise (XNORBIN, BinarEye, XNOR Neural Engine class).
+    """
+
+    dataflow: Literal["fm_streaming", "binary"]
+    technology: str = Field(description="process and supply, for the comparison table")
+    core_tops_per_w: Positive = Field(description="published core efficiency")
+    peak_gops: Positive = Field(description="published throughput")
+    activation_bits: PositiveInt = Field(description="feature-map precision")
+    weight_bits: PositiveInt
+    image_bits: PositiveInt = Field(description="precision of the input image read off-chip")
+    onchip_fm_bits: NonNegInt = Field(description="feature-map buffer on chip")
+    onchip_weight_bits: NonNegInt = Field(description="weight buffer on chip")
+    offchip_bandwidth_gbps: Positive = Field(description="memory interface for I/O time")
+    offchip_pj_per_bit: NonNeg | None = Field(
+        default=None,
+        description="off-chip energy per bit; None means the experiment's energy table's",
+    )

@@ -1,0 +1,50 @@
+"""Base classes of every spec: frozen, unknown keys rejected, parameters with sources."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+PositiveInt = Annotated[int, Field(gt=0)]
+NonNegInt = Annotated[int, Field(ge=0)]
+Positive = Annotated[float, Field(gt=0)]
+NonNeg = Annotated[float, Field(ge=0)]
+
+
+class Spec(BaseModel):
+    """Base: frozen, unknown keys rejected with the list of allowed ones."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = [k for k in data if k not in cls.model_fields]
+            if unknown:
+                allowed = ", ".join(sorted(cls.model_fields))
+                raise ValueError(f"unknown key {unknown[0]!r}; allowed keys: {allowed}")
+        return data
+
+
+class Sourced(Spec):
+    """A spec whose numbers each say where they come from."""
+
+    name: str = "unnamed"
+    sources: dict[str, str] = Field(
+        default_factory=dict,
+        description="Provenance of each parameter: a citation, or 'assumption: why'.",
+    )
+
+    @field_validator("sources")
+    @classmethod
+    def _sources_name_fields(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if key not in cls.model_fields or key in ("name", "sources"):
+                raise ValueError(f"sources names unknown parameter {key!r}")
+        return value
+
+    def parameters(self) -> dict[str, Any]:
+        """The model parameters (everything but name and sources)."""
+        return {k: v for k, v in self.model_dump().items() if k not in ("name", "sources")}
