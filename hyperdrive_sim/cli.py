@@ -53,7 +53,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         note = labels + ("" if row["fits"] else "  does not fit: " + row["reason"])
         print(
-            f"{row['network']:<14} {row['input_w']:>5}x{row['input_h']:<4} "
+            f"{row['network']:<14} {row.get('accelerator')!s:<22} "
+            f"{row['input_w']:>5}x{row['input_h']:<4} "
             f"{row['mesh_rows']:>3}x{row['mesh_cols']:<2} {_fmt(row['fps'], '9.1f')} "
             f"{_fmt(energy_mj, '9.3f')} {_fmt(io, '6.1f')} "
             f"{_fmt(row['system_tops_per_w'], '8.2f')}  {note}"
@@ -83,6 +84,23 @@ def cmd_plot(args: argparse.Namespace) -> int:
     paths = plot_results(folder, Path(args.out) if args.out else None)
     for path in paths:
         print(f"wrote {path}")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from hyperdrive_sim.spec.loader import bundled_dir
+    from hyperdrive_sim.validation import validate
+
+    root = bundled_dir("configs").parent
+    out = Path(args.out)
+    checks, _ = validate(root, out)
+    for ch in checks:
+        c = ch.claim
+        print(
+            f"{c.id:<32} published {c.published:>8.3g}  simulated {ch.simulated:>8.3g}  "
+            f"{100 * ch.error:+6.1f}%  {c.kind}"
+        )
+    print(f"wrote {out}")
     return 0
 
 
@@ -208,6 +226,10 @@ def build_parser() -> argparse.ArgumentParser:
     schema = sub.add_parser("schema", help="write the JSON Schema of every YAML format")
     schema.add_argument("--out", default="schemas", help="folder (default: schemas/)")
     schema.set_defaults(func=cmd_schema)
+
+    val = sub.add_parser("validate", help="reproduce the published claims: docs/validation.md")
+    val.add_argument("--out", default="docs/validation.md", help="markdown file to write")
+    val.set_defaults(func=cmd_validate)
 
     nets = sub.add_parser("networks", help="list the network zoo")
     nets.set_defaults(func=cmd_networks)
