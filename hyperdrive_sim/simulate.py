@@ -24,16 +24,20 @@ from hyperdrive_sim.workload.zoo import get_network
 
 
 def resolve_network(ref: NetworkRef | Network | str, base: Path | None = None) -> Network:
-    """A zoo name, a YAML network path (relative to ``base``), or a Network as is."""
+    """A zoo name, a YAML or ONNX network path (relative to ``base``), or a Network as is."""
     if isinstance(ref, Network):
         return ref
     if isinstance(ref, str):
         ref = NetworkRef.model_validate(ref)
     if ref.zoo is not None:
         return get_network(ref.zoo)
-    path = Path(ref.file)
+    path = Path(ref.file or ref.onnx)
     if base is not None and not path.is_absolute():
         path = base / path
+    if ref.onnx is not None:
+        from hyperdrive_sim.workload.onnx_import import load_onnx  # optional extra
+
+        return load_onnx(path, allow_unsupported=ref.allow_unsupported)
     return load_network_yaml(path)
 
 

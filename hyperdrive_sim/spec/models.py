@@ -147,26 +147,38 @@ class EnergyTable(Sourced):
 
 
 class NetworkRef(Spec):
-    """A network: a zoo name, or a YAML network file (``file:``)."""
+    """A network: a zoo name, a YAML network file (``file:``) or an ONNX model (``onnx:``)."""
 
     zoo: str | None = None
     file: str | None = None
+    onnx: str | None = None
+    allow_unsupported: bool = Field(
+        default=False,
+        description="ONNX only: treat unsupported operators as zero-cost (with a warning)",
+    )
 
     @model_validator(mode="before")
     @classmethod
     def _parse(cls, data: Any) -> Any:
         if isinstance(data, str):
-            return {"file": data} if data.endswith((".yaml", ".yml")) else {"zoo": data}
+            if data.endswith((".yaml", ".yml")):
+                return {"file": data}
+            return {"onnx": data} if data.endswith(".onnx") else {"zoo": data}
         return data
 
     @model_validator(mode="after")
     def _one(self) -> NetworkRef:
-        if (self.zoo is None) == (self.file is None):
-            raise ValueError("give exactly one of 'zoo' (a zoo name) or 'file' (a YAML network)")
+        if sum(v is not None for v in (self.zoo, self.file, self.onnx)) != 1:
+            raise ValueError(
+                "give exactly one of 'zoo' (a zoo name), 'file' (a YAML network) or "
+                "'onnx' (an ONNX model)"
+            )
+        if self.allow_unsupported and self.onnx is None:
+            raise ValueError("allow_unsupported applies to ONNX models only")
         return self
 
     def __str__(self) -> str:
-        return self.zoo or str(self.file)
+        return self.zoo or str(self.file or self.onnx)
 
 
 Evaluator = Literal["analytic", "simpy"]  # keep in step with evaluators.EVALUATORS
