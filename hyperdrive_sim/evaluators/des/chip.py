@@ -1,0 +1,129 @@
+"""The chip process: layers in order, one weight block (phase) at a time.
+
+Per layer and phase: take the phase's block from the weight buffer (waiting = weight
+stall), compute; in the first phase compute the interior, wait for the halo (waiting =
+border stall), then the border. After a reduced layer's partial: add the east neighbour's
+vector, then (column 0) the south neighbour's, then send the sum towards the root. After
+each layer: send the halos of its output that later layers need.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+
+import simpy
+
+from hyperdrive_sim.evaluators.des.links import Interval, send
+from hyperdrive_sim.evaluators.des.state import BLOCK, IMAGE, Sim
+from hyperdrive_sim.evaluators.des.tables import FROM_EAST, FROM_SOUTH, HALO, KINDS, Send
+
+STALL_WEIGHT = "stall: weights"
+STALL_BORDER = "stall: halo"
+WAIT_IMAGE = "wait: image"
+WAIT_PARTIAL = "wait: partial vector"
+#: labels of chip intervals that are not work
+IDLE_LABELS = (STALL_WEIGHT, STALL_BORDER, WAIT_IMAGE, WAIT_PARTIAL)
+
+
+def mark(intervals: list[Interval], start: int, end: int, label: str) -> None:
+    """Append an interval, merging it into the previous one when they touch."""
+    if end <= start:
+        return
+    if intervals and intervals[-1][1] == start and intervals[-1][2] == label:
+        intervals[-1] = (intervals[-1][0], end, label)
+    else:
+        intervals.append((start, end, label))
+
+
+def receive(sim: Sim, msg: Send) -> None:
+    st = sim.chips[msg.dst]
+    left = st.pending[msg.key] - 1
+    st.pending[msg.key] = left
+    if not left:
+        st.wake(msg.key)
+
+
+def post(sim: Sim, msg: Send, counter: list[int]) -> None:
+    """Send ``msg``; its link-hop bits count towards ``counter[msg.layer]``."""
+    counter[msg.layer] += msg.bits * len(msg.route)
+    send(sim.env, msg.route, msg.bits, msg.cycles, msg.label, lambda: receive(sim, msg))
+
+
+def chip_process(sim: Sim, c: int) -> Generator[simpy.Event, None, None]:
+    env, st, buf = sim.env, sim.chips[c], sim.buffers[c]
+    timeout, names, pending, rec = env.timeout, sim.tables.names, st.pending, st.intervals
+    if st.image_at is None:
+        st.key, st.event = IMAGE, env.event()
+        yield st.event
+    sim.stall_io[c] = env.now
+    if rec is not None:
+        mark(rec, 0, env.now, WAIT_IMAGE)
+    for step in sim.tables.steps[c]:
+        i, works, phases, phase, interior, border, needs, halo, east, south, adds, reduce, sends = (
+            step
+        )
+        st.layer = i
+        if works:
+            name = names[i]
+            key = i * KINDS + HALO
+            wait_halo = halo > 0
+            stalled = 0
+            for _ in range(phases):
+                if needs:
+                    if buf.arrived == buf.consumed:
+                        t0 = env.now
+                        st.key, st.event = BLOCK, env.event()
+                        yield st.event
+                        stalled += env.now - t0
+                        if rec is not None:
+                            mark(rec, t0, env.now, STALL_WEIGHT)
+                    buf.consumed += 1
+                    uses = buf.queue.popleft()
+                t0 = env.now
+                if wait_halo and pending[key]:
+                    if interior:
+                        yield timeout(interior)
+                    t1 = env.now
+                    if pending[key]:
+                        st.key, st.event = key, env.event()
+                        yield st.event
+                        sim.stall_border[i][c] = env.now - t1
+                    if border:
+                        yield timeout(border)
+                    if rec is not None:
+                        mark(rec, t0, t1, name)
+                        mark(rec, t1, t1 + sim.stall_border[i][c], STALL_BORDER)
+                        mark(rec, env.now - border, env.now, name)
+                else:
+                    yield timeout(phase)
+                    if rec is not None:
+                        mark(rec, t0, env.now, name)
+                wait_halo = False
+                if needs:
+                    buf.release(uses)
+            sim.stall_weight[i][c] = stalled
+        if adds:
+            for flag, kind in ((east, FROM_EAST), (south, FROM_SOUTH)):
+                if not flag:
+                    continue
+                key = i * KINDS + kind
+                if pending[key]:
+                    t0 = env.now
+                    st.key, st.event = key, env.event()
+                    yield st.event
+                    if rec is not None:
+                        mark(rec, t0, env.now, WAIT_PARTIAL)
+                yield timeout(adds)
+                sim.busy[i][c] += adds
+                if rec is not None:
+                    mark(rec, env.now - adds, env.now, f"{names[i]} (reduce)")
+            if reduce is not None:
+                post(sim, reduce, sim.c2c_reduce_bits)
+        sim.finish[i][c] = env.now
+        for msg in sends:
+            post(sim, msg, sim.c2c_border_bits)
+    st.layer = len(sim.tables.names)
+    sim.finish_cycles[c] = env.now
+    sim.running -= 1
+    if not sim.running:
+        sim.all_done.succeed()

@@ -1,0 +1,83 @@
+"""Channels: a mesh link or the off-chip interface, one transfer at a time.
+
+A channel serves transfers in request order (FIFO), one at a time, for
+``ceil(bits / bits_per_cycle)`` cycles each; a transfer is delivered ``latency`` cycles after
+it leaves the channel, so the latency is pipelined (the channel can start the next transfer
+meanwhile). Because every transfer's service time is known when it is requested and requests
+are made at the current simulation time, a FIFO single server is a calendar: the next
+transfer starts at ``max(now, free_at)``. That is exactly a ``simpy.Resource`` of capacity 1
+with a FIFO queue, without the request/release events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import simpy
+
+Interval = tuple[int, int, str]
+
+
+class Channel:
+    """A FIFO server of transfers with a bandwidth (bits/cycle) and a delivery latency."""
+
+    __slots__ = ("bits_per_cycle", "free_at", "intervals", "latency", "name", "received", "sent")
+
+    def __init__(self, name: str, bits_per_cycle: float, latency: int, record: bool) -> None:
+        self.name = name
+        self.bits_per_cycle = bits_per_cycle
+        self.latency = latency
+        self.free_at = 0
+        self.sent = 0
+        self.received = 0
+        self.intervals: list[Interval] | None = [] if record else None
+
+    def reserve(self, now: int, cycles: int, bits: int, label: str) -> int:
+        """Queue a transfer of ``cycles`` requested at ``now``; return when it leaves."""
+        start = self.free_at if self.free_at > now else now
+        end = start + cycles
+        self.free_at = end
+        self.sent += bits
+        if self.intervals is not None and end > start:
+            self.intervals.append((start, end, label))
+        return end
+
+
+def send(
+    env: simpy.Environment,
+    route: tuple[Channel, ...],
+    bits: int,
+    cycles: int,
+    label: str,
+    on_arrival: Callable[[], None],
+) -> None:
+    """Store-and-forward ``bits`` over ``route``; call ``on_arrival()`` at the destination.
+
+    Every hop queues on its channel when the message has fully arrived at the hop's start
+    (so a relayed message requests its second link only after crossing the first).
+    """
+    _Message(env, route, bits, cycles, label, on_arrival).hop()
+
+
+class _Message:
+    """A message in flight (a plain object: no closures, so no reference cycles)."""
+
+    __slots__ = ("bits", "cycles", "env", "k", "label", "on_arrival", "route")
+
+    def __init__(self, env, route, bits, cycles, label, on_arrival) -> None:
+        self.env, self.route, self.bits, self.cycles = env, route, bits, cycles
+        self.label, self.on_arrival, self.k = label, on_arrival, 0
+
+    def hop(self) -> None:
+        link = self.route[self.k]
+        now = self.env.now
+        end = link.reserve(now, self.cycles, self.bits, self.label)
+        self.env.timeout(end + link.latency - now).callbacks.append(self.arrived)
+
+    def arrived(self, _event: simpy.Event) -> None:
+        self.route[self.k].received += self.bits
+        self.k += 1
+        if self.k < len(self.route):
+            self.hop()
+        else:
+            self.on_arrival()

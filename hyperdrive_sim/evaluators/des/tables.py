@@ -1,0 +1,231 @@
+"""Everything the processes need, precomputed from the Plan into plain Python lists.
+
+Numpy stays out of the event loop: per-layer arrays become lists of small tuples once,
+before the simulation starts, so a process step is a tuple unpack and a timeout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from hyperdrive_sim.errors import SimulationError
+from hyperdrive_sim.evaluators.analytic import xfer
+from hyperdrive_sim.evaluators.des.links import Channel
+from hyperdrive_sim.mapping.plan import Plan, reduction_target
+from hyperdrive_sim.mapping.routes import halo_transfers, snake_order
+from hyperdrive_sim.mapping.tiling import DIRECTIONS
+
+#: message kinds; a chip waits for key ``layer * KINDS + kind``
+HALO, FROM_EAST, FROM_SOUTH, KINDS = 0, 1, 2, 3
+
+
+def chip_name(chip: int, cols: int) -> str:
+    r, c = divmod(chip, cols)
+    return f"chip ({r},{c})"
+
+
+class Send(NamedTuple):
+    """A message a chip sends after a layer: a halo part or a partial vector."""
+
+    route: tuple[Channel, ...]
+    bits: int
+    cycles: int
+    dst: int
+    key: int  # what the receiver waits for: layer * KINDS + kind
+    layer: int  # the layer whose c2c bits it counts towards
+    label: str
+
+
+class Block(NamedTuple):
+    """One weight block in streaming order."""
+
+    layer: int
+    bits: int
+    port_cycles: int
+    link_cycles: int
+    needs: tuple[bool, ...]  # per chip
+    needing: tuple[int, ...]
+    reach: int  # chain: snake positions it travels past the root (0: root only)
+    label: str
+
+
+class Step(NamedTuple):
+    """One layer on one chip."""
+
+    layer: int
+    works: bool
+    phases: int
+    phase: int
+    interior: int  # cycles of the first phase that need no halo
+    border: int
+    needs: bool  # takes a weight block per phase
+    halo: int  # halo transfers expected (0: none or from off-chip)
+    east: bool  # reduction: waits for the partial vector of its east neighbour
+    south: bool  # reduction: then for the one of its south neighbour
+    adds: int  # cycles per received partial vector
+    reduce: Send | None  # its own partial vector, after the reduction
+    sends: tuple[Send, ...]  # halos of its output that later layers need
+
+
+@dataclass(frozen=True, eq=False)
+class Tables:
+    names: tuple[str, ...]
+    steps: tuple[tuple[Step, ...], ...]  # per chip
+    blocks: tuple[Block, ...]
+    snake: tuple[int, ...]
+    position: tuple[int, ...]  # snake position of each chip
+    forwards: tuple[int, ...]  # blocks each snake position forwards to the next
+    image_bits: tuple[int, ...]
+    image_cycles: tuple[int, ...]
+    result_bits: tuple[int, ...]
+    result_cycles: tuple[int, ...]
+    expected: tuple[dict[int, int], ...]  # per chip: messages it will receive, by key
+    producer: tuple[int | None, ...]  # layer whose output feeds each layer's halo
+
+
+def mesh_links(plan: Plan, record: bool) -> dict[tuple[int, int], Channel]:
+    """One channel per direction between neighbours (and diagonals under ``diagonal``)."""
+    hw = plan.hw
+    rows, cols = hw.mesh.rows, hw.mesh.cols
+    diagonal = hw.system.corner_routing == "diagonal"
+    links = {}
+    for src in range(hw.chips):
+        r, c = divmod(src, cols)
+        for dr, dc in DIRECTIONS:
+            if dr and dc and not diagonal:
+                continue
+            rr, cc = r + dr, c + dc
+            if 0 <= rr < rows and 0 <= cc < cols:
+                dst = rr * cols + cc
+                name = f"link ({r},{c})->({rr},{cc})"
+                links[src, dst] = Channel(
+                    name, hw.link_bits_per_cycle, hw.link_latency_cycles, record
+                )
+    return links
+
+
+def _route(links, keys, layer: str, cols: int) -> tuple[Channel, ...]:
+    try:
+        return tuple(links[k] for k in keys)
+    except KeyError:
+        bad = next(k for k in keys if k not in links)
+        raise SimulationError(
+            f"layer {layer!r}: a message from {chip_name(keys[0][0], cols)} is routed over "
+            f"{chip_name(bad[0], cols)} -> {chip_name(bad[1], cols)}, which is not a link of "
+            "the mesh"
+        ) from None
+
+
+def build_tables(plan: Plan, links: dict[tuple[int, int], Channel]) -> Tables:
+    """Per-chip steps, the weight stream, messages and expected arrivals of ``plan``."""
+    hw = plan.hw
+    chips, cols = hw.chips, hw.mesh.cols
+    act = hw.chip.activation_bits
+    off, link_bpc = hw.offchip_bits_per_cycle, hw.link_bits_per_cycle
+    names = tuple(lp.name for lp in plan.layers)
+    index = {name: i for i, name in enumerate(names)}
+    snake = snake_order(hw.mesh)
+    position = [0] * chips
+    for p, c in enumerate(snake):
+        position[c] = p
+
+    sends: list[dict[int, list[Send]]] = [{} for _ in range(chips)]
+    expected: list[dict[int, int]] = [{} for _ in range(chips)]
+    producer: list[int | None] = [None] * len(plan.layers)
+    for i, lp in enumerate(plan.layers):
+        if lp.halo_offchip or not lp.halo_bits.any():
+            continue
+        src_name = lp.info.layer.inputs[0]
+        if src_name not in index:
+            raise SimulationError(f"layer {lp.name!r} reads {src_name!r}, which the plan lacks")
+        producer[i] = j = index[src_name]
+        transfers = halo_transfers(lp.halo_bits, hw.mesh, hw.system.corner_routing)
+        cycles = xfer(np.array([t.bits for t in transfers]), link_bpc).tolist()
+        label = f"halo {lp.name}"
+        for t, cyc in zip(transfers, cycles, strict=True):
+            key = i * KINDS + HALO
+            expected[t.dst][key] = expected[t.dst].get(key, 0) + 1
+            if not 0 <= t.src < chips:
+                continue  # nobody will send it: a deadlock the engine reports
+            route = _route(links, t.links, lp.name, cols)
+            sends[t.src].setdefault(j, []).append(Send(route, t.bits, cyc, t.dst, key, i, label))
+
+    blocks: list[Block] = []
+    steps: list[list[Step]] = [[] for _ in range(chips)]
+    for i, lp in enumerate(plan.layers):
+        work = lp.work
+        # a chip takes the layer's blocks when it writes weights and computes with them
+        uses = (work.wbuf_write_bits > 0) & (work.cycles > 0)
+        needs = tuple(bool(v) for v in uses.tolist())
+        if len(work.blocks):
+            needing = tuple(c for c in range(chips) if needs[c])
+            reach = max((position[c] for c in needing), default=0)
+            label = f"weights {lp.name}"
+            for bits, pc, lc in zip(
+                work.blocks.tolist(),
+                xfer(work.blocks, off).tolist(),
+                xfer(work.blocks, link_bpc).tolist(),
+                strict=True,
+            ):
+                blocks.append(Block(i, bits, pc, lc, needs, needing, reach, label))
+        vec = work.reduce_len
+        red_cycles = int(xfer(vec * act, link_bpc)) if vec else 0
+        cyc = work.cycles.tolist()
+        phase = lp.phase_cycles.tolist()
+        border = lp.phase_border_cycles.tolist()
+        for c in range(chips):
+            halo = expected[c].get(i * KINDS + HALO, 0)
+            east = south = False
+            reduce = None
+            if vec:
+                r, col = divmod(c, cols)
+                east = col < cols - 1
+                south = col == 0 and r < hw.mesh.rows - 1
+                for flag, kind in ((east, FROM_EAST), (south, FROM_SOUTH)):
+                    if flag:
+                        expected[c][i * KINDS + kind] = 1
+                target = reduction_target(c, cols)
+                if target is not None:
+                    kind = FROM_EAST if col > 0 else FROM_SOUTH
+                    route = _route(links, ((c, target),), lp.name, cols)
+                    key = i * KINDS + kind
+                    label = f"reduce {lp.name}"
+                    reduce = Send(route, vec * act, red_cycles, target, key, i, label)
+            steps[c].append(
+                Step(
+                    layer=i,
+                    works=cyc[c] > 0,
+                    phases=lp.phases,
+                    phase=phase[c],
+                    interior=phase[c] - border[c],
+                    border=border[c],
+                    needs=needs[c] and bool(len(work.blocks)),
+                    halo=halo,
+                    east=east,
+                    south=south,
+                    adds=vec,
+                    reduce=reduce,
+                    sends=tuple(sends[c].get(i, ())),
+                )
+            )
+    forwards = [0] * chips
+    for b in blocks:
+        for p in range(b.reach):
+            forwards[p] += 1
+    return Tables(
+        names=names,
+        steps=tuple(tuple(s) for s in steps),
+        blocks=tuple(blocks),
+        snake=tuple(snake),
+        position=tuple(position),
+        forwards=tuple(forwards),
+        image_bits=tuple(plan.image_in_bits.tolist()),
+        image_cycles=tuple(xfer(plan.image_in_bits, off).tolist()),
+        result_bits=tuple(plan.result_out_bits.tolist()),
+        result_cycles=tuple(xfer(plan.result_out_bits, off).tolist()),
+        expected=tuple(expected),
+        producer=tuple(producer),
+    )

@@ -1,0 +1,101 @@
+"""The weight stream: off-chip memory to the chips' weight buffers, in execution order.
+
+- ``bus``: one off-chip read per block, delivered to every chip that needs it. The read
+  starts only when every such chip has a free buffer slot, so the slowest chip holds the
+  stream back (back-pressure).
+- ``chain``: the read goes to the root chip (0, 0); each chip forwards the block to the next
+  chip along the snake path (store-and-forward, one block at a time per chip) as far as the
+  farthest chip that needs it, over the same links as the halos.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+
+import simpy
+
+from hyperdrive_sim.evaluators.des.state import BLOCK, Sim
+from hyperdrive_sim.evaluators.des.tables import Block
+
+
+def deliver(sim: Sim, chip: int, block: Block, forward: bool) -> None:
+    """``block`` has fully arrived in ``chip``'s buffer (in the slot taken for it)."""
+    buf = sim.buffers[chip]
+    uses = [0]
+    if block.needs[chip]:
+        uses[0] = 1
+        buf.queue.append(uses)
+        buf.arrived += 1
+        buf.bits += block.bits
+        sim.chips[chip].wake(BLOCK)
+    if forward:
+        uses[0] += 1
+        buf.forward.append((block, uses))
+        if buf.forward_waiter is not None:
+            event, buf.forward_waiter = buf.forward_waiter, None
+            event.succeed()
+    if not uses[0]:  # passes through nowhere: free the slot at once
+        uses[0] = 1
+        buf.release(uses)
+
+
+def _take_slot(sim: Sim, chip: int) -> Generator[simpy.Event, None, None]:
+    buf = sim.buffers[chip]
+    if not buf.free:
+        sim.stream_wait = chip
+        buf.slot_waiter = event = sim.env.event()
+        yield event
+    buf.free -= 1
+
+
+def weight_source(sim: Sim) -> Generator[simpy.Event, None, None]:
+    """Read every block over the off-chip interface, one read at a time, in order."""
+    env, port = sim.env, sim.port
+    chain = sim.plan.hw.system.weight_distribution == "chain"
+    root = sim.tables.snake[0]
+    for n, block in enumerate(sim.tables.blocks):
+        sim.stream_block = n
+        for chip in (root,) if chain else block.needing:
+            yield from _take_slot(sim, chip)
+        sim.stream_wait = None
+        now = env.now
+        end = port.reserve(now, block.port_cycles, block.bits, block.label)
+        sim.offchip_weight_bits[block.layer] += block.bits
+
+        def arrived(_ev: simpy.Event, block: Block = block) -> None:
+            port.received += block.bits
+            if chain:
+                deliver(sim, root, block, block.reach > 0)
+            else:
+                for chip in block.needing:
+                    deliver(sim, chip, block, False)
+
+        env.timeout(end + port.latency - now).callbacks.append(arrived)
+        yield env.timeout(end - now)  # the next read is requested when this one has left
+    sim.stream_block = len(sim.tables.blocks)
+
+
+def forwarder(sim: Sim, position: int) -> Generator[simpy.Event, None, None]:
+    """``chain``: the chip at ``position`` on the snake forwards blocks to the next one."""
+    env, tables = sim.env, sim.tables
+    src, dst = tables.snake[position], tables.snake[position + 1]
+    buf = sim.buffers[src]
+    link = sim.links[src, dst]
+    for _ in range(tables.forwards[position]):
+        if not buf.forward:
+            buf.forward_waiter = event = env.event()
+            yield event
+        block, uses = buf.forward.popleft()
+        yield from _take_slot(sim, dst)
+        now = env.now
+        end = link.reserve(now, block.link_cycles, block.bits, block.label)
+        sim.c2c_weight_bits[block.layer] += block.bits
+        onward = position + 1 < block.reach
+
+        def arrived(_ev: simpy.Event, block: Block = block, onward: bool = onward) -> None:
+            link.received += block.bits
+            deliver(sim, dst, block, onward)
+
+        env.timeout(end + link.latency - now).callbacks.append(arrived)
+        yield env.timeout(end - now)
+        buf.release(uses)
