@@ -28,17 +28,35 @@ def _fmt(value, spec: str) -> str:
     return format(value, spec)
 
 
+def _check_out_dir(out: str | None) -> Path | None:
+    """An output folder given on the command line must not be an existing file."""
+    if out is not None and Path(out).exists() and not Path(out).is_dir():
+        raise InputError("expected a folder for the outputs, but this is a file", file=out)
+    return Path(out) if out is not None else None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from hyperdrive_sim.experiment import run_experiment
     from hyperdrive_sim.result import RESULT_COLUMNS
 
-    progress = False if args.no_progress else None
+    _check_out_dir(args.out)
+    if args.jobs is not None and args.jobs < 1:
+        raise InputError(f"expected a positive number of jobs, got {args.jobs}", key="--jobs")
     result = run_experiment(
-        args.experiment, out_dir=args.out, evaluator=args.evaluator, progress=progress
+        args.experiment,
+        out_dir=args.out,
+        evaluator=args.evaluator,
+        executor=args.executor,
+        jobs=args.jobs,
+        scheduler=args.scheduler,
+        cache=not args.no_cache,
+        progress=False if args.no_progress else None,
+        plots=not args.no_plots,
+        trace=args.trace,
     )
     header = (
-        f"{'network':<14} {'input':>10} {'mesh':>6} {'fps':>9} {'mJ/frame':>9} "
-        f"{'I/O %':>6} {'TOp/s/W':>8}  note"
+        f"{'network':<14} {'accelerator':<22} {'input':>10} {'mesh':>6} {'fps':>9} "
+        f"{'mJ/frame':>9} {'I/O %':>6} {'TOp/s/W':>8}  note"
     )
     print(header)
     for row in result.rows[: args.show]:
@@ -74,13 +92,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from hyperdrive_sim.viz import plot_results
-
     folder = Path(args.results_dir)
     if not (folder / "results.json").is_file():
         raise InputError(
             "no results.json here; give a folder written by `hyperdrive-sim run`", file=str(folder)
         )
+    from hyperdrive_sim.viz import plot_results
+
     paths = plot_results(folder, Path(args.out) if args.out else None)
     for path in paths:
         print(f"wrote {path}")
@@ -116,7 +134,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
         "energy": EnergyTable.model_json_schema(),
         "network": layer_json_schema(),
     }
-    out = Path(args.out)
+    out = _check_out_dir(args.out)
     for name, schema in schemas.items():
         write_json(out / f"{name}.schema.json", schema)
     print(f"wrote {', '.join(f'{n}.schema.json' for n in schemas)} to {out}/")
@@ -213,6 +231,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="Dask scheduler address, e.g. tcp://host:8786 (default: a local cluster)",
     )
     run.add_argument("--no-cache", action="store_true", help="recompute every point")
+    run.add_argument(
+        "--trace",
+        action="store_true",
+        help="write a Perfetto/Chrome trace of every simpy point to OUT/traces/",
+    )
     run.add_argument("--no-plots", action="store_true", help="skip the figures")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--show", type=int, default=40, help="rows to print (default 40)")
@@ -242,6 +265,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(exc: BaseException) -> str:
+    """Error messages go out on one line (pydantic and others may span several)."""
+    return " ".join(str(exc).split())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -250,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as exc:
         if args.debug:
             traceback.print_exc()
-        print(f"hyperdrive-sim: error: {exc}", file=sys.stderr)
+        print(f"hyperdrive-sim: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stderr.close()
@@ -262,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             traceback.print_exc()
         print(
-            f"hyperdrive-sim: internal error: {exc.__class__.__name__}: {exc} "
+            f"hyperdrive-sim: internal error: {exc.__class__.__name__}: {_one_line(exc)} "
             "(please report this; rerun with --debug for the traceback)",
             file=sys.stderr,
         )

@@ -19,7 +19,7 @@ from hyperdrive_sim.simulate import resolve_network
 from hyperdrive_sim.spec import loader
 from hyperdrive_sim.spec.models import ExperimentSpec
 from hyperdrive_sim.sweep.cache import PointCache
-from hyperdrive_sim.sweep.executors import EXECUTORS, RUNNERS
+from hyperdrive_sim.sweep.executors import EXECUTORS, RUNNERS, trace_name
 from hyperdrive_sim.sweep.points import expand, point_hash
 
 Progress = Callable[[int, int, str], None]
@@ -83,13 +83,15 @@ def run_experiment(
     progress: Progress | bool | None = None,
     write: bool = True,
     plots: bool = True,
+    trace: bool = False,
 ) -> ExperimentResult:
     """Simulate every point of an experiment; write tables, manifest and figures.
 
     Finished points are cached under ``<out>/cache`` by the hash of their resolved spec, so
     an interrupted run resumes; ``cache=False`` recomputes everything. ``progress=None``
     shows a bar on an interactive terminal. Outputs go to ``out_dir``, else the spec's
-    ``output_dir``, else ``results/<name>/``.
+    ``output_dir``, else ``results/<name>/``. ``trace`` writes a Perfetto/Chrome trace of
+    every simpy point to ``<out>/traces/`` (recomputing cached points that have none).
     """
     if executor not in EXECUTORS:
         raise InputError(
@@ -115,17 +117,19 @@ def run_experiment(
     target = Path(out_dir or spec.output_dir or Path("results") / spec.name)
     store = PointCache(target / "cache") if write else None
     entries: dict[str, dict[str, Any]] = {}
+    by_key = dict(zip(keys, points, strict=True))
+    traces = {
+        k: str(target / "traces" / trace_name(k, p))
+        for k, p in by_key.items()
+        if trace and write and p.evaluator == "simpy"
+    }
     if cache and store is not None:
-        for key in dict.fromkeys(keys):
+        for key in by_key:
             hit = store.get(key)
-            if hit is not None:
+            if hit is not None and (key not in traces or Path(traces[key]).is_file()):
                 entries[key] = hit
     cached = len(entries)
-    todo = [
-        (k, p.model_dump_json())
-        for k, p in dict(zip(keys, points, strict=True)).items()
-        if k not in entries
-    ]
+    todo = [(k, p.model_dump_json(), traces.get(k)) for k, p in by_key.items() if k not in entries]
     unique = len(set(keys))
     report = _progress(progress)
     if report:

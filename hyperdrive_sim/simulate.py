@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hyperdrive_sim.errors import InputError
 from hyperdrive_sim.evaluators import evaluate
 from hyperdrive_sim.mapping.plan import build_plan
 from hyperdrive_sim.pricing import price
@@ -58,11 +59,13 @@ def simulate(
     *,
     mesh: Mesh | str | None = None,
     evaluator: str = "analytic",
+    trace: str | Path | None = None,
 ) -> Result:
     """Simulate one frame of ``network`` at ``resolution`` (WIDTHxHEIGHT) on the system.
 
     Specs may be objects, dicts or YAML paths; ``mesh`` overrides the system's mesh.
     A point that does not fit returns a Result with ``fits == False`` and the reason.
+    ``trace`` (simpy only) writes a Perfetto/Chrome trace of the frame to that path.
     """
     chip, system, energy = (
         _spec(chip, ChipSpec),
@@ -82,5 +85,13 @@ def simulate(
     plan = build_plan(net, hw)
     if not plan.fits:
         return Result(plan, None, None)
-    counts = evaluate(plan, evaluator)
+    if trace is not None:
+        if evaluator != "simpy":
+            raise InputError("a timeline trace needs the simpy evaluator", key="trace")
+        from hyperdrive_sim.evaluators.des import simulate_timeline, write_trace
+
+        counts, timeline = simulate_timeline(plan)
+        write_trace(timeline, trace, hw.frequency_hz)
+    else:
+        counts = evaluate(plan, evaluator)
     return Result(plan, counts, price(counts, energy, hw.voltage_v, hw.frequency_hz))

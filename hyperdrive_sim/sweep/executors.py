@@ -17,13 +17,21 @@ from hyperdrive_sim.errors import InputError
 from hyperdrive_sim.result import RESULT_COLUMNS
 from hyperdrive_sim.spec.models import PointSpec
 
-Job = tuple[str, str]  # (point hash, point JSON)
+Job = tuple[str, str, str | None]  # (point hash, point JSON, trace path or None)
 OnDone = Callable[[str, dict[str, Any]], None]
 EXECUTORS = ("serial", "processes", "dask")
 
 
-def run_point(point_json: str, base: str) -> dict[str, Any]:
-    """Simulate one point; bad input for this point makes it infeasible, not fatal."""
+def trace_name(key: str, point: PointSpec) -> str:
+    """File name of a point's timeline trace: readable, and unique by the point hash."""
+    return f"{Path(str(point.network)).stem}_{point.input}_{point.mesh}_{key[:8]}.json"
+
+
+def run_point(point_json: str, base: str, trace: str | None = None) -> dict[str, Any]:
+    """Simulate one point; bad input for this point makes it infeasible, not fatal.
+
+    With ``trace``, a simpy point also writes its timeline trace to that path.
+    """
     from hyperdrive_sim.simulate import resolve_network, simulate
 
     point = PointSpec.model_validate_json(point_json)
@@ -38,6 +46,7 @@ def run_point(point_json: str, base: str) -> dict[str, Any]:
             point.energy,
             mesh=point.mesh,
             evaluator=point.evaluator,
+            trace=trace,
         )
         row = {**result.row, **labels}
         layers = [{**r, **labels} for r in result.layer_rows()]
@@ -65,12 +74,12 @@ def _failed(job: Job, exc: BaseException) -> dict[str, Any]:
 
 
 def run_serial(jobs: Iterable[Job], base: str, on_done: OnDone, **_: Any) -> None:
-    for key, spec in jobs:
+    for job in jobs:
         try:
-            entry = run_point(spec, base)
+            entry = run_point(job[1], base, job[2])
         except Exception as exc:
-            entry = _failed((key, spec), exc)
-        on_done(key, entry)
+            entry = _failed(job, exc)
+        on_done(job[0], entry)
 
 
 def run_processes(
@@ -82,7 +91,7 @@ def run_processes(
     with ProcessPoolExecutor(max_workers=workers) as pool:
         pending: dict[Future, Job] = {}
         for job in jobs:
-            pending[pool.submit(run_point, job[1], base)] = job
+            pending[pool.submit(run_point, job[1], base, job[2])] = job
             if len(pending) >= window:
                 _drain(pending, on_done, FIRST_COMPLETED)
         while pending:
@@ -131,8 +140,8 @@ def run_dask(
     try:
         jobs = list(jobs)
         futures = {
-            client.submit(run_point, spec, base, key=f"point-{key}", pure=False): (key, spec)
-            for key, spec in jobs
+            client.submit(run_point, job[1], base, job[2], key=f"point-{job[0]}", pure=False): job
+            for job in jobs
         }
         for future in as_completed(futures):
             job = futures[future]
