@@ -203,3 +203,15 @@ def test_dask_executor_matches_serial(tmp_path):
     serial = run_experiment(path, out_dir=tmp_path / "s", executor="serial", plots=False)
     dask = run_experiment(path, out_dir=tmp_path / "d", executor="dask", jobs=2, plots=False)
     assert serial.rows == dask.rows
+
+
+def test_cli_passes_the_executor_and_cache_options(tmp_path):
+    path = write_exp(tmp_path, "networks: [resnet18]\ninputs: [224x224]\nmeshes: [2x2]")
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "hyperdrive_sim", "run", str(path), "--out", str(out),
+           "--executor", "serial", "--no-progress", "--no-plots"]  # fmt: skip
+    subprocess.run(cmd, check=True, capture_output=True)
+    again = subprocess.run([*cmd, "--no-cache"], check=True, capture_output=True, text=True)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["executor"] == "serial"
+    assert "1 computed, 0 from cache" in again.stdout
