@@ -74,7 +74,7 @@ def evaluate(plan: Plan) -> Counts:
         weight_bound = np.zeros(chips, dtype=np.int64)
         if len(lp.work.blocks):
             stream, weight_bound, bits = _stream_weights(lp, hw, stream, hops)
-            per_layer["offchip_weight_bits"][i] = lp.weight_bits
+            per_layer["offchip_weight_bits"][i] = int(lp.work.blocks[~lp.cached_blocks].sum())
             per_layer["c2c_weight_bits"][i] = bits
         finish = np.where(works, np.maximum(compute_end, weight_bound), start)
         s_weight[i] = finish - np.where(works, compute_end, start)
@@ -111,8 +111,10 @@ def evaluate(plan: Plan) -> Counts:
 
 def _stream_weights(lp: LayerPlan, hw: Hardware, stream: int, hops: np.ndarray):
     """Advance the weight stream by one layer; return (cursor, per-chip bound, c2c bits)."""
-    blocks = lp.work.blocks
+    blocks = np.where(lp.cached_blocks, 0, lp.work.blocks)
     needs = lp.work.wbuf_write_bits > 0
+    if not blocks.any():  # every block comes from the weight cache
+        return stream, np.zeros(hw.chips, dtype=np.int64), 0
     if hw.system.weight_distribution == "bus":
         stream += int(xfer(blocks, hw.offchip_bits_per_cycle).sum())
         arrival = np.full(hw.chips, stream, dtype=np.int64)
@@ -121,9 +123,9 @@ def _stream_weights(lp: LayerPlan, hw: Hardware, stream: int, hops: np.ndarray):
         rate = min(hw.offchip_bits_per_cycle, hw.link_bits_per_cycle)
         stream += int(xfer(blocks, rate).sum())
         reach = int(hops[needs].max()) if needs.any() else 0
-        per_hop = int(xfer(blocks[-1], hw.link_bits_per_cycle)) + hw.link_latency_cycles
+        per_hop = int(xfer(blocks[blocks > 0][-1], hw.link_bits_per_cycle)) + hw.link_latency_cycles
         arrival = stream + hops * per_hop
-        c2c = lp.weight_bits * reach
+        c2c = int(blocks.sum()) * reach
     return stream, np.where(needs, arrival + lp.phase_cycles, 0), c2c
 
 

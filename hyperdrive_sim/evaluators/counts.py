@@ -32,7 +32,10 @@ class Counts:
     layer_names: tuple[str, ...]
     total_cycles: int
     macs: np.ndarray
+    xnor_macs: np.ndarray
+    skipped_macs: np.ndarray
     fp16_adds: np.ndarray
+    fp16_muls: np.ndarray
     fmm_read_bits: np.ndarray
     fmm_write_bits: np.ndarray
     wbuf_read_bits: np.ndarray

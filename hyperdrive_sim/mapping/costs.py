@@ -36,7 +36,10 @@ LAYOUT_KINDS = frozenset({"concat", "channel_slice", "channel_shuffle"})
 
 COUNT_FIELDS = (
     "macs",
+    "xnor_macs",
+    "skipped_macs",
     "fp16_adds",
+    "fp16_muls",
     "fmm_read_bits",
     "fmm_write_bits",
     "wbuf_read_bits",
@@ -49,8 +52,14 @@ class ChipWork:
     """Per-chip work of one layer (arrays indexed by chip) plus its weight blocks."""
 
     cycles: np.ndarray
+    #: every MAC of the layer (the network's work: ops = 2 * macs)
     macs: np.ndarray
+    #: MACs executed as XNOR-popcount (binary activations)
+    xnor_macs: np.ndarray
+    #: MACs not executed thanks to kernel reuse
+    skipped_macs: np.ndarray
     fp16_adds: np.ndarray
+    fp16_muls: np.ndarray
     fmm_read_bits: np.ndarray
     fmm_write_bits: np.ndarray
     wbuf_read_bits: np.ndarray
@@ -77,6 +86,31 @@ def conv_blocks(out_channels: int, groups: int, fmpus: int) -> np.ndarray:
     return np.tile(np.array(one_group, dtype=np.int64), groups)
 
 
+@dataclass(frozen=True)
+class Precision:
+    """Bits per value of a layer's input and output maps (FP16, or 1 in binary mode)."""
+
+    in_bits: int
+    out_bits: int
+
+    @property
+    def xnor(self) -> bool:
+        """MACs on 1-bit inputs are XNOR-popcount operations."""
+        return self.in_bits == 1
+
+
+@dataclass(frozen=True)
+class Pruning:
+    """Kernel-reuse effect on one layer: fraction of MACs saved (energy) and fraction of
+    (input, tap) positions the lock-step FMPUs can skip (cycles)."""
+
+    saved: float = 0.0
+    skippable: float = 0.0
+
+
+NO_PRUNING = Pruning()
+
+
 def layer_work(
     info: LayerInfo,
     chip: ChipSpec,
@@ -84,14 +118,21 @@ def layer_work(
     out_w: np.ndarray,
     in_elements: np.ndarray,
     reduce: bool,
+    precision: Precision | None = None,
+    pruning: Pruning = NO_PRUNING,
 ) -> ChipWork:
     """Cost of ``info`` on every chip, given each chip's output share ``out_h`` x ``out_w``.
 
     ``in_elements`` is the number of input values each chip holds (for dense and global
     pooling); ``reduce`` says whether partial results must be summed across chips.
+    Scaling factors (``chip.scaling_factors``) add one FP16 multiply per output value of
+    conv and dense layers, done by the FMPUs: one cycle per pixel step and block.
+    ``precision`` defaults to ``chip.activation_bits`` in and out.
     """
+    if precision is None:
+        precision = Precision(chip.activation_bits, chip.activation_bits)
     layer, kind = info.layer, info.layer.kind
-    act, wbits = chip.activation_bits, chip.weight_bits
+    rd, wr, wbits = precision.in_bits, precision.out_bits, chip.weight_bits
     m, n, c = chip.tile_rows, chip.tile_cols, chip.fmpus_per_tile
     chips = len(out_h)
     pix = out_h * out_w
@@ -100,57 +141,72 @@ def layer_work(
     z = _zeros(chips)
     blocks = np.zeros(0, dtype=np.int64)
     reduce_len = 0
+    muls = z
 
     if kind == "conv":
         kh, kw = layer.kernel
         cin_g = info.in_shapes[0].channels // layer.groups
         taps = cin_g * kh * kw
+        steps = taps - round(taps * pruning.skippable)
         block_ch = conv_blocks(out_ch, layer.groups, c)
         blocks = block_ch * taps * wbits
-        cycles = len(block_ch) * pix_iter * taps
+        cycles = len(block_ch) * pix_iter * steps
         macs = pix * out_ch * taps
-        reads = len(block_ch) * pix * taps * act
-        writes = pix * out_ch * act
-        wbuf_read = pix_iter * int(blocks.sum())
-        active = pix > 0
-        wbuf_write = np.where(active, int(blocks.sum()), 0)
+        reads = len(block_ch) * pix * steps * rd
+        writes = pix * out_ch * wr
+        wbuf_read = pix_iter * steps * int(block_ch.sum()) * wbits
+        wbuf_write = np.where(pix > 0, int(blocks.sum()), 0)
         adds = z
+        if chip.scaling_factors:
+            muls = pix * out_ch
+            cycles = cycles + len(block_ch) * pix_iter
     elif kind == "pool":
         kh, kw = layer.kernel
         cycles = out_ch * pix_iter * kh * kw
         adds = pix * out_ch * kh * kw
-        reads, writes = adds * act, pix * out_ch * act
+        reads, writes = adds * rd, pix * out_ch * wr
         macs = wbuf_read = wbuf_write = z
     elif kind == "add":
         k = len(layer.inputs)
         cycles = k * out_ch * pix_iter
         adds = (k - 1) * pix * out_ch
-        reads, writes = k * pix * out_ch * act, pix * out_ch * act
+        reads, writes = k * pix * out_ch * rd, pix * out_ch * wr
         macs = wbuf_read = wbuf_write = z
     elif kind == "upsample":
         cycles = out_ch * pix_iter
-        reads = writes = pix * out_ch * act
+        reads, writes = pix * out_ch * rd, pix * out_ch * wr
         macs = adds = wbuf_read = wbuf_write = z
     elif kind == "global_pool":
         tile_iter = _ceil(in_elements // out_ch, chip.tiles)
         cycles = out_ch * tile_iter
         adds = in_elements
-        reads, writes = in_elements * act, np.where(in_elements > 0, out_ch * act, 0)
+        reads, writes = in_elements * rd, np.where(in_elements > 0, out_ch * wr, 0)
         macs = wbuf_read = wbuf_write = z
         reduce_len = out_ch if reduce else 0
     elif kind == "dense":
         block_ch = conv_blocks(out_ch, 1, c)
         in_features = info.in_shapes[0].elements
         blocks = block_ch * in_features * wbits
-        cycles = len(block_ch) * in_elements
+        steps = in_elements - np.round(in_elements * pruning.skippable).astype(np.int64)
+        cycles = len(block_ch) * steps
         macs = in_elements * out_ch
-        reads = len(block_ch) * in_elements * act
-        writes = np.where(in_elements > 0, out_ch * act, 0)
-        wbuf_read = wbuf_write = in_elements * out_ch * wbits
+        reads = len(block_ch) * steps * rd
+        writes = np.where(in_elements > 0, out_ch * wr, 0)
+        wbuf_read = steps * out_ch * wbits
+        wbuf_write = in_elements * out_ch * wbits
         adds = z
         reduce_len = out_ch if reduce else 0
+        if chip.scaling_factors:  # after the reduction, on the chip holding the result
+            final = np.zeros(chips, dtype=bool)
+            final[0 if reduce else np.flatnonzero(in_elements > 0)[:1]] = True
+            muls = np.where(final, out_ch, 0)
+            cycles = cycles + np.where(final, len(block_ch), 0)
     else:  # concat, channel_slice, channel_shuffle: layout only
         cycles = macs = adds = reads = writes = wbuf_read = wbuf_write = z
+
+    macs = np.asarray(macs, dtype=np.int64)
+    skipped = np.round(macs * pruning.saved).astype(np.int64)
+    executed = macs - skipped
 
     def arr(v) -> np.ndarray:
         return np.broadcast_to(np.asarray(v, dtype=np.int64), (chips,)).copy()
@@ -158,7 +214,10 @@ def layer_work(
     return ChipWork(
         cycles=arr(cycles),
         macs=arr(macs),
+        xnor_macs=arr(executed if precision.xnor else z),
+        skipped_macs=arr(skipped),
         fp16_adds=arr(adds),
+        fp16_muls=arr(muls),
         fmm_read_bits=arr(reads),
         fmm_write_bits=arr(writes),
         wbuf_read_bits=arr(wbuf_read),

@@ -14,9 +14,18 @@ from typing import Literal
 import numpy as np
 
 from hyperdrive_sim.errors import MappingError
-from hyperdrive_sim.mapping.costs import LAYOUT_KINDS, ChipWork, layer_work
+from hyperdrive_sim.mapping.costs import (
+    LAYOUT_KINDS,
+    NO_PRUNING,
+    ChipWork,
+    Precision,
+    Pruning,
+    layer_work,
+)
 from hyperdrive_sim.mapping.tiling import DIRECTIONS, Halo, Tiling, halo
 from hyperdrive_sim.spec.hardware import Hardware
+from hyperdrive_sim.techniques.kernel_reuse import kernel_reuse_savings
+from hyperdrive_sim.techniques.weight_cache import steady_state_hits
 from hyperdrive_sim.workload.layers import INPUT, Shape
 from hyperdrive_sim.workload.network import LayerInfo, ShapedNetwork
 
@@ -42,6 +51,8 @@ class LayerPlan:
     phase_border_cycles: np.ndarray
     fmm_need_bits: np.ndarray
     halo_need_bits: np.ndarray
+    #: per weight block: served from the cross-frame weight cache instead of off-chip
+    cached_blocks: np.ndarray
 
     @property
     def name(self) -> str:
@@ -98,14 +109,14 @@ def _placement(info: LayerInfo, placements: dict[str, Placement]) -> Placement:
     )
 
 
-def _local_bits(shape: Shape, placement: Placement, hw: Hardware) -> np.ndarray:
-    """Bits of a tensor held by each chip."""
-    bits = np.zeros(hw.chips, dtype=np.int64)
+def _local_bits(shape: Shape, placement: Placement, hw: Hardware, bits: int) -> np.ndarray:
+    """Bits of a tensor held by each chip, at ``bits`` per value."""
+    held = np.zeros(hw.chips, dtype=np.int64)
     if placement == "tiled":
-        bits[:] = _tiling(shape, hw.mesh).chip_pixels() * shape.channels
+        held[:] = _tiling(shape, hw.mesh).chip_pixels() * shape.channels
     else:
-        bits[ROOT] = shape.elements
-    return bits * hw.chip.activation_bits
+        held[ROOT] = shape.elements
+    return held * bits
 
 
 @lru_cache(maxsize=4096)
@@ -116,7 +127,8 @@ def _tiling(shape: Shape, mesh) -> Tiling:
 def build_plan(net: ShapedNetwork, hw: Hardware) -> Plan:
     """Map every layer of ``net`` onto ``hw``; problems make ``fits`` false, not exceptions."""
     mesh, chip, chips = hw.mesh, hw.chip, hw.chips
-    act = chip.activation_bits
+    bits = _precisions(net, chip)
+    savings = _pruning(net, chip)
     placements: dict[str, Placement] = {INPUT: "tiled"}
     problems: list[str] = []
     image = _tiling(net.input_shape, mesh)
@@ -126,9 +138,11 @@ def build_plan(net: ShapedNetwork, hw: Hardware) -> Plan:
             f"cannot be tiled over a {mesh} mesh (rows x cols): some chips would get no pixels"
         )
         return Plan(net, hw, (), _zeros(chips), _zeros(chips), tuple(problems))
-    image_in = image.chip_pixels() * net.input_shape.channels * act
+    image_in = image.chip_pixels() * net.input_shape.channels * bits[INPUT]
     result_out = _zeros(chips)
-    local: dict[str, np.ndarray] = {INPUT: _local_bits(net.input_shape, "tiled", hw)}
+    local: dict[str, np.ndarray] = {
+        INPUT: _local_bits(net.input_shape, "tiled", hw, bits[INPUT])
+    }
     layers: list[LayerPlan] = []
     views, expires = _lifetimes(net)
     live = local[INPUT].copy()
@@ -161,14 +175,18 @@ def build_plan(net: ShapedNetwork, hw: Hardware) -> Plan:
                         f"layer {layer.name!r}: {_chip_name(bad, mesh.cols)} needs halo pixels "
                         f"from beyond its neighbours (the {mesh} mesh is too fine for this map)"
                     )
-                halo_bits = h.pixels * info.in_shapes[0].channels * act
+                halo_bits = h.pixels * info.in_shapes[0].channels * bits[layer.inputs[0]]
         else:
             src = layer.inputs[0]
             reduce = placements[src] == "tiled"
             out_h, out_w = _zeros(chips), _zeros(chips)
             out_h[ROOT], out_w[ROOT] = out.height, out.width  # 1x1 for dense / global_pool
-            in_elements = local[src] // act
-        work = layer_work(info, chip, out_h, out_w, in_elements, reduce)
+            in_elements = local[src] // bits[src]
+        precision = Precision(bits[layer.inputs[0]], bits[layer.name])
+        work = layer_work(
+            info, chip, out_h, out_w, in_elements, reduce, precision,
+            savings.get(layer.name, NO_PRUNING),
+        )  # fmt: skip
         if work.reduce_len:
             work = _with_reduction_adds(work, mesh)
         phases = max(1, len(work.blocks))
@@ -177,7 +195,7 @@ def build_plan(net: ShapedNetwork, hw: Hardware) -> Plan:
         if place == "tiled" and layer.arity == 1 and halo_bits.any():
             pix = np.maximum(out_h * out_w, 1)
             phase_border = -(-phase_cycles * (pix - h.interior_pixels) // pix)
-        local[layer.name] = _local_bits(out, place, hw)
+        local[layer.name] = _local_bits(out, place, hw, bits[layer.name])
         if layer.name not in views:
             live = live + local[layer.name]
         halo_need = halo_bits.sum(axis=1)
@@ -205,11 +223,26 @@ def build_plan(net: ShapedNetwork, hw: Hardware) -> Plan:
                 phase_border,
                 fmm_need,
                 halo_need,
+                np.zeros(len(work.blocks), dtype=bool),
             )
         )
     for name in net.outputs:
         result_out = result_out + local[name]
+    if chip.weight_cache_bits:
+        layers = _with_weight_cache(layers, chip)
     return Plan(net, hw, tuple(layers), image_in, result_out, tuple(problems))
+
+
+def _with_weight_cache(layers: list[LayerPlan], chip) -> list[LayerPlan]:
+    """Mark the blocks every chip's weight cache serves in a steady-state frame."""
+    blocks = [(lp.name, k, int(b)) for lp in layers for k, b in enumerate(lp.work.blocks)]
+    hits = steady_state_hits(blocks, chip.weight_cache_bits, chip.weight_cache_policy)
+    out, start = [], 0
+    for lp in layers:
+        n = len(lp.work.blocks)
+        out.append(replace(lp, cached_blocks=hits[start : start + n]))
+        start += n
+    return out
 
 
 def reduction_receives(mesh) -> np.ndarray:
@@ -235,6 +268,31 @@ def reduction_target(chip: int, cols: int) -> int | None:
 def _with_reduction_adds(work: ChipWork, mesh) -> ChipWork:
     extra = reduction_receives(mesh) * work.reduce_len
     return replace(work, fp16_adds=work.fp16_adds + extra)
+
+
+def _precisions(net: ShapedNetwork, chip) -> dict[str, int]:
+    """Bits per value of every tensor: activation_bits, or 1 in binary mode (where the
+    image and the network outputs keep activation_bits if ``binary_keep_first_last``)."""
+    full = chip.activation_bits
+    bits = {INPUT: full, **{i.layer.name: full for i in net.infos}}
+    if chip.activation_mode == "binary":
+        keep = chip.binary_keep_first_last
+        bits = {name: 1 for name in bits}
+        if keep:
+            bits[INPUT] = full
+            bits.update(dict.fromkeys(net.outputs, full))
+    return bits
+
+
+def _pruning(net: ShapedNetwork, chip) -> dict[str, Pruning]:
+    """Kernel-reuse savings per layer (empty unless ``chip.pruning == "kernel_reuse"``)."""
+    if chip.pruning != "kernel_reuse":
+        return {}
+    return dict(
+        kernel_reuse_savings(
+            net, chip.pruning_weights, chip.pruning_seed, chip.fmpus_per_tile
+        )
+    )
 
 
 def _lifetimes(net: ShapedNetwork) -> tuple[set[str], dict[int, list[str]]]:

@@ -46,8 +46,12 @@ def price(counts: Counts, table: EnergyTable, voltage_v: float, frequency_hz: fl
     dyn = ratio**table.dynamic_voltage_exponent * PJ
     leak_w = table.leakage_mw_per_chip * 1e-3 * ratio**table.leakage_voltage_exponent
     per_chip = lambda a: a.sum(axis=1).astype(float)  # noqa: E731
-    core = per_chip(counts.macs) * table.binary_mac_pj + per_chip(counts.fp16_adds) * (
-        table.fp16_add_pj
+    fp16_macs = counts.macs - counts.skipped_macs - counts.xnor_macs
+    core = (
+        per_chip(fp16_macs) * table.binary_mac_pj
+        + per_chip(counts.xnor_macs) * table.xnor_mac_pj
+        + per_chip(counts.fp16_adds) * table.fp16_add_pj
+        + per_chip(counts.fp16_muls) * table.fp16_mul_pj
     )
     mem = (
         per_chip(counts.fmm_read_bits) * table.fmm_read_pj_per_bit

@@ -8,6 +8,8 @@ validation error names the file the user has to edit.
 
 from __future__ import annotations
 
+import difflib
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -104,7 +106,11 @@ def _expand(node: Any, origin: Path, key: KeyPath, origins: dict, stack: tuple[P
         target = _find_include(node[INCLUDE], origin.parent, origin, key)
         if target in stack:
             chain = " -> ".join(p.name for p in (*stack, target))
-            raise SpecError(f"include cycle: {chain}", file=str(origin), key=format_key(key))
+            raise SpecError(
+                f"include cycle: {chain}; a file must not include itself, directly or not",
+                file=str(origin),
+                key=format_key((*key, INCLUDE)),
+            )
         included = read_yaml(target)
         if not isinstance(included, Mapping):
             raise SpecError("an included file must hold a mapping", file=str(target))
@@ -136,7 +142,7 @@ def load(path: str | Path) -> Loaded:
     origins: dict[KeyPath, Path] = {}
     data = _expand(read_yaml(root), root, (), origins, (root,))
     if data is None:
-        raise SpecError("file is empty", file=str(path))
+        raise SpecError("file is empty; expected a mapping of keys", file=str(path))
     return Loaded(data, origins, root)
 
 
@@ -154,21 +160,69 @@ def spec_error_from(exc: ValidationError, loaded: Loaded | None = None, file: st
     first = errors[0]
     loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and p.startswith("function-")))
     message = _describe(first)
+    unknown = _UNKNOWN_KEY.fullmatch(message)
+    if unknown:  # Spec._known_keys reports at the model; point at the key itself
+        key, allowed = unknown.group(1), unknown.group(2).split(", ")
+        close = difflib.get_close_matches(key, allowed, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        loc = (*loc, key)
+        message = f"unknown key{hint}; expected one of: {', '.join(allowed)}"
     if len(errors) > 1:
         message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
     where = str(loaded.file_of(loc)) if loaded else file
     return SpecError(message, file=where, key=format_key(loc) or None)
 
 
+_UNKNOWN_KEY = re.compile(r"unknown key '([^']*)'; allowed keys: (.*)")
+_EXPECTED = {
+    "int_type": "expected an integer",
+    "int_parsing": "expected an integer",
+    "int_from_float": "expected a whole number",
+    "float_type": "expected a number",
+    "float_parsing": "expected a number",
+    "finite_number": "expected a finite number",
+    "bool_type": "expected true or false",
+    "bool_parsing": "expected true or false",
+    "string_type": "expected a string",
+    "list_type": "expected a list",
+    "dict_type": "expected a mapping (key: value pairs)",
+    "model_type": "expected a mapping (key: value pairs)",
+    "model_attributes_type": "expected a mapping (key: value pairs)",
+}
+
+
+def _shown(value: Any) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
+
+
 def _describe(error: dict) -> str:
     kind, msg, value = error["type"], error["msg"], error.get("input")
+    ctx = error.get("ctx") or {}
     if kind == "extra_forbidden":
         return "unknown key (see `hyperdrive-sim schema` for the allowed keys)"
     if kind == "missing":
         return "required key is missing"
     if kind in ("value_error", "assertion_error"):
         return msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
-    shown = repr(value)
-    if len(shown) > 60:
-        shown = shown[:57] + "..."
-    return f"{msg[0].lower()}{msg[1:]}, got {shown}"
+    if kind in _EXPECTED:
+        return f"{_EXPECTED[kind]}, got {_shown(value)}"
+    bounds = {
+        "greater_than": ("greater than", "gt"),
+        "greater_than_equal": ("greater than or equal to", "ge"),
+        "less_than": ("less than", "lt"),
+        "less_than_equal": ("less than or equal to", "le"),
+    }
+    if kind in bounds:
+        words, name = bounds[kind]
+        bound = ctx.get(name)
+        if isinstance(bound, float) and bound.is_integer():
+            bound = int(bound)
+        return f"expected a number {words} {bound}, got {_shown(value)}"
+    if kind == "literal_error":
+        return f"expected {ctx.get('expected')}, got {_shown(value)}"
+    if kind == "too_short":
+        return f"expected at least {ctx.get('min_length')} item(s), got {_shown(value)}"
+    if kind == "string_pattern_mismatch":
+        return f"expected text matching {ctx.get('pattern')}, got {_shown(value)}"
+    return f"{msg[0].lower()}{msg[1:]}, got {_shown(value)}"

@@ -6,26 +6,41 @@ or "assumption: why"). Nothing downstream re-validates these objects.
 
 from __future__ import annotations
 
+import difflib
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from hyperdrive_sim.spec.accelerator import AcceleratorSpec
 from hyperdrive_sim.spec.base import NonNeg, NonNegInt, Positive, PositiveInt, Sourced, Spec
 
 
-def _dims(text: Any, what: str, order: str) -> tuple[int, int]:
+def _dims(text: Any, what: str, order: str, example: str) -> tuple[int, int]:
+    wrong = f"{what} must be written {order} (e.g. {example!r}), got {text!r}"
     if isinstance(text, (list, tuple)) and len(text) == 2:
         a, b = text
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (a, b)):
+            raise ValueError(wrong)
     elif isinstance(text, str) and (m := re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", text)):
-        a, b = m.group(1), m.group(2)
+        a, b = int(m.group(1)), int(m.group(2))
+    elif isinstance(text, int) and not isinstance(text, bool):  # YAML reads 0x2 as hex 2
+        raise ValueError(f"{wrong}; YAML reads a bare 0x... as a hex number, so quote it")
     else:
-        raise ValueError(f"{what} must be written {order} (e.g. '4x4'), got {text!r}")
-    a, b = int(a), int(b)
+        raise ValueError(wrong)
     if a < 1 or b < 1:
         raise ValueError(f"{what} must be positive, got {text!r}")
     return a, b
+
+
+FINITE = ConfigDict(allow_inf_nan=False)  # merged into Spec's frozen, extra=forbid
 
 
 class Mesh(Spec):
@@ -37,8 +52,8 @@ class Mesh(Spec):
     @model_validator(mode="before")
     @classmethod
     def _parse(cls, data: Any) -> Any:
-        if isinstance(data, (str, list, tuple)):
-            rows, cols = _dims(data, "a mesh", "ROWSxCOLS")
+        if not isinstance(data, (dict, Mesh)):
+            rows, cols = _dims(data, "a mesh", "ROWSxCOLS", "4x2")
             return {"rows": rows, "cols": cols}
         return data
 
@@ -59,8 +74,8 @@ class Resolution(Spec):
     @model_validator(mode="before")
     @classmethod
     def _parse(cls, data: Any) -> Any:
-        if isinstance(data, (str, list, tuple)):
-            width, height = _dims(data, "an input resolution", "WIDTHxHEIGHT")
+        if not isinstance(data, (dict, Resolution)):
+            width, height = _dims(data, "an input resolution", "WIDTHxHEIGHT", "1920x1080")
             return {"height": height, "width": width}
         return data
 
@@ -69,6 +84,8 @@ class Resolution(Spec):
 
 
 class OperatingPoint(Spec):
+    model_config = FINITE  # .inf would pass gt=0 and break the arithmetic
+
     voltage_v: Positive
     frequency_mhz: Positive
 
@@ -90,15 +107,44 @@ class ChipSpec(Sourced):
     weight_bits: PositiveInt = Field(description="bits per weight (binary: 1)")
     operating_points: dict[str, OperatingPoint]
     operating_point: str = Field(description="name of the operating point in use")
+    activation_mode: Literal["fp16", "binary"] = Field(
+        default="fp16",
+        description="binary: 1-bit feature maps and XNOR-popcount MACs (XNORBIN-style BNN)",
+    )
+    binary_keep_first_last: bool = Field(
+        default=True,
+        description="binary mode: the image and the network outputs keep activation_bits",
+    )
+    scaling_factors: bool = Field(
+        default=False,
+        description="one trainable FP16 scaling factor multiply per output value (Xu, Cheung)",
+    )
+    pruning: Literal["none", "kernel_reuse"] = Field(
+        default="none",
+        description="kernel_reuse: kernels computed from a similar kernel (Gao, Liu, Lai)",
+    )
+    pruning_seed: NonNegInt = Field(default=0, description="seed of the random +-1 weights")
+    pruning_weights: str | None = Field(
+        default=None, description=".npz/.npy/.onnx weights for kernel reuse (signs taken)"
+    )
+    weight_cache_bits: NonNegInt = Field(
+        default=0, description="on-chip cache keeping weight blocks across frames (Vieira et al.)"
+    )
+    weight_cache_policy: Literal["most_used", "lru"] = Field(
+        default="most_used", description="most_used pins blocks; lru evicts the oldest"
+    )
 
-    @model_validator(mode="after")
-    def _point_exists(self) -> ChipSpec:
-        if self.operating_point not in self.operating_points:
-            known = ", ".join(sorted(self.operating_points)) or "none defined"
+    @field_validator("operating_point")
+    @classmethod
+    def _point_exists(cls, value: str, info: ValidationInfo) -> str:
+        points = info.data.get("operating_points")
+        if points is not None and value not in points:  # None: already reported as invalid
+            known = ", ".join(sorted(points)) or "none defined"
             raise ValueError(
-                f"operating_point {self.operating_point!r} is not defined; known: {known}"
+                f"operating point {value!r} is not defined; expected one of the names under "
+                f"operating_points: {known}"
             )
-        return self
+        return value
 
     @property
     def tiles(self) -> int:
@@ -111,6 +157,8 @@ class ChipSpec(Sourced):
 
 class SystemSpec(Sourced):
     """The mesh of chips, their links and the off-chip memory interface."""
+
+    model_config = FINITE
 
     mesh: Mesh
     weight_distribution: Literal["bus", "chain"] = Field(
@@ -128,9 +176,13 @@ class SystemSpec(Sourced):
 class EnergyTable(Sourced):
     """Energy per action at ``reference_voltage_v``; pricing scales core and memory with V."""
 
+    model_config = FINITE
+
     reference_voltage_v: Positive
     binary_mac_pj: NonNeg = Field(description="one binary-weight MAC (FP16 add/subtract)")
     fp16_add_pj: NonNeg = Field(description="FP16 add or compare (pooling, residual, reduce)")
+    xnor_mac_pj: NonNeg = Field(description="one XNOR-popcount MAC on 1-bit activations")
+    fp16_mul_pj: NonNeg = Field(description="FP16 multiply (scaling factors)")
     fmm_read_pj_per_bit: NonNeg
     fmm_write_pj_per_bit: NonNeg
     wbuf_read_pj_per_bit: NonNeg
@@ -181,6 +233,21 @@ class NetworkRef(Spec):
         return self.zoo or str(self.file or self.onnx)
 
 
+def _known_network(ref: NetworkRef) -> NetworkRef:
+    """Zoo names are checked while validating, so the error names the file and key path."""
+    from hyperdrive_sim.workload.zoo import ZOO
+
+    if ref.zoo is not None and ref.zoo not in ZOO:
+        close = difflib.get_close_matches(ref.zoo, ZOO, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(
+            f"unknown network {ref.zoo!r}{hint}; expected a zoo name ({', '.join(ZOO)}) "
+            "or a network file ending in .yaml or .onnx"
+        )
+    return ref
+
+
+KnownNetwork = Annotated[NetworkRef, AfterValidator(_known_network)]
 Evaluator = Literal["analytic", "simpy"]  # keep in step with evaluators.EVALUATORS
 SWEEP_TOP = ("network", "input", "mesh", "evaluator")
 SWEEP_SECTIONS = {"chip": ChipSpec, "system": SystemSpec, "energy": EnergyTable}
@@ -230,7 +297,7 @@ class SweepSpec(Spec):
 class PointSpec(Spec):
     """One fully resolved point of an experiment; its JSON is hashed for the cache."""
 
-    network: NetworkRef
+    network: KnownNetwork
     input: Resolution
     mesh: Mesh
     evaluator: Evaluator
@@ -245,7 +312,7 @@ class ExperimentSpec(Spec):
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
     description: str = ""
-    networks: list[NetworkRef] = Field(
+    networks: list[KnownNetwork] = Field(
         default_factory=list, description="zoo names or YAML network files"
     )
     inputs: list[Resolution] = Field(default_factory=list, description="WIDTHxHEIGHT strings")

@@ -28,11 +28,13 @@ let the lock-step array skip almost no cycles.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
+from hyperdrive_sim.mapping.costs import Pruning
 from hyperdrive_sim.workload.network import LayerInfo, ShapedNetwork
 
 Method = Literal["mst", "sequential"]
@@ -373,3 +375,18 @@ def weights_from_onnx(path: str | Path) -> dict[str, np.ndarray]:
     for key, w in aliases.items():
         out.setdefault(key, w)
     return out
+
+
+@lru_cache(maxsize=32)
+def kernel_reuse_savings(
+    net: ShapedNetwork, weights_path: str | None, seed: int, fmpus: int
+) -> tuple[tuple[str, Pruning], ...]:
+    """Per conv/dense layer, the Pruning the plan applies: MACs saved and cycles skippable.
+
+    Cached per process because the MST search is the expensive part of a sweep point.
+    """
+    weights = load_weights(weights_path) if weights_path else None
+    return tuple(
+        (s.name, Pruning(saved=s.saved, skippable=s.cycles_fraction_skippable))
+        for s in layer_savings(net, weights, seed, fmpus)
+    )

@@ -103,16 +103,21 @@ def pinned_blocks(
 
 
 def _lru_frames(bits: list[int], capacity: int, frames: int) -> list[int]:
+    return [int(np.dot(bits, ~hit)) for hit in _lru_hits(bits, capacity, frames)]
+
+
+def _lru_hits(bits: list[int], capacity: int, frames: int) -> list[np.ndarray]:
+    """Per frame, which blocks the LRU cache served."""
     cache: OrderedDict[int, int] = OrderedDict()
     used = 0
     out = []
     for _ in range(frames):
-        missed = 0
+        hits = np.zeros(len(bits), dtype=bool)
         for key, size in enumerate(bits):
             if key in cache:
                 cache.move_to_end(key)
+                hits[key] = True
                 continue
-            missed += size
             if size > capacity:
                 continue  # bypasses the cache
             while used + size > capacity:
@@ -120,8 +125,20 @@ def _lru_frames(bits: list[int], capacity: int, frames: int) -> list[int]:
                 used -= evicted
             cache[key] = size
             used += size
-        out.append(missed)
+        out.append(hits)
     return out
+
+
+def steady_state_hits(
+    blocks: Sequence[Block], capacity_bits: int, policy: Policy, uses: Sequence[int] | None = None
+) -> np.ndarray:
+    """Which blocks the cache serves in a steady-state frame (the second one, after a cold
+    first frame: pinning is static, and LRU over a repeated stream settles after one pass)."""
+    if policy == "most_used":
+        return pinned_blocks(blocks, capacity_bits, uses)
+    if policy == "lru":
+        return _lru_hits([int(b[2]) for b in blocks], int(capacity_bits), 2)[1]
+    raise ValueError(f"policy must be 'most_used' or 'lru', got {policy!r}")
 
 
 def offchip_weight_bits_per_frame(

@@ -50,6 +50,7 @@ class Block(NamedTuple):
     needing: tuple[int, ...]
     reach: int  # chain: snake positions it travels past the root (0: root only)
     label: str
+    cached: bool  # served by every chip's weight cache: no off-chip read, no forwarding
 
 
 class Step(NamedTuple):
@@ -164,13 +165,16 @@ def build_tables(plan: Plan, links: dict[tuple[int, int], Channel]) -> Tables:
             needing = tuple(c for c in range(chips) if needs[c])
             reach = max((position[c] for c in needing), default=0)
             label = f"weights {lp.name}"
-            for bits, pc, lc in zip(
-                work.blocks.tolist(),
-                xfer(work.blocks, off).tolist(),
-                xfer(work.blocks, link_bpc).tolist(),
+            streamed = np.where(lp.cached_blocks, 0, work.blocks)
+            for bits, pc, lc, cached in zip(
+                streamed.tolist(),
+                xfer(streamed, off).tolist(),
+                xfer(streamed, link_bpc).tolist(),
+                lp.cached_blocks.tolist(),
                 strict=True,
             ):
-                blocks.append(Block(i, bits, pc, lc, needs, needing, reach, label))
+                hops = 0 if cached else reach
+                blocks.append(Block(i, bits, pc, lc, needs, needing, hops, label, cached))
         vec = work.reduce_len
         red_cycles = int(xfer(vec * act, link_bpc)) if vec else 0
         cyc = work.cycles.tolist()

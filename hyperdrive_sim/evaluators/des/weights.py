@@ -55,22 +55,24 @@ def weight_source(sim: Sim) -> Generator[simpy.Event, None, None]:
     root = sim.tables.snake[0]
     for n, block in enumerate(sim.tables.blocks):
         sim.stream_block = n
-        for chip in (root,) if chain else block.needing:
+        from_root = chain and not block.cached
+        for chip in (root,) if from_root else block.needing:
             yield from _take_slot(sim, chip)
         sim.stream_wait = None
         now = env.now
         end = port.reserve(now, block.port_cycles, block.bits, block.label)
         sim.offchip_weight_bits[block.layer] += block.bits
 
-        def arrived(_ev: simpy.Event, block: Block = block) -> None:
+        def arrived(_ev: simpy.Event, block: Block = block, from_root: bool = from_root) -> None:
             port.received += block.bits
-            if chain:
+            if from_root:
                 deliver(sim, root, block, block.reach > 0)
             else:
                 for chip in block.needing:
                     deliver(sim, chip, block, False)
 
-        env.timeout(end + port.latency - now).callbacks.append(arrived)
+        latency = 0 if block.cached else port.latency
+        env.timeout(end + latency - now).callbacks.append(arrived)
         yield env.timeout(end - now)  # the next read is requested when this one has left
     sim.stream_block = len(sim.tables.blocks)
 

@@ -1,0 +1,132 @@
+"""Bar charts with one slot per point: vertical for a few points, horizontal for many."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.container import BarContainer
+from matplotlib.patches import Patch
+
+from hyperdrive_sim.viz import style
+
+
+def is_horizontal(points: int) -> bool:
+    """Many points get horizontal bars: their labels then never overlap."""
+    return points > style.MAX_VERTICAL_POINTS
+
+
+def point_figure_size(points: int) -> tuple[float, float]:
+    """Width and height (inches) of a figure with one bar slot per point."""
+    if is_horizontal(points):
+        rows = max(style.FIG_MIN_HEIGHT, points * style.POINT_ROW_HEIGHT + style.FIG_MARGIN_HEIGHT)
+        return style.POINT_FIG_WIDTH, rows
+    return style.POINT_FIG_WIDTH, style.POINT_FIG_HEIGHT
+
+
+def infeasible_patch() -> Patch:
+    """Legend entry of a point that does not fit."""
+    return Patch(
+        facecolor="none",
+        edgecolor=style.INFEASIBLE_COLOR,
+        hatch=style.INFEASIBLE_HATCH,
+        linewidth=0,
+        label=style.INFEASIBLE_LABEL,
+    )
+
+
+def part_patch(part: str) -> Patch:
+    """Legend entry of an energy part (valid even when no bar of it was drawn)."""
+    return Patch(facecolor=style.PART_COLORS[part], label=style.PART_LABELS[part])
+
+
+class PointBars:
+    """Draws bars, labels and does-not-fit slots on ``ax``, one slot per point, in order."""
+
+    def __init__(self, ax: Axes, labels: Sequence[str]) -> None:
+        self.ax = ax
+        self.labels = list(labels)
+        self.horizontal = is_horizontal(len(labels))
+        self.pos = np.arange(len(labels))
+        if self.horizontal:
+            ax.set_yticks(self.pos, self.labels)
+            ax.set_ylim(len(labels) - 0.5, -0.5)  # first point on top
+            ax.grid(axis="x", alpha=style.GRID_ALPHA)
+        else:
+            ax.set_xticks(self.pos, self.labels, rotation=style.TICK_ROTATION, ha="right")
+            ax.set_xlim(-0.5, len(labels) - 0.5)
+            ax.grid(axis="y", alpha=style.GRID_ALPHA)
+        ax.set_axisbelow(True)
+
+    def set_value_label(self, text: str) -> None:
+        (self.ax.set_xlabel if self.horizontal else self.ax.set_ylabel)(text)
+
+    def bar(
+        self, index: Sequence[int], values: Sequence[float], base: Sequence[float], **kw
+    ) -> BarContainer:
+        """One segment per point in ``index``, starting at ``base``."""
+        pos = self.pos[list(index)]
+        kw.setdefault("edgecolor", "white")
+        kw.setdefault("linewidth", style.BAR_EDGE_WIDTH)
+        if self.horizontal:
+            return self.ax.barh(pos, values, left=base, height=style.BAR_WIDTH, **kw)
+        return self.ax.bar(pos, values, bottom=base, width=style.BAR_WIDTH, **kw)
+
+    def annotate(self, index: int, end: float, text: str) -> None:
+        """Text just past the end of the bar of point ``index``; line breaks in ``text``
+        are kept for vertical bars (narrow slots) and become spaces for horizontal ones."""
+        gap = style.ANNOTATION_GAP
+        if self.horizontal:
+            text = text.replace("\n", " ")
+            xy, offset = (end, self.pos[index]), (gap, 0)
+            align = {"ha": "left", "va": "center"}
+        else:
+            xy, offset = (self.pos[index], end), (0, gap)
+            align = {"ha": "center", "va": "bottom"}
+        self.ax.annotate(
+            text,
+            xy,
+            xytext=offset,
+            textcoords="offset points",
+            fontsize=style.SMALL_FONT_SIZE,
+            bbox=style.TEXT_BOX,
+            **align,
+        )
+
+    def mark_infeasible(self, index: Sequence[int]) -> None:
+        """Shade the whole slot of each point in ``index`` and label it "does not fit"."""
+        span = self.ax.axhspan if self.horizontal else self.ax.axvspan
+        half = style.BAR_WIDTH / 2
+        for i in index:
+            span(
+                self.pos[i] - half,
+                self.pos[i] + half,
+                facecolor="none",
+                edgecolor=style.INFEASIBLE_COLOR,
+                hatch=style.INFEASIBLE_HATCH,
+                linewidth=0,
+            )
+            xy = (0.5, self.pos[i]) if self.horizontal else (self.pos[i], 0.5)
+            transform = (
+                self.ax.get_yaxis_transform() if self.horizontal else self.ax.get_xaxis_transform()
+            )
+            self.ax.text(
+                *xy,
+                style.INFEASIBLE_LABEL,
+                transform=transform,
+                rotation=0 if self.horizontal else 90,
+                ha="center",
+                va="center",
+                fontsize=style.SMALL_FONT_SIZE,
+                color=style.INFEASIBLE_TEXT_COLOR,
+                bbox=style.TEXT_BOX,
+            )
+
+    def set_extent(self, top: float) -> None:
+        """Value-axis range from 0 to ``top`` plus head-room for the annotations; no value
+        ticks when ``top`` is 0 (nothing fits: no scale to read)."""
+        limit = top * (1 + style.HEADROOM) if top > 0 else 1.0
+        (self.ax.set_xlim if self.horizontal else self.ax.set_ylim)(0, limit)
+        if top <= 0:
+            (self.ax.set_xticks if self.horizontal else self.ax.set_yticks)([])

@@ -1,0 +1,101 @@
+"""Where a frame's energy goes: parts per point (io_vs_core_energy) and I/O share (energy_share)."""
+
+from __future__ import annotations
+
+from matplotlib.artist import Artist
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from hyperdrive_sim.pricing import PARTS
+from hyperdrive_sim.viz import style
+from hyperdrive_sim.viz.bars import PointBars, infeasible_patch, part_patch, point_figure_size
+from hyperdrive_sim.viz.load import Row
+from hyperdrive_sim.viz.points import point_label
+from hyperdrive_sim.viz.save import new_figure, styled
+
+#: the 50 % line of the I/O share: above it I/O, not compute, sets the frame's energy
+_HALF = 50.0
+_HALF_STYLE: dict[str, object] = {
+    "color": "black",
+    "linewidth": style.SECONDARY_LINE_WIDTH,
+    "linestyle": ":",
+}
+
+
+def _split(points: list[Row]) -> tuple[list[int], list[int]]:
+    """Indices of the points with energies, and of the others (do not fit)."""
+    ok = [r["fits"] and r["total_energy_j"] is not None for r in points]
+    return [i for i, f in enumerate(ok) if f], [i for i, f in enumerate(ok) if not f]
+
+
+def _share(row: Row, part: str) -> float:
+    """Percent of the frame's energy spent in ``part``."""
+    return row[f"{part}_energy_j"] / row["total_energy_j"] * style.PERCENT
+
+
+@styled
+def io_vs_core_figure(points: list[Row], varying: tuple[str, ...] = ()) -> Figure:
+    """Stacked energy per frame (mJ) by part, per point, with system TOp/s/W on top."""
+    fig = new_figure(*point_figure_size(len(points)))
+    ax = fig.add_subplot()
+    bars = PointBars(ax, [point_label(r, varying) for r in points])
+    feasible, infeasible = _split(points)
+    base = [0.0] * len(feasible)
+    for part in PARTS:
+        values = [points[i][f"{part}_energy_j"] * style.MJ_PER_J for i in feasible]
+        bars.bar(feasible, values, base, color=style.PART_COLORS[part])
+        base = [b + v for b, v in zip(base, values, strict=True)]
+    for i, total in zip(feasible, base, strict=True):
+        bars.annotate(i, total, f"{points[i]['system_tops_per_w']:.2f}\nTOp/s/W")
+    bars.mark_infeasible(infeasible)
+    bars.set_extent(max(base, default=0.0))
+    bars.set_value_label("energy per frame (mJ)")
+    ax.set_title("Energy per frame by part (numbers: system-level TOp/s/W, I/O included)")
+    handles = [part_patch(p) for p in PARTS] + ([infeasible_patch()] if infeasible else [])
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.suptitle("Core vs I/O energy")
+    return fig
+
+
+@styled
+def energy_share_figure(points: list[Row], varying: tuple[str, ...] = ()) -> Figure:
+    """Share of the frame's energy spent on off-chip and chip-to-chip I/O, per point (%),
+    next to system TOp/s/W against that share."""
+    width, height = point_figure_size(len(points))
+    fig = new_figure(width + style.SCATTER_WIDTH, height)
+    rows = max(1, round(height / style.SCATTER_WIDTH))
+    grid = fig.add_gridspec(rows, 2, width_ratios=(width, style.SCATTER_WIDTH))
+    ax = fig.add_subplot(grid[:, 0])
+    bars = PointBars(ax, [point_label(r, varying) for r in points])
+    feasible, infeasible = _split(points)
+    shares = {part: [_share(points[i], part) for i in feasible] for part in style.IO_PARTS}
+    base = [0.0] * len(feasible)
+    handles: list[Artist] = [part_patch(p) for p in style.IO_PARTS]
+    for part, values in shares.items():
+        bars.bar(feasible, values, base, color=style.PART_COLORS[part])
+        base = [b + v for b, v in zip(base, values, strict=True)]
+    for i, share in zip(feasible, base, strict=True):
+        bars.annotate(i, share, f"{share:.0f} %")
+    bars.mark_infeasible(infeasible)
+    bars.set_extent(style.PERCENT)
+    line = ax.axvline if bars.horizontal else ax.axhline
+    line(_HALF, **_HALF_STYLE)
+    handles.append(Line2D([], [], **_HALF_STYLE, label="half of the energy"))
+    bars.set_value_label("I/O share of energy per frame (%)")
+    ax.set_title("Energy per frame spent moving data off-chip and between chips")
+    if infeasible:
+        handles.append(infeasible_patch())
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles))
+
+    sc = fig.add_subplot(grid[0, 1])
+    efficiency = [points[i]["system_tops_per_w"] for i in feasible]
+    sc.scatter(base, efficiency, color="black")
+    sc.axvline(_HALF, **_HALF_STYLE)
+    sc.set_xlim(0, style.PERCENT)
+    sc.set_ylim(0, max(efficiency, default=1.0) * (1 + style.HEADROOM))
+    sc.set_xlabel("I/O share (%)")
+    sc.set_ylabel("system-level TOp/s/W")
+    sc.grid(alpha=style.GRID_ALPHA)
+    sc.set_title("System efficiency vs I/O share")
+    fig.suptitle("I/O share of system energy")
+    return fig

@@ -1,0 +1,143 @@
+"""Every style constant of the figures: colours, labels, sizes, units. One place only.
+
+Colours are colour-blind safe (Okabe-Ito). Compute-side energy parts are cool colours and
+I/O parts warm ones, so "how much is I/O" reads at a glance in every figure.
+"""
+
+from __future__ import annotations
+
+from hyperdrive_sim.pricing import PARTS
+
+#: energy part -> colour, the same in every figure
+PART_COLORS: dict[str, str] = {
+    "core": "#0072B2",
+    "onchip_mem": "#56B4E9",
+    "offchip_io": "#D55E00",
+    "c2c_io": "#E69F00",
+    "leakage": "#999999",
+}
+#: energy part -> legend label
+PART_LABELS: dict[str, str] = {
+    "core": "core compute",
+    "onchip_mem": "on-chip memory",
+    "offchip_io": "off-chip I/O",
+    "c2c_io": "chip-to-chip I/O",
+    "leakage": "leakage",
+}
+assert set(PART_COLORS) == set(PARTS) == set(PART_LABELS), "style.py is out of date with PARTS"
+#: parts that count as I/O in the "I/O share" of a frame's energy
+IO_PARTS = ("offchip_io", "c2c_io")
+
+#: chip activity (timeline and per-layer cycles) -> colour / label
+ACTIVITY_COLORS: dict[str, str] = {
+    "busy": "#009E73",
+    "busy_alt": "#66C5AB",
+    "stall_weight": "#D55E00",
+    "stall_border": "#E69F00",
+    "stall_io": "#CC79A7",
+    "wait_other": "#BBBBBB",
+}
+ACTIVITY_LABELS: dict[str, str] = {
+    "busy": "compute / transfer",
+    "busy_alt": "compute / transfer (next layer)",
+    "stall_weight": "stall: waiting for weights",
+    "stall_border": "stall: waiting for halo (border) pixels",
+    "stall_io": "waiting for input image",
+    "wait_other": "other wait",
+}
+#: interval labels (as the simpy evaluator writes them) -> activity; any other label is busy
+INTERVAL_ACTIVITY: dict[str, str] = {
+    **{name: name for name in ACTIVITY_COLORS if name != "busy_alt"},
+    "stall: weights": "stall_weight",
+    "stall: halo": "stall_border",
+    "wait: image": "stall_io",
+    "wait: partial vector": "wait_other",
+}
+
+#: does-not-fit markers
+INFEASIBLE_LABEL = "does not fit"
+INFEASIBLE_COLOR = "#C0C0C0"
+INFEASIBLE_TEXT_COLOR = "#606060"
+INFEASIBLE_HATCH = "///"
+INFEASIBLE_MARKER = "x"
+#: line plots: depth of the grey "does not fit" band below zero (fraction of the axis top)
+INFEASIBLE_BAND = 0.12
+INFEASIBLE_BAND_COLOR = "#EEEEEE"
+
+#: series colours of lines (one per network/resolution), cycled
+SERIES_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
+#: mesh aspect (cols/rows) -> marker; other aspects use MARKER_OTHER
+ASPECT_MARKERS: dict[float, str] = {1.0: "o", 2.0: "s", 0.5: "D"}
+MARKER_OTHER = "^"
+MARKER_SIZE = 6
+#: offsets (points) of point labels above / below their marker
+LABEL_OFFSET = (4, 4)
+LABEL_OFFSET_BELOW = (4, -10)
+#: gap (points) between a bar and its annotation
+ANNOTATION_GAP = 3
+LINE_WIDTH = 1.8
+SECONDARY_LINE_WIDTH = 1.1
+SECONDARY_LINE_STYLE = "--"
+
+#: output
+DPI = 150
+FORMATS = ("png", "svg")
+
+#: font sizes (points)
+FONT_SIZE = 9
+TITLE_SIZE = 11
+SMALL_FONT_SIZE = 7
+#: matplotlib settings while drawing and saving; SVG keeps text as text (searchable, editable)
+RC: dict[str, object] = {
+    "font.size": FONT_SIZE,
+    "axes.titlesize": FONT_SIZE + 1,
+    "figure.titlesize": TITLE_SIZE,
+    "legend.fontsize": SMALL_FONT_SIZE + 1,
+    "xtick.labelsize": SMALL_FONT_SIZE + 1,
+    "ytick.labelsize": SMALL_FONT_SIZE + 1,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "legend.frameon": False,
+    "svg.fonttype": "none",
+    "svg.hashsalt": "hyperdrive_sim",
+}
+
+#: bar thickness (fraction of a slot) and bar edge (points)
+BAR_WIDTH = 0.7
+BAR_EDGE_WIDTH = 0.6
+#: bar charts of points: vertical up to this many points, horizontal beyond
+MAX_VERTICAL_POINTS = 10
+#: figure sizes (inches)
+POINT_FIG_WIDTH = 8.0
+POINT_FIG_HEIGHT = 4.8
+POINT_ROW_HEIGHT = 0.28
+LAYER_ROW_HEIGHT = 0.16
+FIG_MIN_HEIGHT = 3.5
+FIG_MARGIN_HEIGHT = 1.6
+SCATTER_WIDTH = 3.6
+TILING_FIG_SIZE = (10.0, 7.0)
+LAYER_FIG_WIDTH = 13.0
+TIMELINE_FIG_WIDTH = 11.0
+TIMELINE_ROW_HEIGHT = 0.35
+TIMELINE_BAR_HEIGHT = 0.7
+#: head-room above the tallest bar for its annotation (fraction of the axis range)
+HEADROOM = 0.15
+GRID_ALPHA = 0.3
+LEGEND_COLUMNS = 4
+LAYER_LEGEND_COLUMNS = 6
+TIMELINE_LEGEND_COLUMNS = 3
+#: white box behind annotations, so grid and reference lines do not cross the text
+TEXT_BOX: dict[str, object] = {"facecolor": "white", "edgecolor": "none", "pad": 0.5}
+TICK_ROTATION = 30
+#: line length of wrapped does-not-fit reasons (characters)
+REASON_WRAP_CHARS = 60
+
+#: unit conversions
+MJ_PER_J = 1e3
+UJ_PER_J = 1e6
+PERCENT = 100.0
+US_PER_S = 1e6
+MS_PER_S = 1e3
+CYCLES_PER_KCYCLE = 1e3
+BITS_PER_MBIT = 1e6
+HZ_PER_MHZ = 1e6

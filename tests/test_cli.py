@@ -1,0 +1,504 @@
+"""The command line: bad input gives one clear line and exit code 2, never a traceback.
+
+Every malformed input below runs ``python -m hyperdrive_sim run`` in a subprocess and checks
+the product rule of DESIGN.md section 7: exit code 2, exactly one line on stderr naming the
+file, the key path and what was expected, no "Traceback", and no results files written.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hyperdrive_sim import __version__, cli
+
+REPO = Path(__file__).resolve().parent.parent
+QUICKSTART = REPO / "experiments" / "quickstart.yaml"
+CHIP_PRESET = REPO / "configs" / "chips" / "hyperdrive.yaml"
+RESULT_FILES = ("results.csv", "results.json", "layers.csv", "manifest.json")
+
+#: the shared experiment every case starts from; cases override top-level keys
+TEMPLATE: dict = {
+    "name": "cli_case",
+    "networks": ["resnet18"],
+    "inputs": ["224x224"],
+    "meshes": ["2x2"],
+    "chip": {"include": str(CHIP_PRESET)},  # by absolute path
+    "system": {"include": "systems/hyperdrive_mesh"},  # resolved in the bundled configs/
+    "energy": {"include": "energy/hyperdrive_22fdx"},
+    "evaluator": "analytic",
+}
+
+
+def experiment(**overrides) -> str:
+    """YAML text of the template with some top-level keys replaced."""
+    return yaml.safe_dump({**TEMPLATE, **overrides}, sort_keys=False)
+
+
+def with_section(section: str, **keys) -> str:
+    """YAML text of the template with keys added to one included section."""
+    return experiment(**{section: {**TEMPLATE[section], **keys}})
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "hyperdrive_sim", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+    )
+
+
+@dataclass(frozen=True)
+class Case:
+    """One malformed input: the files to write, the file to run, what stderr must name."""
+
+    id: str
+    files: dict[str, str]
+    file: str  # the file the message must name (its base name)
+    key: str | None  # the key path the message must name (None: whole-file problem)
+    expected: tuple[str, ...]  # hints of what was expected, all must appear
+    main: str = "exp.yaml"
+
+
+RAW_TEMPLATE = """name: cli_case
+networks: [resnet18]
+inputs: [224x224]
+meshes: [2x2]
+chip: {include: chips/hyperdrive}
+system: {include: systems/hyperdrive_mesh}
+energy: {include: energy/hyperdrive_22fdx}
+"""
+
+CASES = [
+    Case(
+        "unknown-top-level-key",
+        {"exp.yaml": experiment(bogus=1)},
+        "exp.yaml",
+        "bogus",
+        ("unknown key", "expected one of", "networks"),
+    ),
+    Case(
+        "misspelled-chip-key",
+        {"exp.yaml": with_section("chip", tile_rowz=4)},
+        "exp.yaml",
+        "chip.tile_rowz",
+        ("unknown key", "did you mean 'tile_rows'"),
+    ),
+    Case(
+        "wrong-type",
+        {"exp.yaml": with_section("chip", fmm_bits="big")},
+        "exp.yaml",
+        "chip.fmm_bits",
+        ("expected an integer", "'big'"),
+    ),
+    Case(
+        "negative-size",
+        {"exp.yaml": with_section("chip", fmm_bits=-5)},
+        "exp.yaml",
+        "chip.fmm_bits",
+        ("greater than 0", "-5"),
+    ),
+    Case(
+        "zero-tile-rows",
+        {"exp.yaml": with_section("chip", tile_rows=0)},
+        "exp.yaml",
+        "chip.tile_rows",
+        ("greater than 0",),
+    ),
+    Case(
+        "zero-offchip-bandwidth",
+        {"exp.yaml": with_section("system", offchip_bandwidth_gbps=0)},
+        "exp.yaml",
+        "system.offchip_bandwidth_gbps",
+        ("greater than 0",),
+    ),
+    Case(
+        "zero-link-bandwidth",
+        {"exp.yaml": with_section("system", link_bandwidth_gbps=0)},
+        "exp.yaml",
+        "system.link_bandwidth_gbps",
+        ("greater than 0",),
+    ),
+    Case(
+        "infinite-bandwidth",
+        {"exp.yaml": with_section("system", offchip_bandwidth_gbps=float("inf"))},  # .inf
+        "exp.yaml",
+        "system.offchip_bandwidth_gbps",
+        ("finite number",),
+    ),
+    Case(
+        "negative-latency",
+        {"exp.yaml": with_section("system", link_latency_ns=-1)},
+        "exp.yaml",
+        "system.link_latency_ns",
+        ("greater than or equal to 0",),
+    ),
+    Case(
+        "bad-mesh-string",
+        {"exp.yaml": experiment(meshes=["4by4"])},
+        "exp.yaml",
+        "meshes[0]",
+        ("ROWSxCOLS", "'4by4'"),
+    ),
+    Case(
+        "mesh-0x2-quoted",
+        {"exp.yaml": experiment(meshes=["0x2"])},
+        "exp.yaml",
+        "meshes[0]",
+        ("must be positive", "'0x2'"),
+    ),
+    Case(  # unquoted, YAML reads 0x2 as the hexadecimal number 2
+        "mesh-0x2-unquoted-hex",
+        {"exp.yaml": RAW_TEMPLATE.replace("meshes: [2x2]", "meshes: [0x2]")},
+        "exp.yaml",
+        "meshes[0]",
+        ("ROWSxCOLS", "quote it"),
+    ),
+    Case(
+        "system-mesh-not-a-mesh",
+        {"exp.yaml": with_section("system", mesh="two")},
+        "exp.yaml",
+        "system.mesh",
+        ("ROWSxCOLS",),
+    ),
+    Case(
+        "bad-input-resolution",
+        {"exp.yaml": experiment(inputs=["224by224"])},
+        "exp.yaml",
+        "inputs[0]",
+        ("WIDTHxHEIGHT", "'224by224'"),
+    ),
+    Case(
+        "zero-input-resolution",
+        {"exp.yaml": experiment(inputs=["0x224"])},
+        "exp.yaml",
+        "inputs[0]",
+        ("must be positive",),
+    ),
+    Case(
+        "unknown-network",
+        {"exp.yaml": experiment(networks=["resnet35"])},
+        "exp.yaml",
+        "networks[0]",
+        ("unknown network 'resnet35'", "did you mean", "resnet34"),
+    ),
+    Case(
+        "missing-network-file",
+        {"exp.yaml": experiment(networks=["nets/missing.yaml"])},
+        "missing.yaml",
+        None,
+        ("not found",),
+    ),
+    Case(
+        "malformed-network-yaml",
+        {
+            "exp.yaml": experiment(networks=["bad_net.yaml"]),
+            "bad_net.yaml": "name: bad\nlayers:\n  - {type: conv, out: 8, kernal: 3}\n",
+        },
+        "bad_net.yaml",
+        "layers[0].kernal",
+        ("unknown key", "did you mean 'kernel'"),
+    ),
+    Case(
+        "network-yaml-syntax-error",
+        {
+            "exp.yaml": experiment(networks=["broken_net.yaml"]),
+            "broken_net.yaml": "name: broken\nlayers: [\n",
+        },
+        "broken_net.yaml",
+        None,
+        ("line 3",),
+    ),
+    Case(
+        "unknown-evaluator",
+        {"exp.yaml": experiment(evaluator="magic")},
+        "exp.yaml",
+        "evaluator",
+        ("'analytic' or 'simpy'", "'magic'"),
+    ),
+    Case(
+        "unknown-weight-distribution",
+        {"exp.yaml": with_section("system", weight_distribution="ring")},
+        "exp.yaml",
+        "system.weight_distribution",
+        ("'bus' or 'chain'", "'ring'"),
+    ),
+    Case(
+        "undefined-operating-point",
+        {"exp.yaml": with_section("chip", operating_point="turbo")},
+        "exp.yaml",
+        "chip.operating_point",
+        ("'turbo'", "efficient, nominal"),
+    ),
+    Case(
+        "yaml-syntax-error",
+        {"exp.yaml": "name: x\nnetworks: [resnet18\ninputs: [224x224]\n"},
+        "exp.yaml",
+        None,
+        ("YAML syntax error", "line 3"),
+    ),
+    Case(
+        "yaml-tab-indentation",
+        {"exp.yaml": "name: x\n\tnetworks: [resnet18]\n"},
+        "exp.yaml",
+        None,
+        ("YAML syntax error", "line 2"),
+    ),
+    Case("empty-file", {"exp.yaml": ""}, "exp.yaml", None, ("empty", "mapping")),
+    Case(
+        "file-is-a-list",
+        {"exp.yaml": "- resnet18\n- 224x224\n"},
+        "exp.yaml",
+        None,
+        ("expected a mapping", "got ['resnet18'"),
+    ),
+    Case(
+        "section-not-a-mapping",
+        {"exp.yaml": experiment(chip=5)},
+        "exp.yaml",
+        "chip",
+        ("expected a mapping", "got 5"),
+    ),
+    Case("missing-experiment-file", {}, "nothere.yaml", None, ("not found",), main="nothere.yaml"),
+    Case(
+        "missing-include",
+        {"exp.yaml": experiment(chip={"include": "chips/nothere"})},
+        "exp.yaml",
+        "chip.include",
+        ("'chips/nothere' not found", "configs/"),
+    ),
+    Case(
+        "include-cycle",
+        {
+            "a.yaml": experiment(chip={"include": "b.yaml"}),
+            "b.yaml": "include: a.yaml\n",
+        },
+        "b.yaml",
+        "include",
+        ("include cycle", "a.yaml -> b.yaml -> a.yaml"),
+        main="a.yaml",
+    ),
+    Case(
+        "error-in-included-file",
+        {
+            "exp.yaml": experiment(chip={"include": "my_chip.yaml"}),
+            "my_chip.yaml": "include: chips/hyperdrive\ntile_rows: -3\n",
+        },
+        "my_chip.yaml",
+        "chip.tile_rows",
+        ("greater than 0",),
+    ),
+    Case(
+        "sources-unknown-parameter",
+        {"exp.yaml": with_section("chip", sources={"frobnicate": "assumption: none"})},
+        "exp.yaml",
+        "chip.sources",
+        ("unknown parameter 'frobnicate'",),
+    ),
+    Case(
+        "empty-networks-list",
+        {"exp.yaml": experiment(networks=[])},
+        "exp.yaml",
+        "'networks'",
+        ("at least one",),
+    ),
+    Case(
+        "bad-experiment-name",
+        {"exp.yaml": experiment(name="my run!")},
+        "exp.yaml",
+        "name",
+        ("A-Za-z0-9_.-", "'my run!'"),
+    ),
+    Case(
+        "unknown-sweep-axis",
+        {"exp.yaml": experiment(sweep={"grid": {"chip.tile_rowz": [1, 2]}})},
+        "exp.yaml",
+        "sweep",
+        ("chip.tile_rowz", "allowed", "tile_rows"),
+    ),
+    Case(
+        "invalid-sweep-value",
+        {"exp.yaml": experiment(sweep={"grid": {"system.link_bandwidth_gbps": [1.6, 0]}})},
+        "exp.yaml",
+        "sweep",
+        ("system.link_bandwidth_gbps", "greater than 0"),
+    ),
+]
+
+
+def assert_one_clear_line(result: subprocess.CompletedProcess) -> str:
+    """Exit code 2, one ``hyperdrive-sim: error:`` line on stderr, no traceback."""
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("hyperdrive-sim: error: "), lines[0]
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def case_runs(tmp_path_factory) -> dict[str, tuple[subprocess.CompletedProcess, Path]]:
+    """Run every case once, a few at a time (process start-up dominates), keyed by id."""
+
+    def one(case: Case) -> tuple[subprocess.CompletedProcess, Path]:
+        folder = tmp_path_factory.mktemp(case.id)
+        for name, text in case.files.items():
+            (folder / name).write_text(text, encoding="utf-8")
+        out = folder / "out"
+        args = ("run", case.main, "--out", str(out), "--no-progress", "--no-plots")
+        return run_cli(*args, cwd=folder), out
+
+    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 1)) as pool:
+        return dict(zip([c.id for c in CASES], pool.map(one, CASES), strict=True))
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input_gives_one_clear_line_and_exit_2(case: Case, case_runs):
+    result, out = case_runs[case.id]
+    line = assert_one_clear_line(result)
+    assert case.file in line, f"file {case.file!r} not named: {line}"
+    if case.key is not None:
+        assert case.key in line, f"key {case.key!r} not named: {line}"
+    for hint in case.expected:
+        assert hint in line, f"{hint!r} not in: {line}"
+    assert result.stdout == ""
+    # no half-written output: nothing (or at least no results) in the output folder
+    written = sorted(p.name for p in out.rglob("*")) if out.exists() else []
+    assert not set(written) & set(RESULT_FILES), written
+    assert not any(name.endswith(".tmp") for name in written), written
+
+
+def test_at_least_22_distinct_malformed_inputs():
+    assert len({c.id for c in CASES}) == len(CASES) >= 22
+
+
+def test_key_paths_are_dotted_and_indexed(tmp_path: Path):
+    """The key is printed right after the file: ``FILE: chip.fmm_bits: ...``."""
+    (tmp_path / "exp.yaml").write_text(with_section("chip", fmm_bits=-1))
+    line = assert_one_clear_line(run_cli("run", "exp.yaml", "--no-progress", cwd=tmp_path))
+    assert f"{tmp_path / 'exp.yaml'}: chip.fmm_bits: expected a number greater than 0" in line
+
+
+def test_failed_run_leaves_existing_out_folder_without_results(tmp_path: Path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (tmp_path / "exp.yaml").write_text(experiment(networks=["nets/missing.yaml"]))
+    result = run_cli("run", "exp.yaml", "--out", str(out), "--no-progress", cwd=tmp_path)
+    assert_one_clear_line(result)
+    assert list(out.iterdir()) == []
+
+
+def test_out_that_is_a_file_is_bad_input(tmp_path: Path):
+    target = tmp_path / "taken"
+    target.write_text("not a folder")
+    result = run_cli("run", str(QUICKSTART), "--out", str(target), "--no-progress")
+    line = assert_one_clear_line(result)
+    assert "taken" in line and "expected a folder" in line
+    assert target.read_text() == "not a folder"
+
+
+def test_network_unknown_name_exits_2():
+    line = assert_one_clear_line(run_cli("network", "nope"))
+    assert "unknown network 'nope'" in line
+    assert "resnet18" in line  # lists what was expected
+
+
+def test_network_bad_input_resolution_exits_2():
+    line = assert_one_clear_line(run_cli("network", "resnet18", "--input", "224by224"))
+    assert "--input" in line and "WIDTHxHEIGHT" in line
+
+
+def test_network_malformed_yaml_file_exits_2(tmp_path: Path):
+    path = tmp_path / "net.yaml"
+    path.write_text("name: n\nlayers:\n  - {type: convv, out: 8}\n")
+    line = assert_one_clear_line(run_cli("network", str(path)))
+    assert "net.yaml" in line and "layers[0].type" in line and "did you mean 'conv'" in line
+
+
+def test_plot_of_a_folder_without_results_exits_2(tmp_path: Path):
+    line = assert_one_clear_line(run_cli("plot", str(tmp_path)))
+    assert "results.json" in line
+
+
+def test_run_quickstart_writes_tables(tmp_path: Path):
+    out = tmp_path / "quick"
+    result = run_cli("run", str(QUICKSTART), "--out", str(out), "--no-progress", "--no-plots")
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    for name in RESULT_FILES:
+        assert (out / name).is_file(), name
+    with open(out / "results.csv", newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        header = reader.fieldnames or []
+        rows = list(reader)
+    required = (
+        "network", "input_h", "input_w", "mesh_rows", "mesh_cols", "chips", "evaluator",
+        "cycles", "latency_s", "fps", "ops", "core_energy_j", "onchip_mem_energy_j",
+        "offchip_io_energy_j", "c2c_io_energy_j", "leakage_energy_j", "total_energy_j",
+        "core_tops_per_w", "system_tops_per_w", "offchip_bits", "weight_bits", "c2c_bits",
+        "utilization", "fits",
+    )  # fmt: skip
+    assert len(required) == 24
+    missing = [c for c in required if c not in header]
+    assert not missing, missing
+    assert len(rows) == 4  # quickstart: 1x1, 2x2, 3x3 and 4x4
+    one = next(r for r in rows if (r["mesh_rows"], r["mesh_cols"]) == ("1", "1"))
+    assert one["fits"] == "False"
+    assert one["cycles"] == ""
+    assert "layer '" in one["reason"]  # names the layer that does not fit
+    fitting = [r for r in rows if r["fits"] == "True"]
+    assert fitting and all(int(r["cycles"]) > 0 for r in fitting)
+    payload = json.loads((out / "results.json").read_text())
+    assert len(payload["rows"]) == 4
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["points"] == 4
+    assert not list(out.glob(".*.tmp"))  # atomic writes leave no temporary files
+
+
+def test_schema_writes_json_schemas(tmp_path: Path):
+    out = tmp_path / "schemas"
+    result = run_cli("schema", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    for name in ("experiment", "chip", "system", "energy", "network"):
+        schema = json.loads((out / f"{name}.schema.json").read_text())
+        assert "properties" in schema, name
+    chip = json.loads((out / "chip.schema.json").read_text())
+    assert "fmm_bits" in chip["properties"]
+
+
+def test_version():
+    result = run_cli("--version")
+    assert result.returncode == 0
+    assert __version__ in result.stdout
+
+
+def test_internal_fault_exits_1_without_traceback(monkeypatch, capsys):
+    def broken(args):
+        raise RuntimeError("invariant broke\nsecond line")
+
+    monkeypatch.setattr(cli, "cmd_networks", broken)
+    assert cli.main(["networks"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert len(err.splitlines()) == 1
+    assert "internal error: RuntimeError: invariant broke second line" in err
+
+
+def test_debug_shows_the_traceback(monkeypatch, capsys):
+    def broken(args):
+        raise RuntimeError("invariant broke")
+
+    monkeypatch.setattr(cli, "cmd_networks", broken)
+    assert cli.main(["--debug", "networks"]) == 1
+    assert "Traceback" in capsys.readouterr().err
