@@ -91,6 +91,7 @@ def baseline_rows(
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The results.csv row and layers.csv rows of ``acc`` running ``net``."""
     pj = acc.offchip_pj_per_bit if acc.offchip_pj_per_bit is not None else offchip_pj_per_bit
+    point_id = f"{acc.name}:{net.name}:{net.input_shape.width}x{net.input_shape.height}"
     layers = traffic(net, acc)
     ops = 2 * net.macs
     image = net.input_shape.elements * acc.image_bits
@@ -113,11 +114,13 @@ def baseline_rows(
         core_tops_per_w=acc.core_tops_per_w, system_tops_per_w=ops / total * 1e-12,
         tops=ops / latency * 1e-12, offchip_bits=offchip, weight_bits=weight_bits,
         image_bits=image, c2c_bits=0, offchip_gbps=offchip / latency * 1e-9,
-        utilization=ops / latency / (acc.peak_gops * 1e9), fits=True, reason="",
+        utilization=ops / latency / (acc.peak_gops * 1e9), fits=True, reason="", status="ok",
+        point_id=point_id,
     )  # fmt: skip
     layer_rows = []
     for t in layers:
         lr: dict[str, Any] = dict.fromkeys(LAYER_COLUMNS)
+        lr["point_id"] = point_id
         core = 2 * t.macs / (acc.core_tops_per_w * 1e12)
         io = (t.fm_bits + t.weight_bits) * pj * PJ
         lr.update(

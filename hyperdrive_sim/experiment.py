@@ -154,8 +154,8 @@ def run_experiment(
         run(todo, str(base), on_done, workers=workers, scheduler=scheduler)
 
     out_columns = (*RESULT_COLUMNS, *columns)
-    rows = tuple(entries[k]["row"] for k in keys)
-    layers = tuple(r for k in keys for r in entries[k]["layers"])
+    rows = tuple({**entries[k]["row"], "status": entries[k]["status"], "point_id": k} for k in keys)
+    layers = tuple({**r, "point_id": k} for k in keys for r in entries[k]["layers"])
     if spec.baselines:
         extra_rows, extra_layers = _baselines(spec, points, networks)
         rows, layers = rows + extra_rows, layers + extra_layers

@@ -27,10 +27,12 @@ RESULT_COLUMNS = (
     "c2c_border_bits", "c2c_weight_bits", "c2c_reduce_bits",
     "offchip_gbps", "utilization", "stall_weight_cycles", "stall_border_cycles",
     "stall_io_cycles", "critical_chip", "fmm_peak_bits", "fmm_capacity_bits", "fits", "reason",
+    "status", "point_id",
 )  # fmt: skip
 
 LAYER_COLUMNS = (
-    "network", "input_h", "input_w", "mesh_rows", "mesh_cols", "evaluator", "accelerator",
+    "point_id", "network", "input_h", "input_w", "mesh_rows", "mesh_cols", "evaluator",
+    "accelerator",
     "layer", "type", "placement", "in_shape", "out_shape", "ops", "macs", "weight_bits",
     "offchip_bits",
     "cycles", "max_chip_cycles", "utilization", "border_bits", "stall_weight_cycles",
@@ -96,6 +98,7 @@ class Result:
             fmm_capacity_bits=hw.chip.fmm_bits,
             fits=self.fits,
             reason=self.plan.reason,
+            status="ok" if self.fits else "infeasible",
         )
         if self.plan.layers:
             row["fmm_peak_bits"] = int(max(lp.fmm_need_bits.max() for lp in self.plan.layers))
