@@ -160,7 +160,12 @@ def cmd_network(args: argparse.Namespace) -> int:
     from hyperdrive_sim.simulate import resolve_network
 
     res = _parse_resolution(args.input)
-    net = resolve_network(args.name).at(res.height, res.width)
+    ref = args.name
+    if args.allow_unsupported and ref.endswith(".onnx"):
+        from hyperdrive_sim.spec.models import NetworkRef
+
+        ref = NetworkRef(onnx=ref, allow_unsupported=True)
+    net = resolve_network(ref).at(res.height, res.width)
     if args.json:
         print(json.dumps([_layer_dict(i) for i in net.infos], indent=1))
         return 0
@@ -258,10 +263,19 @@ def build_parser() -> argparse.ArgumentParser:
     nets.set_defaults(func=cmd_networks)
 
     net = sub.add_parser("network", help="print a network's layer table")
-    net.add_argument("name", help="zoo name or YAML network file")
+    net.add_argument("name", help="zoo name, YAML network file or ONNX model (.onnx)")
+    net.add_argument(
+        "--allow-unsupported",
+        action="store_true",
+        help="ONNX: treat unsupported operators as zero-cost (with a warning)",
+    )
     net.add_argument("--input", default="224x224", help="WIDTHxHEIGHT (default 224x224)")
     net.add_argument("--json", action="store_true", help="print JSON instead of a table")
     net.set_defaults(func=cmd_network)
+
+    from hyperdrive_sim.verify.cli import add_parser as add_verify_parser
+
+    add_verify_parser(sub)
     return parser
 
 

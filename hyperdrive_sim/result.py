@@ -68,7 +68,7 @@ class Result:
             return self
         hw = replace(self.hw, energy=table)
         plan = replace(self.plan, hw=hw)
-        return Result(plan, self.counts, price(self.counts, table, hw.voltage_v, hw.frequency_hz))
+        return Result(plan, self.counts, price(self.counts, hw))
 
     def _keys(self) -> dict[str, Any]:
         net, hw = self.plan.network, self.hw

@@ -94,4 +94,4 @@ def simulate(
         write_trace(timeline, trace, hw.frequency_hz)
     else:
         counts = evaluate(plan, evaluator)
-    return Result(plan, counts, price(counts, energy, hw.voltage_v, hw.frequency_hz))
+    return Result(plan, counts, price(counts, hw))

@@ -10,7 +10,13 @@ from hyperdrive_sim.mapping.costs import COUNT_FIELDS
 from hyperdrive_sim.mapping.plan import Plan
 
 #: [layer, chip] arrays
-PER_LAYER_CHIP = (*COUNT_FIELDS, "busy_cycles", "stall_weight_cycles", "stall_border_cycles")
+PER_LAYER_CHIP = (
+    *COUNT_FIELDS,
+    "cache_read_bits",
+    "busy_cycles",
+    "stall_weight_cycles",
+    "stall_border_cycles",
+)
 #: [layer] arrays
 PER_LAYER = (
     "layer_end",
@@ -40,6 +46,7 @@ class Counts:
     fmm_write_bits: np.ndarray
     wbuf_read_bits: np.ndarray
     wbuf_write_bits: np.ndarray
+    cache_read_bits: np.ndarray
     busy_cycles: np.ndarray
     stall_weight_cycles: np.ndarray
     stall_border_cycles: np.ndarray
@@ -93,7 +100,8 @@ class Counts:
 def plan_counts(plan: Plan) -> dict[str, np.ndarray]:
     """The [layer, chip] action counts fixed by the plan, identical for every evaluator.
 
-    Halo pixels received from neighbours are written to the FMM, so they count as writes.
+    Halo pixels received from neighbours are written to the FMM, so they count as writes;
+    blocks served by the weight cache are read from it by every chip that needs them.
     """
     counts = {
         name: np.stack([getattr(lp.work, name) for lp in plan.layers]).astype(np.int64)
@@ -102,4 +110,10 @@ def plan_counts(plan: Plan) -> dict[str, np.ndarray]:
     counts["fmm_write_bits"] += np.stack(
         [lp.halo_bits.sum(axis=1) * (not lp.halo_offchip) for lp in plan.layers]
     )
+    counts["cache_read_bits"] = np.stack(
+        [
+            (lp.work.wbuf_write_bits > 0) * int(lp.work.blocks[lp.cached_blocks].sum())
+            for lp in plan.layers
+        ]
+    ).astype(np.int64)
     return counts

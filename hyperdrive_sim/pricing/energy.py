@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hyperdrive_sim.evaluators.counts import Counts
-from hyperdrive_sim.spec.models import EnergyTable
+from hyperdrive_sim.spec.hardware import Hardware
 
 PJ = 1e-12
 #: energy parts, in the order reports and figures show them
@@ -40,11 +40,18 @@ class EnergyBreakdown:
         return sum(self.totals.values())
 
 
-def price(counts: Counts, table: EnergyTable, voltage_v: float, frequency_hz: float):
-    """Price ``counts`` at the given operating point."""
-    ratio = voltage_v / table.reference_voltage_v
+def price(counts: Counts, hw: Hardware) -> EnergyBreakdown:
+    """Price ``counts`` with ``hw.energy`` at the chip's operating point.
+
+    A weight cache (``chip.weight_cache_bits``) leaks like SRAM and is read like the FMM.
+    """
+    table = hw.energy
+    ratio = hw.voltage_v / table.reference_voltage_v
     dyn = ratio**table.dynamic_voltage_exponent * PJ
-    leak_w = table.leakage_mw_per_chip * 1e-3 * ratio**table.leakage_voltage_exponent
+    leak_mw = table.leakage_mw_per_chip + hw.chip.weight_cache_bits / 1e6 * (
+        table.sram_leakage_mw_per_mbit
+    )
+    leak_w = leak_mw * 1e-3 * ratio**table.leakage_voltage_exponent
     per_chip = lambda a: a.sum(axis=1).astype(float)  # noqa: E731
     fp16_macs = counts.macs - counts.skipped_macs - counts.xnor_macs
     core = (
@@ -58,9 +65,10 @@ def price(counts: Counts, table: EnergyTable, voltage_v: float, frequency_hz: fl
         + per_chip(counts.fmm_write_bits) * table.fmm_write_pj_per_bit
         + per_chip(counts.wbuf_read_bits) * table.wbuf_read_pj_per_bit
         + per_chip(counts.wbuf_write_bits) * table.wbuf_write_pj_per_bit
+        + per_chip(counts.cache_read_bits) * table.fmm_read_pj_per_bit
     )
     c2c = (counts.c2c_border_bits + counts.c2c_weight_bits + counts.c2c_reduce_bits).astype(float)
-    leak_per_cycle = leak_w * counts.chips / frequency_hz
+    leak_per_cycle = leak_w * counts.chips / hw.frequency_hz
     per_layer = {
         "core": core * dyn,
         "onchip_mem": mem * dyn,

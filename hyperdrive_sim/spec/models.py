@@ -190,6 +190,9 @@ class EnergyTable(Sourced):
     offchip_pj_per_bit: NonNeg = Field(description="off-chip memory + pads, per bit moved")
     c2c_pj_per_bit: NonNeg = Field(description="chip-to-chip link, per bit per hop")
     leakage_mw_per_chip: NonNeg
+    sram_leakage_mw_per_mbit: NonNeg = Field(
+        description="leakage of added SRAM such as a weight cache, per Mbit"
+    )
     dynamic_voltage_exponent: NonNeg = Field(
         description="core and on-chip memory energy scale with (V / V_ref) ** this"
     )

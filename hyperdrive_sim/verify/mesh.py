@@ -1,0 +1,431 @@
+"""The distributed computation: every chip holds only its own tile of every map.
+
+Per layer (in the plan's order) each chip
+- tiled, one input (conv, pool, upsample, slice, shuffle): assembles the input window its
+  output share needs from its own tile plus the halo pieces it received. Each piece is cut
+  by the *sending* chip from its own tile and carried along ``halo_transfers(...).links``;
+  a relayed corner is forwarded by the intermediate chip from what it received. Layers that
+  read the image get their window with the image over the off-chip interface, as the plan
+  charges it (``LayerPlan.halo_offchip``). Padding is applied locally, only where the
+  window crosses the map's edge.
+- tiled, several inputs (add, concat): works on its own tiles.
+- root after a tiled map (global pooling, dense): reduces its own tile to a partial vector;
+  partials are summed (or maxed) hop by hop towards chip (0, 0) along ``reduction_target``.
+- root after root: chip (0, 0) computes the whole layer.
+
+Pieces, pixel counts and links all come from the mapping (``build_plan``, ``halo_transfers``)
+and are cross-checked against each other, so a geometry bug surfaces as a SimulationError.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hyperdrive_sim.errors import SimulationError
+from hyperdrive_sim.mapping.plan import ROOT, LayerPlan, Plan, reduction_target
+from hyperdrive_sim.mapping.routes import halo_transfers
+from hyperdrive_sim.mapping.tiling import DIRECTIONS, Tiling
+from hyperdrive_sim.spec.models import Mesh
+from hyperdrive_sim.verify import reference as ref
+from hyperdrive_sim.verify.numerics import Precision, activate, shift
+from hyperdrive_sim.workload.layers import INPUT, Conv, Dense, GlobalPool, Layer, Pool, Upsample
+from hyperdrive_sim.workload.network import LayerInfo
+
+BREAKS: tuple[str, ...] = ("corners", "edges", "relay")
+
+
+@dataclass(frozen=True)
+class Span:
+    """One chip row (or column) of a layer along one axis, in global map coordinates."""
+
+    out_lo: int
+    out_hi: int
+    #: input rows [lo, hi) the output share needs (clipped to the map)
+    lo: int
+    hi: int
+    #: padding rows the window needs beyond the map's edge
+    pad_lo: int
+    pad_hi: int
+    #: the window split into the part before the chip's own rows, its own, and after
+    pieces: tuple[tuple[int, int], tuple[int, int], tuple[int, int]]
+    too_far: bool
+
+
+def _cut(lo: int, hi: int) -> tuple[int, int]:
+    return lo, max(lo, hi)
+
+
+def axis_spans(layer: Layer, axis: int, out_bounds, in_bounds, in_size: int) -> list[Span]:
+    """Spans of every chip position along ``axis`` (0 = rows, 1 = columns)."""
+    window = layer.input_rows if axis == 0 else layer.input_cols
+    n = len(out_bounds) - 1
+    spans = []
+    for i in range(n):
+        olo, ohi = int(out_bounds[i]), int(out_bounds[i + 1])
+        if olo == ohi:  # no output share (a map smaller than the mesh): the chip idles
+            x = (int(in_bounds[i]),) * 2
+            spans.append(Span(olo, ohi, x[0], x[0], 0, 0, (x, x, x), False))
+            continue
+        lo, hi = (int(v) for v in window(olo, ohi, in_size))
+        pad_lo = pad_hi = 0
+        if isinstance(layer, Conv | Pool):
+            k, s, d = layer.kernel[axis], layer.stride[axis], layer.dilation[axis]
+            start = olo * s - layer.padding[axis]
+            stop = (ohi - 1) * s - layer.padding[axis] + (k - 1) * d + 1
+            if min(stop, in_size) <= max(start, 0):  # the window is all padding
+                lo = hi = min(max(start, 0), in_size)
+                pad_lo, pad_hi = stop - start, 0
+            else:
+                pad_lo, pad_hi = lo - start, stop - hi
+        own_lo, own_hi = int(in_bounds[i]), int(in_bounds[i + 1])
+        pieces = (
+            _cut(lo, min(hi, own_lo)),
+            _cut(max(lo, own_lo), min(hi, own_hi)),
+            _cut(max(lo, own_hi), hi),
+        )
+        before, after = pieces[0], pieces[2]
+        too_far = (before[1] > before[0] and (i == 0 or before[0] < in_bounds[i - 1])) or (
+            after[1] > after[0] and (i == n - 1 or after[1] > in_bounds[i + 2])
+        )
+        spans.append(Span(olo, ohi, lo, hi, pad_lo, pad_hi, pieces, bool(too_far)))
+    return spans
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Window spans of a tiled single-input layer: ``rows[r]`` and ``cols[c]``."""
+
+    rows: list[Span]
+    cols: list[Span]
+
+    def pieces(self, chip: int, cols: int) -> np.ndarray:
+        """Halo pixel count per direction (the DIRECTIONS order) for one chip."""
+        r, c = divmod(chip, cols)
+        out = []
+        for dr, dc in DIRECTIONS:
+            (r0, r1), (c0, c1) = self.rows[r].pieces[dr + 1], self.cols[c].pieces[dc + 1]
+            out.append((r1 - r0) * (c1 - c0))
+        return np.array(out, dtype=np.int64)
+
+    def too_far(self) -> list[tuple[int, int]]:
+        """(row, col) of every chip whose halo reaches beyond its neighbours."""
+        return [
+            (r, c)
+            for r, rs in enumerate(self.rows)
+            for c, cs in enumerate(self.cols)
+            if rs.too_far or cs.too_far
+        ]
+
+
+def geometry(info: LayerInfo, placement: str, mesh: Mesh) -> Geometry | None:
+    """Window geometry of a tiled single-input layer, else None."""
+    layer = info.layer
+    if placement != "tiled" or layer.arity != 1:
+        return None
+    out, inp = Tiling.of(info.out_shape, mesh), Tiling.of(info.in_shapes[0], mesh)
+    rows = axis_spans(layer, 0, out.row_bounds, inp.row_bounds, inp.shape.height)
+    cols = axis_spans(layer, 1, out.col_bounds, inp.col_bounds, inp.shape.width)
+    return Geometry(rows, cols)
+
+
+@dataclass(frozen=True, eq=False)
+class Step:
+    """One layer as the mesh executes it: the plan's LayerPlan, or (for a tiled map smaller
+    than the mesh, which the plan leaves out) the same geometry with idle chips."""
+
+    info: LayerInfo
+    placement: str
+    halo_bits: np.ndarray
+    halo_offchip: bool
+    geometry: Geometry | None
+    planned: bool
+    #: True for a root layer over a tiled map: partials are reduced across the mesh
+    reduce: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.info.layer.name
+
+
+def steps(plan: Plan) -> list[Step]:
+    """Every layer of the network in order, from the plan where it has the layer."""
+    mesh, act = plan.hw.mesh, plan.hw.chip.activation_bits
+    planned: dict[str, LayerPlan] = {lp.name: lp for lp in plan.layers}
+    placement = {INPUT: "tiled"}
+    out = []
+    for info in plan.network.infos:
+        lp = planned.get(info.layer.name)
+        if lp is not None:
+            geo = geometry(info, lp.placement, mesh)
+            reduce = lp.placement == "root" and placement[info.layer.inputs[0]] == "tiled"
+            placement[info.layer.name] = lp.placement
+            out.append(Step(info, lp.placement, lp.halo_bits, lp.halo_offchip, geo, True, reduce))
+            continue
+        placement[info.layer.name] = "tiled"
+        # the plan skips only tiled layers whose output map has fewer rows/cols than the mesh
+        geo = geometry(info, "tiled", mesh)
+        bits = np.zeros((mesh.chips, len(DIRECTIONS)), dtype=np.int64)
+        if geo is not None:
+            pixels = np.stack([geo.pieces(chip, mesh.cols) for chip in range(mesh.chips)])
+            bits = pixels * info.in_shapes[0].channels * act
+        offchip = info.layer.inputs == (INPUT,)
+        out.append(Step(info, "tiled", bits, offchip, geo, False))
+    return out
+
+
+@dataclass
+class Stored:
+    """A tensor as the chips hold it: one tile per chip, or the whole map on the root."""
+
+    placement: str
+    tiles: list[np.ndarray | None]
+    tiling: Tiling | None = None
+
+    def assemble(self) -> np.ndarray:
+        """The whole map, stitched from the tiles (for comparison only)."""
+        if self.tiling is None:
+            return self.tiles[ROOT]
+        cols = len(self.tiling.col_sizes)
+        rows = [
+            np.concatenate(self.tiles[r * cols : (r + 1) * cols], axis=2)
+            for r in range(len(self.tiling.row_sizes))
+        ]
+        return np.concatenate(rows, axis=1)
+
+
+@dataclass
+class Traffic:
+    """What one layer moved between chips."""
+
+    halo_pixels: int = 0
+    link_bits: int = 0
+
+
+class MeshRun:
+    """Executes a plan layer by layer on per-chip memories (see the module docstring)."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        weights: dict[str, np.ndarray],
+        image: np.ndarray,
+        precision: Precision,
+        corner_routing: str,
+        break_halo: str | None = None,
+    ):
+        if break_halo is not None and break_halo not in BREAKS:
+            raise ValueError(f"break_halo must be one of {BREAKS} or None, got {break_halo!r}")
+        self.plan, self.weights, self.image = plan, weights, image
+        self.precision, self.routing, self.break_halo = precision, corner_routing, break_halo
+        self.mesh = plan.hw.mesh
+        self.act_bits = plan.hw.chip.activation_bits
+        self.steps = steps(plan)
+        tiling = Tiling.of(plan.network.input_shape, self.mesh)
+        self.act: dict[str, Stored] = {INPUT: self._split(image, tiling)}
+
+    def _split(self, full: np.ndarray, tiling: Tiling) -> Stored:
+        rb, cb = tiling.row_bounds, tiling.col_bounds
+        tiles = [
+            np.ascontiguousarray(full[:, rb[r] : rb[r + 1], cb[c] : cb[c + 1]])
+            for r in range(len(rb) - 1)
+            for c in range(len(cb) - 1)
+        ]
+        return Stored("tiled", tiles, tiling)
+
+    def too_far(self) -> list[str]:
+        """Layers (other than those reading the image) whose halo is beyond the neighbours."""
+        out = []
+        for st in self.steps:
+            g = st.geometry
+            if g is not None and not st.halo_offchip and (bad := g.too_far()):
+                r, c = bad[0]
+                out.append(
+                    f"layer {st.name!r}: chip ({r},{c}) needs halo pixels from beyond its "
+                    f"neighbours, which cannot be exchanged over the {self.mesh} mesh links"
+                )
+        return out
+
+    # -- one layer --------------------------------------------------------------------------
+
+    def step(self, lp: Step) -> tuple[Stored, Traffic]:
+        """Compute one layer on every chip; returns its raw output and the traffic."""
+        info, layer = lp.info, lp.info.layer
+        weight = self.weights.get(layer.name)
+        traffic = Traffic()
+        if lp.placement == "tiled":
+            tiling = Tiling.of(info.out_shape, self.mesh)
+            if layer.arity == 1:
+                tiles = self._windowed(lp, weight, traffic)
+            else:
+                srcs = [self.act[name].tiles for name in layer.inputs]
+                tiles = [
+                    ref.layer_op(layer, [s[chip] for s in srcs], weight)
+                    for chip in range(self.mesh.chips)
+                ]
+            raw = Stored("tiled", tiles, tiling)
+        else:
+            src = self.act[layer.inputs[0]]
+            tiles = [None] * self.mesh.chips
+            if lp.reduce:
+                tiles[ROOT] = self._reduce(lp, src, weight, traffic)
+            else:
+                ins = [self.act[name].tiles[ROOT] for name in layer.inputs]
+                tiles[ROOT] = ref.layer_op(layer, ins, weight)
+            raw = Stored("root", tiles)
+        s = shift(info)
+        self.act[layer.name] = Stored(
+            raw.placement,
+            [None if t is None else activate(t, s, self.precision) for t in raw.tiles],
+            raw.tiling,
+        )
+        return raw, traffic
+
+    def _windowed(self, lp: Step, weight, traffic: Traffic) -> list[np.ndarray]:
+        layer, info = lp.info.layer, lp.info
+        geo = lp.geometry
+        cols = self.mesh.cols
+        src = self.act[layer.inputs[0]]
+        inbox = self._exchange(lp, geo, src, traffic) if not lp.halo_offchip else None
+        out = []
+        for chip in range(self.mesh.chips):
+            r, c = divmod(chip, cols)
+            rs, cs = geo.rows[r], geo.cols[c]
+            want = (info.out_shape.channels, rs.out_hi - rs.out_lo, cs.out_hi - cs.out_lo)
+            if 0 in want:  # an idle chip: no share of this (small) map
+                out.append(np.zeros(want, dtype=self.image.dtype))
+                continue
+            if inbox is None:  # the image loader delivers tile + halo from off-chip
+                window = self.image[:, rs.lo : rs.hi, cs.lo : cs.hi]
+            else:
+                window = self._assemble_window(chip, rs, cs, src, inbox[chip])
+            block = _block(layer, window, rs, cs, weight)
+            if block.shape != want:
+                raise SimulationError(
+                    f"layer {layer.name!r}: chip ({r},{c}) computed a {block.shape} block, "
+                    f"expected {want}"
+                )
+            out.append(block)
+        return out
+
+    def _assemble_window(self, chip, rs: Span, cs: Span, src: Stored, received) -> np.ndarray:
+        own = src.tiles[chip]
+        r, c = divmod(chip, self.mesh.cols)
+        origin = (int(src.tiling.row_bounds[r]), int(src.tiling.col_bounds[c]))
+        window = np.zeros((own.shape[0], rs.hi - rs.lo, cs.hi - cs.lo), dtype=own.dtype)
+        (r0, r1), (c0, c1) = rs.pieces[1], cs.pieces[1]
+        window[:, r0 - rs.lo : r1 - rs.lo, c0 - cs.lo : c1 - cs.lo] = own[
+            :, r0 - origin[0] : r1 - origin[0], c0 - origin[1] : c1 - origin[1]
+        ]
+        for d, piece in received.items():
+            dr, dc = DIRECTIONS[d]
+            (r0, r1), (c0, c1) = rs.pieces[dr + 1], cs.pieces[dc + 1]
+            window[:, r0 - rs.lo : r1 - rs.lo, c0 - cs.lo : c1 - cs.lo] = piece
+        return window
+
+    def _exchange(self, lp: Step, geo: Geometry, src: Stored, traffic: Traffic):
+        """Send every halo piece along its links; returns ``inbox[chip][direction]``."""
+        mesh, cols, name = self.mesh, self.mesh.cols, lp.name
+        channels = lp.info.in_shapes[0].channels
+        expected = np.stack([geo.pieces(chip, cols) for chip in range(mesh.chips)])
+        values = expected * channels
+        bits = int(lp.halo_bits.sum()) // max(1, int(values.sum()))  # bits per value
+        if not np.array_equal(values * bits, lp.halo_bits):
+            raise SimulationError(
+                f"layer {name!r}: the halo pieces of the window geometry disagree with the "
+                "plan's halo_bits"
+            )
+        inbox: list[dict[int, np.ndarray]] = [{} for _ in range(mesh.chips)]
+        relay: dict[tuple[int, int], np.ndarray] = {}  # (chip, transfer) -> bytes held
+        for t_id, t in enumerate(halo_transfers(lp.halo_bits, mesh, self.routing)):
+            (sr, sc), (r, c) = divmod(t.src, cols), divmod(t.dst, cols)
+            d = DIRECTIONS.index((sr - r, sc - c))
+            corner = sr != r and sc != c
+            traffic.halo_pixels += int(expected[t.dst, d])
+            if (self.break_halo == "corners" and corner) or (
+                self.break_halo == "edges" and not corner
+            ):
+                continue
+            (r0, r1), (c0, c1) = geo.rows[r].pieces[sr - r + 1], geo.cols[c].pieces[sc - c + 1]
+            o0, o1 = int(src.tiling.row_bounds[sr]), int(src.tiling.col_bounds[sc])
+            payload = src.tiles[t.src][:, r0 - o0 : r1 - o0, c0 - o1 : c1 - o1].copy()
+            if payload.size * bits != t.bits:
+                raise SimulationError(f"layer {name!r}: transfer {t} carries {payload.nbytes} B")
+            holder = t.src
+            for hop, (a, b) in enumerate(t.links):
+                _check_link(a, b, holder, cols, self.routing)
+                if hop > 0:  # the intermediate chip forwards what it received
+                    if self.break_halo == "relay":
+                        payload = None
+                        break
+                    payload = relay.pop((a, t_id))
+                traffic.link_bits += t.bits
+                if b != t.dst:
+                    relay[(b, t_id)] = payload
+                holder = b
+            if payload is not None:
+                if holder != t.dst:
+                    raise SimulationError(f"layer {name!r}: transfer {t} ends at chip {holder}")
+                inbox[t.dst][d] = payload
+        return inbox
+
+    def _reduce(self, lp: Step, src: Stored, weight, traffic: Traffic) -> np.ndarray:
+        """Partial vectors per chip, summed (or maxed) hop by hop into the root."""
+        layer, in_shape = lp.info.layer, lp.info.in_shapes[0]
+        cols, tiling = self.mesh.cols, src.tiling
+        partial = []
+        for chip, tile in enumerate(src.tiles):
+            if isinstance(layer, GlobalPool):
+                partial.append(ref.global_sum(tile, layer.mode))
+            elif isinstance(layer, Dense):
+                r, c = divmod(chip, cols)
+                w = weight.reshape(
+                    layer.out_features, in_shape.channels, in_shape.height, in_shape.width
+                )[
+                    :,
+                    :,
+                    tiling.row_bounds[r] : tiling.row_bounds[r + 1],
+                    tiling.col_bounds[c] : tiling.col_bounds[c + 1],
+                ]
+                partial.append(ref.dense_sum(tile, w.reshape(layer.out_features, -1)))
+            else:
+                raise SimulationError(f"layer {layer.name!r}: cannot reduce a {layer.kind}")
+        use_max = isinstance(layer, GlobalPool) and layer.mode == "max"
+        for chip in reversed(range(self.mesh.chips)):
+            target = reduction_target(chip, cols)
+            if target is None:
+                continue
+            _check_link(chip, target, chip, cols, "relay")
+            if target > chip:
+                raise SimulationError(f"reduction sends chip {chip} to later chip {target}")
+            traffic.link_bits += partial[chip].size * self.act_bits
+            a, b = partial[target], partial[chip]
+            partial[target] = np.maximum(a, b) if use_max else ref.add([a, b])
+        if isinstance(layer, GlobalPool):
+            return ref.finish_global(partial[ROOT], layer.mode, in_shape.pixels)
+        return partial[ROOT].reshape(-1, 1, 1)
+
+
+def _check_link(a: int, b: int, holder: int, cols: int, routing: str) -> None:
+    """A hop must leave the chip holding the data towards a mesh neighbour."""
+    (ar, ac), (br, bc) = divmod(a, cols), divmod(b, cols)
+    dr, dc = abs(ar - br), abs(ac - bc)
+    diagonal = dr == 1 and dc == 1
+    if a != holder or max(dr, dc) != 1 or (diagonal and routing != "diagonal"):
+        raise SimulationError(f"link {a}->{b} is not a usable hop from chip {holder}")
+
+
+def _block(layer: Layer, window: np.ndarray, rs: Span, cs: Span, weight) -> np.ndarray:
+    """The layer on one chip's assembled window, padded only at the map's edges."""
+    pads = (rs.pad_lo, cs.pad_lo, rs.pad_hi, cs.pad_hi)
+    if isinstance(layer, Conv):
+        return ref.conv2d(window, weight, layer.stride, pads, layer.dilation, layer.groups)
+    if isinstance(layer, Pool):
+        return ref.pool2d(window, layer.kernel, layer.stride, pads, layer.dilation, layer.mode)
+    if isinstance(layer, Upsample):
+        f = layer.factor
+        up = ref.upsample(window, f)
+        r0, c0 = rs.lo * f, cs.lo * f
+        return up[:, rs.out_lo - r0 : rs.out_hi - r0, cs.out_lo - c0 : cs.out_hi - c0]
+    return ref.layer_op(layer, [window], weight)

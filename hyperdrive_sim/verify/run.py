@@ -1,0 +1,304 @@
+"""``verify``: run a network with real numbers on the simulated mesh, compare with numpy.
+
+fp32: the mesh and a monolithic reference each run the whole network from the same image
+and weights; every layer's output must match exactly. fp16: each layer's reference is
+computed from the mesh's own (assembled) inputs to that layer, so rounding differences do
+not compound. Tiling never reorders the sum of an output pixel, so every layer computed
+per pixel (or wholly on the root chip) must match bit for bit in FP16 too; a reduction
+across the mesh (global pooling, dense over a tiled map) sums in another order and must
+lie within the bound of ``numerics``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from hyperdrive_sim.errors import InputError, MappingError, SimulationError
+from hyperdrive_sim.mapping.plan import build_plan
+from hyperdrive_sim.mapping.tiling import Tiling
+from hyperdrive_sim.simulate import resolve_network
+from hyperdrive_sim.spec import loader
+from hyperdrive_sim.spec.hardware import Hardware
+from hyperdrive_sim.spec.models import ChipSpec, EnergyTable, Mesh, Resolution, SystemSpec
+from hyperdrive_sim.verify.mesh import BREAKS, MeshRun
+from hyperdrive_sim.verify.numerics import (
+    PRECISIONS,
+    Precision,
+    abs_error,
+    activate,
+    fp16_bound,
+    make_input,
+    shift,
+    terms_per_output,
+)
+from hyperdrive_sim.verify.reference import layer_op
+from hyperdrive_sim.verify.weights import binarize, load_weights, random_weights
+from hyperdrive_sim.workload.layers import INPUT, Shape
+from hyperdrive_sim.workload.network import Network
+
+PRESETS = {
+    "chip": "chips/hyperdrive.yaml",
+    "system": "systems/hyperdrive_mesh.yaml",
+    "energy": "energy/hyperdrive_22fdx.yaml",
+}
+ROUTINGS = ("relay", "diagonal")
+
+
+class VerifyGeometryError(MappingError):
+    """The mesh cannot run the network at all: a map smaller than the mesh, or a halo that
+    reaches beyond the immediate neighbours (it cannot be exchanged over the links)."""
+
+
+@dataclass(frozen=True)
+class LayerCheck:
+    """One layer's comparison of the assembled mesh output with the reference."""
+
+    index: int
+    name: str
+    kind: str
+    placement: str
+    out_shape: Shape
+    #: halo pixels the layer's chips received from neighbours (0 when from off-chip)
+    halo_pixels: int
+    #: bits carried over chip-to-chip links (relay hops and reduction hops included)
+    link_bits: int
+    max_abs_err: float
+    max_abs_ref: float
+    #: fp16 reductions across chips only: the largest |err| / bound (<= 1 passes)
+    bound_use: float | None
+    ok: bool
+    #: False for a tiled map smaller than the mesh, which the plan leaves out (chips without
+    #: a share idle; the simulator reports such a point as not fitting)
+    planned: bool = True
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    network: str
+    input_shape: Shape
+    mesh: str
+    precision: str
+    corner_routing: str
+    seed: int
+    break_halo: str | None
+    layers: tuple[LayerCheck, ...]
+    #: e.g. why the plan does not fit (verification then covers the geometry only)
+    notes: tuple[str, ...] = ()
+    #: the network outputs as assembled from the chips (mesh values, raw)
+    outputs: dict[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return all(check.ok for check in self.layers)
+
+    @property
+    def mismatches(self) -> tuple[LayerCheck, ...]:
+        return tuple(check for check in self.layers if not check.ok)
+
+    @property
+    def first_bad(self) -> LayerCheck | None:
+        bad = self.mismatches
+        return bad[0] if bad else None
+
+    def table(self) -> str:
+        """One line per layer: traffic, max |error|, max |reference| and the verdict."""
+        fp16 = self.precision == "fp16"
+        head = (
+            f"{'#':>3} {'layer':<26} {'type':<13} {'output':<14} {'place':<6} {'halo px':>8} "
+            f"{'link kbit':>9} {'max|err|':>10} {'max|ref|':>10}"
+            + (f" {'err/bound':>9}" if fp16 else "")
+            + "  status"
+        )
+        lines = [head]
+        for c in self.layers:
+            use = f"{'-':>9}" if c.bound_use is None else f"{c.bound_use:9.3g}"
+            place = c.placement + ("" if c.planned else "*")
+            lines.append(
+                f"{c.index:>3} {c.name:<26.26} {c.kind:<13} {c.out_shape!s:<14} "
+                f"{place:<6} {c.halo_pixels:>8} {c.link_bits / 1e3:>9.1f} "
+                f"{c.max_abs_err:>10.4g} {c.max_abs_ref:>10.4g}{' ' + use if fp16 else ''}  "
+                f"{'ok' if c.ok else 'MISMATCH'}"
+            )
+        if not all(c.planned for c in self.layers):
+            lines.append(
+                "* map smaller than the mesh: not in the simulator's plan; chips without a "
+                "share of it idle"
+            )
+        return "\n".join(lines)
+
+    def summary(self) -> str:
+        what = (
+            f"{self.network} at {self.input_shape.width}x{self.input_shape.height} on a "
+            f"{self.mesh} mesh ({self.precision}, corner routing {self.corner_routing}, "
+            f"seed {self.seed}"
+            + (f", break_halo={self.break_halo}" if self.break_halo else "")
+            + ")"
+        )
+        rule = "exactly" if self.precision == "fp32" else "within the FP16 bound"
+        if self.ok:
+            return f"OK: all {len(self.layers)} layers of {what} match the reference {rule}"
+        bad = self.first_bad
+        return (
+            f"MISMATCH: {len(self.mismatches)} of {len(self.layers)} layers of {what} differ "
+            f"from the reference; first: layer {bad.name!r} (max |err| {bad.max_abs_err:.4g})"
+        )
+
+
+def _spec(value, model, kind: str):
+    if value is None:
+        value = loader.bundled_dir("configs") / PRESETS[kind]
+    if isinstance(value, model):
+        return value
+    if isinstance(value, (str, Path)):
+        return loader.validate(model, loader.load(value))
+    return model.model_validate(value)
+
+
+def _hardware(chip, system, energy, hardware, mesh, corner_routing) -> Hardware:
+    if hardware is None:
+        system = _spec(system, SystemSpec, "system")
+        chip, energy = _spec(chip, ChipSpec, "chip"), _spec(energy, EnergyTable, "energy")
+        hardware = Hardware(chip, system, energy, system.mesh)
+    if mesh is not None:
+        mesh = mesh if isinstance(mesh, Mesh) else Mesh.model_validate(mesh)
+        hardware = replace(hardware, mesh=mesh)
+    if corner_routing is not None:
+        if corner_routing not in ROUTINGS:
+            raise InputError(
+                f"corner routing must be one of {', '.join(ROUTINGS)}, got {corner_routing!r}"
+            )
+        system = hardware.system.model_copy(update={"corner_routing": corner_routing})
+        hardware = replace(hardware, system=system)
+    return hardware
+
+
+def _check_input(net, mesh: Mesh) -> None:
+    shape = net.input_shape
+    if not Tiling.of(shape, mesh).covers_mesh:
+        raise VerifyGeometryError(
+            f"the input of {shape.height} rows x {shape.width} columns cannot be tiled over a "
+            f"{mesh} mesh (rows x cols): some chips would get no pixels"
+        )
+
+
+def verify(
+    network: Network | str,
+    resolution: Resolution | str | tuple[int, int],
+    chip: ChipSpec | str | Path | dict | None = None,
+    system: SystemSpec | str | Path | dict | None = None,
+    energy: EnergyTable | str | Path | dict | None = None,
+    *,
+    hardware: Hardware | None = None,
+    mesh: Mesh | str | None = None,
+    seed: int = 0,
+    precision: Precision = "fp32",
+    weights: Mapping[str, np.ndarray] | str | Path | None = None,
+    corner_routing: str | None = None,
+    break_halo: str | None = None,
+) -> VerifyReport:
+    """Compute ``network`` numerically on the mesh and compare every layer with numpy.
+
+    Specs default to the bundled presets (or give a ready ``hardware``); ``mesh`` and
+    ``corner_routing`` override the system's. ``weights``: None for seeded +-1 weights, a
+    mapping of arrays per layer name, or an .npz/.npy path (signs are taken).
+    ``break_halo`` ("corners", "edges", "relay") deliberately corrupts the exchange (tests).
+    Raises VerifyGeometryError when the mesh cannot run the network at all.
+    """
+    if precision not in PRECISIONS:
+        raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if break_halo is not None and break_halo not in BREAKS:
+        raise InputError(f"break_halo must be one of {', '.join(BREAKS)}, got {break_halo!r}")
+    hw = _hardware(chip, system, energy, hardware, mesh, corner_routing)
+    res = Resolution.model_validate(resolution)
+    net = resolve_network(network).at(res.height, res.width)
+    plan = build_plan(net, hw)
+    _check_input(net, hw.mesh)
+    if weights is None:
+        w = random_weights(net, seed)
+    elif isinstance(weights, (str, Path)):
+        w = load_weights(weights, net)
+    else:
+        w = binarize(weights, net)
+    image = make_input(
+        (net.input_shape.channels, net.input_shape.height, net.input_shape.width), seed, precision
+    )
+    run = MeshRun(plan, w, image, precision, hw.system.corner_routing, break_halo)
+    if problems := run.too_far():
+        more = f" (and {len(problems) - 1} more layers)" if len(problems) > 1 else ""
+        raise VerifyGeometryError(problems[0] + more)
+
+    ref_act = {INPUT: image}
+    checks, outputs = [], {}
+    for lp in run.steps:
+        info, layer = lp.info, lp.info.layer
+        raw, traffic = run.step(lp)
+        got = raw.assemble()
+        if layer.name in net.outputs:
+            outputs[layer.name] = got
+        weight = w.get(layer.name)
+        if precision == "fp32":
+            ins = [ref_act[name] for name in layer.inputs]
+        else:  # each layer from the mesh's own inputs: rounding does not compound
+            ins = [run.act[name].assemble() for name in layer.inputs]
+        want = layer_op(layer, ins, weight)
+        if got.shape != want.shape:
+            raise SimulationError(f"layer {layer.name!r}: mesh {got.shape} vs {want.shape}")
+        if precision == "fp32":
+            ref_act[layer.name] = activate(want, shift(info), precision)
+        err = abs_error(got, want)
+        finite = bool(np.isfinite(want).all())
+        bound_use = None
+        n, _ = terms_per_output(info)
+        if precision == "fp16" and n and lp.reduce:
+            absw = None if weight is None else np.abs(weight)
+            terms = layer_op(layer, [np.abs(x.astype(np.float64)) for x in ins], absw)
+            ratio = err / fp16_bound(n, terms)
+            bound_use = float(ratio.max()) if ratio.size else 0.0
+            ok = finite and bound_use <= 1.0
+        else:
+            ok = finite and not err.any()
+        checks.append(
+            LayerCheck(
+                info.index,
+                layer.name,
+                layer.kind,
+                lp.placement,
+                info.out_shape,
+                traffic.halo_pixels,
+                traffic.link_bits,
+                float(err.max()) if err.size else 0.0,
+                float(np.abs(want.astype(np.float64)).max()) if want.size else 0.0,
+                bound_use,
+                ok,
+                lp.planned,
+            )
+        )
+    return VerifyReport(
+        net.name,
+        net.input_shape,
+        str(hw.mesh),
+        precision,
+        hw.system.corner_routing,
+        seed,
+        break_halo,
+        tuple(checks),
+        _notes(plan, hw),
+        outputs,
+    )
+
+
+def _notes(plan, hw: Hardware) -> tuple[str, ...]:
+    notes = []
+    if not plan.fits:
+        notes.append(f"the plan does not fit ({plan.reason}); verified the geometry only")
+    mode = getattr(hw.chip, "activation_mode", "fp16")
+    if mode != "fp16":
+        notes.append(
+            f"the chip's activation_mode is {mode!r}; values are verified in fp32/fp16 "
+            "arithmetic over the same exchange geometry"
+        )
+    return tuple(notes)
