@@ -100,8 +100,19 @@ def exact_fit(experiment: Path, claim: Claim) -> float:
     return (target - at[0]) / (at[1] - at[0])
 
 
-def validate(root: Path, out: Path | None = None) -> tuple[list[Checked], str]:
-    """Run the comparison experiments, check every claim, return checks and markdown."""
+def validate(
+    root: Path,
+    out: Path | None = None,
+    *,
+    results_root: Path | None = None,
+    plots: bool = True,
+) -> tuple[list[Checked], str]:
+    """Run the comparison experiments, check every claim, return checks and markdown.
+
+    Experiment outputs (tables, figures) go to ``results_root/<experiment>`` (default
+    ``root/results``); the markdown to ``out`` when given.
+    """
+    results_root = results_root or root / "results"
     claims: list[Claim] = []
     for path in sorted((root / "configs" / "claims").glob("*.yaml")):
         claims += loader.validate(ClaimFile, loader.load(path)).claims
@@ -109,9 +120,10 @@ def validate(root: Path, out: Path | None = None) -> tuple[list[Checked], str]:
     for name in dict.fromkeys(c.experiment for c in claims):
         results[name] = run_experiment(
             root / "experiments" / f"{name}.yaml",
-            out_dir=root / "results" / name,
+            out_dir=results_root / name,
             executor="serial",
             progress=False,
+            plots=plots,
         )
     checks = [Checked(c, simulated_value(results[c.experiment], c)) for c in claims]
     fits = {
