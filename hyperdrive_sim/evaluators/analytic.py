@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hyperdrive_sim.evaluators.counts import Counts, plan_counts
+from hyperdrive_sim.evaluators.counts import PER_LAYER, Counts, plan_counts
 from hyperdrive_sim.mapping.plan import LayerPlan, Plan, reduction_target
 from hyperdrive_sim.mapping.routes import chain_hops, halo_hops, halo_sources
 from hyperdrive_sim.spec.hardware import Hardware
@@ -42,17 +42,7 @@ def evaluate(plan: Plan) -> Counts:
     sources = halo_sources(hw.mesh)
     hops_per_dir = halo_hops(hw.system.corner_routing)
     busy, s_weight, s_border = (np.zeros((n_layers, chips), dtype=np.int64) for _ in range(3))
-    per_layer = {
-        k: np.zeros(n_layers, dtype=np.int64)
-        for k in (
-            "layer_end",
-            "layer_cycles",
-            "offchip_weight_bits",
-            "c2c_border_bits",
-            "c2c_weight_bits",
-            "c2c_reduce_bits",
-        )
-    }
+    per_layer = {k: np.zeros(n_layers, dtype=np.int64) for k in PER_LAYER}
     frontier = int(ready.max())
 
     for i, lp in enumerate(plan.layers):
