@@ -85,7 +85,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"{st['failed']} failed; {st['computed']} computed, {st['cached']} from cache"
     )
     print(
-        f"wrote {result.out_dir}/ (results.csv, results.json, layers.csv, manifest.json"
+        f"wrote {result.out_dir}/ (results.csv, results.json, layers.csv, chips.csv, manifest.json"
         f"{', figures/' if not args.no_plots else ''})"
     )
     return EXIT_INTERNAL if st["failed"] else 0
@@ -97,9 +97,10 @@ def cmd_plot(args: argparse.Namespace) -> int:
         raise InputError(
             "no results.json here; give a folder written by `hyperdrive-sim run`", file=str(folder)
         )
-    from hyperdrive_sim.viz import plot_results
+    from hyperdrive_sim.viz import PointSelector, plot_results
 
-    paths = plot_results(folder, Path(args.out) if args.out else None)
+    point = PointSelector.parse(args.layer_point) if args.layer_point else None
+    paths = plot_results(folder, Path(args.out) if args.out else None, layer_point=point)
     for path in paths:
         print(f"wrote {path}")
     return 0
@@ -249,6 +250,12 @@ def build_parser() -> argparse.ArgumentParser:
     plot = sub.add_parser("plot", help="re-draw the figures of a results folder")
     plot.add_argument("results_dir", help="folder written by `hyperdrive-sim run`")
     plot.add_argument("--out", help="figure folder (default: RESULTS_DIR/figures)")
+    plot.add_argument(
+        "--layer-point",
+        metavar="NETWORK,WxH,RxC",
+        help="point of the layer breakdown, e.g. resnet34,224x224,2x2 (parts may be left "
+        "empty; default: the first point that fits)",
+    )
     plot.set_defaults(func=cmd_plot)
 
     schema = sub.add_parser("schema", help="write the JSON Schema of every YAML format")

@@ -14,7 +14,7 @@ from hyperdrive_sim import __version__
 from hyperdrive_sim.baselines import baseline_rows
 from hyperdrive_sim.errors import InputError
 from hyperdrive_sim.report.writers import write_csv, write_json
-from hyperdrive_sim.result import LAYER_COLUMNS, RESULT_COLUMNS
+from hyperdrive_sim.result import CHIP_COLUMNS, LAYER_COLUMNS, RESULT_COLUMNS
 from hyperdrive_sim.simulate import resolve_network
 from hyperdrive_sim.spec import loader
 from hyperdrive_sim.spec.models import ExperimentSpec
@@ -156,6 +156,7 @@ def run_experiment(
     out_columns = (*RESULT_COLUMNS, *columns)
     rows = tuple({**entries[k]["row"], "status": entries[k]["status"], "point_id": k} for k in keys)
     layers = tuple({**r, "point_id": k} for k in keys for r in entries[k]["layers"])
+    chips = tuple({**r, "point_id": k} for k in dict.fromkeys(keys) for r in entries[k]["chips"])
     if spec.baselines:
         extra_rows, extra_layers = _baselines(spec, points, networks)
         rows, layers = rows + extra_rows, layers + extra_layers
@@ -175,6 +176,7 @@ def run_experiment(
             {"simulator_version": __version__, "columns": out_columns, "rows": rows},
         )
         write_csv(target / "layers.csv", (*LAYER_COLUMNS, *columns), layers)
+        write_csv(target / "chips.csv", (*CHIP_COLUMNS, *columns), chips)
         figures = _plot(target) if plots else []
         write_json(
             target / "manifest.json",

@@ -25,9 +25,16 @@ RESULT_COLUMNS = (
     "core_tops_per_w", "system_tops_per_w", "tops",
     "offchip_bits", "weight_bits", "image_bits", "result_bits", "c2c_bits",
     "c2c_border_bits", "c2c_weight_bits", "c2c_reduce_bits",
-    "offchip_gbps", "utilization", "stall_weight_cycles", "stall_border_cycles",
+    "offchip_gbps", "offchip_utilization", "link_utilization", "utilization",
+    "stall_weight_cycles", "stall_border_cycles",
     "stall_io_cycles", "critical_chip", "fmm_peak_bits", "fmm_capacity_bits", "fits", "reason",
     "status", "point_id",
+)  # fmt: skip
+
+CHIP_COLUMNS = (
+    "point_id", "network", "input_h", "input_w", "mesh_rows", "mesh_cols", "evaluator",
+    "accelerator", "chip", "chip_row", "chip_col", "busy_cycles", "stall_weight_cycles",
+    "stall_border_cycles", "stall_io_cycles", "idle_cycles", "finish_cycles", "macs",
 )  # fmt: skip
 
 LAYER_COLUMNS = (
@@ -127,6 +134,10 @@ class Result:
             c2c_weight_bits=int(c.c2c_weight_bits.sum()),
             c2c_reduce_bits=int(c.c2c_reduce_bits.sum()),
             offchip_gbps=c.offchip_bits / latency * 1e-9,
+            offchip_utilization=c.offchip_bits / hw.offchip_bits_per_cycle / c.total_cycles,
+            link_utilization=c.c2c_bits / hw.link_bits_per_cycle / c.total_cycles / links
+            if (links := directed_links(hw))
+            else 0.0,
             utilization=self.plan.macs / (c.total_cycles * hw.peak_macs_per_cycle),
             stall_weight_cycles=int(c.stall_weight_cycles.sum()),
             stall_border_cycles=int(c.stall_border_cycles.sum()),
@@ -134,6 +145,35 @@ class Result:
             critical_chip=int(np.argmax(c.finish_cycles)),
         )
         return row
+
+    def chip_rows(self) -> list[dict[str, Any]]:
+        """One row per chip: where its time went (empty when the point does not fit)."""
+        c = self.counts
+        if c is None:
+            return []
+        keys = {**self._keys(), "evaluator": c.evaluator}
+        busy = c.busy_cycles.sum(axis=0)
+        weight = c.stall_weight_cycles.sum(axis=0)
+        border = c.stall_border_cycles.sum(axis=0)
+        rows = []
+        for chip in range(self.hw.chips):
+            stalls = int(weight[chip] + border[chip] + c.stall_io_cycles[chip])
+            rows.append(
+                {
+                    **keys,
+                    "chip": chip,
+                    "chip_row": chip // self.hw.mesh.cols,
+                    "chip_col": chip % self.hw.mesh.cols,
+                    "busy_cycles": int(busy[chip]),
+                    "stall_weight_cycles": int(weight[chip]),
+                    "stall_border_cycles": int(border[chip]),
+                    "stall_io_cycles": int(c.stall_io_cycles[chip]),
+                    "idle_cycles": c.total_cycles - int(busy[chip]) - stalls,
+                    "finish_cycles": int(c.finish_cycles[chip]),
+                    "macs": int(c.macs[:, chip].sum()),
+                }
+            )
+        return rows
 
     def layer_rows(self) -> list[dict[str, Any]]:
         """One row per layer; timing and energy cells are None when the point does not fit."""
@@ -173,3 +213,12 @@ class Result:
                 )
             rows.append(row)
         return rows
+
+
+def directed_links(hw: Hardware) -> int:
+    """Directed chip-to-chip links of the mesh (diagonals too under diagonal routing)."""
+    r, c = hw.mesh.rows, hw.mesh.cols
+    links = 2 * (r * (c - 1) + c * (r - 1))
+    if hw.system.corner_routing == "diagonal":
+        links += 4 * (r - 1) * (c - 1)
+    return links

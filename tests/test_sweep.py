@@ -215,3 +215,26 @@ def test_cli_passes_the_executor_and_cache_options(tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["executor"] == "serial"
     assert "1 computed, 0 from cache" in again.stdout
+
+
+@pytest.mark.parametrize("evaluator", ["analytic", "simpy"])
+def test_chips_table_accounts_for_every_cycle(tmp_path, evaluator):
+    import csv
+
+    path = write_exp(tmp_path, f"networks: [resnet18]\ninputs: [224x224]\nmeshes: [1x1, 2x2, 2x3]"
+                               f"\nevaluator: {evaluator}")  # fmt: skip
+    out = tmp_path / "out"
+    result = run_experiment(path, out_dir=out, executor="serial", plots=False)
+    rows = list(csv.DictReader((out / "chips.csv").open()))
+    feasible = [r for r in result.rows if r["fits"]]
+    # one row per chip of every point that fits (1x1 does not: FMM overflow)
+    assert len(rows) == sum(r["chips"] for r in feasible) == 4 + 6
+    cycles = {r["point_id"]: r["cycles"] for r in feasible}
+    for row in rows:
+        busy, idle = int(row["busy_cycles"]), int(row["idle_cycles"])
+        stalls = sum(int(row[k]) for k in ("stall_weight_cycles", "stall_border_cycles",
+                                           "stall_io_cycles"))  # fmt: skip
+        assert idle >= 0 and busy + stalls + idle == cycles[row["point_id"]]
+    # per-chip MACs add up to the network's MACs
+    for pid in cycles:
+        assert sum(int(r["macs"]) for r in rows if r["point_id"] == pid) == 1_814_073_344

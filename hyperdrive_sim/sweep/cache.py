@@ -29,7 +29,9 @@ class PointCache:
             return None
         if not isinstance(entry, dict) or entry.get("hash") != key:
             return None
-        if not isinstance(entry.get("row"), dict) or not isinstance(entry.get("layers"), list):
+        if not isinstance(entry.get("row"), dict):
+            return None
+        if not all(isinstance(entry.get(k), list) for k in ("layers", "chips")):
             return None
         return entry
 

@@ -50,7 +50,9 @@ def run_point(point_json: str, base: str, trace: str | None = None) -> dict[str,
         )
         row = {**result.row, **labels}
         layers = [{**r, **labels} for r in result.layer_rows()]
-        return {"row": row, "layers": layers, "status": "ok" if result.fits else "infeasible"}
+        chips = [{**r, **labels} for r in result.chip_rows()]
+        status = "ok" if result.fits else "infeasible"
+        return {"row": row, "layers": layers, "chips": chips, "status": status}
     except InputError as exc:
         row = dict.fromkeys(RESULT_COLUMNS)
         row.update(
@@ -58,7 +60,7 @@ def run_point(point_json: str, base: str, trace: str | None = None) -> dict[str,
             mesh_rows=point.mesh.rows, mesh_cols=point.mesh.cols, chips=point.mesh.chips,
             fits=False, reason=str(exc), **labels,
         )  # fmt: skip
-        return {"row": row, "layers": [], "status": "infeasible"}
+        return {"row": row, "layers": [], "chips": [], "status": "infeasible"}
 
 
 def _failed(job: Job, exc: BaseException) -> dict[str, Any]:
@@ -70,7 +72,7 @@ def _failed(job: Job, exc: BaseException) -> dict[str, Any]:
         reason=f"internal error: {exc.__class__.__name__}: {exc}",
         **point.labels,
     )
-    return {"row": row, "layers": [], "status": "failed"}
+    return {"row": row, "layers": [], "chips": [], "status": "failed"}
 
 
 def run_serial(jobs: Iterable[Job], base: str, on_done: OnDone, **_: Any) -> None:
