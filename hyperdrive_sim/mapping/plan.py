@@ -140,9 +140,7 @@ def build_plan(net: ShapedNetwork, hw: Hardware) -> Plan:
         return Plan(net, hw, (), _zeros(chips), _zeros(chips), tuple(problems))
     image_in = image.chip_pixels() * net.input_shape.channels * bits[INPUT]
     result_out = _zeros(chips)
-    local: dict[str, np.ndarray] = {
-        INPUT: _local_bits(net.input_shape, "tiled", hw, bits[INPUT])
-    }
+    local: dict[str, np.ndarray] = {INPUT: _local_bits(net.input_shape, "tiled", hw, bits[INPUT])}
     layers: list[LayerPlan] = []
     views, expires = _lifetimes(net)
     live = local[INPUT].copy()
@@ -289,9 +287,7 @@ def _pruning(net: ShapedNetwork, chip) -> dict[str, Pruning]:
     if chip.pruning != "kernel_reuse":
         return {}
     return dict(
-        kernel_reuse_savings(
-            net, chip.pruning_weights, chip.pruning_seed, chip.fmpus_per_tile
-        )
+        kernel_reuse_savings(net, chip.pruning_weights, chip.pruning_seed, chip.fmpus_per_tile)
     )
 
 

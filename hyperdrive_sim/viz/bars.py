@@ -94,11 +94,13 @@ class PointBars:
             **align,
         )
 
-    def mark_infeasible(self, index: Sequence[int]) -> None:
-        """Shade the whole slot of each point in ``index`` and label it "does not fit"."""
+    def mark_infeasible(self, index: Sequence[int], labels: Sequence[str] = ()) -> None:
+        """Shade the whole slot of each point in ``index`` and label it "does not fit" (or
+        the matching entry of ``labels``, e.g. "failed")."""
         span = self.ax.axhspan if self.horizontal else self.ax.axvspan
         half = style.BAR_WIDTH / 2
-        for i in index:
+        texts = list(labels) or [style.INFEASIBLE_LABEL] * len(index)
+        for i, text in zip(index, texts, strict=True):
             span(
                 self.pos[i] - half,
                 self.pos[i] + half,
@@ -113,7 +115,7 @@ class PointBars:
             )
             self.ax.text(
                 *xy,
-                style.INFEASIBLE_LABEL,
+                text,
                 transform=transform,
                 rotation=0 if self.horizontal else 90,
                 ha="center",

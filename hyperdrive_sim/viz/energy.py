@@ -28,6 +28,12 @@ def _split(points: list[Row]) -> tuple[list[int], list[int]]:
     return [i for i, f in enumerate(ok) if f], [i for i, f in enumerate(ok) if not f]
 
 
+def _unfit_labels(points: list[Row], index: list[int]) -> list[str]:
+    """What a slot without energies says: does not fit, or the simulator failed on it."""
+    failed = (points[i].get("status") == "failed" for i in index)
+    return [style.FAILED_LABEL if f else style.INFEASIBLE_LABEL for f in failed]
+
+
 def _share(row: Row, part: str) -> float:
     """Percent of the frame's energy spent in ``part``."""
     return row[f"{part}_energy_j"] / row["total_energy_j"] * style.PERCENT
@@ -47,7 +53,7 @@ def io_vs_core_figure(points: list[Row], varying: tuple[str, ...] = ()) -> Figur
         base = [b + v for b, v in zip(base, values, strict=True)]
     for i, total in zip(feasible, base, strict=True):
         bars.annotate(i, total, f"{points[i]['system_tops_per_w']:.2f}\nTOp/s/W")
-    bars.mark_infeasible(infeasible)
+    bars.mark_infeasible(infeasible, _unfit_labels(points, infeasible))
     bars.set_extent(max(base, default=0.0))
     bars.set_value_label("energy per frame (mJ)")
     ax.set_title("Energy per frame by part (numbers: system-level TOp/s/W, I/O included)")
@@ -76,7 +82,7 @@ def energy_share_figure(points: list[Row], varying: tuple[str, ...] = ()) -> Fig
         base = [b + v for b, v in zip(base, values, strict=True)]
     for i, share in zip(feasible, base, strict=True):
         bars.annotate(i, share, f"{share:.0f} %")
-    bars.mark_infeasible(infeasible)
+    bars.mark_infeasible(infeasible, _unfit_labels(points, infeasible))
     bars.set_extent(style.PERCENT)
     line = ax.axvline if bars.horizontal else ax.axhline
     line(_HALF, **_HALF_STYLE)

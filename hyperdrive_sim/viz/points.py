@@ -19,7 +19,20 @@ def mesh_name(row: Row) -> str:
     return f"{row['mesh_rows']}x{row['mesh_cols']}"
 
 
+#: evaluator of the rows of other accelerators (hyperdrive_sim.baselines)
+BASELINE = "baseline"
+#: the result column naming the accelerator (chip) of a row
+ACCELERATOR = "accelerator"
+
+
+def is_baseline(row: Row) -> bool:
+    """A row of another accelerator, priced by hyperdrive_sim.baselines (no mesh, no timing)."""
+    return row.get("evaluator") == BASELINE
+
+
 def _base(row: Row) -> tuple[str, ...]:
+    if is_baseline(row):  # one chip of its own kind: the accelerator, not the mesh, names it
+        return (str(row[ACCELERATOR]), str(row["network"]), input_name(row))
     return (str(row["network"]), input_name(row), mesh_name(row))
 
 
@@ -27,9 +40,12 @@ def varying_columns(points: list[Row], extra_columns: Iterable[str]) -> tuple[st
     """Sweep columns that tell apart points of one network, input and mesh.
 
     Columns that merely restate those (e.g. ``mesh``, or ``tiling`` when each mesh belongs
-    to one tiling family) are left out of labels and groups.
+    to one tiling family) are left out of labels and groups. ``accelerator`` comes first
+    when the points run on more than one kind of chip (e.g. next to baselines).
     """
     varying = []
+    if len({r.get(ACCELERATOR) for r in points} - {None}) > 1:  # failed rows may have none
+        varying.append(ACCELERATOR)
     for col in extra_columns:
         seen: dict[tuple[str, ...], str] = {}
         for row in points:
@@ -40,27 +56,43 @@ def varying_columns(points: list[Row], extra_columns: Iterable[str]) -> tuple[st
     return tuple(varying)
 
 
-def _setting(row: Row, col: str) -> str:
-    return f"{col.rsplit('.', 1)[-1]}={cell_key(row.get(col))}"
+def settings(row: Row, varying: tuple[str, ...]) -> tuple[str, ...]:
+    """``name=value`` of each varying sweep setting the row has (baselines have none)."""
+    return tuple(
+        f"{col.rsplit('.', 1)[-1]}={cell_key(row.get(col))}"
+        for col in varying
+        if col != ACCELERATOR and row.get(col) is not None
+    )
+
+
+def _head(row: Row, varying: tuple[str, ...]) -> tuple[str, ...]:
+    """The accelerator's name, when it tells points apart."""
+    named = row.get(ACCELERATOR) is not None and (ACCELERATOR in varying or is_baseline(row))
+    return (str(row[ACCELERATOR]),) if named else ()
 
 
 def point_label(row: Row, varying: tuple[str, ...] = ()) -> str:
-    """E.g. ``resnet34 224x224 4x4`` plus the sweep settings that tell the point apart."""
-    return " ".join((*_base(row), *(_setting(row, c) for c in varying)))
+    """E.g. ``resnet34 224x224 4x4`` plus the sweep settings that tell the point apart;
+    prefixed with the accelerator when several run (``yodann resnet34 224x224``)."""
+    mesh = () if is_baseline(row) else (mesh_name(row),)
+    body = (str(row["network"]), input_name(row), *mesh)
+    return " ".join((*_head(row, varying), *body, *settings(row, varying)))
 
 
 def series_label(row: Row, varying: tuple[str, ...] = ()) -> str:
     """A point's label without its mesh: the name of a line across tilings."""
-    return " ".join((str(row["network"]), input_name(row), *(_setting(row, c) for c in varying)))
+    body = (str(row["network"]), input_name(row))
+    return " ".join((*_head(row, varying), *body, *settings(row, varying)))
 
 
 def tiling_series(points: list[Row], varying: tuple[str, ...]) -> dict[str, list[Row]]:
-    """Points grouped by network, input and varying settings, where a group spans meshes.
+    """Hyperdrive points grouped by network, input and varying settings, where a group spans
+    meshes (baselines have no mesh to tile).
 
     Groups with a single mesh shape are dropped: they have no tiling to compare.
     """
     groups: dict[str, list[Row]] = {}
-    for row in points:
+    for row in (r for r in points if not is_baseline(r)):
         groups.setdefault(series_label(row, varying), []).append(row)
     return {
         name: sorted(rows, key=lambda r: (r["chips"], r["mesh_rows"]))
@@ -88,11 +120,29 @@ class PointSelector:
         parts = (self.network, self.input, self.mesh)
         return " ".join(p for p in parts if p is not None) or "any point"
 
+    @classmethod
+    def parse(cls, text: str, key: str = "--layer-point") -> PointSelector:
+        """``NETWORK,WxH,RxC``; trailing parts may be left out and any part left empty
+        (``resnet34,,2x2``) to match every value. InputError naming ``key`` otherwise."""
+        parts = [p.strip() or None for p in text.split(",")]
+        if len(parts) > 3 or not any(parts):
+            raise InputError(
+                f"expected NETWORK,WxH,RxC (e.g. resnet34,224x224,2x2), got {text!r}", key=key
+            )
+        parts += [None] * (3 - len(parts))
+        for part, what in zip(parts[1:], ("input WIDTHxHEIGHT", "mesh ROWSxCOLS"), strict=True):
+            size = (part or "1x1").split("x")
+            if len(size) != 2 or not all(s.isdigit() for s in size):
+                raise InputError(f"expected the {what} as e.g. 224x224, got {part!r}", key=key)
+        return cls(*parts)
+
 
 def select_point(points: list[Row], selector: PointSelector | None = None) -> Row:
-    """The first point ``selector`` matches that fits, else the first it matches at all."""
+    """The first point ``selector`` matches that fits, else the first it matches at all;
+    Hyperdrive points before baselines (which have no layer timing)."""
     matches = [r for r in points if selector is None or selector.matches(r)]
     if not matches:
         known = ", ".join(dict.fromkeys(point_label(r) for r in points)) or "no points"
         raise InputError(f"no point matches {selector}; the results hold: {known}")
-    return next((r for r in matches if r["fits"]), matches[0])
+    ranked = sorted(matches, key=lambda r: (is_baseline(r), not r["fits"]))  # stable
+    return ranked[0]

@@ -54,8 +54,30 @@ INTERVAL_ACTIVITY: dict[str, str] = {
     "wait: partial vector": "wait_other",
 }
 
-#: does-not-fit markers
+#: link and off-chip transfers of a trace (label prefix as the simpy evaluator writes it,
+#: e.g. "halo layer1.0.conv1") -> colour / label; unknown prefixes are "other"
+TRANSFER_COLORS: dict[str, str] = {
+    "weights": "#D55E00",
+    "halo": "#E69F00",
+    "reduce": "#0072B2",
+    "image": "#56B4E9",
+    "results": "#F0E442",
+    "other": "#999999",
+}
+TRANSFER_LABELS: dict[str, str] = {
+    "weights": "weights",
+    "halo": "halo (border) pixels",
+    "reduce": "partial sums (reduce)",
+    "image": "input image",
+    "results": "results",
+    "other": "other transfer",
+}
+#: bins of the link / off-chip activity panel of a trace
+TRANSFER_BINS = 200
+
+#: does-not-fit markers (and the label of points the simulator failed on)
 INFEASIBLE_LABEL = "does not fit"
+FAILED_LABEL = "failed"
 INFEASIBLE_COLOR = "#C0C0C0"
 INFEASIBLE_TEXT_COLOR = "#606060"
 INFEASIBLE_HATCH = "///"
@@ -126,6 +148,27 @@ GRID_ALPHA = 0.3
 LEGEND_COLUMNS = 4
 LAYER_LEGEND_COLUMNS = 6
 TIMELINE_LEGEND_COLUMNS = 3
+#: height (inches) of the link / off-chip activity panel under a trace's chip timeline
+TIMELINE_LINK_HEIGHT = 1.8
+#: traces drawn per results folder (the first ones in sorted file order)
+MAX_TIMELINES = 8
+#: sweep curves: log x axis when the largest value exceeds the smallest by more than this
+LOG_SPAN = 20.0
+#: sweep curves: tick labels at the swept values when there are at most this many
+MAX_VALUE_TICKS = 12
+SWEEP_FIG_SIZE = (10.0, 4.6)
+#: dash length (points) of core-only lines; identical lines interleave their dashes
+CORE_DASH = 4.0
+#: accelerator comparison: width (inches) of the figure and height per (network, input) row
+COMPARISON_FIG_WIDTH = 12.0
+COMPARISON_ROW_HEIGHT = 3.8
+#: accelerator comparison with horizontal slots: height (inches) per two-line slot
+COMPARISON_SLOT_HEIGHT = 0.36
+#: markers of core-only and system-level efficiency (accelerator comparison)
+CORE_MARKER = "o"
+SYSTEM_MARKER = "s"
+#: line from core to system efficiency: the loss, coloured as I/O
+LOSS_COLOR = "#D55E00"
 #: white box behind annotations, so grid and reference lines do not cross the text
 TEXT_BOX: dict[str, object] = {"facecolor": "white", "edgecolor": "none", "pad": 0.5}
 TICK_ROTATION = 30

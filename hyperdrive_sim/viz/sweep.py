@@ -1,0 +1,202 @@
+"""Sweep curves: system efficiency and I/O share against one numeric sweep setting.
+
+A figure per numeric setting that varies (``energy.offchip_pj_per_bit``,
+``chip.weight_cache_bits``, ...), one line per combination of everything else that varies
+(network, input, mesh, accelerator, other sweep settings). Baselines have no sweep
+settings and are left out; points that do not fit are crosses on the x axis.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+from hyperdrive_sim.viz import style
+from hyperdrive_sim.viz.load import Row
+from hyperdrive_sim.viz.points import is_baseline, point_label, varying_columns
+from hyperdrive_sim.viz.save import new_figure, styled
+
+#: sweep columns that name a point rather than set a number
+NOT_SETTINGS = frozenset(("network", "input", "mesh", "tiling", "evaluator"))
+#: SI prefixes of tick labels, largest first
+_PREFIXES = ((1e9, "G"), (1e6, "M"), (1e3, "k"))
+
+
+def _numeric(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def sweep_lines(points: list[Row], column: str, varying: tuple[str, ...]) -> dict[str, list[Row]]:
+    """Hyperdrive points grouped into lines along ``column``: one per combination of the
+    other varying settings, each sorted by the value of ``column``."""
+    others = tuple(c for c in varying if c != column)
+    lines: dict[str, list[Row]] = {}
+    for row in points:
+        if not is_baseline(row) and _numeric(row.get(column)):
+            lines.setdefault(point_label(row, others), []).append(row)
+    return {name: sorted(rows, key=lambda r: r[column]) for name, rows in lines.items()}
+
+
+def sweep_columns(points: list[Row], extra_columns: Iterable[str]) -> tuple[str, ...]:
+    """Numeric sweep settings worth a curve: a number in every Hyperdrive row, and at least
+    one line (see ``sweep_lines``) with two or more different values."""
+    rows = [r for r in points if not is_baseline(r)]
+    extra = tuple(extra_columns)
+    varying = varying_columns(points, extra)
+    found = []
+    for col in extra:
+        if col in NOT_SETTINGS or not rows or not all(_numeric(r.get(col)) for r in rows):
+            continue
+        lines = sweep_lines(points, col, varying)
+        if any(len({r[col] for r in line}) > 1 for line in lines.values()):
+            found.append(col)
+    return tuple(found)
+
+
+def _tick(value: float, _pos: object = None) -> str:
+    for scale, prefix in _PREFIXES:
+        if abs(value) >= scale:
+            return f"{value / scale:g}{prefix}"
+    return f"{value:g}"
+
+
+def _x_axis(ax: Axes, column: str, values: list[float]) -> None:
+    low, high = min(values), max(values)
+    log = low > 0 and high / low > style.LOG_SPAN
+    if log:
+        ax.set_xscale("log")
+    distinct = sorted(set(values))
+    if len(distinct) <= style.MAX_VALUE_TICKS:
+        ax.xaxis.set_major_locator(FixedLocator(distinct))
+        ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_major_formatter(FuncFormatter(_tick))
+    ax.set_xlabel(column + (" (log scale)" if log else ""))
+    ax.grid(alpha=style.GRID_ALPHA)
+    ax.set_axisbelow(True)
+
+
+def _io_share(row: Row) -> float:
+    io = sum(row[f"{part}_energy_j"] or 0.0 for part in style.IO_PARTS)
+    return io / row["total_energy_j"] * style.PERCENT
+
+
+def _drawn(row: Row) -> bool:
+    return bool(row["fits"]) and bool(row.get("total_energy_j")) and row["system_tops_per_w"]
+
+
+def _core_lines(
+    ax: Axes, column: str, lines: dict[str, list[Row]], colors: dict[str, str]
+) -> float:
+    """Dashed core-only TOp/s/W per line; lines with the same curve (core efficiency often
+    does not depend on the setting or the mesh) share one line whose dashes take their
+    colours in turn, so none hides another. Returns the highest value drawn."""
+    curves: dict[tuple, list[str]] = {}
+    for name, rows in lines.items():
+        curve = tuple((r[column], r["core_tops_per_w"]) for r in rows if r["core_tops_per_w"])
+        if curve:
+            key = tuple((x, float(f"{y:.4g}")) for x, y in curve)
+            curves.setdefault(key, []).append(name)
+    dash = style.CORE_DASH
+    for curve, names in curves.items():
+        xs, ys = zip(*curve, strict=True)
+        period = (dash, dash * (2 * len(names) - 1))
+        for j, name in enumerate(names):
+            ax.plot(
+                xs,
+                ys,
+                color=colors[name],
+                linewidth=style.SECONDARY_LINE_WIDTH,
+                linestyle=(2 * j * dash, period),
+                marker="o",
+                markersize=style.MARKER_SIZE * 0.6,
+            )
+    return max((y for curve in curves for _, y in curve), default=0.0)
+
+
+def _crosses(axes: Iterable[Axes], xs: list[float], color: str | None) -> None:
+    """Crosses on the x axis where a line has no point (grey for lines with none at all)."""
+    for ax in axes:
+        ax.plot(
+            xs,
+            [0.0] * len(xs),
+            linestyle="none",
+            marker=style.INFEASIBLE_MARKER,
+            color=color or style.INFEASIBLE_TEXT_COLOR,
+            markersize=style.MARKER_SIZE,
+            clip_on=False,
+            transform=ax.get_xaxis_transform(),
+        )
+
+
+def _skip_note(name: str, bad: list[Row], column: str, every: bool) -> str:
+    failed = {r["status"] == "failed" for r in bad}
+    what = " or ".join(
+        label
+        for label, shown in ((style.INFEASIBLE_LABEL, False), (style.FAILED_LABEL, True))
+        if shown in failed
+    )
+    where = "any value" if every else ", ".join(_tick(r[column]) for r in bad)
+    return f"{name}: {what} at {where} (not drawn)"
+
+
+@styled
+def sweep_figure(points: list[Row], column: str, varying: tuple[str, ...] = ()) -> Figure:
+    """System (solid) and core-only (dashed) TOp/s/W, and the I/O share of a frame's
+    energy, against the value of ``column``; one line per combination of the other
+    varying settings (``varying``, e.g. from ``varying_columns``)."""
+    lines = sweep_lines(points, column, varying)
+    drawn = {name: [r for r in rows if _drawn(r)] for name, rows in lines.items()}
+    series = [name for name in lines if drawn[name]]  # lines with a point get a colour
+    colors = {n: style.SERIES_COLORS[k % len(style.SERIES_COLORS)] for k, n in enumerate(series)}
+    fig = new_figure(*style.SWEEP_FIG_SIZE)
+    eff, share = fig.subplots(1, 2, sharex=True)
+    top = 0.0
+    for name, color in colors.items():
+        rows = drawn[name]
+        xs = [r[column] for r in rows]
+        marker = {"marker": "o", "markersize": style.MARKER_SIZE, "color": color}
+        system = [r["system_tops_per_w"] for r in rows]
+        eff.plot(xs, system, linewidth=style.LINE_WIDTH, **marker)
+        share.plot(xs, [_io_share(r) for r in rows], linewidth=style.LINE_WIDTH, **marker)
+        top = max(top, *system)
+    top = max(top, _core_lines(eff, column, {n: drawn[n] for n in series}, colors))
+    skipped: list[tuple[str, str]] = []
+    for name, rows in lines.items():
+        bad = [r for r in rows if not _drawn(r)]
+        if bad:
+            _crosses((eff, share), [r[column] for r in bad], colors.get(name))
+            note = _skip_note(name, bad, column, every=len(bad) == len(rows))
+            skipped.append((note, colors.get(name, style.INFEASIBLE_TEXT_COLOR)))
+    _x_axis(eff, column, [r[column] for rows in lines.values() for r in rows])
+    _x_axis(share, column, [r[column] for rows in lines.values() for r in rows])
+    eff.set_ylim(0, (top or 1.0) * (1 + style.HEADROOM))
+    eff.set_ylabel("TOp/s/W")
+    eff.set_title("Efficiency: system level (solid), core only (dashed)")
+    share.set_ylim(0, style.PERCENT)
+    share.set_ylabel("I/O share of energy per frame (%)")
+    share.set_title("Off-chip + chip-to-chip I/O share of energy")
+    handles = [Line2D([], [], color=c, marker="o", label=n) for n, c in colors.items()]
+    handles += [
+        Line2D([], [], color="black", linewidth=style.LINE_WIDTH, label="system-level TOp/s/W"),
+        Line2D(
+            [],
+            [],
+            color="black",
+            linewidth=style.SECONDARY_LINE_WIDTH,
+            linestyle=style.SECONDARY_LINE_STYLE,
+            label="core-only TOp/s/W",
+        ),
+    ]
+    handles += [
+        Line2D([], [], color=color, marker=style.INFEASIBLE_MARKER, linestyle="none", label=note)
+        for note, color in skipped
+    ]
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 2))
+    fig.suptitle(f"Sweep of {column}: efficiency and I/O share")
+    return fig
