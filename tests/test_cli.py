@@ -138,6 +138,13 @@ CASES = [
         ("finite number",),
     ),
     Case(
+        "boolean-as-integer",
+        {"exp.yaml": with_section("chip", fmm_bits=True)},  # YAML `true` is not 1
+        "exp.yaml",
+        "chip.fmm_bits",
+        ("integer",),
+    ),
+    Case(
         "negative-latency",
         {"exp.yaml": with_section("system", link_latency_ns=-1)},
         "exp.yaml",
