@@ -7,6 +7,9 @@
 2. A 210-point analytic sweep (ResNet-18/34/50 x 5 resolutions x 14 mesh shapes) with the
    serial and the process executors, and with Dask on a local cluster when --dask is given
    (targets: <= 10 s; Dask within 1.5x of processes).
+3. A 100-point simpy sweep of ResNet-34 at 224x224 (25 mesh shapes from 2x2 to 6x6 x 4 link
+   bandwidths; larger meshes do not fit its 7x7 maps) with processes, and Dask with --dask
+   (target: <= 60 s).
 """
 
 from __future__ import annotations
@@ -54,12 +57,27 @@ energy: {include: energy/hyperdrive_22fdx}
 """
 
 
-def sweep(executors: list[str]) -> None:
+SIMPY_SWEEP = """
+name: bench_simpy_sweep
+networks: [resnet34]
+inputs: [224x224]
+meshes: [MESHES]
+chip: {include: chips/hyperdrive}
+system: {include: systems/hyperdrive_mesh}
+energy: {include: energy/hyperdrive_22fdx}
+evaluator: simpy
+sweep:
+  grid:
+    system.link_bandwidth_gbps: [0.8, 1.6, 3.2, 6.4]
+""".replace("MESHES", ", ".join(f"{r}x{c}" for r in range(2, 7) for c in range(2, 7)))
+
+
+def sweep(executors: list[str], text: str = SWEEP, what: str = "analytic") -> None:
     from hyperdrive_sim.experiment import run_experiment
 
     with tempfile.TemporaryDirectory() as tmp:
         spec = Path(tmp) / "bench_sweep.yaml"
-        spec.write_text(SWEEP)
+        spec.write_text(text)
         for executor in executors:
             start = time.perf_counter()
             result = run_experiment(
@@ -84,6 +102,7 @@ def main() -> int:
     args = parser.parse_args()
     single_point()
     sweep(["serial", "processes", *(["dask"] if args.dask else [])])
+    sweep(["processes", *(["dask"] if args.dask else [])], SIMPY_SWEEP, "simpy")
     return 0
 
 
