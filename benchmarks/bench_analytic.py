@@ -91,7 +91,7 @@ def sweep(executors: list[str], text: str = SWEEP, what: str = "analytic") -> No
             wall = time.perf_counter() - start
             st = result.stats
             print(
-                f"{st['points']}-point analytic sweep, {executor:<9}: {wall:6.2f} s "
+                f"{st['points']}-point {what} sweep, {executor:<9}: {wall:6.2f} s "
                 f"({st['ok']} fit, {st['infeasible']} do not)"
             )
 

@@ -7,6 +7,7 @@ runs the same pure function on the same JSON, so results are identical bit for b
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -111,6 +112,18 @@ def _drain(pending: dict, on_done: OnDone, how: str) -> None:
         on_done(job[0], entry)
 
 
+def run_chunk(jobs: list[Job], base: str) -> list[tuple[str, dict[str, Any]]]:
+    """Run several points in one task (fewer, larger tasks keep scheduler overhead low)."""
+    out = []
+    for job in jobs:
+        try:
+            entry = run_point(job[1], base, job[2])
+        except Exception as exc:
+            entry = _failed(job, exc)
+        out.append((job[0], entry))
+    return out
+
+
 def run_dask(
     jobs: Iterable[Job],
     base: str,
@@ -120,7 +133,11 @@ def run_dask(
     scheduler: str | None = None,
     **_: Any,
 ) -> None:
-    """Dask distributed: an existing scheduler by address, or a local cluster."""
+    """Dask distributed: an existing scheduler by address, or a local cluster.
+
+    Points go out in eight interleaved chunks per worker, so per-task scheduling stays small
+    and neighbouring (similarly expensive) points spread over the workers.
+    """
     try:
         from dask.distributed import Client, LocalCluster, as_completed
     except ImportError:
@@ -130,28 +147,38 @@ def run_dask(
         ) from None
     cluster = None
     if scheduler:
-        client = Client(scheduler, timeout="10s")
+        try:
+            client = Client(scheduler, timeout="10s")
+        except (OSError, TimeoutError) as exc:
+            raise InputError(
+                f"cannot reach the Dask scheduler at {scheduler!r} ({exc.__class__.__name__})",
+                key="--scheduler",
+            ) from None
     else:
         cluster = LocalCluster(
             n_workers=workers or os.cpu_count() or 1,
             threads_per_worker=1,
             processes=True,
             dashboard_address=None,
+            silence_logs=logging.ERROR,
         )
         client = Client(cluster)
     try:
         jobs = list(jobs)
+        slots = max(1, len(client.scheduler_info().get("workers", {})) or (workers or 1))
+        n_chunks = min(len(jobs), 8 * slots)
+        chunks = [jobs[i::n_chunks] for i in range(n_chunks)]  # interleaved: balanced work
         futures = {
-            client.submit(run_point, job[1], base, job[2], key=f"point-{job[0]}", pure=False): job
-            for job in jobs
+            client.submit(run_chunk, chunk, base, key=f"points-{chunk[0][0]}", pure=False): chunk
+            for chunk in chunks
         }
         for future in as_completed(futures):
-            job = futures[future]
             try:
-                entry = future.result()
+                done = future.result()
             except Exception as exc:
-                entry = _failed(job, exc)
-            on_done(job[0], entry)
+                done = [(job[0], _failed(job, exc)) for job in futures[future]]
+            for key, entry in done:
+                on_done(key, entry)
     finally:
         client.close()
         if cluster is not None:
