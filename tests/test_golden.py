@@ -29,7 +29,7 @@ EXPERIMENTS = [
     "quickstart",
     "io_vs_core",
     "offchip_energy_sensitivity",
-    "paper_comparison_journal",
+    "paper_comparison",
     "paper_comparison_conference",
 ]
 

@@ -108,7 +108,7 @@ def test_sweep_text_axis_only(tmp_path: Path) -> None:
 
 
 def test_accelerator_comparison(tmp_path: Path) -> None:
-    _run("paper_comparison_journal", tmp_path)
+    _run("paper_comparison", tmp_path)
     results = load_results(tmp_path)
     groups = comparison_groups(results.points)
     assert list(groups) == [("resnet34", "224x224"), ("resnet34", "1920x1080")]
