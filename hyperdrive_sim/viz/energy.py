@@ -5,8 +5,8 @@ from __future__ import annotations
 from matplotlib.artist import Artist
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
-from hyperdrive_sim.pricing import PARTS
 from hyperdrive_sim.viz import style
 from hyperdrive_sim.viz.bars import PointBars, infeasible_patch, part_patch, point_figure_size
 from hyperdrive_sim.viz.load import Row
@@ -47,9 +47,9 @@ def io_vs_core_figure(points: list[Row], varying: tuple[str, ...] = ()) -> Figur
     bars = PointBars(ax, [point_label(r, varying) for r in points])
     feasible, infeasible = _split(points)
     base = [0.0] * len(feasible)
-    for part in PARTS:
-        values = [points[i][f"{part}_energy_j"] * style.MJ_PER_J for i in feasible]
-        bars.bar(feasible, values, base, color=style.PART_COLORS[part])
+    for column, (color, _) in style.FRAME_PARTS.items():
+        values = [(points[i].get(column) or 0.0) * style.MJ_PER_J for i in feasible]
+        bars.bar(feasible, values, base, color=color)
         base = [b + v for b, v in zip(base, values, strict=True)]
     for i, total in zip(feasible, base, strict=True):
         bars.annotate(i, total, f"{points[i]['system_tops_per_w']:.2f}\nTOp/s/W")
@@ -57,7 +57,8 @@ def io_vs_core_figure(points: list[Row], varying: tuple[str, ...] = ()) -> Figur
     bars.set_extent(max(base, default=0.0))
     bars.set_value_label("energy per frame (mJ)")
     ax.set_title("Energy per frame by part (numbers: system-level TOp/s/W, I/O included)")
-    handles = [part_patch(p) for p in PARTS] + ([infeasible_patch()] if infeasible else [])
+    handles: list[Artist] = [Patch(facecolor=c, label=lbl) for c, lbl in style.FRAME_PARTS.values()]
+    handles += [infeasible_patch()] if infeasible else []
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.suptitle("Core vs I/O energy")
     return fig

@@ -27,6 +27,15 @@ PART_LABELS: dict[str, str] = {
 assert set(PART_COLORS) == set(PARTS) == set(PART_LABELS), "style.py is out of date with PARTS"
 #: parts that count as I/O in the "I/O share" of a frame's energy
 IO_PARTS = ("offchip_io", "c2c_io")
+#: the frame-level bars split off-chip I/O into weights and image/results (result columns)
+FRAME_PARTS: dict[str, tuple[str, str]] = {  # column -> (colour, label)
+    "core_energy_j": (PART_COLORS["core"], PART_LABELS["core"]),
+    "onchip_mem_energy_j": (PART_COLORS["onchip_mem"], PART_LABELS["onchip_mem"]),
+    "offchip_weight_energy_j": (PART_COLORS["offchip_io"], "off-chip I/O: weights"),
+    "image_io_energy_j": ("#CC79A7", "off-chip I/O: image and results"),
+    "c2c_io_energy_j": (PART_COLORS["c2c_io"], PART_LABELS["c2c_io"]),
+    "leakage_energy_j": (PART_COLORS["leakage"], PART_LABELS["leakage"]),
+}
 
 #: chip activity (timeline and per-layer cycles) -> colour / label
 ACTIVITY_COLORS: dict[str, str] = {
@@ -156,7 +165,7 @@ MAX_TIMELINES = 8
 LOG_SPAN = 20.0
 #: sweep curves: tick labels at the swept values when there are at most this many
 MAX_VALUE_TICKS = 12
-SWEEP_FIG_SIZE = (10.0, 4.6)
+SWEEP_FIG_SIZE = (14.5, 4.6)
 #: dash length (points) of core-only lines; identical lines interleave their dashes
 CORE_DASH = 4.0
 #: accelerator comparison: width (inches) of the figure and height per (network, input) row

@@ -155,7 +155,7 @@ def sweep_figure(points: list[Row], column: str, varying: tuple[str, ...] = ()) 
     series = [name for name in lines if drawn[name]]  # lines with a point get a colour
     colors = {n: style.SERIES_COLORS[k % len(style.SERIES_COLORS)] for k, n in enumerate(series)}
     fig = new_figure(*style.SWEEP_FIG_SIZE)
-    eff, share = fig.subplots(1, 2, sharex=True)
+    eff, share, traffic = fig.subplots(1, 3, sharex=True)
     top = 0.0
     for name, color in colors.items():
         rows = drawn[name]
@@ -164,17 +164,31 @@ def sweep_figure(points: list[Row], column: str, varying: tuple[str, ...] = ()) 
         system = [r["system_tops_per_w"] for r in rows]
         eff.plot(xs, system, linewidth=style.LINE_WIDTH, **marker)
         share.plot(xs, [_io_share(r) for r in rows], linewidth=style.LINE_WIDTH, **marker)
+        mbit = [(r.get("offchip_bits") or 0) / style.BITS_PER_MBIT for r in rows]
+        weights = [(r.get("weight_bits") or 0) / style.BITS_PER_MBIT for r in rows]
+        traffic.plot(xs, mbit, linewidth=style.LINE_WIDTH, **marker)
+        traffic.plot(
+            xs,
+            weights,
+            color=color,
+            linewidth=style.SECONDARY_LINE_WIDTH,
+            linestyle=style.SECONDARY_LINE_STYLE,
+        )
         top = max(top, *system)
     top = max(top, _core_lines(eff, column, {n: drawn[n] for n in series}, colors))
     skipped: list[tuple[str, str]] = []
     for name, rows in lines.items():
         bad = [r for r in rows if not _drawn(r)]
         if bad:
-            _crosses((eff, share), [r[column] for r in bad], colors.get(name))
+            _crosses((eff, share, traffic), [r[column] for r in bad], colors.get(name))
             note = _skip_note(name, bad, column, every=len(bad) == len(rows))
             skipped.append((note, colors.get(name, style.INFEASIBLE_TEXT_COLOR)))
     _x_axis(eff, column, [r[column] for rows in lines.values() for r in rows])
     _x_axis(share, column, [r[column] for rows in lines.values() for r in rows])
+    _x_axis(traffic, column, [r[column] for rows in lines.values() for r in rows])
+    traffic.set_ylim(bottom=0)
+    traffic.set_ylabel("off-chip traffic per frame (Mbit)")
+    traffic.set_title("Off-chip bits: all (solid), weights (dashed)")
     eff.set_ylim(0, (top or 1.0) * (1 + style.HEADROOM))
     eff.set_ylabel("TOp/s/W")
     eff.set_title("Efficiency: system level (solid), core only (dashed)")
@@ -198,5 +212,5 @@ def sweep_figure(points: list[Row], column: str, varying: tuple[str, ...] = ()) 
         for note, color in skipped
     ]
     fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 2))
-    fig.suptitle(f"Sweep of {column}: efficiency and I/O share")
+    fig.suptitle(f"Sweep of {column}: efficiency, I/O share and off-chip traffic")
     return fig
