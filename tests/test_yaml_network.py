@@ -246,7 +246,7 @@ def test_missing_file(tmp_path: Path) -> None:
     path = tmp_path / "nope.yaml"
     with pytest.raises(SpecError) as info:
         load_network_yaml(path)
-    assert str(info.value) == f"{path}: network file not found"
+    assert str(info.value) == f"{path}: file not found"
 
 
 def test_yaml_syntax_error_gives_line(tmp_path: Path) -> None:
@@ -254,7 +254,7 @@ def test_yaml_syntax_error_gives_line(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as info:
         load_network_yaml(path)
     message = str(info.value)
-    assert message.startswith(f"{path}: invalid YAML at line 4")
+    assert message.startswith(f"{path}: YAML syntax error at line 4")
     assert "\n" not in message
 
 

@@ -23,7 +23,6 @@ import difflib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -36,6 +35,7 @@ from pydantic import (
 )
 
 from hyperdrive_sim.errors import NetworkError, SpecError
+from hyperdrive_sim.spec.loader import read_yaml
 from hyperdrive_sim.workload.layers import (
     INPUT,
     Add,
@@ -442,20 +442,7 @@ def network_from_dict(data: dict, *, file: str | None = None) -> Network:
 
 def load_network_yaml(path: str | Path) -> Network:
     """Load a network file (see the module docstring for the format)."""
-    file = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError("network file not found", file=file) from None
-    except OSError as exc:
-        raise SpecError(f"cannot read network file: {exc.strerror or exc}", file=file) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise SpecError(f"invalid YAML{where}: {problem}", file=file) from None
+    data = read_yaml(Path(path))
     if data is None:
-        raise SpecError(f"file is empty; expected keys {_allowed(NetworkSpec)}", file=file)
-    return network_from_dict(data, file=file)
+        raise SpecError(f"file is empty; expected keys {_allowed(NetworkSpec)}", file=str(path))
+    return network_from_dict(data, file=str(path))
