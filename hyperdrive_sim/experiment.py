@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,14 +27,25 @@ Progress = Callable[[int, int, str], None]
 
 @dataclass(frozen=True)
 class ExperimentResult:
-    """Rows of every point in experiment order; per-layer rows are in ``layers.csv``."""
+    """Rows of every point in experiment order. Per-layer and per-chip rows are read back
+    from the point cache on demand (large sweeps never hold them all in memory)."""
 
     spec: ExperimentSpec
     columns: tuple[str, ...]
     rows: tuple[dict[str, Any], ...]
-    layers: tuple[dict[str, Any], ...]
     out_dir: Path | None
     stats: dict[str, int]
+    details: Callable[[str], Iterator[dict[str, Any]]] = field(repr=False, compare=False)
+
+    @property
+    def layers(self) -> tuple[dict[str, Any], ...]:
+        """Every point's per-layer rows (the content of layers.csv)."""
+        return tuple(self.details("layers"))
+
+    @property
+    def chips(self) -> tuple[dict[str, Any], ...]:
+        """Every point's per-chip rows (the content of chips.csv)."""
+        return tuple(self.details("chips"))
 
     def to_dataframe(self):
         """Results as a pandas DataFrame (pandas is optional)."""
@@ -127,7 +138,7 @@ def run_experiment(
         for key in by_key:
             hit = store.get(key)
             if hit is not None and (key not in traces or Path(traces[key]).is_file()):
-                entries[key] = hit
+                entries[key] = _slim(hit)
     cached = len(entries)
     todo = [(k, p.model_dump_json(), traces.get(k)) for k, p in by_key.items() if k not in entries]
     unique = len(set(keys))
@@ -138,6 +149,7 @@ def run_experiment(
     def on_done(key: str, entry: dict[str, Any]) -> None:
         if store is not None:
             store.put(key, entry)
+            entry = _slim(entry)
         entries[key] = entry
         if report:
             row = entry["row"]
@@ -155,11 +167,17 @@ def run_experiment(
 
     out_columns = (*RESULT_COLUMNS, *columns)
     rows = tuple({**entries[k]["row"], "status": entries[k]["status"], "point_id": k} for k in keys)
-    layers = tuple({**r, "point_id": k} for k in keys for r in entries[k]["layers"])
-    chips = tuple({**r, "point_id": k} for k in dict.fromkeys(keys) for r in entries[k]["chips"])
-    if spec.baselines:
-        extra_rows, extra_layers = _baselines(spec, points, networks)
-        rows, layers = rows + extra_rows, layers + extra_layers
+    extra_rows, extra_layers = _baselines(spec, points, networks) if spec.baselines else ((), ())
+    rows += extra_rows
+
+    def details(kind: str) -> Iterator[dict[str, Any]]:
+        """Per-layer or per-chip rows, point by point, from the cache when there is one."""
+        for k in keys if kind == "layers" else dict.fromkeys(keys):
+            entry = entries[k] if store is None else (store.get(k) or {kind: []})
+            yield from ({**r, "point_id": k} for r in entry[kind])
+        if kind == "layers":
+            yield from extra_layers
+
     stats = {
         "points": len(keys),
         "computed": len(todo),
@@ -168,15 +186,15 @@ def run_experiment(
         "infeasible": sum(entries[k]["status"] == "infeasible" for k in keys),
         "failed": sum(entries[k]["status"] == "failed" for k in keys),
     }
-    result = ExperimentResult(spec, out_columns, rows, layers, target if write else None, stats)
+    result = ExperimentResult(spec, out_columns, rows, target if write else None, stats, details)
     if write:
         write_csv(target / "results.csv", out_columns, rows)
         write_json(
             target / "results.json",
             {"simulator_version": __version__, "columns": out_columns, "rows": rows},
         )
-        write_csv(target / "layers.csv", (*LAYER_COLUMNS, *columns), layers)
-        write_csv(target / "chips.csv", (*CHIP_COLUMNS, *columns), chips)
+        write_csv(target / "layers.csv", (*LAYER_COLUMNS, *columns), details("layers"))
+        write_csv(target / "chips.csv", (*CHIP_COLUMNS, *columns), details("chips"))
         figures = _plot(target) if plots else []
         write_json(
             target / "manifest.json",
@@ -192,6 +210,11 @@ def run_experiment(
             },
         )
     return result
+
+
+def _slim(entry: dict[str, Any]) -> dict[str, Any]:
+    """What stays in memory of a cached point: its row and status."""
+    return {"row": entry["row"], "status": entry["status"]}
 
 
 def _baselines(spec: ExperimentSpec, points, networks) -> tuple[tuple, tuple]:
