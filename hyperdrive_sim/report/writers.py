@@ -10,26 +10,32 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 
-def write_atomic(path: Path, data: str | bytes) -> None:
+@contextmanager
+def atomic_open(path: Path, binary: bool = False) -> Iterator[IO]:
+    """A file handle on a temporary file beside ``path``, renamed onto it on success."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    mode = "wb" if isinstance(data, bytes) else "w"
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(
-            fd, mode, **({} if mode == "wb" else {"encoding": "utf-8", "newline": ""})
-        ) as fh:
-            fh.write(data)
+        text = {} if binary else {"encoding": "utf-8", "newline": ""}
+        with os.fdopen(fd, "wb" if binary else "w", **text) as fh:
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_atomic(path: Path, data: str | bytes) -> None:
+    with atomic_open(path, binary=isinstance(data, bytes)) as fh:
+        fh.write(data)
 
 
 def _cell(value: Any) -> Any:
@@ -41,21 +47,12 @@ def _cell(value: Any) -> Any:
 
 
 def write_csv(path: Path, columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> None:
-    """Stream ``rows`` into ``path`` atomically (temp file, then rename): constant memory."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(columns), lineterminator="\n")
-            writer.writeheader()
-            for row in rows:
-                writer.writerow({k: _cell(row.get(k)) for k in columns})
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Stream ``rows`` into ``path`` atomically: constant memory however many rows."""
+    with atomic_open(path) as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(columns), lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _cell(row.get(k)) for k in columns})
 
 
 def _json_default(value: Any) -> Any:
