@@ -67,10 +67,13 @@ def _tick(value: float, _pos: object = None) -> str:
 
 
 def _x_axis(ax: Axes, column: str, values: list[float]) -> None:
-    low, high = min(values), max(values)
-    log = low > 0 and high / low > style.LOG_SPAN
-    if log:
+    low = min(values)
+    positive = [v for v in values if v > 0]
+    log = bool(positive) and low >= 0 and max(positive) / min(positive) > style.LOG_SPAN
+    if log and low > 0:
         ax.set_xscale("log")
+    elif log:  # a zero among widely spread values (e.g. "no cache"): linear near 0
+        ax.set_xscale("symlog", linthresh=min(positive))
     distinct = sorted(set(values))
     if len(distinct) <= style.MAX_VALUE_TICKS:
         ax.xaxis.set_major_locator(FixedLocator(distinct))
