@@ -234,10 +234,8 @@ def _baselines(spec: ExperimentSpec, points, networks) -> tuple[tuple, tuple]:
 
 
 def _plot(target: Path) -> list[Path]:
-    try:
-        from hyperdrive_sim.viz import plot_results
-    except ImportError:  # viz not available in this build
-        return []
+    from hyperdrive_sim.viz import plot_results  # matplotlib only when figures are drawn
+
     return plot_results(target)
 
 

@@ -45,7 +45,3 @@ class Sourced(Spec):
             if key not in cls.model_fields or key in ("name", "sources"):
                 raise ValueError(f"sources names unknown parameter {key!r}")
         return value
-
-    def parameters(self) -> dict[str, Any]:
-        """The model parameters (everything but name and sources)."""
-        return {k: v for k, v in self.model_dump().items() if k not in ("name", "sources")}
