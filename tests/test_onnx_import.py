@@ -8,6 +8,7 @@ GlobalAveragePool, Flatten, Gemm, Split, Reshape/Transpose/Reshape channel shuff
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,11 @@ from hyperdrive_sim.simulate import simulate  # noqa: E402
 from hyperdrive_sim.spec.models import NetworkRef  # noqa: E402
 from hyperdrive_sim.workload import layers as L  # noqa: E402
 from hyperdrive_sim.workload.network import Network  # noqa: E402
-from hyperdrive_sim.workload.onnx_import import load_onnx, network_from_model  # noqa: E402
+from hyperdrive_sim.workload.onnx_import import (  # noqa: E402
+    OnnxImportWarning,
+    load_onnx,
+    network_from_model,
+)
 from hyperdrive_sim.workload.zoo import get_network  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -349,21 +354,26 @@ def one_layer(net: Network, kind: str) -> L.Layer:
     return layer
 
 
+# SAME pads a total of dilation*(k-1) = 2 rows: floor((n + 2 - 3) / 2) + 1 = ceil(n / 2) for
+# every n. The split is ONNX's at the model's 224: total (112-1)*2 + 3 - 224 = 1, UPPER puts
+# 1 // 2 = 0 rows on top, LOWER 1 - 0 = 1.
 @pytest.mark.parametrize(
     ("auto_pad", "padding"),
     [
-        ("SAME_UPPER", (0, 0, 1, 1)),
-        ("SAME_LOWER", (1, 1, 0, 0)),
+        ("SAME_UPPER", (0, 0, 2, 2)),
+        ("SAME_LOWER", (1, 1, 1, 1)),
         ("VALID", (0, 0, 0, 0)),
     ],
 )
-def test_auto_pad_is_computed_for_the_models_input_size(auto_pad: str, padding) -> None:
+def test_auto_pad_gives_the_onnx_size_at_every_resolution(auto_pad: str, padding) -> None:
     g = Graph()
     y = g.conv("input", 3, 8, k=3, stride=2, auto_pad=auto_pad, name="c")
     net = network_from_model(g.model([y]))
     assert net.layers[0].padding == padding
-    side = 112 if auto_pad != "VALID" else 111
-    assert net.at(224, 224).infos[0].out_shape == L.Shape(8, side, side)
+    # SAME: ceil(224/2) = 112, ceil(225/2) = 113; VALID: floor((n-3)/2)+1 = 111, 112
+    for n, same, valid in ((224, 112, 111), (225, 113, 112)):
+        side = same if auto_pad != "VALID" else valid
+        assert net.at(n, n).infos[0].out_shape == L.Shape(8, side, side)
 
 
 def test_asymmetric_pads_and_dilation() -> None:
@@ -567,8 +577,10 @@ def test_symbolic_input_size_defaults_to_224() -> None:
     g = Graph(size=("height", "width"))
     y = g.conv("input", 3, 8, k=3, stride=2, auto_pad="SAME_UPPER", name="c")
     net = network_from_model(g.model([y]))
-    assert net.layers[0].padding == (0, 0, 1, 1)
+    assert net.layers[0].padding == (0, 0, 2, 2)  # split as at 224 (see the auto_pad test)
+    assert net.native_input is None  # a symbolic size is no size of its own
     assert net.at(64, 64).infos[0].out_shape == L.Shape(8, 32, 32)
+    assert net.at(65, 65).infos[0].out_shape == L.Shape(8, 33, 33)  # ceil(65 / 2)
 
 
 # --------------------------------------------------------------------------------------------
@@ -590,14 +602,17 @@ def test_unsupported_operator_names_operator_node_and_file(tmp_path: Path) -> No
     message = str(err.value)
     assert "unsupported ONNX operator 'Einsum' at node 'einsum_3'" in message
     assert str(path) in message and "allow_unsupported: true" in message
-    assert err.value.key == "node 'einsum_3'"
+    assert err.value.key == "node 'einsum_3' (Einsum)"
 
 
-def test_allow_unsupported_skips_with_one_warning(tmp_path: Path) -> None:
-    with pytest.warns(UserWarning, match="2 unsupported") as record:
-        net = load_onnx(save(einsum_model(), tmp_path), allow_unsupported=True)
-    assert len(record) == 1
-    assert "'einsum_3'" in str(record[0].message) and "'einsum_4'" in str(record[0].message)
+def test_allow_unsupported_skips_shape_keeping_nodes_with_a_warning_each(tmp_path: Path) -> None:
+    path = save(einsum_model(), tmp_path)
+    with pytest.warns(OnnxImportWarning) as record:
+        net = load_onnx(path, allow_unsupported=True)
+    assert [str(r.message) for r in record] == [
+        f"{path}: node 'einsum_3' (Einsum): treated as zero-cost",
+        f"{path}: node 'einsum_4' (Einsum): treated as zero-cost",
+    ]
     assert [layer.name for layer in net.layers] == ["c", "d"]
     assert net.layers[1].inputs == ("c",)
 
@@ -653,8 +668,15 @@ def test_cli_network_prints_the_layer_table(tmp_path: Path, capsys) -> None:
     assert "9.475 GMAC" in out and "layer4.1.conv2" in out
     unsupported = save(einsum_model(), tmp_path, "einsum.onnx")
     assert cli.main(["network", str(unsupported)]) == 2
-    with pytest.warns(UserWarning, match="einsum_3"):
+    capsys.readouterr()
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")  # shown by the CLI, not raised as this module does
         assert cli.main(["network", str(unsupported), "--allow-unsupported"]) == 0
+    # one line per skipped node, without the importer's source path and line
+    assert capsys.readouterr().err.splitlines() == [
+        f"hyperdrive-sim: warning: {unsupported}: node 'einsum_3' (Einsum): treated as zero-cost",
+        f"hyperdrive-sim: warning: {unsupported}: node 'einsum_4' (Einsum): treated as zero-cost",
+    ]
 
 
 def test_torchvision_export_if_torch_is_installed(tmp_path: Path) -> None:
@@ -663,3 +685,133 @@ def test_torchvision_export_if_torch_is_installed(tmp_path: Path) -> None:
     path = tmp_path / "resnet18.onnx"
     torch.onnx.export(torchvision.models.resnet18(), torch.zeros(1, 3, 224, 224), path)
     assert load_onnx(path).at(224, 224).macs == get_network("resnet18").at(224, 224).macs
+
+
+# --------------------------------------------------------------------------------------------
+# Shapes away from the export size, the model's own size, channels-last blocks
+
+
+def test_ceil_mode_pool_is_re_inferred_at_another_size(tmp_path: Path) -> None:
+    """SqueezeNet 1.1 exported at 224, run at 225. By hand: conv1 (3x3, stride 2, no pad)
+    gives floor((225-3)/2)+1 = 112, pool1 (3x3, stride 2, ceil) ceil((112-3)/2)+1 = 56 (floor
+    mode would give 55). The zoo's squeezenet1_1 (pads written out) is the second method."""
+    zoo = get_network("squeezenet1_1")
+    net = load_onnx(save(export_zoo(zoo, ceil_pools=True), tmp_path))
+    pool1 = net.at(225, 225).infos[1]
+    assert (pool1.layer.kind, pool1.out_shape) == ("pool", L.Shape(64, 56, 56))
+    assert net.at(225, 225).macs == zoo.at(225, 225).macs
+    assert signature(net, 225) == signature(zoo, 225)
+
+
+def test_googlenet_stem_ceil_pool_at_320x240() -> None:
+    """torchvision GoogLeNet's stem, exported at 224: conv1 7x7/2 pad 3, maxpool1 3x3/2 ceil.
+    At 320x240 by hand: conv1 floor((240+6-7)/2)+1 = 120 rows, floor((320+6-7)/2)+1 = 160
+    columns; maxpool1 ceil((120-3)/2)+1 = 60, ceil((160-3)/2)+1 = 80 (floor mode: 59x79)."""
+    g = Graph()
+    x = g.conv("input", 3, 64, k=7, stride=2, pads=[3] * 4, name="conv1")
+    y = g.node("MaxPool", [x], "maxpool1", kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1)
+    pool = network_from_model(g.model([y])).at(240, 320).infos[1]
+    assert pool.out_shape == L.Shape(64, 60, 80)
+
+
+def test_ceil_mode_whose_rule_depends_on_the_size_is_refused() -> None:
+    # kernel 2, stride 2, end pad 1: 1 + 2 > 2, so whether the last window is dropped depends
+    # on the input size; there is no size-free padding for it
+    g = Graph(size=(8, 8))
+    y = g.node("MaxPool", ["input"], "p", kernel_shape=[2, 2], strides=[2, 2], pads=[1] * 4)
+    g.nodes[-1].attribute.append(helper.make_attribute("ceil_mode", 1))
+    with pytest.raises(NetworkError, match="ceil_mode with end padding 1") as err:
+        network_from_model(g.model([y]))
+    assert err.value.key == "node 'p' (MaxPool)"
+
+
+def test_fixed_input_size_is_the_native_input_and_the_cli_default(tmp_path: Path, capsys) -> None:
+    g = Graph(size=(60, 100))  # (H, W)
+    path = save(g.model([g.conv("input", 3, 8, name="c")]), tmp_path)
+    assert load_onnx(path).native_input == (60, 100)
+    assert cli.main(["network", str(path)]) == 0
+    # 3x3 conv, pad 1: 8 * 27 * 60 * 100 MACs = 1.296 MMAC (at 224x224 it would be 10.84)
+    assert "model at 100x60 (WIDTHxHEIGHT): 0.001 GMAC" in capsys.readouterr().out
+    assert cli.main(["network", str(path), "--input", "224x224"]) == 0
+    assert "at 224x224" in capsys.readouterr().out
+    assert cli.main(["network", "resnet18"]) == 0  # zoo networks: 224x224
+    assert "resnet18 at 224x224" in capsys.readouterr().out
+
+
+def convnext_block(layernorm: str) -> onnx.ModelProto:
+    """A ConvNeXt stage-1 block as torch.onnx writes it: stem 4x4/4 conv 3->96, depthwise 7x7,
+    permute to NHWC, LayerNorm, Linear 96->384 (MatMul + Add), exact GELU through Erf,
+    Linear 384->96, layer scale, permute back, residual Add. ``layernorm`` is the fused op,
+    its decomposition on the NHWC tensor (older opsets), or ConvNeXt's channels-first
+    LayerNorm2d decomposed on the NCHW map before the permute."""
+    g = Graph(size=(56, 56), opset=17)
+    f32 = np.float32
+
+    def decomposed(x, axis):
+        mean = g.node("ReduceMean", [x], axes=[axis], keepdims=1)
+        d = g.node("Sub", [x, mean])
+        var = g.node("ReduceMean", [g.node("Pow", [d, g.const(2.0, f32)])], axes=[axis])
+        std = g.node("Sqrt", [g.node("Add", [var, g.const(1e-6, f32)])])
+        y = g.node("Div", [d, std])
+        shape = (96,) if axis == -1 else (96, 1, 1)  # LayerNorm2d: weight[:, None, None]
+        y = g.node("Mul", [y, g.param("ln.w", shape)])
+        return g.node("Add", [y, g.param("ln.b", shape)])
+
+    stem = g.conv("input", 3, 96, k=4, stride=4, pads=[0] * 4, name="stem", bn=False, act=None)
+    x = g.conv(stem, 96, 96, k=7, groups=96, name="dwconv", bn=False, act=None)
+    if layernorm == "nchw":
+        x = decomposed(x, 1)
+    x = g.node("Transpose", [x], perm=[0, 2, 3, 1])
+    if layernorm == "fused":
+        ln = [x, g.param("ln.w", (96,)), g.param("ln.b", (96,))]
+        x = g.node("LayerNormalization", ln, "norm", axis=-1, epsilon=1e-6)
+    elif layernorm == "nhwc":
+        x = decomposed(x, -1)
+    x = g.node(
+        "Add", [g.node("MatMul", [x, g.param("w1", (96, 384))], "pwconv1"), g.param("b1", (384,))]
+    )
+    erf = g.node("Erf", [g.node("Div", [x, g.const(1.4142135, f32)])])
+    x = g.node(
+        "Mul", [g.node("Mul", [x, g.node("Add", [erf, g.const(1.0, f32)])]), g.const(0.5, f32)]
+    )
+    x = g.node(
+        "Add", [g.node("MatMul", [x, g.param("w2", (384, 96))], "pwconv2"), g.param("b2", (96,))]
+    )
+    x = g.node("Mul", [x, g.param("gamma", (96,))])
+    x = g.node("Transpose", [x], perm=[0, 3, 1, 2])
+    return g.model([g.node("Add", [stem, x], "residual")])
+
+
+@pytest.mark.parametrize("layernorm", ["fused", "nhwc", "nchw"])
+def test_convnext_block_channels_last_mlp_is_pointwise_convs(layernorm: str) -> None:
+    net = network_from_model(convnext_block(layernorm))
+    assert [(layer.name, layer.kind) for layer in net.layers] == [
+        ("stem", "conv"),
+        ("dwconv", "conv"),
+        ("pwconv1", "conv"),
+        ("pwconv2", "conv"),
+        ("residual", "add"),
+    ]
+    # by hand at 56x56 (14x14 after the stem): stem 14*14*96*3*4*4, depthwise 14*14*96*7*7,
+    # the MLP 14*14*96*384 twice; LayerNorm, GELU, biases and the permutes cost nothing
+    pixels = 14 * 14
+    assert [i.macs for i in net.at(56, 56).infos] == [
+        pixels * 96 * 48,
+        pixels * 96 * 49,
+        pixels * 96 * 384,
+        pixels * 384 * 96,
+        0,
+    ]
+    assert net.at(112, 112).macs == 4 * net.at(56, 56).macs  # 28x28 after the stem
+
+
+def test_allow_unsupported_refuses_a_shape_changing_node() -> None:
+    g = Graph(size=(16, 16))
+    x = g.conv("input", 3, 8, name="c")
+    w = g.param("up.weight", (8, 8, 2, 2))
+    y = g.node("ConvTranspose", [x, w], "up", kernel_shape=[2, 2], strides=[2, 2])
+    with pytest.raises(
+        NetworkError, match=r"turns shape \(1, 8, 16, 16\) into shape \(1, 8, 32, 32\)"
+    ) as err:
+        network_from_model(g.model([g.conv(y, 8, 8, name="d")]), allow_unsupported=True)
+    assert err.value.key == "node 'up' (ConvTranspose)"

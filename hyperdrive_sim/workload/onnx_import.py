@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hyperdrive_sim import limits
 from hyperdrive_sim.errors import InputError, NetworkError
 from hyperdrive_sim.workload.layers import (
     INPUT,
@@ -39,6 +40,7 @@ from hyperdrive_sim.workload.layers import (
     Upsample,
 )
 from hyperdrive_sim.workload.network import Network
+from hyperdrive_sim.workload.onnx_fold import output_shape, run_node
 
 if TYPE_CHECKING:
     import onnx
@@ -46,7 +48,10 @@ if TYPE_CHECKING:
 EXTRA_HINT = "reading ONNX models needs the onnx extra: pip install 'hyperdrive_sim[onnx]'"
 #: Input size assumed when the model's image input has symbolic (dynamic) height or width.
 DEFAULT_SIZE = 224
-_RETRY = "rerun with --allow-unsupported / allow_unsupported: true to treat it as zero-cost"
+_RETRY = (
+    "rerun with --allow-unsupported / allow_unsupported: true to treat it as zero-cost "
+    "(allowed only for operators that keep the shape of their input)"
+)
 
 # Element-wise or normalising operators: no layer, the output is the input's feature map.
 _PASS_THROUGH = frozenset(
@@ -63,11 +68,16 @@ _PASS_THROUGH = frozenset(
 # Element-wise operators of several inputs; the first three are sums (an Add layer).
 _ADD_LIKE = frozenset({"Add", "Sub", "Sum", "Mean"})
 _BINARY = _ADD_LIKE | {"Mul", "Div", "Max", "Min", "Pow"}
-# Constant-only operators whose output has the shape of their first input.
-_SHAPE_KEEPING = frozenset({"Identity", "Cast", "CastLike", "DequantizeLinear", "QuantizeLinear"})
-# Constants are only evaluated up to this many elements: shape arithmetic is tiny, while
-# weights (and weight transforms) only matter through their shapes.
+# A constant node is only evaluated when its inputs and its (predicted) output have at most
+# this many elements: shape arithmetic is tiny, while weights (and weight transforms) only
+# matter through their shapes. All evaluated values together are bounded by
+# limits.MAX_FOLD_ELEMENTS.
 _FOLD_LIMIT = 1 << 16
+_AUTO_PADS = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID")
+
+
+class OnnxImportWarning(UserWarning):
+    """A lossy step of an ONNX import (a node treated as zero-cost, a shape mismatch)."""
 
 
 def _import_onnx(file: str | None) -> Any:
@@ -92,9 +102,16 @@ def load_onnx(
     path = Path(path)
     if not path.is_file():
         raise InputError("ONNX model file not found", file=file)
+    size = path.stat().st_size
+    if size > limits.MAX_ONNX_BYTES:
+        raise InputError(
+            f"the file has {size} bytes; ONNX models may have at most {limits.MAX_ONNX_BYTES} "
+            "bytes (the input limit)",
+            file=file,
+        )
     try:
         model = onnx.load(path, load_external_data=False)
-    except Exception as exc:  # protobuf raises DecodeError, RuntimeError, ValueError ...
+    except Exception as exc:  # protobuf raises DecodeError, UnicodeDecodeError, ValueError ...
         raise InputError(
             f"not a valid ONNX model ({type(exc).__name__}: {exc})", file=file
         ) from exc
@@ -114,15 +131,25 @@ def network_from_model(
 ) -> Network:
     """Convert an in-memory ONNX model; ``file`` only labels error messages."""
     _import_onnx(file)
-    name = name or (Path(file).stem if file else model.graph.name) or "onnx_model"
+    converter = _Converter(model, file, allow_unsupported)
     try:
-        converter = _Converter(model, file, allow_unsupported)
+        name = name or (Path(file).stem if file else model.graph.name) or "onnx_model"
         layers = converter.run()
-        return Network(name, layers, converter.input_channels)
-    except NetworkError as exc:
+        native = converter.input_size if converter.static_input else None
+        return Network(name, layers, converter.input_channels, native_input=native)
+    except InputError as exc:
         if exc.file is not None or file is None:
             raise
         raise NetworkError(exc.detail, file=file, key=exc.key) from exc
+    except Exception as exc:
+        if converter.where is None:
+            raise  # the graph was read: a fault of ours, not of the file
+        # A malformed file: invalid UTF-8 in a name, an attribute of the wrong type, a tensor
+        # whose data does not match its dims ... One line naming the node, not a traceback.
+        detail = " ".join(str(exc).split())
+        raise NetworkError(
+            f"malformed ONNX model ({type(exc).__name__}: {detail})", file=file, key=converter.where
+        ) from exc
 
 
 # --------------------------------------------------------------------------------------------
@@ -158,11 +185,9 @@ class _Const:
     proto: Any = None  # an initializer, converted to ``value`` on first use
 
     def array(self) -> np.ndarray | None:
+        """The value; an initializer is converted only when small (see _FOLD_LIMIT)."""
         if self.value is None and self.proto is not None:
-            from onnx import TensorProto, numpy_helper
-
-            if self.proto.data_location != TensorProto.EXTERNAL:
-                self.value = numpy_helper.to_array(self.proto)
+            self.value = _tensor_value(self.proto)
             self.proto = None
         return self.value
 
@@ -188,6 +213,11 @@ class _Node:
     @property
     def op(self) -> str:
         return self.proto.op_type
+
+    @property
+    def key(self) -> str:
+        """Where an error is: the node's name and operator."""
+        return f"node {self.label!r} ({self.op})"
 
     def attr(self, key: str, default: Any = None) -> Any:
         return self.attrs.get(key, default)
@@ -231,22 +261,40 @@ def _clean(name: str) -> str:
 
 class _Converter:
     def __init__(self, model: Any, file: str | None, allow_unsupported: bool):
-        import onnx.inliner
-
-        if model.functions:
-            model = onnx.inliner.inline_local_functions(model)
-        self.graph = model.graph
+        self.model = model
         self.file = file
         self.allow = allow_unsupported
-        self.opset = next(
-            (o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 13
-        )
-        self.info = _static_shapes(model)
+        #: the part of the model being read, for error messages ("node 'x' (Conv)")
+        self.where: str | None = "model"
         self.tensors: dict[str, _Tensor] = {}
         self.layers: list[Layer] = []
         self.shapes: dict[str, Shape] = {}
         self.names: set[str] = {INPUT}
         self.skipped: list[str] = []
+        self.folded = 0  # elements of all evaluated constants (bounded by MAX_FOLD_ELEMENTS)
+
+    def _prepare(self) -> None:
+        import onnx.inliner
+
+        model = self.model
+        if model.functions:
+            self.where = "functions"
+            try:
+                model = onnx.inliner.inline_local_functions(model)
+            except Exception as exc:  # e.g. a recursive function: onnx's ValidationError
+                raise NetworkError(
+                    f"cannot inline the model-local functions ({type(exc).__name__}: "
+                    f"{' '.join(str(exc).split())}); expected non-recursive functions of "
+                    "known operators",
+                    key="functions",
+                ) from exc
+        self.graph = model.graph
+        self.opset = next(
+            (o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 13
+        )
+        self.where = "graph"
+        self.info, self.sym = _static_shapes(model)
+        self.where = "inputs"
         self._setup_inputs()
 
     # -- inputs ----------------------------------------------------------------------------
@@ -290,26 +338,28 @@ class _Converter:
     # -- main loop -------------------------------------------------------------------------
 
     def run(self) -> tuple[Layer, ...]:
+        self._prepare()
         for index, proto in enumerate(self.graph.node):
+            self.where = f"node {index}"
             self._node(index, proto)
+        self.where = None
         if not self.layers:
             raise NetworkError("the graph has no convolution, pooling or dense layers")
         self._prune()
         self._check_shapes()
-        if self.skipped:
-            where = f"{self.file}: " if self.file else ""
-            warnings.warn(
-                f"{where}treated {len(self.skipped)} unsupported ONNX node(s) as zero-cost "
-                f"pass-throughs: {'; '.join(self.skipped)}",
-                UserWarning,
-                stacklevel=4,
-            )
+        for entry in self.skipped:
+            self._warn(f"{entry}: treated as zero-cost")
         return tuple(self.layers)
+
+    def _warn(self, message: str) -> None:
+        where = f"{self.file}: " if self.file else ""
+        warnings.warn(f"{where}{message}", OnnxImportWarning, stacklevel=5)
 
     def _node(self, index: int, proto: Any) -> None:
         from onnx import helper
 
         label = proto.name or f"{proto.op_type}_{index}"
+        self.where = f"node {label!r} ({proto.op_type})"
         ins = tuple(self._get(name, label) if name else None for name in proto.input)
         attrs = {a.name: _decode(helper.get_attribute_value(a)) for a in proto.attribute}
         node = _Node(proto, label, ins, attrs)
@@ -330,23 +380,36 @@ class _Converter:
     def _get(self, name: str, label: str) -> _Tensor:
         if name not in self.tensors:
             raise NetworkError(
-                f"tensor {name!r} is not produced by an earlier node (is the graph sorted?)",
-                key=f"node {label!r}",
+                f"tensor {name!r} is not produced by an earlier node (expected a topologically "
+                "sorted graph)",
+                key=self.where,
             )
         return self.tensors[name]
 
     def _skip(self, node: _Node, op: str, reason: str) -> None:
+        """An unsupported node: an error, or (allow_unsupported) a zero-cost pass-through of
+        its feature-map input, which is only sound when the node keeps that input's shape."""
         detail = f" ({reason})" if reason else ""
         if not self.allow:
             raise NetworkError(
                 f"unsupported ONNX operator {op!r} at node {node.label!r}{detail}; {_RETRY}",
-                key=f"node {node.label!r}",
+                key=node.key,
             )
-        self.skipped.append(f"{op} at {node.label!r}{detail}")
-        x = next(t for t in node.ins if isinstance(t, _FMap))
-        x = self._view(x.layer, "flat" if x.view == "flat" else "map")
+        i, x = next((i, t) for i, t in enumerate(node.ins) if isinstance(t, _FMap))
+        before = self.sym.get(node.proto.input[i], x.dims)
+        after = self.sym.get(node.proto.output[0]) if node.proto.output else None
+        if after is None or None in after or after != before:
+            found = "an unknown shape" if after is None or None in after else f"shape {after}"
+            raise NetworkError(
+                f"unsupported ONNX operator {op!r} at node {node.label!r}{detail} cannot be "
+                f"treated as zero-cost: it turns shape {before} into {found} (ONNX shape "
+                "inference); only operators that keep the shape of their input can be skipped",
+                key=node.key,
+            )
+        self.skipped.append(f"node {node.label!r} ({op}){detail}")
         for out in node.proto.output:
-            self.tensors[out] = x
+            if out:
+                self.tensors[out] = x
 
     def _set(self, node: _Node, *values: _Tensor) -> None:
         """Bind the node's outputs; outputs beyond ``values`` become unknown constants."""
@@ -360,6 +423,8 @@ class _Converter:
         s = self.shapes[layer]
         if view == "flat":
             return _FMap(layer, (self.batch, s.elements), "flat")
+        if view == "nhwc":
+            return _FMap(layer, (self.batch, s.height, s.width, s.channels), "nhwc")
         return _FMap(layer, (self.batch, s.channels, s.height, s.width))
 
     def _layer(self, cls: type[Layer], label: str, inputs: Sequence[str], **kw: Any) -> str:
@@ -380,16 +445,13 @@ class _Converter:
             raise _Unsupported("feature map is in the middle of a channel-shuffle reshape")
         if x.pad_node is None:
             return x
-        message = (
+        # a Pad changes the shape, so it can never be skipped as zero-cost
+        raise NetworkError(
             f"cannot fold ONNX Pad at node {x.pad_node!r} into {node.op} at node "
-            f"{node.label!r}: only Conv, MaxPool and AveragePool take padding"
+            f"{node.label!r}: expected the Pad to feed a Conv, MaxPool or AveragePool "
+            "(only they take padding)",
+            key=f"node {x.pad_node!r} (Pad)",
         )
-        if not self.allow:
-            raise NetworkError(f"{message}; {_RETRY}", key=f"node {x.pad_node!r}")
-        entry = f"Pad at {x.pad_node!r} (not followed by a Conv or pooling)"
-        if entry not in self.skipped:
-            self.skipped.append(entry)
-        return self._view(x.layer)
 
     def _map(self, node: _Node, i: int = 0) -> _FMap:
         x = self._plain(node.fmap(i), node)
@@ -397,37 +459,56 @@ class _Converter:
             raise _Unsupported(f"expects an (N, C, H, W) feature map, got shape {x.dims}")
         return x
 
+    def _channel_axis(self, x: _FMap) -> int | None:
+        """The axis of this view that holds the layer's channels (None: no such axis)."""
+        s = self.shapes[x.layer]
+        if x.view == "map" or (x.view == "flat" and s.height == s.width == 1):
+            return 1
+        return 3 if x.view == "nhwc" else None
+
     def _channels_view(self, x: _FMap, axis: int) -> bool:
         """True if ``axis`` of this view is the channel axis of the layer's map."""
-        s = self.shapes[x.layer]
-        flat_vector = x.view == "flat" and s.height == s.width == 1
-        return axis % len(x.dims) == 1 and (x.view == "map" or flat_vector)
+        return axis % len(x.dims) == self._channel_axis(x)
 
     # -- constants -------------------------------------------------------------------------
 
     def _fold(self, node: _Node) -> None:
+        """Bind a constant-only node's outputs: its shape (from the operator's rule, else ONNX
+        shape inference) and, when small enough to evaluate safely, its value."""
         values = self._evaluate(node)
         outs = []
         for i, out in enumerate(node.proto.output):
             value = values[i] if values and i < len(values) else None
             shape = None if value is None else value.shape
-            if shape is None and node.op in _SHAPE_KEEPING and isinstance(node.ins[0], _Const):
-                shape = self._const_shape(node.ins[0])
-            if shape is None and node.op == "ConstantOfShape":
-                dims = node.ins[0].array() if isinstance(node.ins[0], _Const) else None
-                shape = None if dims is None else tuple(int(d) for d in dims)
+            if shape is None and i == 0 and node.op == "Constant":
+                shape = _constant(node.proto)[1]
+            elif shape is None and i == 0 and node.op not in ("Shape", "Size"):
+                shape = self._predicted(node)[0]
             if shape is None:
                 dims = self.info.get(out)
                 shape = dims if dims is not None and None not in dims else None
             outs.append(_Const(value, shape))
         self._set(node, *outs)
 
+    def _predicted(self, node: _Node) -> tuple[tuple[int, ...] | None, int | None]:
+        """Output shape and element bound of a constant node, before evaluating it."""
+        shapes = [self._const_shape(x) if x is not None else None for x in node.ins]
+
+        def value(i: int) -> np.ndarray | None:
+            x = node.ins[i] if i < len(node.ins) else None
+            shape = self._const_shape(x)
+            if shape is None or math.prod(shape) > _FOLD_LIMIT:
+                return None
+            return x.array()  # type: ignore[union-attr]
+
+        return output_shape(node.op, shapes, value, node.attrs)
+
     def _evaluate(self, node: _Node) -> list[np.ndarray | None] | None:
         proto, ins = node.proto, node.ins
         if proto.op_type == "Constant":
-            return [_constant_value(proto)]
+            return [_constant(proto)[0]]
         if proto.op_type in ("Shape", "Size"):
-            x = ins[0]
+            x = ins[0] if ins else None
             dims = x.dims if isinstance(x, _FMap) else self._const_shape(x)
             if dims is None:
                 return None
@@ -440,6 +521,11 @@ class _Converter:
             for a in proto.attribute  # GRAPH / GRAPHS: control flow
         ):
             return None
+        # The output size is bounded from the operator's semantics *before* evaluating: an
+        # unused Range(0, 1e9) or a huge Expand is never computed.
+        bound = self._predicted(node)[1]
+        if bound is None or bound > _FOLD_LIMIT:
+            return None
         feeds = {}
         for name, x in zip(proto.input, ins, strict=True):
             if not name:
@@ -449,9 +535,15 @@ class _Converter:
             if value is None:
                 return None
             feeds[name] = value
-        if proto.op_type == "ConstantOfShape" and math.prod(feeds[proto.input[0]]) > _FOLD_LIMIT:
-            return None
-        return _run_node(proto, feeds, self.opset)
+        if self.folded + bound > limits.MAX_FOLD_ELEMENTS:
+            return None  # the budget of all folded constants is spent; values stay unknown
+        values = run_node(proto, feeds, self.opset)
+        if values is not None:
+            got = sum(v.size for v in values if v is not None)
+            self.folded += got
+            if any(v is not None and v.size > bound for v in values):
+                return None  # not what the operator's rule says: do not trust it
+        return values
 
     def _const_shape(self, x: _Tensor | None) -> tuple[int, ...] | None:
         if not isinstance(x, _Const):
@@ -472,7 +564,7 @@ class _Converter:
         if shape is None:
             raise NetworkError(
                 f"cannot tell the shape of weight {node.proto.input[i]!r} of {node.op}",
-                key=f"node {node.label!r}",
+                key=node.key,
             )
         if len(shape) != rank:
             raise _Unsupported(f"weight of rank {len(shape)}, expected {rank}")
@@ -483,25 +575,57 @@ class _Converter:
     def _window(
         self, node: _Node, x: _FMap, kernel: Sequence[int], ceil_mode: bool = False
     ) -> dict[str, Any]:
-        """kernel/stride/padding/dilation of a Conv or pooling node at the model's size."""
-        stride = node.attr("strides", [1, 1])
-        dilation = node.attr("dilations", [1, 1])
-        pads = list(node.attr("pads", [0, 0, 0, 0]))
+        """kernel/stride/padding/dilation of a Conv or pooling node, valid at every input size.
+
+        ``auto_pad`` SAME_* becomes a total padding of dilation*(kernel-1) per axis: with it the
+        floor-mode output is ceil(n/stride) for every n, as SAME requires; the split between
+        top and bottom is ONNX's at the model's own size. ``ceil_mode`` becomes stride-1 extra
+        bottom/right padding, which gives the ceil-mode size for every n as long as the last
+        window can never start in the end padding (checked below).
+        """
+        kernel = _ints(node, "kernel_shape", kernel)
+        stride = _ints(node, "strides", node.attr("strides", [1, 1]))
+        dilation = _ints(node, "dilations", node.attr("dilations", [1, 1]))
+        pads = _ints(node, "pads", node.attr("pads", [0, 0, 0, 0]))
         if len(kernel) != 2 or len(stride) != 2 or len(pads) != 4 or len(dilation) != 2:
             raise _Unsupported(f"{len(kernel)}-D window (only 2-D is supported)")
+        for key, values, low in (
+            ("kernel_shape", kernel, 1),
+            ("strides", stride, 1),
+            ("dilations", dilation, 1),
+            ("pads", pads, 0),
+        ):
+            if not all(low <= v <= limits.MAX_KERNEL for v in values):
+                raise NetworkError(
+                    f"{key} {values}: expected integers from {low} to {limits.MAX_KERNEL}",
+                    key=node.key,
+                )
+        auto = node.attr("auto_pad", "NOTSET")
+        if auto not in _AUTO_PADS:
+            raise NetworkError(
+                f"auto_pad {auto!r}: expected one of {', '.join(_AUTO_PADS)}", key=node.key
+            )
         s = self.shapes[x.layer]
         size = (s.height + x.pad[0] + x.pad[2], s.width + x.pad[1] + x.pad[3])
-        auto = node.attr("auto_pad", "NOTSET")
         for axis in (0, 1):
             k, st, d, n = kernel[axis], stride[axis], dilation[axis], size[axis]
             if auto in ("SAME_UPPER", "SAME_LOWER"):
-                total = max(0, (math.ceil(n / st) - 1) * st + (k - 1) * d + 1 - n)
-                small, big = total // 2, total - total // 2
-                pads[axis], pads[axis + 2] = (small, big) if auto == "SAME_UPPER" else (big, small)
+                total = d * (k - 1)
+                here = max(0, (math.ceil(n / st) - 1) * st + (k - 1) * d + 1 - n)
+                lead = here // 2 if auto == "SAME_UPPER" else here - here // 2
+                pads[axis], pads[axis + 2] = lead, total - lead
             elif auto == "VALID":
                 pads[axis] = pads[axis + 2] = 0
-            if ceil_mode:
-                pads[axis + 2] += _ceil_extra(n, k, st, d, pads[axis], pads[axis + 2])
+            elif ceil_mode:
+                # PyTorch's rule (ONNX's too since opset 19): a window starting in the end
+                # padding is dropped. It never applies when end_pad + stride <= d*(k-1)+1;
+                # otherwise whether it applies depends on the input size.
+                if pads[axis + 2] + st > d * (k - 1) + 1:
+                    raise _Unsupported(
+                        f"ceil_mode with end padding {pads[axis + 2]}, stride {st} and kernel "
+                        f"{k}: the output size rule depends on the input size"
+                    )
+                pads[axis + 2] += st - 1
         padding = tuple(p + q for p, q in zip(pads, x.pad, strict=True))
         return dict(
             kernel=tuple(kernel), stride=tuple(stride), padding=padding, dilation=tuple(dilation)
@@ -526,7 +650,7 @@ class _Converter:
         if w[1] * groups != channels:
             raise NetworkError(
                 f"weight {w} with group={groups} does not fit {channels} input channels",
-                key=f"node {node.label!r}",
+                key=node.key,
             )
         geometry = self._window(node, x, node.attr("kernel_shape", w[2:]))
         name = self._layer(
@@ -558,26 +682,48 @@ class _Converter:
         self._set(node, self._view(self._layer(GlobalPool, node.label, [x.layer], mode=mode)))
 
     def _reduce(self, node: _Node) -> None:
-        """ReduceMean / ReduceMax / ReduceSum over H and W: a global pooling."""
-        x = self._map(node)
+        """ReduceMean / ReduceMax / ReduceSum over H and W: a global pooling. Over the channel
+        axis with keepdims (the mean and variance of a decomposed LayerNorm): a per-pixel
+        statistic that only normalises the map, zero-cost like LayerNormalization itself."""
+        x = self._plain(node.fmap(0), node)
         axes = node.ints("axes", 1)
-        if axes is None or {a % 4 for a in axes} != {2, 3}:
-            raise _Unsupported(f"reduces axes {axes}; only (2, 3) is supported")
-        mode = "max" if node.op == "ReduceMax" else "avg"
-        name = self._layer(GlobalPool, node.label, [x.layer], mode=mode)
-        self._set(node, self._view(name, "map" if node.attr("keepdims", 1) else "flat"))
+        spatial = {"map": {2, 3}, "nhwc": {1, 2}}.get(x.view)
+        found = None if axes is None else {a % len(x.dims) for a in axes}
+        keep = node.attr("keepdims", 1)
+        if spatial is not None and found == spatial:
+            mode = "max" if node.op == "ReduceMax" else "avg"
+            name = self._layer(GlobalPool, node.label, [x.layer], mode=mode)
+            self._set(node, self._view(name, x.view if keep else "flat"))
+        elif spatial is not None and keep and found == {self._channel_axis(x)}:
+            dims = tuple(1 if i == self._channel_axis(x) else d for i, d in enumerate(x.dims))
+            self._set(node, replace(x, dims=dims, view="stat"))
+        else:
+            raise _Unsupported(
+                f"reduces axes {axes} of shape {x.dims}; only the spatial axes, or the channel "
+                "axis with keepdims=1, are supported"
+            )
 
     def _dense(self, node: _Node) -> None:
-        """Gemm / MatMul of a flattened map with a constant weight matrix."""
+        """Gemm / MatMul of a flattened map with a constant weight matrix: a dense layer.
+        MatMul of a channels-last map (N, H, W, C) with a constant (C, C'): a 1x1 convolution
+        C -> C' on every pixel (the MLP of ConvNeXt blocks)."""
         x = self._plain(node.fmap(0), node)
+        if x.view == "nhwc" and node.op == "MatMul":
+            w = self._weight_shape(node, 1, 2)
+            if w[0] != x.dims[3]:
+                raise NetworkError(
+                    f"weight {w} does not fit {x.dims[3]} channels (expected ({x.dims[3]}, C))",
+                    key=node.key,
+                )
+            name = self._layer(Conv, node.label, [x.layer], out_channels=w[1], kernel=1)
+            self._set(node, self._view(name, "nhwc"))
+            return
         if x.view != "flat" or node.attr("transA", 0):
             raise _Unsupported(f"expects a flattened (N, features) input, got shape {x.dims}")
         w = self._weight_shape(node, 1, 2)
         inputs, out = (w[1], w[0]) if node.attr("transB", 0) else w
         if inputs != x.dims[1]:
-            raise NetworkError(
-                f"weight {w} does not fit {x.dims[1]} input features", key=f"node {node.label!r}"
-            )
+            raise NetworkError(f"weight {w} does not fit {x.dims[1]} input features", key=node.key)
         self._set(
             node, self._view(self._layer(Dense, node.label, [x.layer], out_features=out), "flat")
         )
@@ -595,7 +741,11 @@ class _Converter:
         if not carriers:
             raise _Unsupported(f"result {tuple(full)} is larger than every feature map")
         layers = [m.layer for m in carriers]
-        if len(carriers) == 1 or (node.op not in _ADD_LIKE and len(set(layers)) == 1):
+        same = len(set(layers)) == 1
+        if len(carriers) == 1 or (
+            same and (node.op not in _ADD_LIKE or carriers[0].view == "stat")
+        ):
+            # one map, a product of a map with itself (x * erf(x)), or normalisation statistics
             self._set(node, carriers[0])
             return
         name = self._layer(Add, node.label, layers)
@@ -619,7 +769,7 @@ class _Converter:
         axis = int(node.attr("axis", 0))
         if not self._channels_view(x, axis):
             raise _Unsupported(f"splits axis {axis}; only channels are supported")
-        channels, outs = x.dims[1], len(node.proto.output)
+        channels, outs = x.dims[self._channel_axis(x)], len(node.proto.output)
         sizes = node.ints("split", 1)
         if sizes is None:
             chunk = math.ceil(channels / node.attr("num_outputs", outs))
@@ -627,7 +777,7 @@ class _Converter:
         if sum(sizes) != channels or len(sizes) != outs:
             raise NetworkError(
                 f"split sizes {sizes} do not add up to {channels} channels",
-                key=f"node {node.label!r}",
+                key=node.key,
             )
         if outs == 1:
             self._set(node, x)
@@ -646,7 +796,9 @@ class _Converter:
         starts, ends = node.ints("starts", 1), node.ints("ends", 2)
         axes = node.ints("axes", 3) or list(range(len(starts)))
         steps = node.ints("steps", 4) or [1] * len(starts)
-        channels = (0, x.dims[1])
+        axis_c = self._channel_axis(x)
+        all_channels = (0, x.dims[axis_c] if axis_c is not None else 0)
+        channels = all_channels
         for start, end, axis, step in zip(starts, ends, axes, steps, strict=True):
             size = x.dims[axis % len(x.dims)]
             lo, hi = (int(np.clip(v + size if v < 0 else v, 0, size)) for v in (start, end))
@@ -656,7 +808,7 @@ class _Converter:
                 channels = (lo, hi)
             elif (lo, hi) != (0, size):
                 raise _Unsupported(f"crops axis {axis % len(x.dims)}; only channels can be sliced")
-        if channels == (0, x.dims[1]):
+        if channels == all_channels:
             self._set(node, x)
             return
         name = self._layer(ChannelSlice, node.label, [x.layer], start=channels[0], stop=channels[1])
@@ -771,9 +923,19 @@ class _Converter:
         if perm == tuple(range(rank)):
             self._set(node, x)
             return
+        # NCHW <-> NHWC: a layout change, no cost; the view remembers where the channels are
+        if x.view == "map" and perm == (0, 2, 3, 1):
+            self._set(node, self._view(self._plain(x, node).layer, "nhwc"))
+            return
+        if x.view == "nhwc" and perm == (0, 3, 1, 2):
+            self._set(node, self._view(x.layer))
+            return
         swap = (0, 2, 1, *range(3, rank))
         if x.view not in ("grouped", "shuffled") or perm != swap:
-            raise _Unsupported(f"permutation {perm} (only the channel-shuffle transpose)")
+            raise _Unsupported(
+                f"permutation {perm} of shape {x.dims} (only NCHW <-> NHWC and the "
+                "channel-shuffle transpose)"
+            )
         dims = (x.dims[0], x.dims[2], x.dims[1], *x.dims[3:])
         view = "shuffled" if x.view == "grouped" else "grouped"
         self._set(node, replace(x, dims=dims, view=view))
@@ -871,9 +1033,17 @@ _HANDLERS: dict[str, _Handler] = {
 # Helpers
 
 
+def _ints(node: _Node, key: str, values: Any) -> list[int]:
+    """An attribute that must be a list of integers."""
+    try:
+        return [int(v) for v in values]
+    except (TypeError, ValueError):
+        raise NetworkError(f"{key} {values!r}: expected a list of integers", key=node.key) from None
+
+
 def _decode(value: Any) -> Any:
     if isinstance(value, bytes):
-        return value.decode()
+        return value.decode(errors="replace")
     if isinstance(value, list):
         return [_decode(v) for v in value]
     return value
@@ -889,19 +1059,38 @@ def _declared_dims(value_info: Any) -> tuple[int | None, ...] | None:
     )
 
 
-def _static_shapes(model: Any) -> dict[str, tuple[int | None, ...]]:
-    """ONNX shapes of all tensors after ONNX shape inference (best effort)."""
+def _symbolic_dims(value_info: Any) -> tuple[int | str | None, ...] | None:
+    """Like _declared_dims, but a named symbolic dimension keeps its name."""
+    t = value_info.type
+    if not t.HasField("tensor_type") or not t.tensor_type.HasField("shape"):
+        return None
+    return tuple(
+        d.dim_value
+        if d.HasField("dim_value") and d.dim_value > 0
+        else (d.dim_param or None)
+        if d.HasField("dim_param")
+        else None
+        for d in t.tensor_type.shape.dim
+    )
+
+
+def _static_shapes(
+    model: Any,
+) -> tuple[dict[str, tuple[int | None, ...]], dict[str, tuple[int | str | None, ...]]]:
+    """ONNX shapes of all tensors after ONNX shape inference (best effort): fixed dimensions
+    only, and with symbolic dimensions kept by name."""
     import onnx
 
     with contextlib.suppress(Exception):  # a model ONNX cannot infer keeps its declared shapes
         model = onnx.shape_inference.infer_shapes(model)
     g = model.graph
-    shapes = {}
+    shapes, symbolic = {}, {}
     for v in (*g.value_info, *g.input, *g.output):
         dims = _declared_dims(v)
         if dims is not None:
             shapes[v.name] = dims
-    return shapes
+            symbolic[v.name] = _symbolic_dims(v)
+    return shapes, symbolic
 
 
 def _parameter_inputs(graph: Any) -> set[str]:
@@ -911,49 +1100,27 @@ def _parameter_inputs(graph: Any) -> set[str]:
     return {name for node in graph.node if node.op_type not in symmetric for name in node.input[1:]}
 
 
-def _constant_value(proto: Any) -> np.ndarray | None:
-    from onnx import numpy_helper
+def _tensor_value(proto: Any) -> np.ndarray | None:
+    """A TensorProto's array, or None when its data is external or it is too large to be
+    worth converting (only its shape matters then)."""
+    from onnx import TensorProto, numpy_helper
 
+    if proto.data_location == TensorProto.EXTERNAL or math.prod(proto.dims) > _FOLD_LIMIT:
+        return None
+    return numpy_helper.to_array(proto)
+
+
+def _constant(proto: Any) -> tuple[np.ndarray | None, tuple[int, ...] | None]:
+    """Value (None when large) and shape of a Constant node."""
     for a in proto.attribute:
         if a.name == "value":
-            return numpy_helper.to_array(a.t)
+            return _tensor_value(a.t), tuple(int(d) for d in a.t.dims)
         if a.name in ("value_float", "value_int"):
-            return np.array(a.f if a.name == "value_float" else a.i)
+            return np.array(a.f if a.name == "value_float" else a.i), ()
         if a.name in ("value_floats", "value_ints"):
-            return np.array(list(a.floats if a.name == "value_floats" else a.ints))
-    return None
-
-
-def _run_node(proto: Any, feeds: dict[str, np.ndarray], opset: int) -> list[Any] | None:
-    """Evaluate one constant node with the ONNX reference runtime (None if it cannot)."""
-    from onnx import TypeProto, helper
-    from onnx.reference import ReferenceEvaluator
-
-    graph = helper.make_graph(
-        [proto],
-        "fold",
-        [helper.make_value_info(name, TypeProto()) for name in feeds],
-        [helper.make_value_info(name, TypeProto()) for name in proto.output if name],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
-    try:
-        values = ReferenceEvaluator(model).run(None, feeds)
-    except Exception:  # anything the reference runtime cannot do stays unknown
-        return None
-    return [np.asarray(v) if v is not None else None for v in values]
-
-
-def _ceil_extra(size: int, k: int, stride: int, dil: int, lo: int, hi: int) -> int:
-    """Extra end padding so floor-mode arithmetic gives the ceil_mode output size.
-
-    As PyTorch (and ONNX since opset 19): the last window must start inside the input or the
-    leading padding.
-    """
-    span = size + lo + hi - dil * (k - 1) - 1
-    out = -(-span // stride) + 1
-    if (out - 1) * stride >= size + lo:
-        out -= 1
-    return max(0, (out - 1) * stride + dil * (k - 1) + 1 - (size + lo + hi))
+            v = np.array(list(a.floats if a.name == "value_floats" else a.ints))
+            return v, v.shape
+    return None, None
 
 
 def _resolve_reshape(dims: tuple[int, ...], target: np.ndarray, allowzero: int) -> tuple[int, ...]:
