@@ -22,6 +22,8 @@ from hyperdrive_sim.viz.points import point_label, tiling_series, varying_column
 from hyperdrive_sim.viz.sweep import sweep_columns
 
 REPO = Path(__file__).resolve().parent.parent
+#: the tests read texts back from the SVG files (PNG is the default format)
+SVG = ("png", "svg")
 CONFIGS = REPO / "configs"
 
 
@@ -57,7 +59,7 @@ def test_sweep_curves_offchip_energy(tmp_path: Path) -> None:
     _run("offchip_energy_sensitivity", tmp_path)
     results = load_results(tmp_path)
     assert sweep_columns(results.points, results.extra_columns) == ("energy.offchip_pj_per_bit",)
-    paths = plot_results(tmp_path, figures=["sweep_*"])
+    paths = plot_results(tmp_path, figures=["sweep_*"], formats=SVG)
     assert _pngs(paths) == {"sweep_energy_offchip_pj_per_bit"}
     _check(paths)
     svg = (tmp_path / "figures/sweep_energy_offchip_pj_per_bit.svg").read_text(encoding="utf-8")
@@ -88,7 +90,7 @@ def test_sweep_skips_text_axis_and_notes_infeasible(tmp_path: Path) -> None:
     source.write_text(json.dumps(spec), encoding="utf-8")  # JSON is YAML
     out = tmp_path / "out"
     _run(source, out)
-    paths = plot_results(out, figures=["sweep_*"])
+    paths = plot_results(out, figures=["sweep_*"], formats=SVG)
     assert _pngs(paths) == {"sweep_chip_weight_cache_bits"}
     _check(paths)
     svg = (out / "figures/sweep_chip_weight_cache_bits.svg").read_text(encoding="utf-8")
@@ -121,7 +123,9 @@ def test_accelerator_comparison(tmp_path: Path) -> None:
     ]
     varying = varying_columns(results.points, results.extra_columns)
     assert tiling_series(results.points, varying) == {}  # baselines are not a mesh size
-    paths = plot_results(tmp_path, figures=["accelerator_comparison", "tiling_comparison"])
+    paths = plot_results(
+        tmp_path, figures=["accelerator_comparison", "tiling_comparison"], formats=SVG
+    )
     assert _pngs(paths) == {"accelerator_comparison"}
     _check(paths)
     svg = (tmp_path / "figures/accelerator_comparison.svg").read_text(encoding="utf-8")
@@ -156,8 +160,9 @@ def test_timeline_from_simpy_trace(tmp_path: Path) -> None:
         load_trace(bare)
     assert load_trace(bare, trace.frequency_hz).groups == trace.groups
 
-    paths = plot_results(tmp_path, figures=["timeline_*2x2*"])
-    assert _pngs(paths) == {f"timeline_{traces[0].stem}"}
+    paths = plot_results(tmp_path, figures=["timeline_*2x2*"], formats=SVG)
+    # named by the trace's point (network, input, mesh; quickstart sweeps nothing else)
+    assert _pngs(paths) == {"timeline_resnet34_224x224_2x2"}
     _check(paths)
     svg = paths[1].read_text(encoding="utf-8")
     for text in ("resnet34 224x224 2x2", "chip (1,1)", "links", "off-chip", "weights"):
@@ -195,7 +200,7 @@ def test_timelines_capped_in_sorted_order(tmp_path, monkeypatch, caplog) -> None
     (tmp_path / "traces/0_broken.json").write_text("{", encoding="utf-8")
     monkeypatch.setattr(style, "MAX_TIMELINES", 2)
     with caplog.at_level(logging.WARNING, logger="hyperdrive_sim.viz"):
-        paths = plot_results(tmp_path, figures=["timeline_*"])
+        paths = plot_results(tmp_path, figures=["timeline_*"], formats=SVG)
     assert _pngs(paths) == {"timeline_a_224x224_1x1_00000001"}
     assert "0_broken.json" in caplog.text  # sorted first, unreadable: skipped
     assert "b_224x224_1x1_00000002.json, c_224x224_1x1_00000003.json" in caplog.text  # capped

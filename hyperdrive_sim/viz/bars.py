@@ -44,10 +44,11 @@ def part_patch(part: str) -> Patch:
 class PointBars:
     """Draws bars, labels and does-not-fit slots on ``ax``, one slot per point, in order."""
 
-    def __init__(self, ax: Axes, labels: Sequence[str]) -> None:
+    def __init__(self, ax: Axes, labels: Sequence[str], horizontal: bool | None = None) -> None:
+        """``horizontal`` None: horizontal for many labels (``is_horizontal``)."""
         self.ax = ax
         self.labels = list(labels)
-        self.horizontal = is_horizontal(len(labels))
+        self.horizontal = is_horizontal(len(labels)) if horizontal is None else horizontal
         self.pos = np.arange(len(labels))
         if self.horizontal:
             ax.set_yticks(self.pos, self.labels)

@@ -8,9 +8,15 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from hyperdrive_sim.viz import style
-from hyperdrive_sim.viz.bars import PointBars, infeasible_patch, part_patch, point_figure_size
+from hyperdrive_sim.viz.bars import (
+    PointBars,
+    infeasible_patch,
+    is_horizontal,
+    part_patch,
+    point_figure_size,
+)
 from hyperdrive_sim.viz.load import Row
-from hyperdrive_sim.viz.points import point_label
+from hyperdrive_sim.viz.points import input_groups, input_name, point_label
 from hyperdrive_sim.viz.save import new_figure, styled
 
 #: the 50 % line of the I/O share: above it I/O, not compute, sets the frame's energy
@@ -39,35 +45,71 @@ def _share(row: Row, part: str) -> float:
     return row[f"{part}_energy_j"] / row["total_energy_j"] * style.PERCENT
 
 
+def _panel_label(row: Row, varying: tuple[str, ...]) -> str:
+    """A point's label without the network and input its panel is titled with."""
+    name = f"{row['network']} {input_name(row)} "
+    label = point_label(row, varying)
+    return label.removeprefix(name) if label.startswith(name) else label
+
+
+def _layout(groups: dict[str, list[Row]], labels: list[str]) -> tuple[bool, tuple[float, float]]:
+    """Horizontal bars (panels stacked) when a group has many points or the labels are long
+    (sweep settings: rotated, they would take more room than the bars), else vertical bars
+    (panels side by side); and the figure size."""
+    sizes = [len(rows) for rows in groups.values()]
+    long = max(map(len, labels), default=0) > style.MAX_VERTICAL_LABEL_CHARS
+    if is_horizontal(max(sizes)) or long:
+        height = sum(n * style.POINT_ROW_HEIGHT + style.FIG_MARGIN_HEIGHT / 2 for n in sizes)
+        return True, (style.POINT_FIG_WIDTH, max(style.FIG_MIN_HEIGHT, height))
+    width = max(style.POINT_FIG_WIDTH, sum(sizes) * style.POINT_SLOT_WIDTH)
+    return False, (width, style.POINT_FIG_HEIGHT)
+
+
 @styled
 def io_vs_core_figure(points: list[Row], varying: tuple[str, ...] = ()) -> Figure:
-    """Stacked energy per frame (mJ) by part, per point, with system TOp/s/W on top."""
-    fig = new_figure(*point_figure_size(len(points)))
-    ax = fig.add_subplot()
-    bars = PointBars(ax, [point_label(r, varying) for r in points])
-    feasible, infeasible = _split(points)
-    base = [0.0] * len(feasible)
-    for column, (color, _) in style.FRAME_PARTS.items():
-        values = [(points[i].get(column) or 0.0) * style.MJ_PER_J for i in feasible]
-        bars.bar(feasible, values, base, color=color)
-        base = [b + v for b, v in zip(base, values, strict=True)]
-    for i, total in zip(feasible, base, strict=True):
-        bars.annotate(i, total, f"{points[i]['system_tops_per_w']:.2f}\nTOp/s/W")
-    bars.mark_infeasible(infeasible, _unfit_labels(points, infeasible))
-    bars.set_extent(max(base, default=0.0))
-    bars.set_value_label("energy per frame (mJ)")
-    ax.set_title("Energy per frame by part (numbers: system-level TOp/s/W, I/O included)")
+    """Stacked energy per frame (mJ) by part, per point, with system TOp/s/W on top; a panel
+    with its own scale per network and input (a 1080p frame does not squash 224x224 bars),
+    meshes in numeric order."""
+    groups = input_groups(points)
+    stacked, size = _layout(groups, [_panel_label(r, varying) for r in points])
+    fig = new_figure(*size)
+    counts = [len(rows) for rows in groups.values()]
+    if stacked:
+        axes = fig.subplots(len(groups), 1, squeeze=False, height_ratios=counts)[:, 0]
+    else:
+        axes = fig.subplots(1, len(groups), squeeze=False, width_ratios=counts)[0]
+    unfit = False
+    for ax, (name, rows) in zip(axes, groups.items(), strict=True):
+        bars = PointBars(ax, [_panel_label(r, varying) for r in rows], horizontal=stacked)
+        feasible, infeasible = _split(rows)
+        base = [0.0] * len(feasible)
+        for column, (color, _) in style.FRAME_PARTS.items():
+            values = [(rows[i].get(column) or 0.0) * style.MJ_PER_J for i in feasible]
+            bars.bar(feasible, values, base, color=color)
+            base = [b + v for b, v in zip(base, values, strict=True)]
+        for i, total in zip(feasible, base, strict=True):
+            bars.annotate(i, total, f"{rows[i]['system_tops_per_w']:.2f}\nTOp/s/W")
+        bars.mark_infeasible(infeasible, _unfit_labels(rows, infeasible))
+        bars.set_extent(max(base, default=0.0))
+        bars.set_value_label("energy per frame (mJ)")
+        ax.set_title(name, loc="left", fontweight="bold")
+        unfit = unfit or bool(infeasible)
     handles: list[Artist] = [Patch(facecolor=c, label=lbl) for c, lbl in style.FRAME_PARTS.values()]
-    handles += [infeasible_patch()] if infeasible else []
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    fig.suptitle("Core vs I/O energy")
+    handles += [infeasible_patch()] if unfit else []
+    fig.legend(handles=handles, loc="outside lower center", ncols=style.LEGEND_COLUMNS)
+    fig.suptitle(
+        "Energy per frame by part (numbers: system-level TOp/s/W, I/O included)\n"
+        "one panel and scale per network and input"
+    )
     return fig
 
 
 @styled
 def energy_share_figure(points: list[Row], varying: tuple[str, ...] = ()) -> Figure:
     """Share of the frame's energy spent on off-chip and chip-to-chip I/O, per point (%),
-    next to system TOp/s/W against that share."""
+    next to system TOp/s/W against that share. Points by network and input, meshes in
+    numeric order (a share is comparable across inputs: one common 0-100 % scale)."""
+    points = [r for rows in input_groups(points).values() for r in rows]
     width, height = point_figure_size(len(points))
     fig = new_figure(width + style.SCATTER_WIDTH, height)
     rows = max(1, round(height / style.SCATTER_WIDTH))

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import textwrap
 
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
+from matplotlib.textpath import text_to_path
+from matplotlib.transforms import ScaledTranslation
 
 from hyperdrive_sim.pricing import PARTS
 from hyperdrive_sim.viz import style
@@ -24,6 +28,8 @@ def _hbar(ax: Axes, y: np.ndarray, values: np.ndarray, left: np.ndarray, **kw) -
     """Horizontal bars as one collection: hundreds of layers draw fast."""
     half = style.BAR_WIDTH / 2
     keep = values > 0
+    if not keep.any():  # nothing to draw: no legend entry either
+        return
     x0, x1, yy = left[keep], (left + values)[keep], y[keep]
     verts = np.stack(
         [
@@ -41,8 +47,27 @@ def _hbar(ax: Axes, y: np.ndarray, values: np.ndarray, left: np.ndarray, **kw) -
     bars = PolyCollection(verts, **kw)
     bars.sticky_edges.x.append(0)  # the value axis starts at 0, no margin below it
     ax.add_collection(bars)
-    ax.update_datalim([(0, y.min() - half), (x1.max() if keep.any() else 0, y.max() + half)])
+    ax.update_datalim([(0, y.min() - half), (x1.max(), y.max() + half)])
     ax.autoscale_view()
+
+
+def _row_names(ax: Axes, names: list[str]) -> None:
+    """Layer names left of the rows: plain texts, not ticks (a tick is five artists, and
+    hundreds of them are most of the time this figure takes to draw)."""
+    ax.set_yticks([])
+    left = ax.get_yaxis_transform() + ScaledTranslation(
+        -style.ROW_NAME_PAD, 0, ax.figure.dpi_scale_trans
+    )
+    for y, name in enumerate(names):
+        ax.text(
+            0,
+            y,
+            name,
+            transform=left,
+            ha="right",
+            va="center",
+            fontsize=style.SMALL_FONT_SIZE,
+        )
 
 
 def _no_timing(ax: Axes, point: Row) -> None:
@@ -74,24 +99,21 @@ def _cycles_panel(ax: Axes, point: Row, layers: list[Row], y: np.ndarray) -> Non
     """Wall-clock cycles of each layer: the slowest chip's compute, then waiting."""
     cycles = _values(layers, "cycles", 1 / style.CYCLES_PER_KCYCLE)
     compute = np.minimum(_values(layers, "max_chip_cycles", 1 / style.CYCLES_PER_KCYCLE), cycles)
-    _hbar(
-        ax, y, compute, 0 * y, color=style.ACTIVITY_COLORS["busy"], label="compute (slowest chip)"
-    )
+    _hbar(ax, y, compute, 0 * y, color=style.color("compute"), label=style.label("compute"))
     _hbar(
         ax,
         y,
         cycles - compute,
         compute,
-        color=style.ACTIVITY_COLORS["wait_other"],
-        label="waiting beyond the slowest chip's compute",
+        color=style.color("wait_layer"),
+        label=style.label("wait_layer"),
     )
-    ax.set_xlabel("thousand cycles")
-    ax.set_title("Layer latency")
+    # the time scale in the label, not on a second axis: one axis less to lay out and draw
     us_per_kcycle = style.CYCLES_PER_KCYCLE / point["frequency_mhz"]
-    top = ax.secondary_xaxis(
-        "top", functions=(lambda k: k * us_per_kcycle, lambda us: us / us_per_kcycle)
+    ax.set_xlabel(
+        f"thousand cycles (1k = {us_per_kcycle:.3g} µs at {point['frequency_mhz']:g} MHz)"
     )
-    top.set_xlabel(f"µs at {point['frequency_mhz']:g} MHz")
+    ax.set_title("Layer latency (slowest chip)")
 
 
 def _stall_panel(ax: Axes, point: Row, layers: list[Row], y: np.ndarray) -> None:
@@ -106,7 +128,7 @@ def _stall_panel(ax: Axes, point: Row, layers: list[Row], y: np.ndarray) -> None
             values,
             left,
             color=style.ACTIVITY_COLORS[kind],
-            label=style.ACTIVITY_LABELS[kind].removeprefix("stall: "),
+            label=style.ACTIVITY_LABELS[kind],
         )
         left = left + values
     ax.set_xlabel("thousand cycles, mean per chip")
@@ -128,7 +150,8 @@ def _fmm_panel(ax: Axes, layers: list[Row], y: np.ndarray) -> None:
     need = _values(layers, "fmm_need_bits", 1 / style.BITS_PER_MBIT)
     capacity = max((r["fmm_capacity_bits"] or 0) for r in layers) / style.BITS_PER_MBIT
     fits = np.minimum(need, capacity)
-    _hbar(ax, y, fits, 0 * y, color=style.PART_COLORS["onchip_mem"], label="within capacity")
+    # the need is on-chip memory: same meaning, same colour and legend entry as its energy
+    _hbar(ax, y, fits, 0 * y, color=style.color("onchip_mem"), label=style.label("onchip_mem"))
     over = need - fits
     if over.any():
         _hbar(
@@ -157,12 +180,15 @@ def layer_figure(point: Row, layers: list[Row], varying: tuple[str, ...] = ()) -
     height = max(
         style.FIG_MIN_HEIGHT, len(layers) * style.LAYER_ROW_HEIGHT + style.FIG_MARGIN_HEIGHT
     )
-    fig = new_figure(style.LAYER_FIG_WIDTH, height)
-    axes = fig.subplots(1, panels, sharey=True)
+    # laid out by hand (see _fixed_layout), and the panels aligned by hand rather than with
+    # sharey: shared axes would build the ticks of every layer on every panel
+    fig = new_figure(style.LAYER_FIG_WIDTH, height, layout=None)
+    axes = fig.subplots(1, panels)
     y = np.arange(len(layers))
     names = [r["layer"] for r in layers]
-    axes[0].set_yticks(y, names, fontsize=style.SMALL_FONT_SIZE)
-    axes[0].set_ylim(len(layers) - 0.5, -0.5)
+    _row_names(axes[0], names)
+    for ax in axes[1:]:
+        ax.set_yticks([])
     rest = list(axes)
     if timed:
         _cycles_panel(rest.pop(0), point, layers, y)
@@ -174,14 +200,43 @@ def layer_figure(point: Row, layers: list[Row], varying: tuple[str, ...] = ()) -
     _fmm_panel(rest.pop(0), layers, y)
     legend: dict[str, object] = {}
     for ax in axes:
+        ax.set_ylim(len(layers) - 0.5, -0.5)
         ax.grid(axis="x", alpha=style.GRID_ALPHA)
         ax.set_axisbelow(True)
         handles, labels = ax.get_legend_handles_labels()
         legend.update(zip(labels, handles, strict=True))
     fig.legend(
         handles=list(legend.values()),
-        loc="outside lower center",
+        loc="lower center",
+        bbox_to_anchor=(0.5, style.FIG_PAD / height),
         ncols=style.LAYER_LEGEND_COLUMNS,
     )
     fig.suptitle(f"Per-layer breakdown: {point_label(point, varying)}")
+    _fixed_layout(fig, names, len(legend))
     return fig
+
+
+def _fixed_layout(fig: Figure, names: list[str], legend_entries: int) -> None:
+    """Margins from what the figure holds (the widest layer name, the legend's rows) rather
+    than a layout engine: constrained layout costs a whole extra drawing pass of every
+    text, a third of the time this figure takes."""
+    width, height = fig.get_size_inches()
+    prop = FontProperties(size=style.SMALL_FONT_SIZE)
+    longest = sorted(names, key=len)[-style.NAMES_MEASURED :]
+    name_pt = max(
+        (text_to_path.get_text_width_height_descent(n, prop, ismath=False)[0] for n in longest),
+        default=0.0,
+    )
+    left = name_pt / style.POINTS_PER_INCH + style.ROW_NAME_PAD + style.FIG_PAD
+    rows = math.ceil(legend_entries / style.LAYER_LEGEND_COLUMNS)
+    bottom = style.FIG_PAD + rows * style.LEGEND_ROW_HEIGHT + style.X_AXIS_HEIGHT
+    panels = len(fig.axes)
+    inner = width - left - style.FIG_PAD
+    panel = (inner - (panels - 1) * style.PANEL_GAP) / panels
+    fig.subplots_adjust(
+        left=left / width,
+        right=1 - style.FIG_PAD / width,
+        bottom=bottom / height,
+        top=1 - style.TITLES_HEIGHT / height,
+        wspace=style.PANEL_GAP / panel,
+    )

@@ -85,6 +85,40 @@ def series_label(row: Row, varying: tuple[str, ...] = ()) -> str:
     return " ".join((*_head(row, varying), *body, *settings(row, varying)))
 
 
+def mesh_shape(row: Row) -> str:
+    """``square``, ``wide`` (more columns than rows) or ``tall`` (more rows than columns)."""
+    rows, cols = row["mesh_rows"], row["mesh_cols"]
+    return "square" if rows == cols else "wide" if cols > rows else "tall"
+
+
+def mesh_order(row: Row) -> tuple[int, int, int]:
+    """Sort key of meshes in numeric order: chips, then rows (1x2 < 2x2 < 2x4 < 16x16);
+    baselines (no mesh) after every mesh."""
+    if is_baseline(row) or not row.get("mesh_rows") or not row.get("mesh_cols"):
+        return (1, 0, 0)
+    return (0, row["mesh_rows"] * row["mesh_cols"], row["mesh_rows"])
+
+
+def input_groups(points: list[Row]) -> dict[str, list[Row]]:
+    """Points by network and input (``resnet34 224x224``), in order of first appearance;
+    within a group meshes in numeric order (``mesh_order``), ties in results order."""
+    groups: dict[str, list[Row]] = {}
+    for row in points:
+        groups.setdefault(f"{row['network']} {input_name(row)}", []).append(row)
+    return {name: sorted(rows, key=mesh_order) for name, rows in groups.items()}
+
+
+#: characters kept in file names built from point labels; the rest become "_"
+_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+
+
+def file_label(row: Row, varying: tuple[str, ...] = ()) -> str:
+    """A point as a file-name part: ``resnet34_224x224_2x2_link_bandwidth_gbps-0.8``, only
+    ``[A-Za-z0-9_.-]`` (sweep settings as ``name-value``)."""
+    text = point_label(row, varying).replace("=", "-").replace(" ", "_")
+    return "".join(c if c in _SAFE else "_" for c in text)
+
+
 def tiling_series(points: list[Row], varying: tuple[str, ...]) -> dict[str, list[Row]]:
     """Hyperdrive points grouped by network, input and varying settings, where a group spans
     meshes (baselines have no mesh to tile).

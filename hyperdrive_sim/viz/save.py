@@ -1,10 +1,11 @@
-"""Figure creation and saving: PNG and SVG, written atomically (temp file, then rename)."""
+"""Figure creation and saving: PNG (and SVG / PDF on request), written atomically (temp
+file, then rename)."""
 
 from __future__ import annotations
 
 import functools
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
@@ -18,7 +19,11 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 #: no timestamps in the files, so the same results give the same bytes
-_METADATA: dict[str, dict[str, None]] = {"svg": {"Date": None}, "png": {"Software": None}}
+_METADATA: dict[str, dict[str, None]] = {
+    "svg": {"Date": None},
+    "png": {"Software": None},
+    "pdf": {"CreationDate": None},
+}
 
 
 def styled(func: Callable[P, R]) -> Callable[P, R]:
@@ -32,15 +37,19 @@ def styled(func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def new_figure(width: float, height: float) -> Figure:
-    """A figure detached from pyplot: no global figure registry, no GUI backend."""
-    return Figure(figsize=(width, height), layout="constrained")
+def new_figure(width: float, height: float, layout: str | None = "constrained") -> Figure:
+    """A figure detached from pyplot: no global figure registry, no GUI backend; laid out
+    by ``layout`` (a matplotlib layout engine name, or None when laid out by hand)."""
+    return Figure(figsize=(width, height), layout=layout)
 
 
-def save_figure(fig: Figure, out_dir: Path, name: str) -> list[Path]:
-    """Save ``fig`` as ``out_dir/name.png`` and ``.svg``; return the written paths."""
+def save_figure(
+    fig: Figure, out_dir: Path, name: str, formats: Sequence[str] = style.FORMATS
+) -> list[Path]:
+    """Save ``fig`` as ``out_dir/name.<format>`` for each of ``formats`` (default PNG only);
+    return the written paths."""
     paths = []
-    for fmt in style.FORMATS:
+    for fmt in formats:
         buf = io.BytesIO()
         with mpl.rc_context(style.RC):
             fig.savefig(buf, format=fmt, dpi=style.DPI, metadata=_METADATA.get(fmt))

@@ -8,79 +8,99 @@ from __future__ import annotations
 
 from hyperdrive_sim.pricing import PARTS
 
-#: energy part -> colour, the same in every figure
-PART_COLORS: dict[str, str] = {
-    "core": "#0072B2",
-    "onchip_mem": "#56B4E9",
-    "offchip_io": "#D55E00",
-    "c2c_io": "#E69F00",
-    "leakage": "#999999",
+#: meaning -> (colour, legend label): the one place colours get a meaning. A colour means
+#: one thing in every figure (tests walk the legends to check it): energy of a part, time
+#: spent doing something, or traffic of a kind. Waiting for X is a pale tint of X's colour.
+MEANINGS: dict[str, tuple[str, str]] = {
+    "compute": ("#0072B2", "core compute"),
+    "compute_alt": ("#003E66", "core compute (next layer)"),
+    "onchip_mem": ("#56B4E9", "on-chip memory"),
+    "offchip_weights": ("#D55E00", "off-chip I/O: weights"),
+    "offchip_image": ("#CC79A7", "off-chip I/O: image and results"),
+    "c2c_io": ("#E69F00", "chip-to-chip I/O"),
+    "leakage": ("#999999", "leakage"),
+    "stall_weight": ("#F2A97E", "stall: waiting for weights"),
+    "stall_border": ("#F0E442", "stall: waiting for halo (border) pixels"),
+    "stall_io": ("#E9C3D9", "waiting for input image"),
+    "wait_other": ("#BDBDBD", "waiting for partial sums"),
+    "wait_layer": ("#E2E2E2", "waiting beyond the slowest chip's compute"),
+    "link_halo": ("#9E6D00", "chip-to-chip: halo (border) pixels"),
+    "link_reduce": ("#009E73", "chip-to-chip: partial sums (reduce)"),
+    "link_weights": ("#7A3300", "chip-to-chip: forwarded weights"),
+    "transfer_other": ("#5F5F5F", "other transfer"),
 }
-#: energy part -> legend label
-PART_LABELS: dict[str, str] = {
-    "core": "core compute",
-    "onchip_mem": "on-chip memory",
-    "offchip_io": "off-chip I/O",
-    "c2c_io": "chip-to-chip I/O",
+assert len({c.lower() for c, _ in MEANINGS.values()}) == len(MEANINGS), "a colour, two meanings"
+assert len({lbl for _, lbl in MEANINGS.values()}) == len(MEANINGS), "a label, two colours"
+
+
+def color(meaning: str) -> str:
+    """The colour of ``meaning`` (a key of MEANINGS)."""
+    return MEANINGS[meaning][0]
+
+
+def label(meaning: str) -> str:
+    """The legend label of ``meaning`` (a key of MEANINGS)."""
+    return MEANINGS[meaning][1]
+
+
+#: energy part (pricing.PARTS) -> meaning; off-chip I/O of a layer is its weight stream
+PART_MEANINGS: dict[str, str] = {
+    "core": "compute",
+    "onchip_mem": "onchip_mem",
+    "offchip_io": "offchip_weights",
+    "c2c_io": "c2c_io",
     "leakage": "leakage",
 }
-assert set(PART_COLORS) == set(PARTS) == set(PART_LABELS), "style.py is out of date with PARTS"
+assert set(PART_MEANINGS) == set(PARTS), "style.py is out of date with PARTS"
+#: energy part -> colour / legend label, the same in every figure
+PART_COLORS: dict[str, str] = {p: color(m) for p, m in PART_MEANINGS.items()}
+PART_LABELS: dict[str, str] = {p: label(m) for p, m in PART_MEANINGS.items()}
 #: parts that count as I/O in the "I/O share" of a frame's energy
 IO_PARTS = ("offchip_io", "c2c_io")
 #: the frame-level bars split off-chip I/O into weights and image/results (result columns)
 FRAME_PARTS: dict[str, tuple[str, str]] = {  # column -> (colour, label)
-    "core_energy_j": (PART_COLORS["core"], PART_LABELS["core"]),
-    "onchip_mem_energy_j": (PART_COLORS["onchip_mem"], PART_LABELS["onchip_mem"]),
-    "offchip_weight_energy_j": (PART_COLORS["offchip_io"], "off-chip I/O: weights"),
-    "image_io_energy_j": ("#CC79A7", "off-chip I/O: image and results"),
-    "c2c_io_energy_j": (PART_COLORS["c2c_io"], PART_LABELS["c2c_io"]),
-    "leakage_energy_j": (PART_COLORS["leakage"], PART_LABELS["leakage"]),
+    column: MEANINGS[meaning]
+    for column, meaning in (
+        ("core_energy_j", "compute"),
+        ("onchip_mem_energy_j", "onchip_mem"),
+        ("offchip_weight_energy_j", "offchip_weights"),
+        ("image_io_energy_j", "offchip_image"),
+        ("c2c_io_energy_j", "c2c_io"),
+        ("leakage_energy_j", "leakage"),
+    )
 }
 
-#: chip activity (timeline and per-layer cycles) -> colour / label
-ACTIVITY_COLORS: dict[str, str] = {
-    "busy": "#009E73",
-    "busy_alt": "#66C5AB",
-    "stall_weight": "#D55E00",
-    "stall_border": "#E69F00",
-    "stall_io": "#CC79A7",
-    "wait_other": "#BBBBBB",
+#: chip activity (timeline and per-layer cycles) -> meaning, in legend order
+ACTIVITIES: dict[str, str] = {
+    "busy": "compute",
+    "busy_alt": "compute_alt",
+    "stall_weight": "stall_weight",
+    "stall_border": "stall_border",
+    "stall_io": "stall_io",
+    "wait_other": "wait_other",
 }
-ACTIVITY_LABELS: dict[str, str] = {
-    "busy": "compute / transfer",
-    "busy_alt": "compute / transfer (next layer)",
-    "stall_weight": "stall: waiting for weights",
-    "stall_border": "stall: waiting for halo (border) pixels",
-    "stall_io": "waiting for input image",
-    "wait_other": "other wait",
-}
+ACTIVITY_COLORS: dict[str, str] = {a: color(m) for a, m in ACTIVITIES.items()}
+ACTIVITY_LABELS: dict[str, str] = {a: label(m) for a, m in ACTIVITIES.items()}
 #: interval labels (as the simpy evaluator writes them) -> activity; any other label is busy
 INTERVAL_ACTIVITY: dict[str, str] = {
-    **{name: name for name in ACTIVITY_COLORS if name != "busy_alt"},
+    **{name: name for name in ACTIVITIES if name != "busy_alt"},
     "stall: weights": "stall_weight",
     "stall: halo": "stall_border",
     "wait: image": "stall_io",
     "wait: partial vector": "wait_other",
 }
 
-#: link and off-chip transfers of a trace (label prefix as the simpy evaluator writes it,
-#: e.g. "halo layer1.0.conv1") -> colour / label; unknown prefixes are "other"
-TRANSFER_COLORS: dict[str, str] = {
-    "weights": "#D55E00",
-    "halo": "#E69F00",
-    "reduce": "#0072B2",
-    "image": "#56B4E9",
-    "results": "#F0E442",
-    "other": "#999999",
+#: link and off-chip transfers of a trace: (trace group, label prefix as the simpy evaluator
+#: writes it, e.g. "halo layer1.0.conv1") -> meaning; anything else is "transfer_other"
+TRANSFERS: dict[tuple[str, str], str] = {
+    ("off-chip", "weights"): "offchip_weights",
+    ("off-chip", "image"): "offchip_image",
+    ("off-chip", "results"): "offchip_image",
+    ("links", "halo"): "link_halo",
+    ("links", "reduce"): "link_reduce",
+    ("links", "weights"): "link_weights",
 }
-TRANSFER_LABELS: dict[str, str] = {
-    "weights": "weights",
-    "halo": "halo (border) pixels",
-    "reduce": "partial sums (reduce)",
-    "image": "input image",
-    "results": "results",
-    "other": "other transfer",
-}
+TRANSFER_OTHER = "transfer_other"
 #: bins of the link / off-chip activity panel of a trace
 TRANSFER_BINS = 200
 
@@ -95,11 +115,31 @@ INFEASIBLE_MARKER = "x"
 INFEASIBLE_BAND = 0.12
 INFEASIBLE_BAND_COLOR = "#EEEEEE"
 
-#: series colours of lines (one per network/resolution), cycled
-SERIES_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
-#: mesh aspect (cols/rows) -> marker; other aspects use MARKER_OTHER
-ASPECT_MARKERS: dict[float, str] = {1.0: "o", 2.0: "s", 0.5: "D"}
-MARKER_OTHER = "^"
+#: series colours of lines (one per network/resolution/setting), cycled; none of them is a
+#: colour of MEANINGS, so a line never reads as an energy part or an activity
+SERIES_COLORS = ("#332288", "#117733", "#882255", "#44AA99", "#999933", "#AA4499", "#000000")
+#: mesh shape class -> (colour, marker, legend label): a square marker for square meshes, a
+#: right-pointing triangle for wide ones (more columns), an upward one for tall ones
+MESH_SHAPES: dict[str, tuple[str, str, str]] = {
+    "square": ("#332288", "s", "square mesh (rows = cols)"),
+    "wide": ("#117733", ">", "wide mesh (cols > rows)"),
+    "tall": ("#882255", "^", "tall mesh (rows > cols)"),
+}
+#: offset (points) and horizontal alignment of the labels of each mesh shape's points:
+#: square above, wide below, tall to the left, so labels of close points do not collide
+SHAPE_LABELS: dict[str, tuple[tuple[int, int], str]] = {
+    "square": ((3, 5), "left"),
+    "wide": ((3, -11), "left"),
+    "tall": ((-4, 5), "right"),
+}
+#: tiling panels: meshes with the same number of chips are spread this far apart (fraction
+#: of a factor of 2 on the log-2 chips axis), so none hides another
+DODGE = 0.12
+#: tiling comparison: panel size (inches) and the most (network, input) rows drawn
+TILING_PANEL_SIZE = (3.3, 2.5)
+MAX_TILING_ROWS = 12
+#: height (fraction of the axes) of the "does not fit" strip at the bottom of line panels
+INFEASIBLE_STRIP = 0.1
 MARKER_SIZE = 6
 #: offsets (points) of point labels above / below their marker
 LABEL_OFFSET = (4, 4)
@@ -110,9 +150,12 @@ LINE_WIDTH = 1.8
 SECONDARY_LINE_WIDTH = 1.1
 SECONDARY_LINE_STYLE = "--"
 
-#: output
+#: output: resolution, formats written by default, and every format that can be asked for
 DPI = 150
-FORMATS = ("png", "svg")
+FORMATS = ("png",)
+ALL_FORMATS = ("png", "svg", "pdf")
+#: worker processes drawing figures at once (at most; never more than the CPU count)
+MAX_WORKERS = 4
 
 #: font sizes (points)
 FONT_SIZE = 9
@@ -142,7 +185,25 @@ MAX_VERTICAL_POINTS = 10
 POINT_FIG_WIDTH = 8.0
 POINT_FIG_HEIGHT = 4.8
 POINT_ROW_HEIGHT = 0.28
+#: bar labels longer than this (characters) make the bars horizontal: labels then read
+#: left to right instead of rotated
+MAX_VERTICAL_LABEL_CHARS = 14
+#: width (inches) of a vertical bar slot when panels sit side by side
+POINT_SLOT_WIDTH = 1.1
 LAYER_ROW_HEIGHT = 0.16
+#: gap (inches) between the layer names and the first panel of the layer breakdown
+ROW_NAME_PAD = 0.05
+#: figures laid out by hand (the layer breakdown), in inches: margin at the figure's edges,
+#: height of the titles above the panels, of the x tick labels and label under them, of a
+#: legend row, and the gap between panels (room for the last x tick label of each)
+FIG_PAD = 0.1
+TITLES_HEIGHT = 0.75
+X_AXIS_HEIGHT = 0.55
+LEGEND_ROW_HEIGHT = 0.2
+PANEL_GAP = 0.3
+POINTS_PER_INCH = 72.0
+#: layer names measured for the left margin: the longest (in characters) few
+NAMES_MEASURED = 5
 FIG_MIN_HEIGHT = 3.5
 FIG_MARGIN_HEIGHT = 1.6
 SCATTER_WIDTH = 3.6
@@ -161,6 +222,8 @@ TIMELINE_LEGEND_COLUMNS = 3
 TIMELINE_LINK_HEIGHT = 1.8
 #: traces drawn per results folder (the first ones in sorted file order)
 MAX_TIMELINES = 8
+#: relative spread below which core-only efficiency is one number in a title, not a line
+FLAT_SPREAD = 5e-3
 #: sweep curves: log x axis when the largest value exceeds the smallest by more than this
 LOG_SPAN = 20.0
 #: sweep curves: tick labels at the swept values when there are at most this many
@@ -176,8 +239,8 @@ COMPARISON_SLOT_HEIGHT = 0.36
 #: markers of core-only and system-level efficiency (accelerator comparison)
 CORE_MARKER = "o"
 SYSTEM_MARKER = "s"
-#: line from core to system efficiency: the loss, coloured as I/O
-LOSS_COLOR = "#D55E00"
+#: line from core to system efficiency: the loss (neutral: it is I/O, memory and leakage)
+LOSS_COLOR = "#404040"
 #: white box behind annotations, so grid and reference lines do not cross the text
 TEXT_BOX: dict[str, object] = {"facecolor": "white", "edgecolor": "none", "pad": 0.5}
 TICK_ROTATION = 30

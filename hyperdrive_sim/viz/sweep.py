@@ -150,7 +150,8 @@ def _skip_note(name: str, bad: list[Row], column: str, every: bool) -> str:
 
 @styled
 def sweep_figure(points: list[Row], column: str, varying: tuple[str, ...] = ()) -> Figure:
-    """System (solid) and core-only (dashed) TOp/s/W, and the I/O share of a frame's
+    """System (solid) and core-only (dashed, or a number in the title when it does not vary)
+    TOp/s/W, and the I/O share of a frame's
     energy, against the value of ``column``; one line per combination of the other
     varying settings (``varying``, e.g. from ``varying_columns``)."""
     lines = sweep_lines(points, column, varying)
@@ -178,7 +179,12 @@ def sweep_figure(points: list[Row], column: str, varying: tuple[str, ...] = ()) 
             linestyle=style.SECONDARY_LINE_STYLE,
         )
         top = max(top, *system)
-    top = max(top, _core_lines(eff, column, {n: drawn[n] for n in series}, colors))
+    # core-only efficiency rarely depends on the setting: then it is a number in the title,
+    # and the axis zooms on the system-level curves instead of spanning 0 to the core's value
+    core = [r["core_tops_per_w"] for n in series for r in drawn[n] if r["core_tops_per_w"]]
+    flat = bool(core) and max(core) - min(core) <= style.FLAT_SPREAD * max(core)
+    if not flat:
+        top = max(top, _core_lines(eff, column, {n: drawn[n] for n in series}, colors))
     skipped: list[tuple[str, str]] = []
     for name, rows in lines.items():
         bad = [r for r in rows if not _drawn(r)]
@@ -192,24 +198,33 @@ def sweep_figure(points: list[Row], column: str, varying: tuple[str, ...] = ()) 
     traffic.set_ylim(bottom=0)
     traffic.set_ylabel("off-chip traffic per frame (Mbit)")
     traffic.set_title("Off-chip bits: all (solid), weights (dashed)")
-    eff.set_ylim(0, (top or 1.0) * (1 + style.HEADROOM))
     eff.set_ylabel("TOp/s/W")
-    eff.set_title("Efficiency: system level (solid), core only (dashed)")
+    if flat:
+        low = min(r["system_tops_per_w"] for n in series for r in drawn[n])
+        span = (top - low) or top or 1.0
+        eff.set_ylim(low - span * style.HEADROOM, top + span * style.HEADROOM)
+        eff.set_title(f"System-level efficiency\n(core only: {max(core):.1f} TOp/s/W throughout)")
+    else:
+        eff.set_ylim(0, (top or 1.0) * (1 + style.HEADROOM))
+        eff.set_title("Efficiency: system level (solid), core only (dashed)")
     share.set_ylim(0, style.PERCENT)
     share.set_ylabel("I/O share of energy per frame (%)")
     share.set_title("Off-chip + chip-to-chip I/O share of energy")
     handles = [Line2D([], [], color=c, marker="o", label=n) for n, c in colors.items()]
-    handles += [
-        Line2D([], [], color="black", linewidth=style.LINE_WIDTH, label="system-level TOp/s/W"),
-        Line2D(
-            [],
-            [],
-            color="black",
-            linewidth=style.SECONDARY_LINE_WIDTH,
-            linestyle=style.SECONDARY_LINE_STYLE,
-            label="core-only TOp/s/W",
-        ),
-    ]
+    handles.append(
+        Line2D([], [], color="black", linewidth=style.LINE_WIDTH, label="system-level TOp/s/W")
+    )
+    if not flat:
+        handles.append(
+            Line2D(
+                [],
+                [],
+                color="black",
+                linewidth=style.SECONDARY_LINE_WIDTH,
+                linestyle=style.SECONDARY_LINE_STYLE,
+                label="core-only TOp/s/W",
+            )
+        )
     handles += [
         Line2D([], [], color=color, marker=style.INFEASIBLE_MARKER, linestyle="none", label=note)
         for note, color in skipped

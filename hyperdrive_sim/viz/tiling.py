@@ -1,173 +1,227 @@
-"""How the mesh shape changes speed and efficiency: metrics against the number of chips."""
+"""How the mesh shape changes speed and efficiency: metrics against the number of chips.
+
+One row of panels per network and input (each with its own y scales), one panel per
+metric. Square, wide and tall meshes each have one colour and marker; meshes with the same
+number of chips (1x4, 2x2, 4x1) are spread a little apart along x so none hides another,
+and labelled with their own name. Efficiency and utilisation are ratios: their axes zoom on
+the values (a 15.04 vs 14.84 TOp/s/W difference shows) instead of starting at zero.
+"""
 
 from __future__ import annotations
 
+import logging
+import math
+
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure, SubFigure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
+from matplotlib.patches import Rectangle
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
 from hyperdrive_sim.viz import style
 from hyperdrive_sim.viz.load import Row
-from hyperdrive_sim.viz.points import mesh_name
+from hyperdrive_sim.viz.points import mesh_name, mesh_shape
 from hyperdrive_sim.viz.save import new_figure, styled
 
-#: (column, scale, y label, title) of the four panels, left to right, top to bottom
+#: (column, scale, y label, title, starts at zero) of the panels, left to right
 PANELS = (
-    ("fps", 1.0, "frames/s", "Throughput"),
-    ("total_energy_j", style.MJ_PER_J, "energy per frame (mJ)", "Energy per frame"),
-    ("system_tops_per_w", 1.0, "TOp/s/W", "Efficiency: system (solid), core only (dashed)"),
-    ("utilization", style.PERCENT, "utilisation (%)", "Compute utilisation"),
+    ("fps", 1.0, "frames/s", "Throughput", True),
+    ("total_energy_j", style.MJ_PER_J, "mJ per frame", "Energy per frame", True),
+    ("system_tops_per_w", 1.0, "TOp/s/W", "System efficiency (I/O included)", False),
+    ("utilization", style.PERCENT, "utilisation (%)", "Compute utilisation", False),
 )
-#: panel column -> dashed companion column on the same axes
-COMPANION = {"system_tops_per_w": "core_tops_per_w"}
-#: the panel whose points are labelled with their mesh shape (when there is a single line:
-#: labels of several lines collide; chips and marker shape then name the mesh)
-LABELLED_PANEL = "fps"
+#: the panel whose points carry their mesh name, and the one whose points carry their value
+NAMED_PANEL = "fps"
+VALUED_PANEL = "system_tops_per_w"
+#: core-only efficiency, given in the efficiency panel's title (it hardly depends on the mesh)
+CORE_COLUMN = "core_tops_per_w"
+
+log = logging.getLogger(__name__)
 
 
-def _aspect(row: Row) -> float:
-    return row["mesh_cols"] / row["mesh_rows"]
+def dodged_chips(rows: list[Row]) -> dict[int, float]:
+    """x position of each row (by ``id``): its chip count, spread by ``style.DODGE`` (in
+    factors of 2) from the other meshes with as many chips, in order of rows."""
+    same: dict[int, list[Row]] = {}
+    for row in rows:
+        same.setdefault(row["chips"], []).append(row)
+    x: dict[int, float] = {}
+    for chips, group in same.items():
+        group = sorted(group, key=lambda r: (r["mesh_rows"], r["mesh_cols"]))
+        for j, row in enumerate(group):
+            x[id(row)] = chips * 2 ** ((j - (len(group) - 1) / 2) * style.DODGE)
+    return x
 
 
-def _aspect_label(aspect: float) -> str:
-    if aspect == 1:
-        return "square mesh (rows = cols)"
-    return f"mesh cols/rows = {aspect:g}"
-
-
-def _marker(aspect: float) -> str:
-    return style.ASPECT_MARKERS.get(aspect, style.MARKER_OTHER)
-
-
-def _chips_axis(ax: Axes) -> None:
+def _chips_axis(ax: Axes, low: int, high: int) -> None:
     ax.set_xscale("log", base=2)
-    ax.xaxis.set_major_locator(LogLocator(base=2))
+    ticks = [2**k for k in range(int(math.log2(low)), math.ceil(math.log2(high)) + 1)]
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
     ax.xaxis.set_minor_locator(NullLocator())
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: f"{x:g}"))
-    ax.set_xlabel("chips in the mesh (log scale)")
+    margin = 2 ** (2 * style.DODGE + 0.25)
+    ax.set_xlim(low / margin, high * margin)
     ax.grid(alpha=style.GRID_ALPHA)
+    ax.set_axisbelow(True)
 
 
-def _plot_panel(ax: Axes, column: str, scale: float, series: dict[str, list[Row]]) -> None:
-    label_points = column == LABELLED_PANEL and len(series) == 1
-    for k, (_name, rows) in enumerate(series.items()):
-        color = style.SERIES_COLORS[k % len(style.SERIES_COLORS)]
-        fits = [r for r in rows if r["fits"] and r[column] is not None]
-        for aspect in sorted({_aspect(r) for r in fits}):
-            same = [r for r in fits if _aspect(r) == aspect]
-            xs = [r["chips"] for r in same]
-            for col, ls, lw in (
-                (column, "-", style.LINE_WIDTH),
-                (COMPANION.get(column), style.SECONDARY_LINE_STYLE, style.SECONDARY_LINE_WIDTH),
-            ):
-                if col is None:
-                    continue
-                ys = [r[col] * scale for r in same]
-                ax.plot(
-                    xs,
-                    ys,
-                    color=color,
-                    linestyle=ls,
-                    linewidth=lw,
-                    marker=_marker(aspect),
-                    markersize=style.MARKER_SIZE,
-                )
-            if label_points:
-                # square meshes labelled above their line, other shapes below
-                offset = style.LABEL_OFFSET if aspect == 1 else style.LABEL_OFFSET_BELOW
-                for r in same:
-                    ax.annotate(
-                        mesh_name(r),
-                        (r["chips"], r[column] * scale),
-                        xytext=offset,
-                        textcoords="offset points",
-                        fontsize=style.SMALL_FONT_SIZE,
-                        color=color,
-                    )
-    _infeasible_band(ax, series, label_points)
+def _value(row: Row, column: str, scale: float) -> float | None:
+    value = row.get(column)
+    return value * scale if row["fits"] and value is not None else None
 
 
-def _infeasible_band(ax: Axes, series: dict[str, list[Row]], label_points: bool) -> None:
-    """Crosses for meshes that do not fit, in a grey band below zero (one row per line)."""
-    top = ax.get_ylim()[1] * (1 + style.HEADROOM)
-    bad = {k: [r for r in rows if not r["fits"]] for k, rows in enumerate(series.values())}
-    if not any(bad.values()):
-        ax.set_ylim(0, top)
-        return
-    band = style.INFEASIBLE_BAND * top
-    ax.set_ylim(-band, top)
-    ax.axhspan(-band, 0, color=style.INFEASIBLE_BAND_COLOR, linewidth=0)
-    ax.set_yticks([t for t in ax.get_yticks() if 0 <= t <= top])
-    for k, rows in bad.items():
-        y = -band * (k + 1) / (len(series) + 1)
+def _panel(ax: Axes, column: str, scale: float, rows: list[Row], x: dict[int, float]) -> set:
+    """Lines of one metric, one per mesh shape; returns the legend keys drawn."""
+    drawn: set[str] = set()
+    values: list[float] = []
+    for shape, (color, marker, _) in style.MESH_SHAPES.items():
+        same = [r for r in rows if mesh_shape(r) == shape and _value(r, column, scale) is not None]
+        if not same:
+            continue
+        ys = [_value(r, column, scale) for r in same]
         ax.plot(
-            [r["chips"] for r in rows],
-            [y] * len(rows),
+            [x[id(r)] for r in same],
+            ys,
+            color=color,
+            marker=marker,
+            markersize=style.MARKER_SIZE,
+            linewidth=style.LINE_WIDTH,
+            label=shape,
+        )
+        drawn.add(shape)
+        values += [y for y in ys if y is not None]
+        for r, y in zip(same, ys, strict=True):
+            text = mesh_name(r) if column == NAMED_PANEL else None
+            text = f"{y:.2f}" if column == VALUED_PANEL else text
+            if text:
+                offset, align = style.SHAPE_LABELS[shape]
+                ax.annotate(
+                    text,
+                    (x[id(r)], y),
+                    xytext=offset,
+                    textcoords="offset points",
+                    ha=align,
+                    fontsize=style.SMALL_FONT_SIZE,
+                    color=color,
+                )
+    return drawn | _crosses(ax, rows, x, values, column)
+
+
+def _crosses(ax: Axes, rows: list[Row], x: dict[int, float], values: list[float], column: str):
+    """y range of the drawn values (from 0 for magnitudes), with a grey strip at the bottom
+    holding a cross per mesh that does not fit."""
+    zero = next(p[4] for p in PANELS if p[0] == column)
+    low, high = (0.0 if zero else min(values, default=0.0)), max(values, default=1.0)
+    span = (high - low) or abs(high) or 1.0
+    low = low if zero else low - span * style.HEADROOM
+    high = high + span * style.HEADROOM * 2  # room for the labels above the points
+    bad = [r for r in rows if not r["fits"]]
+    if bad:  # extend below the data so the strip covers no point
+        strip = style.INFEASIBLE_STRIP
+        bottom = low - (high - low) * strip / (1 - strip)
+        ax.set_ylim(bottom, high)
+        ax.add_patch(
+            Rectangle(
+                (0, 0),
+                1,
+                strip,
+                transform=ax.transAxes,
+                color=style.INFEASIBLE_BAND_COLOR,
+                linewidth=0,
+                zorder=0,
+            )
+        )
+        ax.plot(
+            [x[id(r)] for r in bad],
+            [strip / 2] * len(bad),
             linestyle="none",
             marker=style.INFEASIBLE_MARKER,
-            color=style.SERIES_COLORS[k % len(style.SERIES_COLORS)],
+            color=style.INFEASIBLE_TEXT_COLOR,
             markersize=style.MARKER_SIZE,
+            transform=ax.get_xaxis_transform(),
+            label="infeasible",
         )
-        for r in rows if label_points else ():
-            ax.annotate(
-                mesh_name(r),
-                (r["chips"], y),
-                xytext=(style.LABEL_OFFSET[0], 0),
-                textcoords="offset points",
-                va="center",
-                fontsize=style.SMALL_FONT_SIZE,
-                color=style.INFEASIBLE_TEXT_COLOR,
-            )
+        ax.yaxis.set_major_locator(FixedLocator([t for t in _ticks(low, high) if t >= low]))
+        return {"infeasible"}
+    ax.set_ylim(low, high)
+    return set()
 
 
-def _legend(fig: Figure, series: dict[str, list[Row]]) -> None:
+def _ticks(low: float, high: float) -> list[float]:
+    """About five round ticks between ``low`` and ``high``."""
+    step = (high - low) / 5 or 1.0
+    base = 10 ** math.floor(math.log10(step))
+    step = min((m * base for m in (1, 2, 2.5, 5, 10) if m * base >= step), default=step)
+    first = math.ceil(low / step) * step
+    return [first + k * step for k in range(int((high - first) / step) + 1)]
+
+
+def _core_note(rows: list[Row]) -> str:
+    core = [r[CORE_COLUMN] for r in rows if r["fits"] and r.get(CORE_COLUMN)]
+    if not core:
+        return ""
+    low, high = min(core), max(core)
+    if high - low <= style.FLAT_SPREAD * high:
+        return f"\ncore only: {high:.1f} TOp/s/W on every mesh"
+    return f"\ncore only: {low:.1f} to {high:.1f} TOp/s/W"
+
+
+def _row(sub: SubFigure, name: str, rows: list[Row], low: int, high: int) -> set[str]:
+    axes = sub.subplots(1, len(PANELS))
+    x = dodged_chips(rows)
+    drawn: set[str] = set()
+    for ax, (column, scale, ylabel, title, _) in zip(axes, PANELS, strict=True):
+        drawn |= _panel(ax, column, scale, rows, x)
+        _chips_axis(ax, low, high)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title + (_core_note(rows) if column == VALUED_PANEL else ""))
+        ax.set_xlabel("chips (log scale)")
+    unfit = [mesh_name(r) for r in rows if not r["fits"]]
+    note = f"  (does not fit: {', '.join(unfit)})" if unfit else ""
+    sub.suptitle(f"{name}{note}", x=0.01, ha="left", fontweight="bold")
+    return drawn
+
+
+def _legend(fig: Figure, drawn: set[str]) -> None:
     handles = [
-        Line2D([], [], color=style.SERIES_COLORS[k % len(style.SERIES_COLORS)], label=name)
-        for k, name in enumerate(series)
+        Line2D([], [], color=c, marker=m, linewidth=style.LINE_WIDTH, label=lbl)
+        for shape, (c, m, lbl) in style.MESH_SHAPES.items()
+        if shape in drawn
     ]
-    aspects = sorted({_aspect(r) for rows in series.values() for r in rows})
-    handles += [
-        Line2D([], [], color="black", marker=_marker(a), linestyle="none", label=_aspect_label(a))
-        for a in aspects
-    ]
-    handles.append(
-        Line2D(
-            [],
-            [],
-            color="black",
-            linestyle=style.SECONDARY_LINE_STYLE,
-            linewidth=style.SECONDARY_LINE_WIDTH,
-            label="core-only TOp/s/W",
-        )
-    )
-    if any(not r["fits"] for rows in series.values() for r in rows):
+    if "infeasible" in drawn:
         handles.append(
             Line2D(
                 [],
                 [],
-                color="black",
+                color=style.INFEASIBLE_TEXT_COLOR,
                 marker=style.INFEASIBLE_MARKER,
                 linestyle="none",
-                label=f"{style.INFEASIBLE_LABEL} (grey band)",
+                label=f"{style.INFEASIBLE_LABEL} (grey strip)",
             )
         )
-    fig.legend(handles=handles, loc="outside lower center", ncols=style.LEGEND_COLUMNS)
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles))
 
 
 @styled
 def tiling_figure(series: dict[str, list[Row]]) -> Figure:
-    """2x2 panels of throughput, energy, efficiency and utilisation vs chips, one line per
-    network and input (and sweep setting); meshes that do not fit are crosses at the bottom."""
-    fig = new_figure(*style.TILING_FIG_SIZE)
-    axes = fig.subplots(2, 2, sharex=True)
-    for ax, (column, scale, ylabel, title) in zip(axes.flat, PANELS, strict=True):
-        _plot_panel(ax, column, scale, series)
-        _chips_axis(ax)
-        ax.set_ylabel(ylabel)
-        ax.set_title(title)
-    for ax in axes[0]:
-        ax.set_xlabel("")
-    _legend(fig, series)
+    """Throughput, energy, efficiency and utilisation against chips: a row of panels per
+    series (network, input, settings) of ``tiling_series``; meshes that do not fit are
+    crosses in a grey strip at the bottom of each panel. At most ``style.MAX_TILING_ROWS``
+    series are drawn (the others are logged)."""
+    names = list(series)[: style.MAX_TILING_ROWS]
+    if len(series) > len(names):
+        log.warning(
+            "tiling comparison drawn for the first %d series only; skipped: %s",
+            len(names),
+            ", ".join(list(series)[len(names) :]),
+        )
+    chips = [r["chips"] for n in names for r in series[n]]
+    width, height = style.TILING_PANEL_SIZE
+    fig = new_figure(width * len(PANELS), height * len(names) + style.FIG_MARGIN_HEIGHT)
+    subs = fig.subfigures(len(names), 1, squeeze=False)[:, 0]
+    drawn: set[str] = set()
+    for sub, name in zip(subs, names, strict=True):
+        drawn |= _row(sub, name, series[name], min(chips), max(chips))
+    _legend(fig, drawn)
     fig.suptitle("Tiling comparison: the same network on meshes of different size and shape")
     return fig

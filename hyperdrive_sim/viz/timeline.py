@@ -3,6 +3,7 @@ and the off-chip interface are."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -24,10 +25,10 @@ def activity(label: str) -> str:
     return style.INTERVAL_ACTIVITY.get(label, "busy")
 
 
-def transfer_kind(label: str) -> str:
-    """The kind of a transfer label (``"halo layer1.0.conv1"`` -> ``"halo"``)."""
-    kind = label.split(" ", 1)[0]
-    return kind if kind in style.TRANSFER_COLORS else "other"
+def transfer_kind(label: str, group: str = "links") -> str:
+    """The meaning (key of ``style.MEANINGS``) of a transfer label of trace group ``group``
+    (``"halo layer1.0.conv1"`` on the links -> ``"link_halo"``)."""
+    return style.TRANSFERS.get((group, label.split(" ", 1)[0]), style.TRANSFER_OTHER)
 
 
 def _time_unit(end_s: float) -> tuple[float, str]:
@@ -92,14 +93,12 @@ def _activity_panel(
     by_kind: dict[str, list[Interval]] = {}
     for ivs in tracks.values():
         for iv in ivs:
-            by_kind.setdefault(transfer_kind(iv[2]), []).append(iv)
-    kinds = [k for k in style.TRANSFER_COLORS if k in by_kind]
+            by_kind.setdefault(transfer_kind(iv[2], name), []).append(iv)
+    kinds = [k for k in style.MEANINGS if k in by_kind]
     mids = (edges[:-1] + edges[1:]) / 2 * to_time
     shares = [_busy(by_kind[k], edges) / width * style.PERCENT for k in kinds]
     if shares:
-        ax.stackplot(
-            mids, *shares, colors=[style.TRANSFER_COLORS[k] for k in kinds], linewidth=0, step="mid"
-        )
+        ax.stackplot(mids, *shares, colors=[style.color(k) for k in kinds], linewidth=0, step="mid")
     ax.set_ylim(0, style.PERCENT)
     ax.set_yticks([0, style.PERCENT / 2, style.PERCENT])
     count = f"{len(tracks)} links" if len(tracks) != 1 else "1 port"
@@ -145,9 +144,7 @@ def timeline_plot(
         for ax, (group, tracks) in zip(axes[1:], groups.items(), strict=True):
             kinds |= _activity_panel(ax, tracks, edges, to_time, group)
         handles += [
-            Patch(color=style.TRANSFER_COLORS[k], label=f"transfer: {style.TRANSFER_LABELS[k]}")
-            for k in style.TRANSFER_COLORS
-            if k in kinds
+            Patch(color=style.color(k), label=style.label(k)) for k in style.MEANINGS if k in kinds
         ]
     axes[0].set_xlim(0, end * to_time if end else 1)
     axes[-1].set_xlabel(f"time ({unit}) at {frequency_hz / style.HZ_PER_MHZ:g} MHz")
@@ -174,14 +171,23 @@ def trace_figure(trace: Trace, title: str | None = None) -> Figure:
     )
 
 
-def timeline_figure(intervals: dict[str, list[Interval]], frequency_hz: float, path: Path) -> None:
+def timeline_figure(
+    intervals: dict[str, list[Interval]],
+    frequency_hz: float,
+    path: Path,
+    formats: Sequence[str] | None = None,
+) -> list[Path]:
     """Draw ``intervals`` (track -> ``(start, end, label)`` in cycles) as a Gantt chart.
 
     Tracks are drawn top to bottom in dict order, coloured by activity: compute, stall on
-    weights, stall on halo pixels, waiting for the image. Writes ``path`` with the suffixes
-    .png and .svg (whatever suffix ``path`` has).
+    weights, stall on halo pixels, waiting for the image. Writes ``path`` in each of
+    ``formats`` (default: the format its suffix names, else ``style.FORMATS``); returns the
+    written paths.
     """
     fig = timeline_plot(intervals, frequency_hz)
     path = Path(path)
-    stem = path.with_suffix("") if path.suffix.lstrip(".") in style.FORMATS else path
-    save_figure(fig, stem.parent, stem.name)
+    suffix = path.suffix.lstrip(".")
+    stem = path.with_suffix("") if suffix in style.ALL_FORMATS else path
+    if formats is None:
+        formats = (suffix,) if suffix in style.ALL_FORMATS else style.FORMATS
+    return save_figure(fig, stem.parent, stem.name, formats)

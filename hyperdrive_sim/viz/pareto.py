@@ -1,0 +1,138 @@
+"""Pareto figures of an explore run: one figure per network and input, one panel per pair
+of objectives.
+
+In each panel: every design point that meets the constraints (colour = number of chips),
+points that violate a constraint in faint grey, the two-objective front of the panel as a
+staircase, the points of the full front ringed in black, and the staircase's points
+labelled by mesh and memory. Axes are logarithmic where the values span over a decade.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.colors import LogNorm, Normalize
+
+from hyperdrive_sim.explore.pareto import front_2d
+from hyperdrive_sim.viz.save import new_figure, save_figure, styled
+
+#: axis labels of the usual objectives
+AXIS_LABELS = {
+    "total_energy_j": "energy per frame (mJ)",
+    "fps": "frames per second",
+    "latency_s": "latency (ms)",
+    "chips": "chips",
+    "silicon_area_mm2": "silicon area, all chips (mm²)",
+    "chip_area_mm2": "area per chip (mm²)",
+    "system_tops_per_w": "system efficiency (TOp/s/W)",
+}
+#: shown values are scaled for readability (J -> mJ, s -> ms)
+SCALES = {"total_energy_j": 1e3, "latency_s": 1e3}
+MAX_LABELS = 10
+PANEL = 3.6
+
+
+def _value(row: dict, column: str) -> float:
+    value = row.get(column)
+    if value in (None, ""):
+        return math.nan
+    return float(value) * SCALES.get(column, 1.0)
+
+
+def point_name(row: dict) -> str:
+    """``4x4, 6.4 Mb``: the mesh and the memory of a design point."""
+    fmm = row.get("fmm_capacity_bits")
+    mem = f", {float(fmm) / 1e6:.3g} Mb" if fmm not in (None, "") else ""
+    return f"{row['mesh_rows']}x{row['mesh_cols']}{mem}"
+
+
+def _log_if_spread(ax, axis: str, values: np.ndarray) -> None:
+    v = values[np.isfinite(values) & (values > 0)]
+    if v.size and v.max() / v.min() > 10:
+        (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+
+
+@styled
+def pareto_figure(rows: Sequence[dict], objectives: Sequence[tuple[str, bool]], title: str):
+    """The figure for one network and input; ``objectives`` are (column, maximise)."""
+    pairs = list(itertools.combinations(range(len(objectives)), 2))
+    ncols = min(3, len(pairs))
+    nrows = math.ceil(len(pairs) / ncols)
+    fig = new_figure(PANEL * ncols + 0.8, PANEL * nrows + 0.5)
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    ok = [r for r in rows if str(r.get("constraints_ok")) in ("True", "true", "1")]
+    bad = [r for r in rows if r not in ok and str(r.get("fits")) in ("True", "true", "1")]
+    chips = np.array([float(r["chips"]) for r in ok]) if ok else np.array([1.0])
+    norm = (LogNorm if chips.max() / max(chips.min(), 1) > 10 else Normalize)(
+        vmin=max(chips.min(), 1), vmax=max(chips.max(), 2)
+    )
+    cmap = colormaps["viridis"]
+    scatter = None
+    for ax, (i, j) in zip(axes, pairs, strict=False):
+        (cx, mx), (cy, my) = objectives[i], objectives[j]
+        for group, style in ((bad, {"c": "#CFCFCF", "s": 8, "alpha": 0.5}),):
+            if group:
+                ax.scatter(
+                    [_value(r, cx) for r in group], [_value(r, cy) for r in group],
+                    marker="x", linewidths=0.6, label="violates a constraint", **style,
+                )  # fmt: skip
+        if ok:
+            x = np.array([_value(r, cx) for r in ok])
+            y = np.array([_value(r, cy) for r in ok])
+            scatter = ax.scatter(x, y, c=chips, cmap=cmap, norm=norm, s=12, alpha=0.8, linewidths=0)
+            rank1 = np.array([str(r.get("pareto_rank")) == "1" for r in ok])
+            ax.scatter(
+                x[rank1], y[rank1], s=28, facecolors="none", edgecolors="black",
+                linewidths=0.8, label="Pareto front (all objectives)",
+            )  # fmt: skip
+            stair = front_2d(x, y, mx, my)
+            ax.step(x[stair], y[stair], where="post", color="black", lw=1.0, alpha=0.7,
+                    label="front of this pair")  # fmt: skip
+            picks = stair[np.linspace(0, len(stair) - 1, min(MAX_LABELS, len(stair))).astype(int)]
+            for k in dict.fromkeys(picks.tolist()):
+                ax.annotate(
+                    point_name(ok[k]), (x[k], y[k]), xytext=(4, 4), textcoords="offset points",
+                    fontsize=6.5, color="#333333",
+                )  # fmt: skip
+            _log_if_spread(ax, "x", x)
+            _log_if_spread(ax, "y", y)
+        ax.set_xlabel(AXIS_LABELS.get(cx, cx) + (" ↑" if mx else " ↓"))
+        ax.set_ylabel(AXIS_LABELS.get(cy, cy) + (" ↑" if my else " ↓"))
+        ax.grid(True, which="major", alpha=0.3)
+    for ax in axes[len(pairs) :]:
+        ax.set_visible(False)
+    handles, labels = axes[0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="outside lower center", ncols=len(handles), fontsize=8)
+    if scatter is not None:
+        fig.colorbar(scatter, ax=list(axes[: len(pairs)]), label="chips", shrink=0.8)
+    fig.suptitle(title + "   (↓ lower is better, ↑ higher is better)")
+    return fig
+
+
+def pareto_figures(
+    rows: Sequence[dict],
+    objectives: Sequence[tuple[str, bool]],
+    out_dir: Path,
+    scenarios: Sequence[str] = (),
+) -> list[Path]:
+    """One Pareto figure per network, input and scenario value; return the written files."""
+    cases: dict[tuple, list[dict]] = {}
+    for r in rows:
+        key = (r["network"], r["input_w"], r["input_h"], *(r.get(k) for k in scenarios))
+        cases.setdefault(key, []).append(r)
+    paths = []
+    for (net, w, h, *values), case in cases.items():
+        extra = "".join(f", {k} = {v}" for k, v in zip(scenarios, values, strict=True))
+        stem = f"pareto_{net}_{w}x{h}" + "".join(
+            f"_{k.split('.')[-1]}-{v}" for k, v in zip(scenarios, values, strict=True)
+        )
+        fig = pareto_figure(case, objectives, f"{net} at {w}x{h}{extra}")
+        paths += save_figure(fig, out_dir, re.sub(r"[^A-Za-z0-9_.-]", "_", stem))
+    return paths

@@ -1,0 +1,275 @@
+"""Figure design (tiling dodge, one colour per meaning, numeric mesh order, readable
+timeline names) and plot_results' machinery (formats, stamp skip, parallel workers)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from matplotlib.colors import to_hex
+from matplotlib.figure import Figure
+from matplotlib.legend import Legend
+from matplotlib.lines import Line2D
+
+import hyperdrive_sim.viz as viz
+from hyperdrive_sim.errors import InputError
+from hyperdrive_sim.evaluators.des.timeline import Timeline, write_trace
+from hyperdrive_sim.experiment import run_experiment
+from hyperdrive_sim.result import RESULT_COLUMNS
+from hyperdrive_sim.viz import load_results, plot_results, style
+from hyperdrive_sim.viz.energy import io_vs_core_figure
+from hyperdrive_sim.viz.layers import layer_figure
+from hyperdrive_sim.viz.points import (
+    file_label,
+    input_groups,
+    select_point,
+    tiling_series,
+    varying_columns,
+)
+from hyperdrive_sim.viz.tiling import tiling_figure
+from hyperdrive_sim.viz.timeline import trace_figure
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _row(mesh: str, fits: bool = True, size: str = "224x224", **extra: object) -> dict:
+    rows, cols = (int(v) for v in mesh.split("x"))
+    width, height = (int(v) for v in size.split("x"))
+    row = dict.fromkeys(RESULT_COLUMNS)
+    row.update(
+        network="resnet34",
+        input_w=width,
+        input_h=height,
+        mesh_rows=rows,
+        mesh_cols=cols,
+        chips=rows * cols,
+        evaluator="analytic",
+        accelerator="hyperdrive",
+        fits=fits,
+        status="ok" if fits else "infeasible",
+        reason=None if fits else "feature maps do not fit",
+        frequency_mhz=100.0,
+    )
+    if fits:
+        row.update(
+            fps=60.0,
+            total_energy_j=1e-3,
+            core_energy_j=2e-4,
+            onchip_mem_energy_j=1e-4,
+            offchip_weight_energy_j=5e-4,
+            image_io_energy_j=1e-4,
+            c2c_io_energy_j=5e-5,
+            leakage_energy_j=5e-5,
+            offchip_io_energy_j=6e-4,
+            system_tops_per_w=15.0,
+            core_tops_per_w=40.0,
+            utilization=0.4,
+        )
+    row.update(extra)
+    return row
+
+
+def _write(folder: Path, rows: list[dict], extra: tuple[str, ...] = ()) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    data = {"columns": [*RESULT_COLUMNS, *extra], "rows": rows}
+    (folder / "results.json").write_text(json.dumps(data), encoding="utf-8")
+    return folder
+
+
+def _legend_entries(fig: Figure) -> list[tuple[str, str]]:
+    """(label, colour) of every legend entry of ``fig`` (figure and axes legends, also in
+    subfigures); the colour of a patch is its face, of a line its line colour."""
+    entries = []
+    for legend in fig.findobj(Legend):
+        for handle, text in zip(legend.legend_handles, legend.get_texts(), strict=True):
+            color = handle.get_color() if isinstance(handle, Line2D) else handle.get_facecolor()
+            entries.append((text.get_text(), to_hex(color)))
+    return entries
+
+
+# -- tiling comparison ----------------------------------------------------------------------------
+
+
+def test_tiling_equal_chip_counts_are_three_points() -> None:
+    """1x4, 2x2 and 4x1 all have 4 chips: three artists (wide, square, tall) at three x
+    positions, and the legend lists exactly those three shapes."""
+    efficiency = {"1x4": 15.04, "2x2": 14.84, "4x1": 14.9}
+    rows = [
+        _row(m, system_tops_per_w=e, fps=60.0 + k) for k, (m, e) in enumerate(efficiency.items())
+    ]
+    rows.append(_row("2x1"))  # another chip count, so the series spans several sizes
+    series = tiling_series(rows, ())
+    fig = tiling_figure(series)
+    fps_ax, _, eff_ax, _ = fig.subfigs[0].axes
+    points = {}
+    for line in fps_ax.get_lines():
+        for x, _y in line.get_xydata():
+            points.setdefault(line.get_label(), []).append(x)
+    assert sorted(points) == ["square", "tall", "wide"]
+    four = [x for label in points for x in points[label] if 2.5 < x < 6.5]  # near 4 chips
+    assert len(four) == 3 and len(set(four)) == 3, four  # three positions, none hidden
+    # wide left of square left of tall: ordered by mesh rows (1, 2, 4)
+    assert max(points["wide"]) < 4 < max(points["tall"])
+    legend = [label for label, _ in _legend_entries(fig)]
+    assert legend == [style.MESH_SHAPES[s][2] for s in ("square", "wide", "tall")]
+    # efficiency is a ratio: its axis zooms, so 15.04 vs 14.84 spans a visible share of it
+    low, high = eff_ax.get_ylim()
+    assert low > 0 and (15.04 - 14.84) / (high - low) > 0.1
+
+
+def test_tiling_legend_shows_unfit_only_when_drawn() -> None:
+    rows = [_row("1x1", fits=False), _row("2x2"), _row("3x3")]
+    labels = [label for label, _ in _legend_entries(tiling_figure(tiling_series(rows, ())))]
+    assert labels == [style.MESH_SHAPES["square"][2], f"{style.INFEASIBLE_LABEL} (grey strip)"]
+
+
+# -- one colour per meaning -----------------------------------------------------------------------
+
+
+def _trace(path: Path) -> None:
+    """A two-chip trace with every kind of interval and transfer."""
+    tracks = {
+        "chip 0": [(0, 7, "wait: image"), (7, 500, "conv1"), (500, 600, "stall: weights")],
+        "chip 1": [(0, 9, "wait: image"), (9, 400, "conv1"), (400, 450, "stall: halo")],
+        "link 0->1": [(10, 20, "halo conv1"), (30, 41, "reduce fc"), (50, 60, "weights fc")],
+        "off-chip": [(0, 7, "image chip 0"), (7, 9, "weights conv1"), (590, 600, "results")],
+    }
+    tracks["chip 1"].append((450, 600, "wait: partial vector"))
+    groups = {"chips": ("chip 0", "chip 1"), "links": ("link 0->1",), "off-chip": ("off-chip",)}
+    write_trace(Timeline(tracks, groups, 600, 42), path, 100e6)
+
+
+def test_one_colour_per_meaning_across_figures(tmp_path: Path) -> None:
+    """Walk the legends of the quickstart figures and of a timeline: a colour of
+    style.MEANINGS always carries that meaning's label, and each label one colour."""
+    run_experiment(
+        REPO / "experiments/quickstart.yaml",
+        out_dir=tmp_path,
+        progress=False,
+        executor="serial",
+        plots=False,
+    )
+    results = load_results(tmp_path)
+    points = results.points
+    varying = varying_columns(points, results.extra_columns)
+    point = select_point(points)
+    _trace(tmp_path / "t.json")
+    figures = [
+        io_vs_core_figure(points, varying),
+        layer_figure(point, results.layers_of(point), varying),
+        trace_figure(viz.load_trace(tmp_path / "t.json")),
+    ]
+    meaning_of = {to_hex(c): lbl for c, lbl in style.MEANINGS.values()}
+    colour_of: dict[str, str] = {}
+    seen = 0
+    for fig in figures:
+        for label, colour in _legend_entries(fig):
+            if colour in meaning_of:
+                seen += 1
+                assert meaning_of[colour] == label, (colour, label)
+            assert colour_of.setdefault(label, colour) == colour, label
+    # compute, weights, stalls, ... in the layer figure; every transfer kind in the timeline
+    assert seen >= 15
+    # the orange of waiting for weights is not the orange of off-chip I/O (the old clash)
+    assert style.ACTIVITY_COLORS["stall_weight"] != style.PART_COLORS["offchip_io"]
+    assert not set(style.SERIES_COLORS) & {c for c, _ in style.MEANINGS.values()}
+
+
+# -- io_vs_core: numeric mesh order, a panel per input --------------------------------------------
+
+
+def test_io_vs_core_meshes_in_numeric_order_one_panel_per_input() -> None:
+    rows = [
+        _row("16x16", size="1920x1080", core_energy_j=2e-2, total_energy_j=2.08e-2),
+        _row("1x2", size="1920x1080", fits=False),
+        _row("16x16"),
+        _row("1x2", fits=False),
+        _row("2x2"),
+        _row("1x1", fits=False),
+    ]
+    groups = input_groups(rows)
+    # by chips then rows: 1x1 (1), 1x2 (2), 2x2 (4), 16x16 (256); a string sort gives 16x16 first
+    order = [[f"{r['mesh_rows']}x{r['mesh_cols']}" for r in g] for g in groups.values()]
+    assert order == [["1x2", "16x16"], ["1x1", "1x2", "2x2", "16x16"]]
+    fig = io_vs_core_figure(rows)
+    big, small = fig.axes
+    assert [t.get_text() for t in small.get_xticklabels()] == ["1x1", "1x2", "2x2", "16x16"]
+    assert big.get_title(loc="left") == "resnet34 1920x1080"
+    # own scales: the 224x224 bars (1 mJ: the parts of _row) are not squashed by the 1080p
+    # one (20.8 mJ, its core energy raised to 20 mJ)
+    assert small.get_ylim()[1] < 2 < 20 < big.get_ylim()[1]
+
+
+# -- timeline names -------------------------------------------------------------------------------
+
+
+def test_timeline_names_readable_sanitised_unique(tmp_path: Path) -> None:
+    column = "system.link_bandwidth_gbps"
+    rows = [
+        _row("2x2", point_id="aaaaaaaa11", **{column: 0.8}),
+        _row("2x2", point_id="bbbbbbbb22", **{column: 3.2}),
+        _row("2x2", point_id="cccccccc33", **{column: 3.2}),  # the same settings again
+    ]
+    _write(tmp_path, rows, (column,))
+    for pid in ("aaaaaaaa", "bbbbbbbb", "cccccccc"):
+        _trace(tmp_path / "traces" / f"resnet34_224x224_2x2_{pid}.json")
+    paths = plot_results(tmp_path, figures=["timeline_*"], workers=1)
+    assert [p.stem for p in paths] == [
+        "timeline_resnet34_224x224_2x2_link_bandwidth_gbps-0.8",
+        "timeline_resnet34_224x224_2x2_link_bandwidth_gbps-3.2_bbbbbbbb",
+        "timeline_resnet34_224x224_2x2_link_bandwidth_gbps-3.2_cccccccc",
+    ]
+    odd = _row("2x2", network="my net/v2", **{column: 0.8})
+    assert file_label(odd, (column,)) == "my_net_v2_224x224_2x2_link_bandwidth_gbps-0.8"
+
+
+# -- formats, stamp, workers ----------------------------------------------------------------------
+
+
+def test_formats(tmp_path: Path) -> None:
+    _write(tmp_path, [_row("1x1", fits=False), _row("2x2")])
+    assert {p.suffix for p in plot_results(tmp_path, workers=1)} == {".png"}  # the default
+    paths = plot_results(tmp_path, formats=["pdf", "svg"], workers=1)
+    assert {p.suffix for p in paths} == {".pdf", ".svg"}
+    with pytest.raises(InputError, match="unknown figure format jpg"):
+        plot_results(tmp_path, formats=["jpg"])
+
+
+def test_stamp_skips_unchanged_inputs(tmp_path: Path, monkeypatch) -> None:
+    _write(tmp_path, [_row("1x1", fits=False), _row("2x2"), _row("3x3")])
+    first = plot_results(tmp_path, workers=1)
+    assert {p.stem for p in first} == {"io_vs_core_energy", "energy_share", "tiling_comparison"}
+    drawn: list[int] = []
+    real = viz._draw
+    monkeypatch.setattr(
+        viz, "_draw", lambda jobs, workers: drawn.append(len(jobs)) or real(jobs, 1)
+    )
+    assert plot_results(tmp_path) == first and drawn == []  # same inputs: nothing drawn
+    first[0].unlink()
+    assert plot_results(tmp_path) == first and drawn == [3]  # a figure went missing
+    _write(tmp_path, [_row("1x1", fits=False), _row("2x2"), _row("3x3", fps=1.0)])
+    plot_results(tmp_path)
+    assert drawn == [3, 3]  # results changed
+    plot_results(tmp_path, force=True)
+    plot_results(tmp_path, formats=["svg"])
+    assert drawn == [3, 3, 3, 3]  # forced; other options
+
+
+def test_workers_draw_the_same_bytes(tmp_path: Path) -> None:
+    """Forked workers and the parent alone write identical files."""
+    _write(tmp_path, [_row("1x1", fits=False), _row("2x2"), _row("1x4")])
+    serial = plot_results(tmp_path, tmp_path / "one", workers=1)
+    parallel = plot_results(tmp_path, tmp_path / "two", workers=2)
+    assert [p.name for p in serial] == [p.name for p in parallel]
+    for a, b in zip(serial, parallel, strict=True):
+        assert a.read_bytes() == b.read_bytes(), a.name
+
+
+def test_import_does_not_load_matplotlib() -> None:
+    """Checking the stamp of a cached re-run must not pay for importing matplotlib."""
+    code = "import sys, hyperdrive_sim.viz; print('matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
