@@ -44,3 +44,41 @@ MAX_FOLD_ELEMENTS = 1 << 24
 MAX_VERIFY_MESH_SIDE = 16
 #: number of characters of an output path component the CLI accepts before asking the OS
 MAX_NAME_CHARS = 255
+#: Plausible ranges of physical numbers. These are input sanity limits, not model
+#: parameters: they refuse typos such as 1e-300 Gbit/s or 1e300 MHz, whose arithmetic
+#: would overflow or underflow, while staying far outside any real design.
+#: clock frequency of an operating point, MHz (1 kHz .. 100 GHz)
+MIN_FREQUENCY_MHZ = 1e-3
+MAX_FREQUENCY_MHZ = 1e5
+#: supply voltage, V (operating points and the energy table's reference voltage)
+MIN_VOLTAGE_V = 0.05
+MAX_VOLTAGE_V = 5.0
+#: off-chip and chip-to-chip bandwidth, Gbit/s (1 Mbit/s .. 1 Pbit/s)
+MIN_BANDWIDTH_GBPS = 1e-3
+MAX_BANDWIDTH_GBPS = 1e6
+#: off-chip and link latency, ns (1 s)
+MAX_LATENCY_NS = 1e9
+#: energy of one action or of one bit moved, pJ (1 uJ)
+MAX_ENERGY_PJ = 1e6
+#: leakage power, mW per chip or per Mbit (1 kW)
+MAX_LEAKAGE_MW = 1e6
+#: exponent of the voltage scaling of energy and leakage
+MAX_VOLTAGE_EXPONENT = 10.0
+#: published efficiency (TOp/s/W) and throughput (GOp/s) of a baseline accelerator
+MAX_TOPS_PER_W = 1e6
+MAX_GOPS = 1e9
+MIN_PUBLISHED = 1e-6
+#: bits per feature-map value or weight
+MAX_WORD_BITS = 64
+#: weight blocks a chip's weight buffer holds
+MAX_BUFFER_BLOCKS = 1024
+#: seed of random weights (numpy accepts any non-negative integer; this keeps it to 64 bits)
+MAX_SEED = 2**64 - 1
+#: cycles of one frame or one transfer; beyond it, 64-bit cycle counts could overflow
+MAX_CYCLES = 2**60
+#: area of one component, mm² (a 10 cm² die)
+MAX_AREA_MM2 = 1e3
+#: pads of one interface or link port
+MAX_PADS = 100_000
+#: exponent of the SRAM energy-per-bit scaling with capacity
+MAX_SRAM_EXPONENT = 2.0

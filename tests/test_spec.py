@@ -67,8 +67,14 @@ def test_include_with_override_replaces_one_key_and_keeps_the_rest(tmp_path):
     chip = load_experiment(path).chip
     assert chip.fmm_bits == 8_000_000
     preset = preset_chip()
-    assert chip.model_dump(exclude={"fmm_bits"}) == preset.model_dump(exclude={"fmm_bits"})
+    kept = {"fmm_bits", "sources"}
+    assert chip.model_dump(exclude=kept) == preset.model_dump(exclude=kept)
     assert preset.fmm_bits != 8_000_000
+    # the preset's provenance no longer describes the overridden value; the rest is kept
+    assert chip.sources["fmm_bits"] == "set in exp.yaml"
+    assert {k: v for k, v in chip.sources.items() if k != "fmm_bits"} == {
+        k: v for k, v in preset.sources.items() if k != "fmm_bits"
+    }
 
 
 def test_override_deep_merges_nested_mappings(tmp_path):
@@ -360,3 +366,85 @@ def test_specs_reject_infinite_numbers():
     system = loader.load(CONFIGS / "systems/hyperdrive_mesh.yaml").data
     with pytest.raises(ValidationError, match="finite"):
         SystemSpec.model_validate({**system, "offchip_bandwidth_gbps": float("inf")})
+
+
+# --------------------------------------------------------------------------------------------
+# defaults, --set overrides, experiments by name
+
+BARE = "name: exp\nnetworks: [resnet18]\ninputs: [224x224]\n"
+
+
+def test_omitted_sections_default_to_the_bundled_presets(tmp_path):
+    spec = load_experiment(write(tmp_path, "exp.yaml", BARE))
+    # the presets loaded directly from their files, sources included
+    assert spec.chip == preset_chip()
+    assert spec.system == loader.validate(
+        SystemSpec, loader.load(CONFIGS / "systems/hyperdrive_mesh.yaml")
+    )
+    assert spec.energy == loader.validate(
+        EnergyTable, loader.load(CONFIGS / "energy/hyperdrive_22fdx.yaml")
+    )
+
+
+def test_a_section_without_include_overrides_the_preset(tmp_path):
+    spec = load_experiment(write(tmp_path, "exp.yaml", BARE + "chip: {fmm_bits: 12800000}\n"))
+    kept = {"fmm_bits", "sources"}
+    assert spec.chip.fmm_bits == 12_800_000
+    assert spec.chip.model_dump(exclude=kept) == preset_chip().model_dump(exclude=kept)
+    assert spec.chip.sources["fmm_bits"] == "set in exp.yaml"
+
+
+def test_a_section_with_include_is_not_merged_with_the_default(tmp_path):
+    text = BARE + "energy: {include: energy/hyperdrive_journal}\n"
+    spec = load_experiment(write(tmp_path, "exp.yaml", text))
+    assert spec.energy.name == "hyperdrive_journal"
+    assert spec.energy.binary_mac_pj == 0.2917  # configs/energy/hyperdrive_journal.yaml
+
+
+def test_overrides_set_values_after_includes_and_defaults(tmp_path):
+    path = write(tmp_path, "exp.yaml", BARE)
+    sets = ["chip.fmm_bits=12800000", "energy.offchip_pj_per_bit=10", "meshes=[2x2,4x4]"]
+    spec = loader.validate(ExperimentSpec, loader.load(path, sets))
+    assert spec.chip.fmm_bits == 12_800_000
+    assert spec.energy.offchip_pj_per_bit == 10.0
+    assert [str(m) for m in spec.meshes] == ["2x2", "4x4"]
+    assert spec.energy.sources["offchip_pj_per_bit"] == "set in --set"
+
+
+def test_an_override_below_sweep_grid_keeps_the_dotted_axis_name(tmp_path):
+    path = write(tmp_path, "exp.yaml", BARE)
+    sets = ["sweep.grid.energy.offchip_pj_per_bit=[1, 2]"]
+    spec = loader.validate(ExperimentSpec, loader.load(path, sets))
+    assert spec.sweep.grid == {"energy.offchip_pj_per_bit": [1, 2]}
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("chip.fmm_bits=true", "--set: chip.fmm_bits: expected an integer, got True"),
+        ("chip.fmm_bitz=1", "--set: chip.fmm_bitz: unknown key (did you mean 'fmm_bits'?)"),
+        ("meshes.3=1x1", "--set: meshes[3]: index 3 is outside the list"),
+        ("fmm_bits", "--set: expected KEY=VALUE"),
+    ],
+)
+def test_override_errors_name_the_override(tmp_path, override, message):
+    path = write(tmp_path, "exp.yaml", BARE + "meshes: [1x1]\n")
+    with pytest.raises(SpecError) as info:
+        loader.validate(ExperimentSpec, loader.load(path, [override]))
+    assert str(info.value).startswith(message)
+
+
+def test_find_experiment_by_path_or_bundled_name(tmp_path):
+    own = write(tmp_path, "mine.yaml", BARE)
+    assert loader.find_experiment(own) == own
+    expected = REPO / "experiments" / "quickstart.yaml"
+    assert loader.find_experiment("quickstart") == expected
+    assert loader.find_experiment("quickstart.yaml") == expected
+    with pytest.raises(SpecError, match=r"bundled: .*quickstart") as info:
+        loader.find_experiment("quikstart")
+    assert info.value.file == "quikstart"
+
+
+def test_yaml_exponent_numbers_without_a_dot_are_numbers():
+    # YAML 1.1 reads 1e-3 as a string; users (and YAML 1.2) mean a number. Quoted stays text.
+    assert loader.parse_yaml("[1e-3, 2E5, 1.5e3, '3', 0x10]", "x") == [0.001, 2e5, 1500.0, "3", 16]

@@ -124,7 +124,9 @@ def test_a_network_that_cannot_run_at_a_resolution_is_infeasible_not_fatal(tmp_p
     path = write_exp(tmp_path, "networks: [yolov3]\ninputs: [1000x1000]\nmeshes: [6x6]")
     result = run_experiment(path, out_dir=tmp_path / "out", executor="serial", plots=False)
     assert result.rows[0]["fits"] is False
-    assert "spatial sizes" in result.rows[0]["reason"]
+    # 1000 is not a multiple of 32 (1000 / 32 = 31.25); the next one is 1024
+    assert "multiples of 32" in result.rows[0]["reason"]
+    assert "try 1024x1024" in result.rows[0]["reason"]
 
 
 def _rows(folder: Path) -> list[dict]:

@@ -146,7 +146,8 @@ MALFORMED = [
     ),
     pytest.param(
         layers(CONV, {**CONV, "kernel": "3"}), SpecError, "layers[1].kernel",
-        "expected a positive integer or a list of 2 of them, got '3'", id="string-int",
+        "expected a positive integer or a list of 2 of them (each at most 1024, the input "
+        "limit), got '3'", id="string-int",
     ),
     pytest.param(
         layers({**CONV, "padding": [1, 2, 3]}), SpecError, "layers[0].padding",

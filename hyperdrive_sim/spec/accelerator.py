@@ -10,7 +10,11 @@ from typing import Literal
 
 from pydantic import Field
 
-from hyperdrive_sim.spec.base import NonNeg, NonNegInt, Positive, PositiveInt, Sourced
+from hyperdrive_sim import limits
+from hyperdrive_sim.spec.base import Sourced, integer, number
+
+WordBits = integer(gt=0, le=limits.MAX_WORD_BITS)
+MemoryBits = integer(ge=0, le=limits.MAX_MEMORY_BITS)
 
 
 class AcceleratorSpec(Sourced):
@@ -24,15 +28,21 @@ class AcceleratorSpec(Sourced):
 
     dataflow: Literal["fm_streaming", "binary"]
     technology: str = Field(description="process and supply, for the comparison table")
-    core_tops_per_w: Positive = Field(description="published core efficiency")
-    peak_gops: Positive = Field(description="published throughput")
-    activation_bits: PositiveInt = Field(description="feature-map precision")
-    weight_bits: PositiveInt
-    image_bits: PositiveInt = Field(description="precision of the input image read off-chip")
-    onchip_fm_bits: NonNegInt = Field(description="feature-map buffer on chip")
-    onchip_weight_bits: NonNegInt = Field(description="weight buffer on chip")
-    offchip_bandwidth_gbps: Positive = Field(description="memory interface for I/O time")
-    offchip_pj_per_bit: NonNeg | None = Field(
+    core_tops_per_w: number(ge=limits.MIN_PUBLISHED, le=limits.MAX_TOPS_PER_W) = Field(
+        description="published core efficiency"
+    )
+    peak_gops: number(ge=limits.MIN_PUBLISHED, le=limits.MAX_GOPS) = Field(
+        description="published throughput"
+    )
+    activation_bits: WordBits = Field(description="feature-map precision")
+    weight_bits: WordBits
+    image_bits: WordBits = Field(description="precision of the input image read off-chip")
+    onchip_fm_bits: MemoryBits = Field(description="feature-map buffer on chip")
+    onchip_weight_bits: MemoryBits = Field(description="weight buffer on chip")
+    offchip_bandwidth_gbps: number(ge=limits.MIN_BANDWIDTH_GBPS, le=limits.MAX_BANDWIDTH_GBPS) = (
+        Field(description="memory interface for I/O time")
+    )
+    offchip_pj_per_bit: number(ge=0, le=limits.MAX_ENERGY_PJ) | None = Field(
         default=None,
         description="off-chip energy per bit; None means the experiment's energy table's",
     )

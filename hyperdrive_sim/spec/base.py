@@ -6,11 +6,21 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-# strict: YAML's `true` or "3" is not silently an integer
+# strict: YAML's `true` or "3" is not silently a number (an int is still a valid float)
 PositiveInt = Annotated[int, Field(gt=0, strict=True)]
 NonNegInt = Annotated[int, Field(ge=0, strict=True)]
-Positive = Annotated[float, Field(gt=0)]
-NonNeg = Annotated[float, Field(ge=0)]
+Positive = Annotated[float, Field(gt=0, strict=True)]
+NonNeg = Annotated[float, Field(ge=0, strict=True)]
+
+
+def number(*, gt: float | None = None, ge: float | None = None, le: float | None = None) -> Any:
+    """A strict float (ints allowed, no bool or str) with bounds from ``limits``."""
+    return Annotated[float, Field(gt=gt, ge=ge, le=le, strict=True)]
+
+
+def integer(*, gt: int | None = None, ge: int | None = None, le: int | None = None) -> Any:
+    """A strict int (no bool, str or float) with bounds from ``limits``."""
+    return Annotated[int, Field(gt=gt, ge=ge, le=le, strict=True)]
 
 
 class Spec(BaseModel):

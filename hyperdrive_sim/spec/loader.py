@@ -4,22 +4,35 @@ A mapping with an ``include: PATH`` key is replaced by the content of that file 
 relative to the including file, then to the bundled ``configs/`` folder), deep-merged with
 the mapping's other keys as overrides. Every leaf remembers the file it came from, so a
 validation error names the file the user has to edit.
+
+Every file goes through :func:`read_yaml`, which bounds what one input may cost (see
+``hyperdrive_sim.limits``): the file size, the nesting depth, and the number of nodes counted
+with alias multiplicity, so an alias bomb is refused before it is expanded. :func:`load` also
+bounds the include chain and the merged document, and applies ``--set`` style overrides.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping
+import stat
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from yaml.events import AliasEvent, MappingStartEvent, SequenceStartEvent
+from yaml.nodes import MappingNode, SequenceNode
 
+from hyperdrive_sim import limits
 from hyperdrive_sim.errors import SpecError
 
 INCLUDE = "include"
+#: origin recorded for values given by :func:`apply_overrides` (``--set`` on the command line)
+OVERRIDE_ORIGIN = "--set"
+#: mappings whose keys are themselves dotted paths (sweep axes): an override's rest is one key
+DOTTED_KEY_MAPPINGS = {("sweep", "grid"), ("sweep", "zip")}
 M = TypeVar("M", bound=BaseModel)
 KeyPath = tuple[str | int, ...]
 
@@ -33,6 +46,35 @@ def bundled_dir(kind: str) -> Path:
     return here.parent / kind
 
 
+def bundled_experiments() -> list[str]:
+    """Names of the bundled experiments (file stems), sorted."""
+    return sorted(p.stem for p in bundled_dir("experiments").glob("*.yaml"))
+
+
+def find_experiment(name_or_path: str | Path) -> Path:
+    """An existing experiment file as is, else the bundled experiment of that name.
+
+    ``quickstart`` and ``quickstart.yaml`` both name the bundled
+    ``experiments/quickstart.yaml``. Raises :class:`SpecError` listing the bundled names.
+    """
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    if path.exists() and not path.is_dir():
+        return path  # a device or pipe: read_yaml refuses it without reading
+    text = str(name_or_path)
+    stem = text.removesuffix(".yaml").removesuffix(".yml")
+    names = bundled_experiments()
+    if path.parent == Path(".") and stem in names:
+        return bundled_dir("experiments") / f"{stem}.yaml"
+    if path.is_dir():
+        raise SpecError("expected an experiment YAML file, got a folder", file=text)
+    raise SpecError(
+        f"file not found, and no bundled experiment has that name; bundled: {', '.join(names)}",
+        file=text,
+    )
+
+
 def format_key(path: KeyPath) -> str:
     out = ""
     for part in path:
@@ -40,22 +82,136 @@ def format_key(path: KeyPath) -> str:
     return out
 
 
-def read_yaml(path: Path) -> Any:
-    """Parse one YAML file safely; syntax errors carry the line and column."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError("file not found", file=str(path)) from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
-        raise SpecError(f"cannot read file ({exc.__class__.__name__})", file=str(path)) from None
-    try:
-        return yaml.safe_load(text)
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader that refuses deep nesting and documents too large once aliases expand.
+
+    Each composed node's expanded size (nodes, counting every alias use in full) and depth
+    are computed from its children's, which are composed first, so the check costs one pass
+    over the text however many times an anchor is reused.
+    """
+
+    def __init__(self, stream: str, file: str):
+        super().__init__(stream)
+        self.file = file
+        self._nesting = 0
+        self._stats: dict[int, tuple[int, int]] = {}  # id(node) -> (expanded size, depth)
+
+    def _fail(self, message: str, mark: Any) -> SpecError:
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        return SpecError(message + where, file=self.file)
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(AliasEvent):
+            event = self.peek_event()
+            node = self.anchors.get(event.anchor)
+            if node is not None and id(node) not in self._stats:
+                raise self._fail(
+                    f"alias *{event.anchor} is used inside its own anchor's value, which "
+                    "would make the document infinitely deep",
+                    event.start_mark,
+                )
+            return super().compose_node(parent, index)
+        collection = self.check_event(SequenceStartEvent, MappingStartEvent)
+        if collection:
+            self._nesting += 1
+            if self._nesting > limits.MAX_YAML_DEPTH:
+                raise self._fail(
+                    f"lists and mappings are nested more than {limits.MAX_YAML_DEPTH} deep "
+                    "(the input limit)",
+                    self.peek_event().start_mark,
+                )
+        node = super().compose_node(parent, index)
+        if collection:
+            self._nesting -= 1
+        self._measure(node)
+        return node
+
+    def _measure(self, node: Any) -> None:
+        if id(node) in self._stats:
+            return
+        if isinstance(node, SequenceNode):
+            children = node.value
+        elif isinstance(node, MappingNode):
+            children = [item for pair in node.value for item in pair]
+        else:
+            self._stats[id(node)] = (1, 0)
+            return
+        stats = [self._stats[id(child)] for child in children]
+        size = 1 + sum(n for n, _ in stats)
+        depth = 1 + max((d for _, d in stats), default=0)
+        if size > limits.MAX_YAML_NODES:
+            raise self._fail(
+                f"the document has more than {limits.MAX_YAML_NODES} values once its aliases "
+                "(*name) are expanded (the input limit)",
+                node.start_mark,
+            )
+        if depth > limits.MAX_YAML_DEPTH:
+            raise self._fail(
+                f"lists and mappings are nested more than {limits.MAX_YAML_DEPTH} deep once "
+                "aliases (*name) are expanded (the input limit)",
+                node.start_mark,
+            )
+        self._stats[id(node)] = (size, depth)
+
+
+# YAML 1.1 (PyYAML) reads 1e-3 and 1.5e3 as strings; YAML 1.2 and users read them as numbers
+_BoundedLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\.[0-9]+|[0-9][0-9_]*(?:\.[0-9_]*)?)[eE][-+]?[0-9]+$"),
+    list("-+.0123456789"),
+)
+
+
+def parse_yaml(text: str, file: str) -> Any:
+    """Parse YAML text safely within the input limits; ``file`` labels the errors."""
+    loader = None
+    try:  # the reader checks the characters as soon as the loader is made
+        loader = _BoundedLoader(text, file)
+        return loader.get_single_data()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown line"
-        raise SpecError(f"YAML syntax error at {where}: {exc.problem}", file=str(path)) from None
+        raise SpecError(f"YAML syntax error at {where}: {exc.problem}", file=file) from None
+    except yaml.reader.ReaderError as exc:
+        raise SpecError(
+            f"YAML cannot contain the character {exc.character!r} (position {exc.position})",
+            file=file,
+        ) from None
     except yaml.YAMLError as exc:
-        raise SpecError(f"YAML error: {exc}", file=str(path)) from None
+        raise SpecError(f"YAML error: {exc}", file=file) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+
+
+def _read_text(path: Path) -> str:
+    """At most MAX_YAML_BYTES of a regular file, decoded as UTF-8."""
+    try:
+        info = path.stat()
+        if stat.S_ISDIR(info.st_mode):
+            raise SpecError("expected a YAML file, got a folder", file=str(path))
+        if not stat.S_ISREG(info.st_mode):
+            raise SpecError("expected a YAML file, got a device, pipe or socket", file=str(path))
+        with path.open("rb") as handle:
+            data = handle.read(limits.MAX_YAML_BYTES + 1)
+    except FileNotFoundError:
+        raise SpecError("file not found", file=str(path)) from None
+    except OSError as exc:
+        raise SpecError(f"cannot read file ({exc.__class__.__name__})", file=str(path)) from None
+    if len(data) > limits.MAX_YAML_BYTES:
+        raise SpecError(
+            f"file is larger than {limits.MAX_YAML_BYTES} bytes (the input limit of one YAML file)",
+            file=str(path),
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SpecError("cannot read file (it is not UTF-8 text)", file=str(path)) from None
+
+
+def read_yaml(path: Path) -> Any:
+    """Parse one YAML file safely and within the input limits; errors carry line numbers."""
+    return parse_yaml(_read_text(Path(path)), str(path))
 
 
 def _find_include(ref: Any, base: Path, origin: Path, key: KeyPath) -> Path:
@@ -76,12 +232,22 @@ def _find_include(ref: Any, base: Path, origin: Path, key: KeyPath) -> Path:
 
 
 class Loaded:
-    """Merged YAML data plus the file every key path came from."""
+    """Merged YAML data plus the file every key path came from.
 
-    def __init__(self, data: Any, origins: dict[KeyPath, Path], root: Path):
+    ``included`` holds the key paths of mappings that came from an ``include:``.
+    """
+
+    def __init__(
+        self,
+        data: Any,
+        origins: dict[KeyPath, Path],
+        root: Path,
+        included: set[KeyPath] | None = None,
+    ):
         self.data = data
         self.origins = origins
         self.root = root
+        self.included = included if included is not None else set()
 
     def file_of(self, path: KeyPath) -> Path:
         for n in range(len(path), -1, -1):
@@ -90,11 +256,76 @@ class Loaded:
         return self.root
 
 
-def _expand(node: Any, origin: Path, key: KeyPath, origins: dict, stack: tuple[Path, ...]):
-    origins[key] = origin
+class _Walk:
+    """State of one load: nodes seen after includes, mappings that were included, and each
+    included file parsed once however often it is included."""
+
+    def __init__(self) -> None:
+        self.nodes = 0
+        self.included: set[KeyPath] = set()
+        self.files: dict[str, Any] = {}
+
+        self.targets: dict[tuple[str, str], Path] = {}
+
+    def count(self, origin: Path, key: KeyPath) -> None:
+        self.nodes += 1
+        if self.nodes > limits.MAX_YAML_NODES:
+            raise SpecError(
+                f"the document has more than {limits.MAX_YAML_NODES} values once includes and "
+                "aliases are expanded (the input limit)",
+                file=str(origin),
+                key=format_key(key) or None,
+            )
+
+    def find(self, ref: Any, origin: Path, key: KeyPath) -> Path:
+        if not isinstance(ref, str):
+            return _find_include(ref, origin.parent, origin, key)
+        cached = (ref, str(origin))  # str of a Path is cached; its hash is not
+        if cached not in self.targets:
+            self.targets[cached] = _find_include(ref, origin.parent, origin, key)
+        return self.targets[cached]
+
+    def read(self, path: Path) -> Any:
+        if str(path) not in self.files:
+            self.files[str(path)] = read_yaml(path)
+        return self.files[str(path)]
+
+
+def _expand(
+    node: Any,
+    origin: Path,
+    key: KeyPath,
+    origins: dict,
+    stack: tuple[Path, ...],
+    walk: _Walk,
+    record: bool = True,
+):
+    """Resolve includes below ``node``; record origins where they may differ from a parent's.
+
+    Origins are recorded for mapping keys (an include or an override may change the file
+    there) but not for list items, which always come from their list's file: a long list
+    costs one count per item, not one dictionary entry.
+    """
+    if record:
+        origins[key] = origin
+    walk.count(origin, key)
+    if len(key) > limits.MAX_YAML_DEPTH:
+        raise SpecError(
+            f"lists and mappings are nested more than {limits.MAX_YAML_DEPTH} deep once "
+            "includes are expanded (the input limit)",
+            file=str(origin),
+            key=format_key(key),
+        )
     if isinstance(node, list):
-        return [_expand(v, origin, (*key, i), origins, stack) for i, v in enumerate(node)]
-    if not isinstance(node, Mapping):
+        items = []
+        for i, v in enumerate(node):
+            if isinstance(v, (list, dict)):
+                v = _expand(v, origin, (*key, i), origins, stack, walk, record=False)
+            else:
+                walk.count(origin, key)
+            items.append(v)
+        return items
+    if not isinstance(node, dict):
         return node
     for k in node:
         if not isinstance(k, str):
@@ -103,28 +334,53 @@ def _expand(node: Any, origin: Path, key: KeyPath, origins: dict, stack: tuple[P
             )
     result: dict[str, Any] = {}
     if INCLUDE in node:
-        target = _find_include(node[INCLUDE], origin.parent, origin, key)
-        if target in stack:
+        target = walk.find(node[INCLUDE], origin, key)
+        if str(target) in map(str, stack):
             chain = " -> ".join(p.name for p in (*stack, target))
             raise SpecError(
                 f"include cycle: {chain}; a file must not include itself, directly or not",
                 file=str(origin),
                 key=format_key((*key, INCLUDE)),
             )
-        included = read_yaml(target)
+        if len(stack) > limits.MAX_INCLUDE_DEPTH:
+            raise SpecError(
+                f"includes are chained more than {limits.MAX_INCLUDE_DEPTH} files deep "
+                "(the input limit)",
+                file=str(origin),
+                key=format_key((*key, INCLUDE)),
+            )
+        included = walk.read(target)
         if not isinstance(included, Mapping):
             raise SpecError("an included file must hold a mapping", file=str(target))
-        result = _expand(included, target, key, origins, (*stack, target))
+        result = _expand(included, target, key, origins, (*stack, target), walk)
         origins[key] = origin
+        walk.included.add(key)
+        record = True  # the overrides below replace keys recorded for the included file
     for k, v in node.items():
         if k == INCLUDE:
             continue
-        value = _expand(v, origin, (*key, k), origins, stack)
+        value = _expand(v, origin, (*key, k), origins, stack, walk, record)
         if isinstance(value, dict) and isinstance(result.get(k), dict):
             result[k] = _merge(result[k], value)
         else:
             result[k] = value
+    if INCLUDE in node:
+        given = node.get("sources")
+        sources = given if isinstance(given, Mapping) else {}
+        _restamp_sources(result, node, sources, lambda _: origin.name)
     return result
+
+
+def _restamp_sources(
+    result: dict, given: Mapping, given_sources: Mapping, where: Callable[[str], str]
+) -> None:
+    """A value overriding an included one no longer has the included file's provenance."""
+    sources = result.get("sources")
+    if not isinstance(sources, dict):
+        return
+    stale = [k for k in given if k in sources and k not in given_sources and k != "sources"]
+    if stale:
+        result["sources"] = {**sources, **{k: f"set in {where(k)}" for k in stale}}
 
 
 def _merge(base: dict, over: dict) -> dict:
@@ -136,18 +392,141 @@ def _merge(base: dict, over: dict) -> dict:
     return merged
 
 
-def load(path: str | Path) -> Loaded:
-    """Read ``path`` and resolve every ``include:`` in it."""
+def load(path: str | Path, overrides: Sequence[str] = ()) -> Loaded:
+    """Read ``path``, resolve every ``include:`` in it, then apply ``overrides``.
+
+    Each override is ``dotted.key=value`` (see :func:`apply_overrides`).
+    """
     root = Path(path).resolve() if Path(path).exists() else Path(path)
     origins: dict[KeyPath, Path] = {}
-    data = _expand(read_yaml(root), root, (), origins, (root,))
+    walk = _Walk()
+    data = _expand(read_yaml(root), root, (), origins, (root,), walk)
     if data is None:
         raise SpecError("file is empty; expected a mapping of keys", file=str(path))
-    return Loaded(data, origins, root)
+    loaded = Loaded(data, origins, root, walk.included)
+    return apply_overrides(loaded, overrides) if overrides else loaded
+
+
+def apply_overrides(loaded: Loaded, overrides: Sequence[str]) -> Loaded:
+    """Set ``dotted.key=value`` overrides on loaded data; returns a new :class:`Loaded`.
+
+    The value is parsed as YAML (``12800000``, ``[2x2, 4x4]``, ``{fmm_bits: 1}``); a mapping
+    is deep-merged into a mapping already there. Digits index lists (``baselines.0.name``);
+    below ``sweep.grid`` and ``sweep.zip`` the rest of the key is one axis name. The origin of
+    every value set is ``--set``, so validation errors say ``--set: chip.fmm_bits: ...``. An
+    override of a parameter replaces its ``sources`` entry with a note that it was set here.
+    """
+    if not isinstance(loaded.data, dict):
+        raise SpecError("overrides need a mapping at the top of the file", file=str(loaded.root))
+    data = _copy(loaded.data)
+    origins = dict(loaded.origins)
+    for text in overrides:
+        key, value = _parse_override(text)
+        parent: Any = data
+        for part in key[:-1]:
+            child = parent[part] if _has(parent, part) else None
+            if not isinstance(child, (dict, list)):
+                child = {}
+                parent[part] = child
+            parent = child
+        last = key[-1]
+        if isinstance(parent, list) and not _has(parent, last):
+            raise SpecError(
+                f"index {last} is outside the list of {len(parent)} item(s)",
+                file=OVERRIDE_ORIGIN,
+                key=format_key(key),
+            )
+        old = parent[last] if _has(parent, last) else None
+        merge = isinstance(old, dict) and isinstance(value, dict)
+        parent[last] = _merge(old, value) if merge else value
+        if not merge:  # nothing below this key comes from a file any more
+            origins = {k: v for k, v in origins.items() if k[: len(key)] != key}
+        _mark(value, key, origins)
+        sources = parent.get("sources") if isinstance(parent, dict) else None
+        if isinstance(sources, dict) and last in sources and last != "sources":
+            parent["sources"] = {**sources, last: f"set with {OVERRIDE_ORIGIN}"}
+    return Loaded(data, origins, loaded.root, set(loaded.included))
+
+
+def _mark(value: Any, key: KeyPath, origins: dict[KeyPath, Path]) -> None:
+    """Record ``--set`` as the origin of ``key`` and of every key below it in ``value``."""
+    origins[key] = Path(OVERRIDE_ORIGIN)
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _mark(v, (*key, k), origins)
+
+
+def _copy(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _copy(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_copy(v) for v in node]
+    return node
+
+
+def _has(node: Any, part: str | int) -> bool:
+    if isinstance(node, list):
+        return isinstance(part, int) and 0 <= part < len(node)
+    return isinstance(node, dict) and part in node
+
+
+def _parse_override(text: str) -> tuple[KeyPath, Any]:
+    """``chip.fmm_bits=12800000`` -> (("chip", "fmm_bits"), 12800000)."""
+    dotted, sep, raw = text.partition("=")
+    dotted = dotted.strip()
+    parts = dotted.split(".")
+    if not sep or not all(parts):
+        raise SpecError(
+            f"expected KEY=VALUE with a dotted key such as chip.fmm_bits=12800000, got {text!r}",
+            file=OVERRIDE_ORIGIN,
+        )
+    key: list[str | int] = []
+    for i, part in enumerate(parts):
+        if tuple(key) in DOTTED_KEY_MAPPINGS:
+            key.append(".".join(parts[i:]))
+            break
+        key.append(int(part) if part.isdigit() else part)
+    value = parse_yaml(raw, f"{OVERRIDE_ORIGIN} {dotted}")
+    return tuple(key), value
+
+
+def with_defaults(model: type[BaseModel], loaded: Loaded) -> Loaded:
+    """Fill the sections ``model.section_defaults`` names from their bundled presets.
+
+    An omitted section becomes the preset (its origin the preset's file, its sources the
+    preset's). A section given without ``include:`` overrides the preset's keys (deep merge).
+    A section that came from an ``include:`` is used as it is.
+    """
+    defaults: Mapping[str, str] | None = getattr(model, "section_defaults", None)
+    if not defaults or not isinstance(loaded.data, dict):
+        return loaded
+    data = dict(loaded.data)
+    origins = dict(loaded.origins)
+    for section, ref in defaults.items():
+        given = data.get(section)
+        if section in data and (not isinstance(given, dict) or (section,) in loaded.included):
+            continue
+        target = bundled_dir("configs") / ref
+        preset_origins: dict[KeyPath, Path] = {}
+        walk = _Walk()
+        preset = _expand(read_yaml(target), target, (section,), preset_origins, (target,), walk)
+        if given is not None:
+            given_sources = given.get("sources")
+            preset = _merge(preset, given)
+            _restamp_sources(
+                preset,
+                given,
+                given_sources if isinstance(given_sources, Mapping) else {},
+                lambda k, s=section: loaded.file_of((s, k)).name,
+            )
+        data[section] = preset
+        origins = {**preset_origins, **origins}
+    return Loaded(data, origins, loaded.root, set(loaded.included))
 
 
 def validate(model: type[M], loaded: Loaded, *, context: dict | None = None) -> M:
     """Validate merged data against a pydantic model; errors name file and key path."""
+    loaded = with_defaults(model, loaded)
     try:
         return model.model_validate(loaded.data, context=context)
     except ValidationError as exc:
@@ -159,7 +538,7 @@ def spec_error_from(exc: ValidationError, loaded: Loaded | None = None, file: st
     errors = exc.errors(include_url=False)
     first = errors[0]
     loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-    message = _describe(first)
+    message = describe_error(first)
     unknown = _UNKNOWN_KEY.fullmatch(message)
     if unknown:  # Spec._known_keys reports at the model; point at the key itself
         key, allowed = unknown.group(1), unknown.group(2).split(", ")
@@ -196,7 +575,8 @@ def _shown(value: Any) -> str:
     return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
-def _describe(error: dict) -> str:
+def describe_error(error: dict) -> str:
+    """One pydantic error (from ``errors(include_url=False)``) as a short message."""
     kind, msg, value = error["type"], error["msg"], error.get("input")
     ctx = error.get("ctx") or {}
     if kind == "extra_forbidden":

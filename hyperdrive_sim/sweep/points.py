@@ -11,13 +11,14 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 from typing import Any
 
 from pydantic import ValidationError
 
-from hyperdrive_sim import __version__
+from hyperdrive_sim import __version__, limits
 from hyperdrive_sim.errors import SpecError
-from hyperdrive_sim.spec.loader import format_key
+from hyperdrive_sim.spec.loader import describe_error, format_key
 from hyperdrive_sim.spec.models import SWEEP_SECTIONS, ExperimentSpec, Mesh, PointSpec
 from hyperdrive_sim.workload.network import Network
 
@@ -44,8 +45,30 @@ def _set(data: dict, path: list[str], value: Any) -> None:
     data[path[-1]] = value
 
 
+def count_points(spec: ExperimentSpec) -> int:
+    """Points ``expand`` would make, by multiplication (nothing is expanded)."""
+    sweep = spec.sweep
+    if sweep and sweep.tilings:
+        meshes = sum(len(ms) for ms in sweep.tilings.values())
+    else:
+        meshes = len(spec.meshes) or 1
+    combos = sweep.combinations if sweep else 1
+    return math.prod((len(spec.networks) or 1, len(spec.inputs) or 1, meshes, combos))
+
+
 def expand(spec: ExperimentSpec, file: str | None = None) -> tuple[list[str], list[PointSpec]]:
-    """All points of ``spec`` in a deterministic order, plus the sweep column names."""
+    """All points of ``spec`` in a deterministic order, plus the sweep column names.
+
+    The number of points is checked against ``limits.MAX_POINTS`` before anything is built.
+    """
+    total = count_points(spec)
+    if total > limits.MAX_POINTS:
+        raise SpecError(
+            f"the experiment has {total} points (networks x inputs x meshes x sweep values), "
+            f"more than the limit of {limits.MAX_POINTS}",
+            file=file,
+            key="sweep" if spec.sweep else "meshes",
+        )
     names, combos = _axes(spec)
     tilings: list[tuple[str | None, Mesh]]
     if spec.sweep and spec.sweep.tilings:
@@ -75,11 +98,11 @@ def expand(spec: ExperimentSpec, file: str | None = None) -> tuple[list[str], li
             try:
                 points.append(PointSpec.model_validate({**top, **sections, "labels": labels}))
             except ValidationError as exc:
-                err = exc.errors()[0]
+                err = exc.errors(include_url=False)[0]
                 where = format_key(tuple(err["loc"]))
                 raise SpecError(
                     f"a sweep value gives an invalid point ({where}: "
-                    f"{err['msg'].removeprefix('Value error, ')}, point {labels})",
+                    f"{describe_error(err)}, point {labels})",
                     file=file,
                     key="sweep",
                 ) from None

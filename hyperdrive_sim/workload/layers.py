@@ -13,6 +13,7 @@ from typing import ClassVar
 import numpy as np
 
 from hyperdrive_sim.errors import NetworkError
+from hyperdrive_sim.limits import MAX_CHANNELS, MAX_KERNEL, MAX_UPSAMPLE
 
 INPUT = "input"
 
@@ -117,6 +118,12 @@ class _Windowed(Layer):
         object.__setattr__(self, "dilation", _pair(self.dilation))
         if min(*self.kernel, *self.stride, *self.dilation) < 1 or min(self.padding) < 0:
             raise self.fail("kernel, stride and dilation must be >= 1 and padding >= 0")
+        if max(*self.kernel, *self.stride, *self.dilation, *self.padding) > MAX_KERNEL:
+            raise self.fail(
+                f"kernel, stride, dilation and padding must be at most {MAX_KERNEL} "
+                f"(the input limit), got kernel {self.kernel}, stride {self.stride}, "
+                f"dilation {self.dilation}, padding {self.padding}"
+            )
 
     def _spatial_out(self, shape: Shape) -> tuple[int, int]:
         (kh, kw), (sh, sw), (dh, dw) = self.kernel, self.stride, self.dilation
@@ -151,6 +158,7 @@ class Conv(_Windowed):
 
     def infer(self, shapes: tuple[Shape, ...]) -> Shape:
         (x,) = shapes
+        _check_channels(self, self.out_channels, "output channels")
         if x.channels % self.groups or self.out_channels % self.groups:
             raise self.fail(
                 f"groups={self.groups} must divide input channels {x.channels} "
@@ -205,6 +213,7 @@ class Dense(Layer):
     spatial: ClassVar[bool] = False
 
     def infer(self, shapes: tuple[Shape, ...]) -> Shape:
+        _check_channels(self, self.out_features, "output features")
         return Shape(self.out_features, 1, 1)
 
     def macs(self, shapes: tuple[Shape, ...], out: Shape) -> int:
@@ -212,6 +221,11 @@ class Dense(Layer):
 
     def weights(self, shapes: tuple[Shape, ...]) -> int:
         return shapes[0].elements * self.out_features
+
+
+def _check_channels(layer: Layer, count: int, what: str) -> None:
+    if count > MAX_CHANNELS:
+        raise layer.fail(f"{what} must be at most {MAX_CHANNELS} (the input limit), got {count}")
 
 
 def _same_spatial(layer: Layer, shapes: tuple[Shape, ...]) -> None:
@@ -284,8 +298,10 @@ class Upsample(Layer):
     kind: ClassVar[str] = "upsample"
 
     def infer(self, shapes: tuple[Shape, ...]) -> Shape:
-        if self.factor < 1:
-            raise self.fail(f"factor must be >= 1, got {self.factor}")
+        if not 1 <= self.factor <= MAX_UPSAMPLE:
+            raise self.fail(
+                f"factor must be between 1 and {MAX_UPSAMPLE} (the input limit), got {self.factor}"
+            )
         x = shapes[0]
         return Shape(x.channels, x.height * self.factor, x.width * self.factor)
 

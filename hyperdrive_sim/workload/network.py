@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from hyperdrive_sim.errors import NetworkError
+from hyperdrive_sim.limits import MAX_MAP_ELEMENTS
 from hyperdrive_sim.workload.layers import INPUT, Layer, Shape
 
 
@@ -16,6 +17,14 @@ class Network:
     name: str
     layers: tuple[Layer, ...]
     input_channels: int = 3
+    #: (height, width) the model is made for, when it has one (an ONNX graph with a fixed
+    #: input size); None for resolution-free networks (zoo, YAML)
+    native_input: tuple[int, int] | None = None
+    #: file the network was read from; shape errors name it (not part of its identity)
+    source: str | None = field(default=None, repr=False, compare=False)
+    #: input sides must be multiples of this (e.g. 32 when maps are downsampled by 32 and
+    #: upsampled back to be concatenated with earlier ones, as in YOLOv3)
+    input_multiple: int = 1
 
     def __post_init__(self) -> None:
         seen = {INPUT}
@@ -41,7 +50,24 @@ class Network:
         """Infer all shapes for an input image of ``height`` x ``width`` pixels."""
         if height < 1 or width < 1:
             raise NetworkError(f"input resolution must be positive, got {height}x{width}")
-        return ShapedNetwork(self, Shape(self.input_channels, height, width))
+        m = self.input_multiple
+        if height % m or width % m:
+            bad = ", ".join(f"{v} = {v / m:g} x {m}" for v in (width, height) if v % m)
+            up = lambda v: -(-v // m) * m  # noqa: E731
+            raise NetworkError(
+                f"input sides must be multiples of {m} for {self.name}, got {width}x{height} "
+                f"({bad}); try {up(width)}x{up(height)}",
+                key="inputs",
+            )
+        shape = Shape(self.input_channels, height, width)
+        if shape.elements > MAX_MAP_ELEMENTS:
+            raise NetworkError(
+                f"the input image {shape} has more than {MAX_MAP_ELEMENTS} values "
+                "(the input limit of one feature map)",
+                file=self.source,
+                key="input_channels" if self.source else None,
+            )
+        return ShapedNetwork(self, shape)
 
 
 @dataclass(frozen=True)
@@ -67,9 +93,20 @@ class ShapedNetwork:
     def __post_init__(self) -> None:
         shapes = {INPUT: self.input_shape}
         infos = []
+        source = self.network.source
         for i, layer in enumerate(self.network.layers):
             ins = tuple(shapes[ref] for ref in layer.inputs)
-            out = layer.infer(ins)
+            try:
+                out = layer.infer(ins)
+                if out.elements > MAX_MAP_ELEMENTS:
+                    raise layer.fail(
+                        f"the output map {out} has more than {MAX_MAP_ELEMENTS} values "
+                        "(the input limit of one feature map)"
+                    )
+            except NetworkError as exc:
+                if source is None:
+                    raise
+                raise NetworkError(exc.detail, file=source, key=f"layers.{layer.name}") from None
             shapes[layer.name] = out
             infos.append(LayerInfo(i, layer, ins, out, layer.macs(ins, out), layer.weights(ins)))
         object.__setattr__(self, "infos", tuple(infos))

@@ -34,6 +34,7 @@ from pydantic import (
     field_validator,
 )
 
+from hyperdrive_sim import limits
 from hyperdrive_sim.errors import NetworkError, SpecError
 from hyperdrive_sim.spec.loader import read_yaml
 from hyperdrive_sim.workload.layers import (
@@ -59,26 +60,32 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _int_at_least(low: int, what: str):
+def _in_range(value: object, low: int, high: int) -> bool:
+    return _is_int(value) and low <= value <= high  # type: ignore[operator]
+
+
+def _int_at_least(low: int, what: str, high: int):
     def check(value: object) -> int:
-        if not _is_int(value) or value < low:  # type: ignore[operator]
+        if _is_int(value) and value > high:  # type: ignore[operator]
+            raise ValueError(f"expected at most {high} (the input limit), got {value!r}")
+        if not _in_range(value, low, high):
             raise ValueError(f"expected {what}, got {value!r}")
         return value  # type: ignore[return-value]
 
     return check
 
 
-def _int_or_list(low: int, what: str, lengths: tuple[int, ...]):
+def _int_or_list(low: int, what: str, lengths: tuple[int, ...], high: int):
     counts = " or ".join(str(n) for n in lengths)
-    expected = f"{what} or a list of {counts} of them"
+    expected = f"{what} or a list of {counts} of them (each at most {high}, the input limit)"
 
     def check(value: object) -> int | tuple[int, ...]:
-        if _is_int(value) and value >= low:  # type: ignore[operator]
+        if _in_range(value, low, high):
             return value  # type: ignore[return-value]
         if (
             isinstance(value, list)
             and len(value) in lengths
-            and all(_is_int(v) and v >= low for v in value)
+            and all(_in_range(v, low, high) for v in value)
         ):
             return tuple(value)
         raise ValueError(f"expected {expected}, got {value!r}")
@@ -86,36 +93,39 @@ def _int_or_list(low: int, what: str, lengths: tuple[int, ...]):
     return check
 
 
-def _int_schema(low: int) -> dict[str, Any]:
-    return {"type": "integer", "minimum": low}
+def _int_schema(low: int, high: int) -> dict[str, Any]:
+    return {"type": "integer", "minimum": low, "maximum": high}
 
 
-def _int_or_list_schema(low: int, lengths: tuple[int, ...]) -> dict[str, Any]:
-    lists = {"type": "array", "items": _int_schema(low)}
+def _int_or_list_schema(low: int, lengths: tuple[int, ...], high: int) -> dict[str, Any]:
+    lists = {"type": "array", "items": _int_schema(low, high)}
     return {
-        "anyOf": [_int_schema(low), {**lists, "minItems": min(lengths), "maxItems": max(lengths)}]
+        "anyOf": [
+            _int_schema(low, high),
+            {**lists, "minItems": min(lengths), "maxItems": max(lengths)},
+        ]
     }
 
 
-PositiveInt = Annotated[
-    int,
-    PlainValidator(_int_at_least(1, "a positive integer")),
-    WithJsonSchema(_int_schema(1)),
-]
-NonNegativeInt = Annotated[
-    int,
-    PlainValidator(_int_at_least(0, "a non-negative integer")),
-    WithJsonSchema(_int_schema(0)),
-]
+def _count(low: int, high: int, what: str) -> Any:
+    """A whole number in [low, high]: one clear message, and the same bounds in the schema."""
+    return Annotated[
+        int, PlainValidator(_int_at_least(low, what, high)), WithJsonSchema(_int_schema(low, high))
+    ]
+
+
+PositiveInt = _count(1, limits.MAX_CHANNELS, "a positive integer")
+NonNegativeInt = _count(0, limits.MAX_CHANNELS, "a non-negative integer")
+Factor = _count(1, limits.MAX_UPSAMPLE, "a positive integer")
 Size = Annotated[
     int | tuple[int, int],
-    PlainValidator(_int_or_list(1, "a positive integer", (2,))),
-    WithJsonSchema(_int_or_list_schema(1, (2,))),
+    PlainValidator(_int_or_list(1, "a positive integer", (2,), limits.MAX_KERNEL)),
+    WithJsonSchema(_int_or_list_schema(1, (2,), limits.MAX_KERNEL)),
 ]
 Padding = Annotated[
     int | tuple[int, ...],
-    PlainValidator(_int_or_list(0, "a non-negative integer", (2, 4))),
-    WithJsonSchema(_int_or_list_schema(0, (2, 4))),
+    PlainValidator(_int_or_list(0, "a non-negative integer", (2, 4), limits.MAX_KERNEL)),
+    WithJsonSchema(_int_or_list_schema(0, (2, 4), limits.MAX_KERNEL)),
 ]
 LayerName = Annotated[str, Field(min_length=1)]
 
@@ -250,7 +260,7 @@ class UpsampleSpec(_LayerSpec):
     """Nearest-neighbour upsampling by an integer factor."""
 
     type: Literal["upsample"]
-    factor: PositiveInt = 2
+    factor: Factor = 2
 
     def to_layer(self, name: str, inputs: tuple[str, ...]) -> Layer:
         return Upsample(name, inputs, factor=self.factor)
@@ -288,7 +298,9 @@ class NetworkSpec(BaseModel):
 
     name: LayerName = Field(description="Network name.")
     input_channels: PositiveInt = Field(3, description="Channels of the input image.")
-    layers: list[LayerSpec] = Field(min_length=1, description="Layers in execution order.")
+    layers: list[LayerSpec] = Field(
+        min_length=1, max_length=limits.MAX_LAYERS, description="Layers in execution order."
+    )
 
 
 def layer_json_schema() -> dict[str, Any]:
@@ -366,6 +378,9 @@ def _describe(error: dict[str, Any]) -> tuple[str, str]:
         return key, f"expected a list, got {value!r}"
     if kind == "too_short":
         return key, f"expected at least {error['ctx']['min_length']} item(s), got {value!r}"
+    if kind == "too_long":
+        most, got = error["ctx"]["max_length"], error["ctx"]["actual_length"]
+        return key, f"expected at most {most} item(s) (the input limit), got {got}"
     return key, f"{error['msg'][0].lower()}{error['msg'][1:]}, got {value!r}"
 
 
@@ -435,7 +450,7 @@ def network_from_dict(data: dict, *, file: str | None = None) -> Network:
         seen.add(name)
         previous = name
     try:
-        return Network(spec.name, tuple(layers), spec.input_channels)
+        return Network(spec.name, tuple(layers), spec.input_channels, source=file)
     except NetworkError as exc:  # defensive: everything above should have caught it
         raise NetworkError(exc.detail, file=file, key=exc.key) from None
 
