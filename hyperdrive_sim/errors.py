@@ -37,5 +37,20 @@ class MappingError(InputError):
     """A network cannot be placed on the given system at all (not merely 'does not fit')."""
 
 
+class OutputError(InputError):
+    """An output cannot be written: a file where a folder is expected, no permission, a
+    read-only or full file system, a name too long. The user's environment, so exit 2."""
+
+    def __reduce__(self):  # keep file and key when raised in a worker process
+        return (self.__class__, (self.detail,), {"file": self.file, "key": self.key})
+
+
+class WorkerLost(HyperdriveSimError):
+    """A worker process died mid-run (killed, or out of memory). Finished points are cached;
+    rerunning resumes. Exit code 4 (docs/limits.md, "Exit codes")."""
+
+    exit_code = 4
+
+
 class SimulationError(HyperdriveSimError):
     """An internal invariant broke during evaluation (a bug, not a user mistake)."""

@@ -34,6 +34,7 @@ from typing import Literal
 
 import numpy as np
 
+from hyperdrive_sim.errors import InputError
 from hyperdrive_sim.mapping.costs import Pruning
 from hyperdrive_sim.workload.network import LayerInfo, ShapedNetwork
 
@@ -330,14 +331,34 @@ def load_weights(path: str | Path, name: str | None = None) -> dict[str, np.ndar
     """
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix == ".npz":
-        with np.load(path, allow_pickle=False) as data:
-            return {key: data[key] for key in data.files}
-    if suffix == ".npy":
-        return {name or path.stem: np.load(path, allow_pickle=False)}
-    if suffix == ".onnx":
+    if suffix not in (".npz", ".npy", ".onnx"):
+        raise InputError(
+            f"unsupported weight file {path.name!r}: expected .npz, .npy or .onnx",
+            file=str(path),
+            key="pruning_weights",
+        )
+    if not path.is_file():
+        raise InputError(
+            "no such weight file (a relative path is taken from the current folder)",
+            file=str(path),
+            key="pruning_weights",
+        )
+    try:
+        if suffix == ".npz":
+            with np.load(path, allow_pickle=False) as data:
+                return {key: data[key] for key in data.files}
+        if suffix == ".npy":
+            return {name or path.stem: np.load(path, allow_pickle=False)}
         return weights_from_onnx(path)
-    raise ValueError(f"unsupported weight file {path.name!r}: expected .npz, .npy or .onnx")
+    except InputError:
+        raise
+    except Exception as exc:  # not a readable weight file: zip, pickle, protobuf errors...
+        raise InputError(
+            f"cannot read the weights ({exc.__class__.__name__}: {' '.join(str(exc).split())}); "
+            f"expected a {suffix} file of numeric arrays",
+            file=str(path),
+            key="pruning_weights",
+        ) from None
 
 
 def weights_from_onnx(path: str | Path) -> dict[str, np.ndarray]:
@@ -386,7 +407,12 @@ def kernel_reuse_savings(
     Cached per process because the MST search is the expensive part of a sweep point.
     """
     weights = load_weights(weights_path) if weights_path else None
+    try:
+        savings = layer_savings(net, weights, seed, fmpus)
+    except ValueError as exc:  # weights that do not match the network's layers
+        if weights_path is None:
+            raise
+        raise InputError(str(exc), file=weights_path, key="pruning_weights") from None
     return tuple(
-        (s.name, Pruning(saved=s.saved, skippable=s.cycles_fraction_skippable))
-        for s in layer_savings(net, weights, seed, fmpus)
+        (s.name, Pruning(saved=s.saved, skippable=s.cycles_fraction_skippable)) for s in savings
     )

@@ -49,6 +49,22 @@ def _parse(model, text: str, key: str):
         raise SpecError(detail, key=key) from None
 
 
+def check_arguments(seed: int, mesh) -> None:
+    """Seed and mesh within what ``verify`` accepts (InputError naming the option)."""
+    from hyperdrive_sim.errors import InputError
+    from hyperdrive_sim.limits import MAX_VERIFY_MESH_SIDE
+
+    if seed < 0:
+        raise InputError(f"expected a seed of 0 or more, got {seed}", key="--seed")
+    if mesh is not None and max(mesh.rows, mesh.cols) > MAX_VERIFY_MESH_SIDE:
+        raise InputError(
+            f"mesh {mesh.rows}x{mesh.cols} is too large for the numerical check: at most "
+            f"{MAX_VERIFY_MESH_SIDE} chips per side (it computes real feature maps); "
+            "`hyperdrive-sim run` simulates larger meshes",
+            key="--mesh",
+        )
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     """Run the verification, print the per-layer table and the verdict."""
     from hyperdrive_sim.spec.models import Mesh, Resolution
@@ -56,6 +72,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     res = _parse(Resolution, args.input, "--input")
     mesh = _parse(Mesh, args.mesh, "--mesh") if args.mesh else None
+    check_arguments(args.seed, mesh)
     report = verify(
         args.network,
         res,
