@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from hyperdrive_sim.evaluators import analytic, des
+from hyperdrive_sim.limits import MAX_BUFFER_BLOCKS
 from hyperdrive_sim.mapping.plan import Plan, build_plan
 from hyperdrive_sim.spec.hardware import Hardware
 from hyperdrive_sim.spec.models import ChipSpec, EnergyTable, Mesh, SystemSpec
@@ -98,7 +99,8 @@ def contention_free_plans(draw) -> Plan:
         "tile_cols": draw(st.integers(1, 8)),
         "fmpus_per_tile": draw(st.integers(1, 32)),
         "fmm_bits": 10**12,
-        "weight_buffer_blocks": 10**6,
+        # room for every block: at most 3 convs x 64 + 100 dense blocks (1 FMPU) here
+        "weight_buffer_blocks": MAX_BUFFER_BLOCKS,
     }
     system = {
         "offchip_bandwidth_gbps": HUGE_GBPS,

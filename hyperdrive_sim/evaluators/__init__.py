@@ -14,8 +14,20 @@ EVALUATORS: dict[str, Callable[[Plan], Counts]] = {
 }
 
 
+#: evaluators that also return a Timeline (for ``--trace``)
+TIMELINES: dict[str, Callable[[Plan], tuple[Counts, des.Timeline]]] = {
+    "analytic": analytic.evaluate_timeline,
+    "simpy": des.simulate_timeline,
+}
+
+
 def evaluate(plan: Plan, evaluator: str) -> Counts:
     return EVALUATORS[evaluator](plan)
 
 
-__all__ = ["EVALUATORS", "Counts", "evaluate"]
+def evaluate_timeline(plan: Plan, evaluator: str) -> tuple[Counts, des.Timeline]:
+    """Counts and the frame's timeline, from either evaluator."""
+    return TIMELINES[evaluator](plan)
+
+
+__all__ = ["EVALUATORS", "TIMELINES", "Counts", "evaluate", "evaluate_timeline"]

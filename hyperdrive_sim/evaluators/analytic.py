@@ -1,10 +1,18 @@
 """Analytic evaluator: the frame's schedule as a max-plus recurrence over (layer, chip).
 
+The off-chip interface is one channel shared by the image tiles, the weight reads and the
+results, as in the simpy evaluator: image tiles and weight reads take turns (each requester
+asks again when its previous transfer has left the interface), and the results are read
+after the last layer. So no two transfers ever overlap on it, and its utilisation cannot
+exceed 1. Weight blocks reach the chips over the bus, or along the chain (store-and-forward,
+one block at a time per link).
+
 Per layer, each chip starts when it finished its previous layer, computes the interior of
 its first phase, waits for the halo (neighbour's producing layer done + link transfer),
-computes the rest, and cannot finish before the layer's last weight block has arrived plus
-one phase to use it. Link and memory contention are ignored (the simpy evaluator models
-them); on a contention-free system both evaluators agree.
+computes the rest, and cannot finish phase p before weight block p has arrived. What is
+left out (the simpy evaluator models it): back-pressure of the weight buffers on the
+stream, and halos, reductions and forwarded weights queueing behind each other on a link.
+On a contention-free system both evaluators agree.
 """
 
 from __future__ import annotations
@@ -12,15 +20,24 @@ from __future__ import annotations
 import numpy as np
 
 from hyperdrive_sim.evaluators.counts import PER_LAYER, Counts, plan_counts
+from hyperdrive_sim.evaluators.cycles import check_cycles, xfer
+from hyperdrive_sim.evaluators.des.chip import (
+    STALL_BORDER,
+    STALL_WEIGHT,
+    WAIT_IMAGE,
+    WAIT_PARTIAL,
+    mark,
+)
+from hyperdrive_sim.evaluators.des.links import Interval
+from hyperdrive_sim.evaluators.des.tables import chip_name
+from hyperdrive_sim.evaluators.des.timeline import Timeline
 from hyperdrive_sim.mapping.plan import LayerPlan, Plan, reduction_target
-from hyperdrive_sim.mapping.routes import chain_hops, halo_hops, halo_sources
+from hyperdrive_sim.mapping.routes import chain_hops, halo_hops, halo_sources, snake_order
 from hyperdrive_sim.spec.hardware import Hardware
 from hyperdrive_sim.workload.layers import INPUT
 
-
-def xfer(bits, bits_per_cycle: float):
-    """Cycles to move ``bits`` at ``bits_per_cycle`` (whole cycles; 0 bits take 0 cycles)."""
-    return np.ceil(np.asarray(bits) / bits_per_cycle).astype(np.int64)
+#: name of the off-chip interface track, as in the simpy timeline
+PORT = "off-chip"
 
 
 def transfer_cycles(bits: int, hops: int, hw: Hardware) -> int:
@@ -28,16 +45,64 @@ def transfer_cycles(bits: int, hops: int, hw: Hardware) -> int:
     return hops * (int(xfer(bits, hw.link_bits_per_cycle)) + hw.link_latency_cycles)
 
 
+def port_schedule(image: list[int], weights: list[int]) -> tuple[list[int], list[int], int]:
+    """When each image tile and each weight read leaves the shared off-chip interface.
+
+    Two requesters, the image loader (tiles in chip order) and the weight stream (blocks in
+    streaming order), each ask for the interface at time 0 and then again when their
+    previous transfer has left it; the interface serves requests first come, first served,
+    the image loader first at equal times. Returns (tile ends, read ends, interface free).
+    """
+    img_end, w_end = [0] * len(image), [0] * len(weights)
+    i = w = 0
+    ask_i = ask_w = free = 0
+    while i < len(image) or w < len(weights):
+        if i < len(image) and (w >= len(weights) or ask_i <= ask_w):
+            free = ask_i = img_end[i] = max(free, ask_i) + image[i]
+            i += 1
+        else:
+            free = ask_w = w_end[w] = max(free, ask_w) + weights[w]
+            w += 1
+    return img_end, w_end, free
+
+
 def evaluate(plan: Plan) -> Counts:
+    """Counts of one frame from the closed-form schedule."""
+    return _schedule(plan, None)
+
+
+def evaluate_timeline(plan: Plan) -> tuple[Counts, Timeline]:
+    """Counts plus the analytic schedule as a timeline (chips and the off-chip interface).
+
+    Each chip track shows what the closed form assumes: the first phase's interior, the wait
+    for halos, the rest of the layer, then any wait for the layer's last weight block, and
+    partial-sum reductions as waits; links are not scheduled by this evaluator, so the trace
+    has no link tracks.
+    """
+    record: dict[str, list[Interval]] = {}
+    counts = _schedule(plan, record)
+    hw = plan.hw
+    chips = tuple(chip_name(c, hw.mesh.cols) for c in range(hw.chips))
+    groups = {"chips": chips, "links": (), "off-chip": (PORT,)}
+    return counts, Timeline(record, groups, counts.total_cycles, 0)
+
+
+def _schedule(plan: Plan, record: dict[str, list[Interval]] | None) -> Counts:
     hw = plan.hw
     chips, n_layers = hw.chips, len(plan.layers)
     act = hw.chip.activation_bits
-    image_arrival = hw.offchip_latency_cycles + np.cumsum(
-        xfer(plan.image_in_bits, hw.offchip_bits_per_cycle)
-    )
+    check_cycles([hw.offchip_latency_cycles, hw.link_latency_cycles])
+    image_cycles = xfer(plan.image_in_bits, hw.offchip_bits_per_cycle)
+    img_end, w_end, port_free = port_schedule(image_cycles.tolist(), _read_cycles(plan))
+    image_arrival = np.array(img_end, dtype=np.int64) + hw.offchip_latency_cycles
+    weight_bounds = _weight_bounds(plan, w_end)
+    if record is not None:
+        _record_port(record, plan, image_cycles.tolist(), img_end, w_end)
+        for c in range(chips):
+            record[chip_name(c, hw.mesh.cols)] = []
+            mark(record[chip_name(c, hw.mesh.cols)], 0, int(image_arrival[c]), WAIT_IMAGE)
     ready = image_arrival.copy()
     done: dict[str, np.ndarray] = {INPUT: image_arrival}
-    stream = hw.offchip_latency_cycles
     hops = chain_hops(hw.mesh)
     sources = halo_sources(hw.mesh)
     hops_per_dir = halo_hops(hw.system.corner_routing)
@@ -61,32 +126,45 @@ def evaluate(plan: Plan) -> Counts:
         compute_end = waited + lp.phase_border_cycles + (lp.phases - 1) * lp.phase_cycles
         s_border[i] = np.where(works, waited - first_interior, 0)
 
-        weight_bound = np.zeros(chips, dtype=np.int64)
+        weight_bound = weight_bounds.get(i, np.zeros(chips, dtype=np.int64))
         if len(lp.work.blocks):
-            stream, weight_bound, bits = _stream_weights(lp, hw, stream, hops)
             per_layer["offchip_weight_bits"][i] = int(lp.work.blocks[~lp.cached_blocks].sum())
-            per_layer["c2c_weight_bits"][i] = bits
+            if hw.system.weight_distribution == "chain":
+                needs = lp.work.wbuf_write_bits > 0
+                reach = int(hops[needs].max()) if needs.any() else 0
+                streamed = np.where(lp.cached_blocks, 0, lp.work.blocks)
+                per_layer["c2c_weight_bits"][i] = int(streamed.sum()) * reach
         finish = np.where(works, np.maximum(compute_end, weight_bound), start)
         s_weight[i] = finish - np.where(works, compute_end, start)
         busy[i] = lp.work.cycles
+        pre_reduce = finish
         if lp.work.reduce_len:
             finish, red_bits, red_busy = _reduce(lp, hw, finish, act)
             per_layer["c2c_reduce_bits"][i] = red_bits
             busy[i] += red_busy
+        if record is not None:
+            _record_layer(record, lp.name, hw.mesh.cols, works, start, first_interior, waited,
+                          compute_end, pre_reduce, finish)  # fmt: skip
         ready = np.where(works | (busy[i] > 0), finish, start)
+        check_cycles(ready)
         done[lp.name] = ready.copy()
         per_layer["layer_end"][i] = int(ready.max())
         per_layer["layer_cycles"][i] = per_layer["layer_end"][i] - frontier
         frontier = per_layer["layer_end"][i]
 
     end = int(ready.max())
-    readout = hw.offchip_latency_cycles + int(
-        xfer(plan.result_out_bits, hw.offchip_bits_per_cycle).sum()
+    # the results are read after the last layer, once the interface is free
+    readout_start = max(end, port_free)
+    total = (
+        readout_start
+        + int(xfer(plan.result_out_bits, hw.offchip_bits_per_cycle).sum())
+        + hw.offchip_latency_cycles
     )
+    check_cycles(total)
     return Counts(
         evaluator="analytic",
         layer_names=tuple(lp.name for lp in plan.layers),
-        total_cycles=end + readout,
+        total_cycles=total,
         **plan_counts(plan),
         busy_cycles=busy,
         stall_weight_cycles=s_weight,
@@ -99,24 +177,106 @@ def evaluate(plan: Plan) -> Counts:
     )
 
 
-def _stream_weights(lp: LayerPlan, hw: Hardware, stream: int, hops: np.ndarray):
-    """Advance the weight stream by one layer; return (cursor, per-chip bound, c2c bits)."""
-    blocks = np.where(lp.cached_blocks, 0, lp.work.blocks)
-    needs = lp.work.wbuf_write_bits > 0
-    if not blocks.any():  # every block comes from the weight cache
-        return stream, np.zeros(hw.chips, dtype=np.int64), 0
-    if hw.system.weight_distribution == "bus":
-        stream += int(xfer(blocks, hw.offchip_bits_per_cycle).sum())
-        arrival = np.full(hw.chips, stream, dtype=np.int64)
-        c2c = 0
-    else:
-        rate = min(hw.offchip_bits_per_cycle, hw.link_bits_per_cycle)
-        stream += int(xfer(blocks, rate).sum())
-        reach = int(hops[needs].max()) if needs.any() else 0
-        per_hop = int(xfer(blocks[blocks > 0][-1], hw.link_bits_per_cycle)) + hw.link_latency_cycles
-        arrival = stream + hops * per_hop
-        c2c = int(blocks.sum()) * reach
-    return stream, np.where(needs, arrival + lp.phase_cycles, 0), c2c
+def _record_port(record, plan: Plan, image: list[int], img_end, w_end) -> None:
+    """Off-chip interface track: image tiles, then weight reads, as the schedule placed them."""
+    track: list[Interval] = []
+    for c, (cycles, end) in enumerate(zip(image, img_end, strict=True)):
+        mark(track, end - cycles, end, f"image {chip_name(c, plan.hw.mesh.cols)}")
+    reads = iter(zip(_read_cycles(plan), w_end, strict=True))
+    for lp in plan.layers:
+        for _ in range(len(lp.work.blocks)):
+            cycles, end = next(reads)
+            mark(track, end - cycles, end, f"weights {lp.name}")
+    record[PORT] = sorted(track)
+
+
+def _record_layer(record, name, cols, works, start, interior, waited, compute_end, pre, finish):
+    """One layer on every chip: interior, halo wait, the rest, weight wait, reduction."""
+    for c in np.flatnonzero(works | (finish > start)):
+        track = record[chip_name(int(c), cols)]
+        mark(track, int(start[c]), int(interior[c]), name)
+        mark(track, int(interior[c]), int(waited[c]), STALL_BORDER)
+        mark(track, int(waited[c]), int(compute_end[c]), name)
+        mark(track, int(compute_end[c]), int(pre[c]), STALL_WEIGHT)
+        mark(track, int(pre[c]), int(finish[c]), WAIT_PARTIAL)
+
+
+def _read_cycles(plan: Plan) -> list[int]:
+    """Interface cycles of every weight read in streaming order (0 for a cached block)."""
+    off = plan.hw.offchip_bits_per_cycle
+    out: list[int] = []
+    for lp in plan.layers:
+        if len(lp.work.blocks):
+            out.extend(xfer(np.where(lp.cached_blocks, 0, lp.work.blocks), off).tolist())
+    return out
+
+
+def _weight_bounds(plan: Plan, read_end: list[int]) -> dict[int, np.ndarray]:
+    """Per layer with weights: the earliest each chip can finish it given block arrivals.
+
+    Phase p of a layer of P phases uses block p, so the chip cannot finish before
+    ``arrival_p + (P - p) * phase``. A block arrives ``latency`` after its read left the
+    interface (a cached block when the stream reaches it, without latency); over the bus
+    at every chip at once, along the chain hop by hop (``_chain_arrivals``).
+    """
+    hw = plan.hw
+    chain = hw.system.weight_distribution == "chain"
+    snake = np.array(snake_order(hw.mesh), dtype=np.int64)
+    position = np.empty(hw.chips, dtype=np.int64)
+    position[snake] = np.arange(hw.chips)
+    hops = chain_hops(hw.mesh)
+    link_free = np.zeros(max(hw.chips - 1, 0), dtype=np.int64)
+    bounds: dict[int, np.ndarray] = {}
+    k = 0
+    for i, lp in enumerate(plan.layers):
+        n = len(lp.work.blocks)
+        if not n:
+            continue
+        ends = np.array(read_end[k : k + n], dtype=np.int64)
+        k += n
+        cached = lp.cached_blocks
+        needs = lp.work.wbuf_write_bits > 0
+        rest = n - np.arange(n)  # phases from block p to the end of the layer
+        arrival = np.where(cached, ends, ends + hw.offchip_latency_cycles)[:, None] + np.zeros(
+            hw.chips, dtype=np.int64
+        )
+        if chain and not cached.all() and needs.any():
+            reach = int(hops[needs].max())
+            bits = np.where(cached, 0, lp.work.blocks)
+            link_cycles = xfer(bits, hw.link_bits_per_cycle)
+            for p in np.flatnonzero(~cached):
+                along = _chain_arrivals(
+                    int(arrival[p, 0]), int(link_cycles[p]), reach, link_free, hw
+                )
+                at = np.full(hw.chips, along[-1], dtype=np.int64)  # unused beyond the reach
+                at[snake[: reach + 1]] = along
+                arrival[p] = at
+        bound = (arrival + rest[:, None] * lp.phase_cycles[None, :]).max(axis=0)
+        check_cycles(bound)
+        bounds[i] = np.where(needs, bound, 0)
+    return bounds
+
+
+def _chain_arrivals(root: int, cycles: int, reach: int, link_free: np.ndarray, hw: Hardware):
+    """Arrival of one block at snake positions 0..reach; updates ``link_free`` in place.
+
+    Position h forwards the block when it has arrived and the link to h + 1 has sent the
+    previous block: leave_h = max(arrive_h, free_h) + cycles, arrive_{h+1} = leave_h +
+    latency. With D = cycles + latency this max-plus recurrence unrolls to
+    leave_h = h * D + max_{j <= h}(B_j), B_0 = max(root, free_0) + cycles,
+    B_j = free_j + cycles - j * D, a running maximum over the hops.
+    """
+    lat = hw.link_latency_cycles
+    if reach == 0:
+        return np.array([root], dtype=np.int64)
+    step = cycles + lat
+    check_cycles(float(root) + float(reach) * step + float(link_free[:reach].max(initial=0)))
+    h = np.arange(reach, dtype=np.int64)
+    b = link_free[:reach] + cycles - h * step
+    b[0] = max(root, int(link_free[0])) + cycles
+    leave = np.maximum.accumulate(b) + h * step
+    link_free[:reach] = leave
+    return np.concatenate(([root], leave + lat))
 
 
 def _reduce(lp: LayerPlan, hw: Hardware, partial: np.ndarray, act: int):

@@ -124,11 +124,43 @@ def _tiling(shape: Shape, mesh) -> Tiling:
     return Tiling.of(shape, mesh)
 
 
-def build_plan(net: ShapedNetwork, hw: Hardware) -> Plan:
-    """Map every layer of ``net`` onto ``hw``; problems make ``fits`` false, not exceptions."""
+@dataclass(frozen=True, eq=False)
+class LayerGeometry:
+    """Where one layer's maps live: placement, output share, halo and memory need per chip."""
+
+    info: LayerInfo
+    placement: Placement
+    out_h: np.ndarray
+    out_w: np.ndarray
+    in_elements: np.ndarray
+    reduce: bool
+    halo: Halo | None
+    halo_bits: np.ndarray
+    from_image: bool
+    fmm_need_bits: np.ndarray
+    halo_need_bits: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class Geometry:
+    """The memory side of a plan, without any timing: what ``fmm_peak`` needs."""
+
+    layers: tuple[LayerGeometry, ...]
+    image_in_bits: np.ndarray
+    result_out_bits: np.ndarray
+    #: problems other than memory capacity (tiling, halos from beyond a neighbour)
+    problems: tuple[str, ...]
+    bits: dict[str, int]
+
+
+def geometry(net: ShapedNetwork, hw: Hardware) -> Geometry:
+    """Place and tile every layer of ``net`` on ``hw`` and track the live maps' bits per chip.
+
+    A layer's FMM need on a chip is every tensor still live while it runs (its inputs, its
+    output, maps kept for later readers) plus its halo unless a border buffer holds it.
+    """
     mesh, chip, chips = hw.mesh, hw.chip, hw.chips
     bits = _precisions(net, chip)
-    savings = _pruning(net, chip)
     placements: dict[str, Placement] = {INPUT: "tiled"}
     problems: list[str] = []
     image = _tiling(net.input_shape, mesh)
@@ -137,11 +169,11 @@ def build_plan(net: ShapedNetwork, hw: Hardware) -> Plan:
             f"the input of {net.input_shape.height} rows x {net.input_shape.width} columns "
             f"cannot be tiled over a {mesh} mesh (rows x cols): some chips would get no pixels"
         )
-        return Plan(net, hw, (), _zeros(chips), _zeros(chips), tuple(problems))
+        return Geometry((), _zeros(chips), _zeros(chips), tuple(problems), bits)
     image_in = image.chip_pixels() * net.input_shape.channels * bits[INPUT]
     result_out = _zeros(chips)
     local: dict[str, np.ndarray] = {INPUT: _local_bits(net.input_shape, "tiled", hw, bits[INPUT])}
-    layers: list[LayerPlan] = []
+    layers: list[LayerGeometry] = []
     views, expires = _lifetimes(net)
     live = local[INPUT].copy()
 
@@ -152,6 +184,7 @@ def build_plan(net: ShapedNetwork, hw: Hardware) -> Plan:
         halo_bits = np.zeros((chips, len(DIRECTIONS)), dtype=np.int64)
         from_image = layer.inputs == (INPUT,)
         reduce = False
+        h: Halo | None = None
         if place == "tiled":
             tiling = _tiling(out, mesh)
             if not tiling.covers_mesh:
@@ -166,7 +199,7 @@ def build_plan(net: ShapedNetwork, hw: Hardware) -> Plan:
             in_elements = _zeros(chips)
             if layer.arity == 1:
                 in_tiling = _tiling(info.in_shapes[0], mesh)
-                h: Halo = halo(layer, tiling, in_tiling)
+                h = halo(layer, tiling, in_tiling)
                 if h.too_far.any() and not from_image:  # image halos come from off-chip
                     bad = int(np.flatnonzero(h.too_far)[0])
                     problems.append(
@@ -180,9 +213,72 @@ def build_plan(net: ShapedNetwork, hw: Hardware) -> Plan:
             out_h, out_w = _zeros(chips), _zeros(chips)
             out_h[ROOT], out_w[ROOT] = out.height, out.width  # 1x1 for dense / global_pool
             in_elements = local[src] // bits[src]
+        local[layer.name] = _local_bits(out, place, hw, bits[layer.name])
+        if layer.name not in views:
+            live = live + local[layer.name]
+        halo_need = halo_bits.sum(axis=1)
+        fmm_need = live + (halo_need if chip.border_buffer_bits == 0 else 0)
+        for name in expires.get(info.index, ()):
+            live = live - local[name]
+        if from_image:
+            image_in = image_in + halo_need
+        layers.append(
+            LayerGeometry(
+                info, place, out_h, out_w, in_elements, reduce, h, halo_bits, from_image,
+                fmm_need, halo_need,
+            )
+        )  # fmt: skip
+    for name in net.outputs:
+        result_out = result_out + local[name]
+    return Geometry(tuple(layers), image_in, result_out, tuple(problems), bits)
+
+
+def capacity_problems(geo: Geometry, hw: Hardware) -> list[str]:
+    """One problem per overflowing memory (FMM, border buffer), leading with the peak need.
+
+    The peak is the largest need over all layers and chips: the smallest capacity that fits.
+    """
+    chip, cols = hw.chip, hw.mesh.cols
+    out = []
+    memories = [("feature-map memory (FMM)", "fmm_need_bits", chip.fmm_bits)]
+    if chip.border_buffer_bits:
+        memories.append(("border buffer", "halo_need_bits", chip.border_buffer_bits))
+    for memory, field, capacity in memories:
+        needs = [getattr(lg, field) for lg in geo.layers]
+        over = [
+            lg.info.layer.name
+            for lg, n in zip(geo.layers, needs, strict=True)
+            if n.max() > capacity
+        ]
+        if not over:
+            continue
+        k = int(np.argmax([int(n.max()) for n in needs]))
+        worst = int(np.argmax(needs[k]))
+        peak = int(needs[k][worst])
+        excess = peak - capacity
+        count = f"{len(over)} layer{'s' * (len(over) > 1)} overflow{'s' * (len(over) == 1)}"
+        out.append(
+            f"needs {peak:,} bits of {memory} at layer {geo.layers[k].info.layer.name!r} on "
+            f"{_chip_name(worst, cols)}, the chip has {capacity:,} (over by {excess:,} bits, "
+            f"{100 * excess / capacity:.1f}%); {count}, first {over[0]!r}"
+        )
+    return out
+
+
+def build_plan(net: ShapedNetwork, hw: Hardware) -> Plan:
+    """Map every layer of ``net`` onto ``hw``; problems make ``fits`` false, not exceptions."""
+    mesh, chip, chips = hw.mesh, hw.chip, hw.chips
+    geo = geometry(net, hw)
+    if not geo.layers and geo.problems:
+        return Plan(net, hw, (), _zeros(chips), _zeros(chips), geo.problems)
+    bits = geo.bits
+    savings = _pruning(net, chip)
+    layers: list[LayerPlan] = []
+    for g in geo.layers:
+        info, layer = g.info, g.info.layer
         precision = Precision(bits[layer.inputs[0]], bits[layer.name])
         work = layer_work(
-            info, chip, out_h, out_w, in_elements, reduce, precision,
+            info, chip, g.out_h, g.out_w, g.in_elements, g.reduce, precision,
             savings.get(layer.name, NO_PRUNING),
         )  # fmt: skip
         if work.reduce_len:
@@ -190,45 +286,28 @@ def build_plan(net: ShapedNetwork, hw: Hardware) -> Plan:
         phases = max(1, len(work.blocks))
         phase_cycles = work.cycles // phases
         phase_border = _zeros(chips)
-        if place == "tiled" and layer.arity == 1 and halo_bits.any():
-            pix = np.maximum(out_h * out_w, 1)
-            phase_border = -(-phase_cycles * (pix - h.interior_pixels) // pix)
-        local[layer.name] = _local_bits(out, place, hw, bits[layer.name])
-        if layer.name not in views:
-            live = live + local[layer.name]
-        halo_need = halo_bits.sum(axis=1)
-        fmm_need = live + (halo_need if chip.border_buffer_bits == 0 else 0)
-        _check_capacity(
-            problems, layer.name, "feature-map memory (FMM)", fmm_need, chip.fmm_bits, mesh.cols
-        )
-        if chip.border_buffer_bits:
-            _check_capacity(
-                problems, layer.name, "border buffer", halo_need, chip.border_buffer_bits, mesh.cols
-            )
-        for name in expires.get(info.index, ()):
-            live = live - local[name]
-        if from_image:
-            image_in = image_in + halo_bits.sum(axis=1)
+        if g.halo is not None and g.halo_bits.any():
+            pix = np.maximum(g.out_h * g.out_w, 1)
+            phase_border = -(-phase_cycles * (pix - g.halo.interior_pixels) // pix)
         layers.append(
             LayerPlan(
                 info,
-                place,
+                g.placement,
                 work,
-                halo_bits,
-                from_image,
+                g.halo_bits,
+                g.from_image,
                 phases,
                 phase_cycles,
                 phase_border,
-                fmm_need,
-                halo_need,
+                g.fmm_need_bits,
+                g.halo_need_bits,
                 np.zeros(len(work.blocks), dtype=bool),
             )
         )
-    for name in net.outputs:
-        result_out = result_out + local[name]
     if chip.weight_cache_bits:
         layers = _with_weight_cache(layers, chip)
-    return Plan(net, hw, tuple(layers), image_in, result_out, tuple(problems))
+    problems = (*capacity_problems(geo, hw), *geo.problems)
+    return Plan(net, hw, tuple(layers), geo.image_in_bits, geo.result_out_bits, problems)
 
 
 def _with_weight_cache(layers: list[LayerPlan], chip) -> list[LayerPlan]:
@@ -308,17 +387,6 @@ def _lifetimes(net: ShapedNetwork) -> tuple[set[str], dict[int, list[str]]]:
         if name not in views:
             expires.setdefault(index, []).append(name)
     return views, expires
-
-
-def _check_capacity(problems, layer, memory, need, capacity, cols) -> None:
-    worst = int(np.argmax(need))
-    if need[worst] > capacity:
-        over = int(need[worst]) - capacity
-        problems.append(
-            f"layer {layer!r} needs {int(need[worst]):,} bits of {memory} on "
-            f"{_chip_name(worst, cols)} but the chip has {capacity:,} "
-            f"(over by {over:,} bits, {100 * over / capacity:.1f}%)"
-        )
 
 
 def _zeros(n: int) -> np.ndarray:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable
+from dataclasses import replace
 
 from hyperdrive_sim.errors import NetworkError
 from hyperdrive_sim.workload.builder import NetBuilder
@@ -255,7 +256,8 @@ def yolov3() -> Network:
         up = b.upsample(2, name=f"head{grid}.upsample")
         b.concat(up, tap, name=f"head{grid}.concat")
         route, _ = _yolo_head(b, grid, channels)
-    return b.build()
+    # five stride-2 convs, then upsampled maps are concatenated with earlier ones
+    return replace(b.build(), input_multiple=2**5)
 
 
 # --------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from typing import NamedTuple
 import numpy as np
 
 from hyperdrive_sim.errors import SimulationError
-from hyperdrive_sim.evaluators.analytic import xfer
+from hyperdrive_sim.evaluators.cycles import xfer
 from hyperdrive_sim.evaluators.des.links import Channel
 from hyperdrive_sim.mapping.plan import Plan, reduction_target
 from hyperdrive_sim.mapping.routes import halo_transfers, snake_order

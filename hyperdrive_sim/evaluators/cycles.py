@@ -1,0 +1,36 @@
+"""Cycle arithmetic shared by the evaluators: transfer times, checked against MAX_CYCLES."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hyperdrive_sim.errors import InputError
+from hyperdrive_sim.limits import MAX_CYCLES
+
+
+def too_many_cycles(cycles: float) -> InputError:
+    """The error for a frame or transfer longer than the simulator counts (limits.MAX_CYCLES)."""
+    return InputError(
+        f"a transfer or the frame would take {cycles:.3g} cycles, more than the "
+        f"{MAX_CYCLES:.3g} the simulator counts: raise the bandwidths, lower the latencies "
+        "or the clock frequency",
+        key="system",
+    )
+
+
+def check_cycles(cycles) -> None:
+    """Raise ``too_many_cycles`` unless every value of ``cycles`` is at most MAX_CYCLES."""
+    arr = np.asarray(cycles)
+    if arr.size and not arr.max() <= MAX_CYCLES:  # also catches NaN
+        raise too_many_cycles(float(arr.max()))
+
+
+def xfer(bits, bits_per_cycle: float):
+    """Cycles to move ``bits`` at ``bits_per_cycle`` (whole cycles; 0 bits take 0 cycles).
+
+    Computed in float and checked against MAX_CYCLES before the cast, which would otherwise
+    wrap silently for an absurdly slow channel.
+    """
+    cycles = np.ceil(np.asarray(bits, dtype=np.float64) / bits_per_cycle)
+    check_cycles(cycles)
+    return cycles.astype(np.int64)

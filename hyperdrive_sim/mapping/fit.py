@@ -1,0 +1,152 @@
+"""Does a network fit, and what would make it fit: peak memory need, smallest mesh or FMM.
+
+These answer from the plan's memory side only (``geometry``: placement, tiling, halos and
+live maps per chip), without building the timing of any layer, so they are cheap enough
+to scan many meshes.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Literal, NamedTuple
+
+import numpy as np
+
+from hyperdrive_sim.errors import MappingError
+from hyperdrive_sim.limits import MAX_MESH_SIDE
+from hyperdrive_sim.mapping.plan import Geometry, capacity_problems, geometry
+from hyperdrive_sim.spec.defaults import coerce
+from hyperdrive_sim.spec.hardware import Hardware
+from hyperdrive_sim.spec.models import (
+    ChipSpec,
+    EnergyTable,
+    Mesh,
+    NetworkRef,
+    Resolution,
+    SystemSpec,
+)
+from hyperdrive_sim.workload.network import Network, ShapedNetwork
+
+Shapes = Literal["square", "wide"]
+SpecLike = str | Path | dict
+
+
+class FmmPeak(NamedTuple):
+    """The largest FMM need of a network on a mesh: bits, the layer and the chip (row, col)."""
+
+    bits: int
+    layer: str | None
+    chip: tuple[int, int] | None
+
+
+def peak_of(geo: Geometry, cols: int) -> FmmPeak:
+    """The peak FMM need of a geometry: bits, layer and chip (row, col)."""
+    if not geo.layers:
+        return FmmPeak(0, None, None)
+    maxima = [int(lg.fmm_need_bits.max()) for lg in geo.layers]
+    k = int(np.argmax(maxima))
+    chip = int(np.argmax(geo.layers[k].fmm_need_bits))
+    return FmmPeak(maxima[k], geo.layers[k].info.layer.name, divmod(chip, cols))
+
+
+def fmm_peak(network: ShapedNetwork, hw: Hardware) -> FmmPeak:
+    """Peak feature-map memory need over all layers and chips of ``network`` on ``hw``.
+
+    It is the smallest ``fmm_bits`` with which no layer overflows the FMM (other problems,
+    such as a mesh finer than a map, are not memory and are not considered here).
+    """
+    return peak_of(geometry(network, hw), hw.mesh.cols)
+
+
+def _hardware(chip, system, energy, mesh: Mesh | None = None) -> Hardware:
+    system = coerce(system, "system")
+    return Hardware(coerce(chip, "chip"), system, coerce(energy, "energy"), mesh or system.mesh)
+
+
+def _shaped(network, resolution) -> ShapedNetwork:
+    from hyperdrive_sim.simulate import resolve_network
+
+    res = (
+        resolution if isinstance(resolution, Resolution) else Resolution.model_validate(resolution)
+    )
+    return resolve_network(network).at(res.height, res.width)
+
+
+def smallest_fmm_bits(
+    network: Network | NetworkRef | str,
+    resolution: Resolution | str | tuple[int, int],
+    chip: ChipSpec | SpecLike | None = None,
+    system: SystemSpec | SpecLike | None = None,
+    energy: EnergyTable | SpecLike | None = None,
+    *,
+    mesh: Mesh | str | None = None,
+) -> FmmPeak:
+    """The FMM size (bits per chip) the network needs on ``mesh`` (default: the system's).
+
+    Raises MappingError when the mesh cannot host the network whatever its memory (a map
+    with fewer rows or columns than the mesh, a halo from beyond a neighbour).
+    """
+    mesh = mesh if mesh is None or isinstance(mesh, Mesh) else Mesh.model_validate(mesh)
+    hw = _hardware(chip, system, energy, mesh)
+    geo = geometry(_shaped(network, resolution), hw)
+    if geo.problems:
+        raise MappingError(f"no FMM size helps on a {hw.mesh} mesh: {geo.problems[0]}")
+    return peak_of(geo, hw.mesh.cols)
+
+
+def mesh_family(shapes: Shapes, resolution: Resolution) -> list[Mesh]:
+    """Candidate meshes in order of size: ``square`` n x n, or ``wide`` n rows x
+    round(n * width / height) columns (the image's aspect ratio), n = 1 .. MAX_MESH_SIDE."""
+    out, seen = [], set()
+    for n in range(1, MAX_MESH_SIDE + 1):
+        if shapes == "square":
+            rows, cols = n, n
+        else:
+            rows, cols = n, max(1, round(n * resolution.width / resolution.height))
+        rows, cols = min(rows, MAX_MESH_SIDE), min(cols, MAX_MESH_SIDE)
+        if (rows, cols) not in seen:
+            seen.add((rows, cols))
+            out.append(Mesh(rows=rows, cols=cols))
+    return out
+
+
+def smallest_mesh(
+    network: Network | NetworkRef | str,
+    resolution: Resolution | str | tuple[int, int],
+    chip: ChipSpec | SpecLike | None = None,
+    system: SystemSpec | SpecLike | None = None,
+    energy: EnergyTable | SpecLike | None = None,
+    shapes: Shapes = "square",
+) -> Mesh:
+    """The smallest mesh of the ``shapes`` family on which the network fits (memory and
+    geometry). Fitting is not monotone in the mesh side (finer meshes run out of rows or
+    halo neighbours), so the family is scanned upwards from a lower bound: a mesh of k chips
+    holds at most k * fmm_bits, and the live maps of some layer total the 1x1 peak.
+    Raises MappingError when no mesh up to MAX_MESH_SIDE fits.
+    """
+    res = (
+        resolution if isinstance(resolution, Resolution) else Resolution.model_validate(resolution)
+    )
+    net = _shaped(network, res)
+    hw1 = _hardware(chip, system, energy, Mesh(rows=1, cols=1))
+    geo1 = geometry(net, hw1)
+    total = peak_of(geo1, 1).bits
+    min_chips = max(1, math.ceil(total / hw1.chip.fmm_bits))
+    last = (
+        f" (its maps need {total:,} bits at the peak, at least {min_chips:,} chips of "
+        f"{hw1.chip.fmm_bits:,} bits)"
+    )
+    for mesh in mesh_family(shapes, res):
+        if mesh.chips < min_chips:
+            continue
+        hw = Hardware(hw1.chip, hw1.system, hw1.energy, mesh)
+        geo = geo1 if mesh.chips == 1 else geometry(net, hw)
+        problems = (*capacity_problems(geo, hw), *geo.problems)
+        if not problems:
+            return mesh
+        last = f" (at {mesh}: {problems[0]})"
+    raise MappingError(
+        f"{net.name} at {res.width}x{res.height} fits no {shapes} mesh up to "
+        f"{MAX_MESH_SIDE}x{MAX_MESH_SIDE}{last}"
+    )
