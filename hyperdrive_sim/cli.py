@@ -1,7 +1,10 @@
 """Command line: parse arguments, call the library, map errors to exit codes.
 
-Exit codes: 0 success, 2 bad input (one line naming file, key and what was expected),
-1 internal fault. ``--debug`` shows the traceback.
+Exit codes (docs/limits.md, "Exit codes"): 0 success; 1 internal fault (a bug: please
+report), including a run where some point failed with an internal error; 2 bad input or
+an output that cannot be written (one line naming file, key and what was expected);
+3 ``verify`` found a numerical mismatch; 4 a worker process died (finished points are
+cached; rerun to resume); 130 interrupted. ``--debug`` shows the traceback.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import argparse
 import json
 import sys
 import traceback
+import warnings
 from pathlib import Path
 
 from hyperdrive_sim import __version__
@@ -19,29 +23,76 @@ from hyperdrive_sim.sweep.executors import EXECUTORS
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 1
+EXIT_WORKER_LOST = 4  # = errors.WorkerLost.exit_code
 
 
 def _fmt(value, spec: str) -> str:
-    """Format a number, or a dash of the same width for a missing value."""
-    if value is None:
-        return format("-", ">" + spec.split(".")[0])
-    return format(value, spec)
+    """Format a cell, or a dash of the same width when it is missing or not a number."""
+    try:
+        if value is not None:
+            return format(value, spec)
+    except (TypeError, ValueError):
+        pass
+    width = "".join(ch for ch in spec.split(".")[0] if ch.isdigit())
+    return format("-" if value is None else str(value), ">" + width)
+
+
+def _num(row: dict, key: str) -> float | None:
+    """A numeric cell of a results row, or None (missing, blank or not a number)."""
+    value = row.get(key)
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _check_out_dir(out: str | None) -> Path | None:
-    """An output folder given on the command line must not be an existing file."""
-    if out is not None and Path(out).exists() and not Path(out).is_dir():
+    """An output folder given on the command line: names not too long, not an existing file."""
+    from hyperdrive_sim.report.writers import check_names, output_error
+
+    if out is None:
+        return None
+    check_names(Path(out))
+    try:
+        is_file = Path(out).exists() and not Path(out).is_dir()
+    except OSError as exc:
+        raise output_error(exc, Path(out), "use") from None
+    if is_file:
         raise InputError("expected a folder for the outputs, but this is a file", file=out)
-    return Path(out) if out is not None else None
+    return Path(out)
+
+
+def _result_line(row: dict, labels: str) -> str:
+    """One row of the run summary table; any cell may be missing (None)."""
+    total, io = _num(row, "total_energy_j"), None
+    parts = [_num(row, "offchip_io_energy_j"), _num(row, "c2c_io_energy_j")]
+    if total and None not in parts:
+        io = 100 * sum(parts) / total
+    status = row.get("status")
+    note = labels
+    if status == "failed":
+        note += f"  FAILED: {row.get('reason')}"
+    elif not row.get("fits"):
+        note += f"  does not fit: {row.get('reason')}"
+    return (
+        f"{row.get('network')!s:<14} {row.get('accelerator')!s:<22} "
+        f"{_fmt(row.get('input_w'), '5')}x{row.get('input_h')!s:<4} "
+        f"{_fmt(row.get('mesh_rows'), '3')}x{row.get('mesh_cols')!s:<2} "
+        f"{_fmt(_num(row, 'fps'), '9.1f')} "
+        f"{_fmt(total * 1e3 if total else None, '9.3f')} {_fmt(io, '6.1f')} "
+        f"{_fmt(_num(row, 'system_tops_per_w'), '8.2f')}  {note}"
+    )
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from hyperdrive_sim.experiment import run_experiment
+    from hyperdrive_sim.experiment import draw_figures, run_experiment
     from hyperdrive_sim.result import RESULT_COLUMNS
 
     _check_out_dir(args.out)
     if args.jobs is not None and args.jobs < 1:
         raise InputError(f"expected a positive number of jobs, got {args.jobs}", key="--jobs")
+    if args.scheduler and args.executor != "dask":
+        raise InputError(
+            f"a scheduler address needs --executor dask (got --executor {args.executor})",
+            key="--scheduler",
+        )
     result = run_experiment(
         args.experiment,
         out_dir=args.out,
@@ -51,32 +102,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         scheduler=args.scheduler,
         cache=not args.no_cache,
         progress=False if args.no_progress else None,
-        plots=not args.no_plots,
+        plots=False,  # drawn below, once the table is printed
         trace=args.trace,
+        overrides=args.set,
     )
     header = (
         f"{'network':<14} {'accelerator':<22} {'input':>10} {'mesh':>6} {'fps':>9} "
         f"{'mJ/frame':>9} {'I/O %':>6} {'TOp/s/W':>8}  note"
     )
     print(header)
+    sweep = [c for c in result.columns if c not in RESULT_COLUMNS]
     for row in result.rows[: args.show]:
-        io = None
-        if row["total_energy_j"]:
-            io = 100 * (row["offchip_io_energy_j"] + row["c2c_io_energy_j"]) / row["total_energy_j"]
-        energy_mj = row["total_energy_j"] * 1e3 if row["total_energy_j"] else None
         labels = " ".join(
-            f"{k}={row.get(k)}"
-            for k in result.columns[len(RESULT_COLUMNS) :]
-            if k not in ("network", "input", "mesh")
+            f"{k}={row.get(k)}" for k in sweep if k not in ("network", "input", "mesh")
         )
-        note = labels + ("" if row["fits"] else "  does not fit: " + row["reason"])
-        print(
-            f"{row['network']:<14} {row.get('accelerator')!s:<22} "
-            f"{row['input_w']:>5}x{row['input_h']:<4} "
-            f"{row['mesh_rows']:>3}x{row['mesh_cols']:<2} {_fmt(row['fps'], '9.1f')} "
-            f"{_fmt(energy_mj, '9.3f')} {_fmt(io, '6.1f')} "
-            f"{_fmt(row['system_tops_per_w'], '8.2f')}  {note}"
-        )
+        print(_result_line(row, labels))
     if len(result.rows) > args.show:
         print(f"... {len(result.rows) - args.show} more rows in results.csv")
     st = result.stats
@@ -85,10 +125,26 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"{st['failed']} failed; {st['computed']} computed, {st['cached']} from cache"
     )
     print(
-        f"wrote {result.out_dir}/ (results.csv, results.json, layers.csv, chips.csv, manifest.json"
-        f"{', figures/' if not args.no_plots else ''})"
+        f"wrote {result.out_dir}/ (results.csv, results.json, layers.csv, chips.csv, "
+        "manifest.json)",
+        flush=True,
     )
-    return EXIT_INTERNAL if st["failed"] else 0
+    if not args.no_plots:
+        print("drawing figures...", flush=True)
+        figures = draw_figures(result)
+        print(f"wrote {len(figures)} figures to {result.out_dir / 'figures'}/")
+    if st["failed"]:
+        first = next(r for r in result.rows if r.get("status") == "failed")
+        print(
+            f"hyperdrive-sim: {st['failed']} of {st['points']} points failed with an internal "
+            f"error (not cached: the next run computes them again); first: {first.get('network')} "
+            f"{first.get('input_w')}x{first.get('input_h')} on "
+            f"{first.get('mesh_rows')}x{first.get('mesh_cols')}: {first.get('reason')} "
+            "(please report this)",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
+    return 0
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
@@ -97,6 +153,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
         raise InputError(
             "no results.json here; give a folder written by `hyperdrive-sim run`", file=str(folder)
         )
+    _check_results_json(folder / "results.json")
     from hyperdrive_sim.viz import PointSelector, plot_results
 
     point = PointSelector.parse(args.layer_point) if args.layer_point else None
@@ -106,35 +163,222 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_results_json(path: Path) -> None:
+    """results.json must be what `run` writes: an object with a list of column names and a
+    list of row objects. InputError naming what is wrong otherwise."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise InputError(
+            f"cannot read it as JSON ({exc.__class__.__name__}); expected the results.json "
+            "written by `hyperdrive-sim run`",
+            file=str(path),
+        ) from None
+    expected = "expected the results.json written by `hyperdrive-sim run`"
+    if not isinstance(data, dict):
+        raise InputError(
+            f"is a JSON {type(data).__name__}, not an object; {expected}", file=str(path)
+        )
+    columns, rows = data.get("columns"), data.get("rows")
+    if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+        raise InputError(
+            f"expected a list of column names; {expected}", file=str(path), key="columns"
+        )
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise InputError(f"expected a list of row objects; {expected}", file=str(path), key="rows")
+    missing = [c for c in ("network", "input_h", "input_w", "fits") if c not in columns]
+    if missing:
+        raise InputError(
+            f"missing columns {', '.join(missing)}; {expected}", file=str(path), key="columns"
+        )
+
+
+def in_repository(cwd: Path | None = None) -> bool:
+    """Is ``cwd`` (default: the current folder) the root of this project's repository?"""
+    from hyperdrive_sim.spec.loader import bundled_dir
+
+    root = bundled_dir("configs").parent.resolve()
+    return (cwd or Path.cwd()).resolve() == root and (root / "pyproject.toml").is_file()
+
+
+def default_validation_out(cwd: Path | None = None) -> Path:
+    """``docs/validation.md`` in this project's repository when run from its root (the
+    folder of its pyproject.toml), else ``validation/validation.md`` here."""
+    return Path("docs/validation.md" if in_repository(cwd) else "validation/validation.md")
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove each folder of ``folders`` that holds nothing but empty folders."""
+    import contextlib
+    import os
+
+    for top in folders:
+        if not top.is_dir():
+            continue
+        for here, _, _ in sorted(os.walk(top), key=lambda w: -len(w[0])):
+            with contextlib.suppress(OSError):
+                Path(here).rmdir()
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
+    from hyperdrive_sim.report.writers import check_names
     from hyperdrive_sim.spec.loader import bundled_dir
     from hyperdrive_sim.validation import validate
 
     root = bundled_dir("configs").parent
-    out = Path(args.out)
-    checks, _ = validate(root, out)
+    out = Path(args.out) if args.out else default_validation_out()
+    check_names(out)
+    # in the repository the experiment tables go to its results/, elsewhere beside the report
+    results = root / "results" if in_repository() else out.parent / "results"
+    created = [p for p in (results, *results.parents, *out.parents) if not p.exists()]
+    try:
+        checks, _ = validate(root, out, results_root=results)
+    except BaseException:
+        _remove_empty(sorted(set(created), key=lambda p: len(p.parts)))
+        raise
     for ch in checks:
         c = ch.claim
         print(
             f"{c.id:<32} published {c.published:>8.3g}  simulated {ch.simulated:>8.3g}  "
             f"{100 * ch.error:+6.1f}%  {c.kind}"
         )
-    print(f"wrote {out}")
+    print(f"wrote {out} (experiment tables and figures in {results}/)")
     return 0
+
+
+def cmd_explore(args: argparse.Namespace) -> int:
+    from hyperdrive_sim.explore.run import explore_experiment
+
+    if args.scheduler and args.executor != "dask":
+        raise InputError(
+            f"a scheduler address needs --executor dask (got --executor {args.executor})",
+            key="--scheduler",
+        )
+    result = explore_experiment(
+        args.experiment,
+        overrides=args.set,
+        out_dir=args.out,
+        executor=args.executor,
+        jobs=args.jobs,
+        scheduler=args.scheduler,
+        cache=not args.no_cache,
+        progress=False if args.no_progress else None,
+        plots=False,  # drawn after the front is printed
+    )
+    st = result.stats
+    objectives = result.objectives
+    front = sorted(
+        result.front, key=lambda r: (case_of_row(r, result), r["chips"], r["fmm_capacity_bits"])
+    )
+    shown = 0
+    last_case = None
+    for row in front:
+        case = case_of_row(row, result)
+        if case != last_case:
+            label = f"{row['network']} at {row['input_w']}x{row['input_h']}" + "".join(
+                f", {k} = {row.get(k)}" for k in result.scenarios
+            )
+            print(f"Pareto front, {label}:")
+            print(
+                f"  {'mesh':>6} {'chips':>5} {'FMM Mbit':>8} {'op. point':<10} {'fps':>7} "
+                f"{'mJ/frame':>9} {'TOp/s/W':>8} {'mm2 total':>9}"
+            )
+            last_case, shown = case, 0
+        if shown >= args.show:
+            continue
+        shown += 1
+        print(
+            f"  {row['mesh_rows']:>3}x{row['mesh_cols']:<2} {row['chips']:>5} "
+            f"{row['fmm_capacity_bits'] / 1e6:>8.1f} {row['operating_point']:<10} "
+            f"{row['fps']:>7.1f} {row['total_energy_j'] * 1e3:>9.3f} "
+            f"{row['system_tops_per_w']:>8.2f} {row['silicon_area_mm2']:>9.1f}"
+        )
+    print(
+        f"{st['points']} design points ({st['groups']} evaluations, {st['pruned_groups']} "
+        f"ruled out before evaluating, {st['cached_groups']} from cache): {st['ok']} fit, "
+        f"{st['meet_constraints']} meet the constraints, {st['front']} on the front "
+        f"({', '.join(o.label for o in objectives)})"
+    )
+    print(f"wrote {result.out_dir}/ (results.csv, pareto.csv, manifest.json)", flush=True)
+    if not args.no_plots:
+        from hyperdrive_sim.explore.run import draw_pareto
+
+        figures = draw_pareto(result)
+        print(f"wrote {len(figures)} figures to {result.out_dir / 'figures'}/")
+    return EXIT_INTERNAL if st["failed"] else 0
+
+
+def case_of_row(row: dict, result) -> tuple:
+    """Network, input and scenario values of a row (one front each)."""
+    return (
+        row["network"],
+        row["input_w"],
+        row["input_h"],
+        *(str(row.get(k)) for k in result.scenarios),
+    )
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    from hyperdrive_sim.errors import MappingError
+    from hyperdrive_sim.mapping.fit import smallest_fmm_bits, smallest_mesh
+    from hyperdrive_sim.spec.defaults import coerce
+
+    res = _parse_resolution(args.input)
+    chip = coerce(args.chip, "chip")
+    system = coerce(args.system, "system")
+    print(
+        f"{args.network} at {res} on {chip.name} chips ({chip.fmm_bits:,} bits of "
+        f"feature-map memory each, {chip.tile_rows}x{chip.tile_cols} Tile-PUs)"
+    )
+    for shapes in ("square", "wide"):
+        try:
+            mesh = smallest_mesh(args.network, res, chip, system, None, shapes=shapes)
+        except MappingError as exc:
+            print(f"  smallest {shapes} mesh: none up to the limit ({exc})")
+            continue
+        peak = smallest_fmm_bits(args.network, res, chip, system, None, mesh=mesh)
+        print(
+            f"  smallest {shapes + ' mesh:':<13} {mesh!s:>6} ({mesh.chips} chips); peak need "
+            f"{peak.bits:,} bits at layer {peak.layer!r} on chip {_chip(peak.chip)}"
+        )
+    meshes = [_parse_mesh(m) for m in args.mesh] or [system.mesh]
+    for mesh in meshes:
+        try:
+            peak = smallest_fmm_bits(args.network, res, chip, system, None, mesh=mesh)
+        except MappingError as exc:
+            print(f"  on a {mesh} mesh: {exc}")
+            continue
+        ratio = peak.bits / chip.fmm_bits
+        verdict = "fits" if peak.bits <= chip.fmm_bits else f"{ratio:.2f}x the chip's"
+        print(
+            f"  on a {mesh!s:>5} mesh: needs fmm_bits >= {peak.bits:,} (peak at layer "
+            f"{peak.layer!r} on chip {_chip(peak.chip)}; {verdict})"
+        )
+    return 0
+
+
+def _chip(rc: tuple[int, int] | None) -> str:
+    return "-" if rc is None else f"({rc[0]},{rc[1]})"
+
+
+def _parse_mesh(text: str):
+    from pydantic import ValidationError
+
+    from hyperdrive_sim.errors import SpecError
+    from hyperdrive_sim.spec.models import Mesh
+
+    try:
+        return Mesh.model_validate(text)
+    except ValidationError as exc:
+        detail = exc.errors()[0]["msg"].removeprefix("Value error, ")
+        raise SpecError(detail, key="--mesh") from None
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
     from hyperdrive_sim.report.writers import write_json
-    from hyperdrive_sim.spec.models import ChipSpec, EnergyTable, ExperimentSpec, SystemSpec
-    from hyperdrive_sim.workload.yaml_network import layer_json_schema
+    from hyperdrive_sim.spec.schema import all_schemas
 
-    schemas = {
-        "experiment": ExperimentSpec.model_json_schema(),
-        "chip": ChipSpec.model_json_schema(),
-        "system": SystemSpec.model_json_schema(),
-        "energy": EnergyTable.model_json_schema(),
-        "network": layer_json_schema(),
-    }
+    schemas = all_schemas()
     out = _check_out_dir(args.out)
     for name, schema in schemas.items():
         write_json(out / f"{name}.schema.json", schema)
@@ -160,13 +404,17 @@ def cmd_networks(args: argparse.Namespace) -> int:
 def cmd_network(args: argparse.Namespace) -> int:
     from hyperdrive_sim.simulate import resolve_network
 
-    res = _parse_resolution(args.input)
     ref = args.name
     if args.allow_unsupported and ref.endswith(".onnx"):
         from hyperdrive_sim.spec.models import NetworkRef
 
         ref = NetworkRef(onnx=ref, allow_unsupported=True)
-    net = resolve_network(ref).at(res.height, res.width)
+    network = resolve_network(ref)
+    # without --input: the model's own size (an ONNX graph with a fixed input), else 224x224
+    native = network.native_input
+    default = f"{native[1]}x{native[0]}" if native else "224x224"
+    res = _parse_resolution(args.input or default)
+    net = network.at(res.height, res.width)
     if args.json:
         print(json.dumps([_layer_dict(i) for i in net.infos], indent=1))
         return 0
@@ -222,7 +470,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run an experiment YAML and write tables")
-    run.add_argument("experiment", help="experiment YAML file")
+    run.add_argument(
+        "experiment", help="experiment YAML file, or the name of a bundled one (quickstart)"
+    )
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a spec value, e.g. --set chip.fmm_bits=12800000 --set meshes=[2x2,4x4] "
+        "(repeatable; VALUE is YAML)",
+    )
     run.add_argument("--out", help="output folder (default: the spec's, else results/<name>/)")
     run.add_argument("--evaluator", choices=sorted(EVALUATORS), help="override the evaluator")
     run.add_argument(
@@ -240,7 +498,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--trace",
         action="store_true",
-        help="write a Perfetto/Chrome trace of every simpy point to OUT/traces/",
+        help="write a Perfetto/Chrome trace of every point to OUT/traces/ (simpy: the event "
+        "timeline with links; analytic: its closed-form schedule)",
     )
     run.add_argument("--no-plots", action="store_true", help="skip the figures")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -258,12 +517,49 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plot.set_defaults(func=cmd_plot)
 
+    exp = sub.add_parser(
+        "explore", help="search an experiment's explore: design space for its Pareto front"
+    )
+    exp.add_argument("experiment", help="experiment YAML with an explore: block, or a bundled name")
+    exp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a spec value (as for run)")  # fmt: skip
+    exp.add_argument("--out", help="output folder (default: the spec's, else results/<name>/)")
+    exp.add_argument("--executor", choices=EXECUTORS, default="processes",
+                     help="where evaluations run (default: processes)")  # fmt: skip
+    exp.add_argument("--jobs", "-j", type=int, help="worker processes (default: all cores)")
+    exp.add_argument("--scheduler", help="Dask scheduler address (with --executor dask)")
+    exp.add_argument("--no-cache", action="store_true", help="re-evaluate every group")
+    exp.add_argument("--no-plots", action="store_true", help="skip the Pareto figures")
+    exp.add_argument("--no-progress", action="store_true", help="no progress bar")
+    exp.add_argument("--show", type=int, default=15, help="front rows to print per case")
+    exp.set_defaults(func=cmd_explore)
+
+    fit = sub.add_parser(
+        "fit", help="smallest mesh, and smallest feature-map memory, on which a network fits"
+    )
+    fit.add_argument("network", help="zoo name, YAML network file or ONNX model")
+    fit.add_argument("--input", required=True, help="WIDTHxHEIGHT, e.g. 1920x1080")
+    fit.add_argument("--chip", help="chip YAML (default: the bundled Hyperdrive chip)")
+    fit.add_argument("--system", help="system YAML (default: the bundled mesh system)")
+    fit.add_argument(
+        "--mesh",
+        action="append",
+        default=[],
+        metavar="RxC",
+        help="mesh for the memory answer (repeatable; default: the system's)",
+    )
+    fit.set_defaults(func=cmd_fit)
+
     schema = sub.add_parser("schema", help="write the JSON Schema of every YAML format")
     schema.add_argument("--out", default="schemas", help="folder (default: schemas/)")
     schema.set_defaults(func=cmd_schema)
 
     val = sub.add_parser("validate", help="reproduce the published claims: docs/validation.md")
-    val.add_argument("--out", default="docs/validation.md", help="markdown file to write")
+    val.add_argument(
+        "--out",
+        help="markdown file to write (default: docs/validation.md when run from the root of "
+        "the hyperdrive_sim repository, else validation/validation.md here)",
+    )
     val.set_defaults(func=cmd_validate)
 
     nets = sub.add_parser("networks", help="list the network zoo")
@@ -276,7 +572,10 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="ONNX: treat unsupported operators as zero-cost (with a warning)",
     )
-    net.add_argument("--input", default="224x224", help="WIDTHxHEIGHT (default 224x224)")
+    net.add_argument(
+        "--input",
+        help="WIDTHxHEIGHT (default: an ONNX model's own fixed input size, else 224x224)",
+    )
     net.add_argument("--json", action="store_true", help="print JSON instead of a table")
     net.set_defaults(func=cmd_network)
 
@@ -294,6 +593,14 @@ def _one_line(exc: BaseException) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    show = warnings.showwarning
+
+    def _warn(message, category, *rest, **kw):  # our warnings: one line, no source path
+        if not issubclass(category, UserWarning):
+            return show(message, category, *rest, **kw)
+        print(f"hyperdrive-sim: warning: {message}", file=sys.stderr)
+
+    warnings.showwarning = _warn
     try:
         return args.func(args)
     except InputError as exc:
@@ -310,6 +617,11 @@ def main(argv: list[str] | None = None) -> int:
     except (HyperdriveSimError, Exception) as exc:
         if args.debug:
             traceback.print_exc()
+        code = getattr(exc, "exit_code", EXIT_INTERNAL)
+        if isinstance(exc, HyperdriveSimError) and code != EXIT_INTERNAL:
+            # a documented outcome with its own exit code (WorkerLost: 4)
+            print(f"hyperdrive-sim: error: {_one_line(exc)}", file=sys.stderr)
+            return code
         print(
             f"hyperdrive-sim: internal error: {exc.__class__.__name__}: {_one_line(exc)} "
             "(please report this; rerun with --debug for the traceback)",

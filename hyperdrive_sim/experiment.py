@@ -1,10 +1,20 @@
-"""Run an experiment: expand its points, reuse cached ones, run the rest, write outputs."""
+"""Run an experiment: expand its points, reuse cached ones, run the rest, write outputs.
+
+Outputs are checked before anything is simulated (the folder can be created and written,
+and is not the experiment file), written as one set (results.csv, results.json, layers.csv,
+chips.csv, manifest.json: all or none, see ``report.writers.OutputSet``), then the figures
+are drawn and the manifest is rewritten with their list. A point that fails with an
+internal error is reported in the tables with its reason but never cached.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,8 +22,8 @@ from typing import Any
 
 from hyperdrive_sim import __version__
 from hyperdrive_sim.baselines import baseline_rows
-from hyperdrive_sim.errors import InputError
-from hyperdrive_sim.report.writers import write_csv, write_json
+from hyperdrive_sim.errors import InputError, OutputError, SpecError
+from hyperdrive_sim.report.writers import OutputSet, ensure_folder, output_error, write_json
 from hyperdrive_sim.result import CHIP_COLUMNS, LAYER_COLUMNS, RESULT_COLUMNS
 from hyperdrive_sim.simulate import resolve_network
 from hyperdrive_sim.spec import loader
@@ -36,6 +46,9 @@ class ExperimentResult:
     out_dir: Path | None
     stats: dict[str, int]
     details: Callable[[str], Iterator[dict[str, Any]]] = field(repr=False, compare=False)
+    #: content of manifest.json (None when nothing was written); ``figures`` is filled in
+    #: by :func:`draw_figures`
+    manifest: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     @property
     def layers(self) -> tuple[dict[str, Any], ...]:
@@ -56,10 +69,27 @@ class ExperimentResult:
         return pd.DataFrame(list(self.rows), columns=list(self.columns))
 
 
-def load_experiment(path: str | Path) -> tuple[ExperimentSpec, Path]:
-    """Validated experiment and the folder its relative paths are resolved against."""
-    loaded = loader.load(path)
+def load_experiment(path: str | Path, overrides: Sequence[str] = ()) -> tuple[ExperimentSpec, Path]:
+    """Validated experiment and the folder its relative paths are resolved against.
+
+    ``path`` may name a bundled experiment (``quickstart``); ``overrides`` are
+    ``dotted.key=value`` settings applied after includes (``--set``).
+    """
+    path = loader.find_experiment(path)
+    loaded = loader.load(path, overrides)
+    data = loaded.data
+    if isinstance(data, dict) and "layers" in data and not data.keys() & EXPERIMENT_KEYS:
+        raise SpecError(
+            "this is a network file (it has 'layers:'), not an experiment; see its layers with "
+            f"`hyperdrive-sim network {path}`, or simulate it from an experiment with "
+            f"networks: [{path.name}]",
+            file=str(path),
+        )
     return loader.validate(ExperimentSpec, loaded), Path(path).resolve().parent
+
+
+#: top-level keys that mark a file as an experiment rather than a network
+EXPERIMENT_KEYS = frozenset({"networks", "inputs", "meshes", "chip", "system", "energy", "sweep"})
 
 
 class TerminalProgress:
@@ -95,24 +125,41 @@ def run_experiment(
     write: bool = True,
     plots: bool = True,
     trace: bool = False,
+    overrides: Sequence[str] = (),
 ) -> ExperimentResult:
     """Simulate every point of an experiment; write tables, manifest and figures.
+
+    ``source`` is an experiment file, the name of a bundled experiment, or a spec object;
+    ``overrides`` are ``dotted.key=value`` settings applied to the file (``--set``).
 
     Finished points are cached under ``<out>/cache`` by the hash of their resolved spec, so
     an interrupted run resumes; ``cache=False`` recomputes everything. ``progress=None``
     shows a bar on an interactive terminal. Outputs go to ``out_dir``, else the spec's
     ``output_dir``, else ``results/<name>/``. ``trace`` writes a Perfetto/Chrome trace of
-    every simpy point to ``<out>/traces/`` (recomputing cached points that have none).
+    every point (the simpy event timeline, or the analytic schedule) to ``<out>/traces/``
+    (recomputing cached points that have none).
     """
     if executor not in EXECUTORS:
         raise InputError(
             f"unknown executor {executor!r}; use one of {', '.join(EXECUTORS)}", key="--executor"
         )
+    if scheduler and executor != "dask":
+        raise InputError(
+            f"a scheduler address is only used by --executor dask (got --executor {executor})",
+            key="--scheduler",
+        )
     if isinstance(source, ExperimentSpec):
         spec, base, file = source, Path.cwd(), None
     else:
-        spec, base = load_experiment(source)
-        file = str(source)
+        spec, base = load_experiment(source, overrides)
+        file = str(loader.find_experiment(source))
+    if spec.explore is not None:
+        raise SpecError(
+            "this experiment describes a design space to search; run it with "
+            f"`hyperdrive-sim explore {file or spec.name}`",
+            file=file,
+            key="explore",
+        )
     if evaluator:
         spec = spec.model_copy(update={"evaluator": evaluator})
     started = datetime.now(UTC).isoformat(timespec="seconds")
@@ -125,15 +172,15 @@ def run_experiment(
             networks[ref] = resolve_network(point.network, base)
         keys.append(point_hash(point, networks[ref]))
 
+    _check_pruning_weights(points)
     target = Path(out_dir or spec.output_dir or Path("results") / spec.name)
-    store = PointCache(target / "cache") if write else None
-    entries: dict[str, dict[str, Any]] = {}
     by_key = dict(zip(keys, points, strict=True))
     traces = {
-        k: str(target / "traces" / trace_name(k, p))
-        for k, p in by_key.items()
-        if trace and write and p.evaluator == "simpy"
+        k: str(target / "traces" / trace_name(k, p)) for k, p in by_key.items() if trace and write
     }
+    created = prepare_output(target, file) if write else []
+    store = PointCache(target / "cache") if write else None
+    entries: dict[str, dict[str, Any]] = {}
     if cache and store is not None:
         for key in by_key:
             hit = store.get(key)
@@ -147,8 +194,9 @@ def run_experiment(
         report(cached, unique, "cached" if cached else "starting")
 
     def on_done(key: str, entry: dict[str, Any]) -> None:
-        if store is not None:
-            store.put(key, entry)
+        # ok and infeasible entries go to the cache (an OutputError stops the run) and only
+        # their row stays in memory; a failed entry is kept whole here and never cached
+        if store is not None and store.put(key, entry):
             entry = _slim(entry)
         entries[key] = entry
         if report:
@@ -163,9 +211,15 @@ def run_experiment(
     if todo:
         workers = jobs if executor != "serial" else 1
         run = RUNNERS["serial" if executor == "processes" and len(todo) == 1 else executor]
-        run(todo, str(base), on_done, workers=workers, scheduler=scheduler)
+        try:
+            run(todo, str(base), on_done, workers=workers, scheduler=scheduler)
+        except BaseException:
+            for folder in (target / "cache", *created):  # no empty folders left behind
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+            raise
 
-    out_columns = (*RESULT_COLUMNS, *columns)
+    out_columns = _columns(RESULT_COLUMNS, columns)
     rows = tuple({**entries[k]["row"], "status": entries[k]["status"], "point_id": k} for k in keys)
     extra_rows, extra_layers = _baselines(spec, points, networks) if spec.baselines else ((), ())
     rows += extra_rows
@@ -173,7 +227,7 @@ def run_experiment(
     def details(kind: str) -> Iterator[dict[str, Any]]:
         """Per-layer or per-chip rows, point by point, from the cache when there is one."""
         for k in keys if kind == "layers" else dict.fromkeys(keys):
-            entry = entries[k] if store is None else (store.get(k) or {kind: []})
+            entry = entries[k] if kind in entries[k] else (store and store.get(k)) or {kind: []}
             yield from ({**r, "point_id": k} for r in entry[kind])
         if kind == "layers":
             yield from extra_layers
@@ -186,30 +240,84 @@ def run_experiment(
         "infeasible": sum(entries[k]["status"] == "infeasible" for k in keys),
         "failed": sum(entries[k]["status"] == "failed" for k in keys),
     }
-    result = ExperimentResult(spec, out_columns, rows, target if write else None, stats, details)
+    manifest = {
+        "simulator_version": __version__,
+        "experiment_file": file,
+        "started": started,
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        "executor": executor,
+        **stats,
+        "figures": [],
+        "experiment": spec.model_dump(mode="json"),
+    }
+    result = ExperimentResult(
+        spec, out_columns, rows, target if write else None, stats, details,
+        manifest if write else None,
+    )  # fmt: skip
     if write:
-        write_csv(target / "results.csv", out_columns, rows)
-        write_json(
-            target / "results.json",
-            {"simulator_version": __version__, "columns": out_columns, "rows": rows},
-        )
-        write_csv(target / "layers.csv", (*LAYER_COLUMNS, *columns), details("layers"))
-        write_csv(target / "chips.csv", (*CHIP_COLUMNS, *columns), details("chips"))
-        figures = _plot(target) if plots else []
-        write_json(
-            target / "manifest.json",
-            {
-                "simulator_version": __version__,
-                "experiment_file": file,
-                "started": started,
-                "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-                "executor": executor,
-                **stats,
-                "figures": [str(p.relative_to(target)) for p in figures],
-                "experiment": spec.model_dump(mode="json"),
-            },
-        )
+        with OutputSet(target) as out:
+            out.csv("results.csv", out_columns, rows)
+            out.json(
+                "results.json",
+                {"simulator_version": __version__, "columns": out_columns, "rows": rows},
+            )
+            out.csv("layers.csv", _columns(LAYER_COLUMNS, columns), details("layers"))
+            out.csv("chips.csv", _columns(CHIP_COLUMNS, columns), details("chips"))
+            out.json("manifest.json", manifest)
+        if plots:
+            draw_figures(result)
     return result
+
+
+def draw_figures(result: ExperimentResult) -> list[Path]:
+    """Draw the figures of a written result into ``<out>/figures/`` and list them in
+    manifest.json (rewritten atomically); return the figure files."""
+    if result.out_dir is None or result.manifest is None:
+        raise InputError("this result was not written (write=False): no figures to draw")
+    figures = _plot(result.out_dir)
+    result.manifest["figures"] = [str(p.relative_to(result.out_dir)) for p in figures]
+    write_json(result.out_dir / "manifest.json", result.manifest)
+    return figures
+
+
+def _columns(base: tuple[str, ...], sweep: list[str]) -> tuple[str, ...]:
+    """``base`` then the sweep columns it does not already have (``evaluator`` may be both)."""
+    return (*base, *(c for c in sweep if c not in base))
+
+
+def prepare_output(target: Path, experiment_file: str | None = None) -> list[Path]:
+    """Create the output folder and make sure files can be written in it, before any point
+    runs: OutputError (one line, exit 2) naming the problem otherwise. Returns the folders
+    it created, innermost first."""
+    if experiment_file is not None and target.resolve() == Path(experiment_file).resolve():
+        raise OutputError(
+            "the output folder is the experiment file itself; choose another output_dir or --out",
+            file=str(target),
+        )
+    missing = [p for p in (target, *target.parents) if not p.exists()]
+    try:
+        ensure_folder(target)
+        try:
+            fd, probe = tempfile.mkstemp(dir=target, prefix=".write-test.", suffix=".tmp")
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            raise output_error(exc, target / "results.csv") from None
+    except OutputError:
+        for folder in missing:  # leave no empty folder behind
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+    return missing
+
+
+def _check_pruning_weights(points) -> None:
+    """Every ``pruning_weights`` file loads (InputError naming it otherwise), once each."""
+    from hyperdrive_sim.techniques.kernel_reuse import load_weights
+
+    paths = (p.chip.pruning_weights for p in points if p.chip.pruning == "kernel_reuse")
+    for path in dict.fromkeys(p for p in paths if p):
+        load_weights(path)
 
 
 def _slim(entry: dict[str, Any]) -> dict[str, Any]:

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
 
 import numpy as np
 
+from hyperdrive_sim.errors import SimulationError
 from hyperdrive_sim.evaluators.counts import Counts
+from hyperdrive_sim.mapping.costs import largest_block_bits
 from hyperdrive_sim.mapping.plan import Plan
 from hyperdrive_sim.pricing import PARTS, EnergyBreakdown, price
+from hyperdrive_sim.pricing.area import AreaBreakdown, chip_area
+from hyperdrive_sim.spec.area import AreaTable
 from hyperdrive_sim.spec.hardware import Hardware
 from hyperdrive_sim.spec.models import EnergyTable
 
@@ -27,7 +32,8 @@ RESULT_COLUMNS = (
     "c2c_border_bits", "c2c_weight_bits", "c2c_reduce_bits",
     "offchip_gbps", "offchip_utilization", "link_utilization", "utilization",
     "stall_weight_cycles", "stall_border_cycles",
-    "stall_io_cycles", "critical_chip", "fmm_peak_bits", "fmm_capacity_bits", "fits", "reason",
+    "stall_io_cycles", "critical_chip", "fmm_peak_bits", "fmm_capacity_bits",
+    "chip_area_mm2", "silicon_area_mm2", "fits", "reason",
     "status", "point_id",
 )  # fmt: skip
 
@@ -70,11 +76,20 @@ class Result:
         """Operations per frame: 2 per MAC (one binary MAC = 2 Op)."""
         return 2 * self.plan.network.macs
 
-    def reprice(self, table: EnergyTable) -> Result:
-        """The same counts priced with another energy table: no re-simulation."""
+    @cached_property
+    def area(self) -> AreaBreakdown | None:
+        """Silicon area of one chip and of the system; None without an area table."""
+        hw = self.hw
+        if hw.area is None:
+            return None
+        block = largest_block_bits(self.plan.network.infos, hw.chip)
+        return chip_area(hw.chip, hw.system, hw.mesh, hw.area, block)
+
+    def reprice(self, table: EnergyTable, area: AreaTable | None = None) -> Result:
+        """The same counts priced with another energy (and area) table: no re-simulation."""
         if self.counts is None:
             return self
-        hw = replace(self.hw, energy=table)
+        hw = replace(self.hw, energy=table, area=area or self.hw.area)
         plan = replace(self.plan, hw=hw)
         return Result(plan, self.counts, price(self.counts, hw))
 
@@ -110,22 +125,25 @@ class Result:
         )
         if self.plan.layers:
             row["fmm_peak_bits"] = int(max(lp.fmm_need_bits.max() for lp in self.plan.layers))
+        if (area := self.area) is not None:
+            row.update(chip_area_mm2=area.chip_mm2, silicon_area_mm2=area.silicon_mm2)
         if c is None or self.energy is None:
             return row
         totals = self.energy.totals
         latency = c.total_cycles / hw.frequency_hz
         total_j = sum(totals.values())
+        links = directed_links(hw)
         row.update(
             cycles=c.total_cycles,
             latency_s=latency,
-            fps=1.0 / latency,
+            fps=_ratio(1.0, latency),
             **{f"{part}_energy_j": totals[part] for part in PARTS},
             total_energy_j=total_j,
             offchip_weight_energy_j=float(self.energy.per_layer["offchip_io"].sum()),
             image_io_energy_j=self.energy.frame_offchip_j,
-            core_tops_per_w=self.ops / totals["core"] * 1e-12 if totals["core"] else None,
-            system_tops_per_w=self.ops / total_j * 1e-12,
-            tops=self.ops / latency * 1e-12,
+            core_tops_per_w=_ratio(self.ops * 1e-12, totals["core"]),
+            system_tops_per_w=_ratio(self.ops * 1e-12, total_j),
+            tops=_ratio(self.ops * 1e-12, latency),
             offchip_bits=c.offchip_bits,
             weight_bits=int(c.offchip_weight_bits.sum()),
             image_bits=int(c.image_in_bits.sum()),
@@ -136,17 +154,18 @@ class Result:
             c2c_border_bits=int(c.c2c_border_bits.sum()),
             c2c_weight_bits=int(c.c2c_weight_bits.sum()),
             c2c_reduce_bits=int(c.c2c_reduce_bits.sum()),
-            offchip_gbps=c.offchip_bits / latency * 1e-9,
-            offchip_utilization=c.offchip_bits / hw.offchip_bits_per_cycle / c.total_cycles,
-            link_utilization=c.c2c_bits / hw.link_bits_per_cycle / c.total_cycles / links
-            if (links := directed_links(hw))
+            offchip_gbps=_ratio(c.offchip_bits * 1e-9, latency),
+            offchip_utilization=_ratio(c.offchip_bits / hw.offchip_bits_per_cycle, c.total_cycles),
+            link_utilization=_ratio(c.c2c_bits / hw.link_bits_per_cycle, c.total_cycles * links)
+            if links
             else 0.0,
-            utilization=self.plan.macs / (c.total_cycles * hw.peak_macs_per_cycle),
+            utilization=_ratio(self.plan.macs, c.total_cycles * hw.peak_macs_per_cycle),
             stall_weight_cycles=int(c.stall_weight_cycles.sum()),
             stall_border_cycles=int(c.stall_border_cycles.sum()),
             stall_io_cycles=int(c.stall_io_cycles.sum()),
             critical_chip=int(np.argmax(c.finish_cycles)),
         )
+        check_metrics(row, "results")
         return row
 
     def chip_rows(self) -> list[dict[str, Any]]:
@@ -176,6 +195,7 @@ class Result:
                     "macs": int(c.macs[:, chip].sum()),
                 }
             )
+            check_metrics(rows[-1], f"chip {chip}")
         return rows
 
     def layer_rows(self) -> list[dict[str, Any]]:
@@ -206,7 +226,7 @@ class Result:
                 parts = {f"{p}_energy_j": float(e.per_layer[p][i]) for p in PARTS}
                 row.update(
                     cycles=cycles,
-                    utilization=info.macs / (cycles * hw.peak_macs_per_cycle) if cycles else None,
+                    utilization=_ratio(info.macs, cycles * hw.peak_macs_per_cycle),
                     border_bits=int(c.c2c_border_bits[i]),
                     macs_skipped=int(c.skipped_macs[i].sum()),
                     xnor_macs=int(c.xnor_macs[i].sum()),
@@ -216,8 +236,29 @@ class Result:
                     **parts,
                     total_energy_j=sum(parts.values()),
                 )
+            check_metrics(row, f"layer {lp.name!r}")
             rows.append(row)
         return rows
+
+
+def _ratio(num: float, den: float) -> float | None:
+    """``num / den``, or None (an empty cell) when the ratio is undefined (``den == 0``)."""
+    return num / den if den else None
+
+
+def check_metrics(row: dict[str, Any], where: str) -> None:
+    """Every number of a result row must be finite and non-negative.
+
+    Inputs within the documented limits never break this; if one does, it is a bug of the
+    simulator (an overflow or a wrong sign), reported as such instead of written as data.
+    """
+    for key, value in row.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+            continue
+        if not (math.isfinite(value) and value >= 0):
+            raise SimulationError(
+                f"{where}: column {key!r} is {value!r}; every metric must be finite and >= 0"
+            )
 
 
 def directed_links(hw: Hardware) -> int:

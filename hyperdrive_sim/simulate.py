@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hyperdrive_sim.errors import InputError
-from hyperdrive_sim.evaluators import evaluate
+from hyperdrive_sim.evaluators import evaluate, evaluate_timeline
+from hyperdrive_sim.evaluators.des import write_trace
 from hyperdrive_sim.mapping.plan import build_plan
 from hyperdrive_sim.pricing import price
 from hyperdrive_sim.result import Result
-from hyperdrive_sim.spec import loader
+from hyperdrive_sim.spec.area import AreaTable
+from hyperdrive_sim.spec.defaults import coerce
 from hyperdrive_sim.spec.hardware import Hardware
 from hyperdrive_sim.spec.models import (
     ChipSpec,
@@ -42,35 +43,30 @@ def resolve_network(ref: NetworkRef | Network | str, base: Path | None = None) -
     return load_network_yaml(path)
 
 
-def _spec(value, model):
-    if isinstance(value, model):
-        return value
-    if isinstance(value, (str, Path)):
-        return loader.validate(model, loader.load(value))
-    return model.model_validate(value)
-
-
 def simulate(
     network: Network | NetworkRef | str,
     resolution: Resolution | str | tuple[int, int],
-    chip: ChipSpec | str | Path | dict,
-    system: SystemSpec | str | Path | dict,
-    energy: EnergyTable | str | Path | dict,
+    chip: ChipSpec | str | Path | dict | None = None,
+    system: SystemSpec | str | Path | dict | None = None,
+    energy: EnergyTable | str | Path | dict | None = None,
     *,
+    area: AreaTable | str | Path | dict | None = None,
     mesh: Mesh | str | None = None,
     evaluator: str = "analytic",
     trace: str | Path | None = None,
 ) -> Result:
     """Simulate one frame of ``network`` at ``resolution`` (WIDTHxHEIGHT) on the system.
 
-    Specs may be objects, dicts or YAML paths; ``mesh`` overrides the system's mesh.
-    A point that does not fit returns a Result with ``fits == False`` and the reason.
-    ``trace`` (simpy only) writes a Perfetto/Chrome trace of the frame to that path.
+    Specs may be objects, dicts or YAML paths; an omitted one is the bundled Hyperdrive
+    preset, as in an experiment. ``mesh`` overrides the system's mesh. A point that does not
+    fit returns a Result with ``fits == False`` and the reason. ``trace`` writes a
+    Perfetto/Chrome trace of the frame to that path.
     """
-    chip, system, energy = (
-        _spec(chip, ChipSpec),
-        _spec(system, SystemSpec),
-        _spec(energy, EnergyTable),
+    chip, system, energy, area = (
+        coerce(chip, "chip"),
+        coerce(system, "system"),
+        coerce(energy, "energy"),
+        coerce(area, "area"),
     )
     res = (
         resolution if isinstance(resolution, Resolution) else Resolution.model_validate(resolution)
@@ -80,17 +76,13 @@ def simulate(
         if mesh is None
         else (mesh if isinstance(mesh, Mesh) else Mesh.model_validate(mesh))
     )
-    hw = Hardware(chip, system, energy, mesh)
+    hw = Hardware(chip, system, energy, mesh, area)
     net = resolve_network(network).at(res.height, res.width)
     plan = build_plan(net, hw)
     if not plan.fits:
         return Result(plan, None, None)
     if trace is not None:
-        if evaluator != "simpy":
-            raise InputError("a timeline trace needs the simpy evaluator", key="trace")
-        from hyperdrive_sim.evaluators.des import simulate_timeline, write_trace
-
-        counts, timeline = simulate_timeline(plan)
+        counts, timeline = evaluate_timeline(plan, evaluator)
         write_trace(timeline, trace, hw.frequency_hz)
     else:
         counts = evaluate(plan, evaluator)

@@ -121,14 +121,14 @@ CASES = [
         {"exp.yaml": with_section("system", offchip_bandwidth_gbps=0)},
         "exp.yaml",
         "system.offchip_bandwidth_gbps",
-        ("greater than 0",),
+        ("greater than", "got 0"),  # the bound (0 or a minimum) is the spec's
     ),
     Case(
         "zero-link-bandwidth",
         {"exp.yaml": with_section("system", link_bandwidth_gbps=0)},
         "exp.yaml",
         "system.link_bandwidth_gbps",
-        ("greater than 0",),
+        ("greater than", "got 0"),  # the bound (0 or a minimum) is the spec's
     ),
     Case(
         "infinite-bandwidth",
@@ -339,7 +339,7 @@ CASES = [
         {"exp.yaml": experiment(sweep={"grid": {"system.link_bandwidth_gbps": [1.6, 0]}})},
         "exp.yaml",
         "sweep",
-        ("system.link_bandwidth_gbps", "greater than 0"),
+        ("system.link_bandwidth_gbps", "greater than", "got 0"),
     ),
 ]
 
@@ -477,11 +477,12 @@ def test_schema_writes_json_schemas(tmp_path: Path):
     out = tmp_path / "schemas"
     result = run_cli("schema", "--out", str(out))
     assert result.returncode == 0, result.stderr
-    for name in ("experiment", "chip", "system", "energy", "network"):
+    for name in ("experiment", "chip", "system", "energy", "area", "network"):
         schema = json.loads((out / f"{name}.schema.json").read_text())
-        assert "properties" in schema, name
-    chip = json.loads((out / "chip.schema.json").read_text())
-    assert "fmm_bits" in chip["properties"]
+        assert schema["$schema"].endswith("2020-12/schema"), name
+    # a chip written in full must give every key: the strict branch (the other allows include:)
+    strict = json.loads((out / "chip.schema.json").read_text())["$defs"]["ChipSpec"]["anyOf"][0]
+    assert "fmm_bits" in strict["properties"] and "fmm_bits" in strict["required"]
 
 
 def test_version():
@@ -509,3 +510,149 @@ def test_debug_shows_the_traceback(monkeypatch, capsys):
     monkeypatch.setattr(cli, "cmd_networks", broken)
     assert cli.main(["--debug", "networks"]) == 1
     assert "Traceback" in capsys.readouterr().err
+
+
+# --- user mistakes that used to be internal errors (in-process, with capsys) -------------
+
+QUICK = """name: t
+networks: [resnet18]
+inputs: [{inputs}]
+meshes: [1x1]
+chip: {{include: chips/hyperdrive{chip}}}
+system: {{include: systems/hyperdrive_mesh}}
+energy: {{include: energy/hyperdrive_22fdx}}
+"""
+
+
+def quick(tmp_path: Path, inputs: str = "64x64", chip: str = "") -> Path:
+    path = tmp_path / "t.yaml"
+    path.write_text(QUICK.format(inputs=inputs, chip=chip))
+    return path
+
+
+def one_error_line(capsys) -> str:
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("hyperdrive-sim: error: "), lines[0]
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        (None, "no such weight file"),
+        (b"not a zip archive", "cannot read the weights"),
+    ],
+    ids=["missing", "not-a-zip"],
+)
+def test_bad_pruning_weights_file_exits_2(tmp_path, monkeypatch, capsys, content, expected):
+    monkeypatch.chdir(tmp_path)
+    if content is not None:
+        (tmp_path / "w.npz").write_bytes(content)
+    exp = quick(tmp_path, chip=", pruning: kernel_reuse, pruning_weights: w.npz")
+    assert cli.main(["run", str(exp), "--out", "out", "--no-progress", "--no-plots"]) == 2
+    line = one_error_line(capsys)
+    assert "w.npz: pruning_weights: " + expected in line
+    assert not (tmp_path / "out").exists()  # refused before any folder was made
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--seed", "-1"], "--seed: expected a seed of 0 or more, got -1"),
+        (["--mesh", "17x1"], "--mesh: mesh 17x1 is too large for the numerical check: at most 16"),
+    ],
+)
+def test_verify_options_out_of_range_exit_2(capsys, args, expected):
+    # 16 = limits.MAX_VERIFY_MESH_SIDE
+    assert cli.main(["verify", "--network", "resnet18", "--input", "32x32", *args]) == 2
+    assert expected in one_error_line(capsys)
+
+
+def test_scheduler_without_dask_executor_exits_2(tmp_path, capsys):
+    args = ["run", str(quick(tmp_path)), "--scheduler", "tcp://h:8786", "--out", str(tmp_path)]
+    assert cli.main(args) == 2
+    line = one_error_line(capsys)
+    assert "--scheduler" in line and "--executor dask" in line
+
+
+def test_unparseable_scheduler_address_exits_2(tmp_path, capsys):
+    pytest.importorskip("dask.distributed")
+    out = tmp_path / "out"
+    args = ["run", str(quick(tmp_path)), "--executor", "dask", "--scheduler", "::garbage::",
+            "--out", str(out), "--no-progress", "--no-plots"]  # fmt: skip
+    assert cli.main(args) == 2
+    line = one_error_line(capsys)
+    assert "--scheduler: cannot connect to the Dask scheduler at '::garbage::'" in line
+    assert not out.exists()  # the folder made for the run is removed again
+
+
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        ("[1, 2]", "results.json: is a JSON list, not an object"),
+        ('{"columns": "x", "rows": []}', "results.json: columns: expected a list of column"),
+        ('{"columns": ["network", "input_h", "input_w", "fits"], "rows": [1]}',
+         "results.json: rows: expected a list of row objects"),
+        ("{not json", "results.json: cannot read it as JSON"),
+    ],
+)  # fmt: skip
+def test_plot_of_a_malformed_results_json_exits_2(tmp_path, capsys, content, expected):
+    (tmp_path / "results.json").write_text(content)
+    assert cli.main(["plot", str(tmp_path)]) == 2
+    assert expected in one_error_line(capsys)
+
+
+def test_trace_with_the_analytic_evaluator_writes_its_schedule(tmp_path, capsys):
+    """--trace on analytic points writes the closed-form schedule: one track per chip whose
+    busy time equals the point's busy cycles (chips.csv), and the off-chip interface track
+    whose busy time is the image plus weight transfer time (bits / bits per cycle)."""
+    out = tmp_path / "out"
+    args = ["run", str(quick(tmp_path)), "--trace", "--out", str(out), "--no-progress"]
+    assert cli.main(["--debug", *args]) == 0, capsys.readouterr().err
+    traces = sorted((out / "traces").glob("*.json"))
+    assert len(traces) == 1
+    events = json.loads(traces[0].read_text())
+    events = events["traceEvents"] if isinstance(events, dict) else events
+    spans = [e for e in events if e.get("ph") == "X"]
+    freq_mhz = 100  # the efficient operating point of chips/hyperdrive
+    chips = list(csv.DictReader((out / "chips.csv").open()))
+    idle = ("stall: weights", "stall: halo", "wait: image", "wait: partial vector")
+    for chip in chips:
+        name = f"chip ({chip['chip_row']},{chip['chip_col']})"
+        tid = next(
+            e["tid"] for e in events if e.get("name") == "thread_name" and e["args"]["name"] == name
+        )
+        busy = sum(
+            e["dur"] for e in spans if e["pid"] == 1 and e["tid"] == tid and e["name"] not in idle
+        )
+        assert busy * freq_mhz == pytest.approx(int(chip["busy_cycles"]), rel=1e-9, abs=1)
+    assert any(e["cat"] == "off-chip" and e["name"].startswith("weights") for e in spans)
+
+
+def _die_on_32(point_json: str, base: str, trace=None):
+    """run_point, except that the worker process dies on the 32x32 point (as if killed)."""
+    from hyperdrive_sim.spec.models import PointSpec
+    from hyperdrive_sim.sweep.executors import REAL_RUN_POINT
+
+    if PointSpec.model_validate_json(point_json).input.width == 32:
+        os._exit(9)
+    return REAL_RUN_POINT(point_json, base, trace)
+
+
+def test_a_killed_worker_exits_4_and_keeps_finished_points(tmp_path, monkeypatch, capsys):
+    from hyperdrive_sim.sweep import executors
+
+    # the forked worker sees the patched module attribute; jobs=1 runs 64x64 first
+    monkeypatch.setattr(executors, "REAL_RUN_POINT", executors.run_point, raising=False)
+    monkeypatch.setattr(executors, "run_point", _die_on_32)
+    out = tmp_path / "out"
+    args = ["run", str(quick(tmp_path, "64x64, 32x32")), "--jobs", "1", "--out", str(out),
+            "--no-progress", "--no-plots"]  # fmt: skip
+    assert cli.main(args) == 4  # errors.WorkerLost.exit_code, docs/limits.md
+    line = one_error_line(capsys)
+    assert "a worker process died (killed, or out of memory); finished points are cached" in line
+    assert len(list((out / "cache").glob("*.json"))) == 1  # the 64x64 point
+    monkeypatch.undo()
+    assert cli.main(args) == 0
+    assert "1 computed, 1 from cache" in capsys.readouterr().out

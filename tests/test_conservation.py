@@ -9,6 +9,7 @@ the energy table.
 
 from __future__ import annotations
 
+import importlib
 from functools import cache
 from pathlib import Path
 
@@ -16,7 +17,6 @@ import numpy as np
 import pytest
 
 import hyperdrive_sim.evaluators as evaluators_pkg
-import hyperdrive_sim.simulate as simulate_mod
 from hyperdrive_sim.evaluators import analytic
 from hyperdrive_sim.mapping.routes import halo_transfers, link_loads
 from hyperdrive_sim.mapping.tiling import split
@@ -25,6 +25,9 @@ from hyperdrive_sim.result import Result
 from hyperdrive_sim.simulate import simulate
 from hyperdrive_sim.spec import loader
 from hyperdrive_sim.spec.models import ChipSpec, EnergyTable, Mesh, SystemSpec
+
+#: the module (the package attribute of the same name is the simulate function)
+simulate_mod = importlib.import_module("hyperdrive_sim.simulate")
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 CHIP = loader.validate(ChipSpec, loader.load(CONFIGS / "chips/hyperdrive.yaml"))
@@ -164,7 +167,9 @@ def test_energy_parts_sum_to_total_and_follow_the_table(net: str, mesh: str) -> 
     parts = {p: row[f"{p}_energy_j"] for p in PARTS}
     assert sum(parts.values()) == pytest.approx(row["total_energy_j"], rel=1e-12)
     pj = 1e-12
-    # V = V_ref, so no voltage scaling: each part is count x energy per action
+    # V = V_ref, so no voltage scaling: each part is count x energy per action; the preset
+    # FMM is the energy table's reference size, so its per-bit energies apply unscaled
+    assert r.hw.chip.fmm_bits == t.sram_reference_bits
     assert parts["core"] == pytest.approx(
         (c.macs.sum() * t.binary_mac_pj + c.fp16_adds.sum() * t.fp16_add_pj) * pj, rel=1e-12
     )
@@ -183,9 +188,11 @@ def test_energy_parts_sum_to_total_and_follow_the_table(net: str, mesh: str) -> 
     assert parts["offchip_io"] == pytest.approx(offchip_bits * t.offchip_pj_per_bit * pj, rel=1e-12)
     c2c_bits = c.c2c_border_bits.sum() + c.c2c_weight_bits.sum() + c.c2c_reduce_bits.sum()
     assert parts["c2c_io"] == pytest.approx(c2c_bits * t.c2c_pj_per_bit * pj, rel=1e-12)
-    # leakage: every chip leaks for the whole frame
+    # leakage: every chip leaks for the whole frame, its logic and each SRAM bit (the FMM)
     seconds = c.total_cycles / r.hw.frequency_hz
-    leak_w = t.leakage_mw_per_chip * 1e-3 * r.hw.chips
+    sram_mbit = r.hw.chip.fmm_bits / 1e6
+    leak_w = (t.logic_leakage_mw_per_chip + sram_mbit * t.sram_leakage_mw_per_mbit) * 1e-3
+    leak_w *= r.hw.chips
     assert parts["leakage"] == pytest.approx(leak_w * seconds, rel=1e-12)
 
 

@@ -154,7 +154,7 @@ def test_cache_leakage_is_priced():
     net = two_convs()
     base = run(net, chip())
     cached = run(net, chip(weight_cache_bits=10_000_000))
-    # 10 Mbit x 0.08 mW/Mbit = 0.8 mW more per chip, for the frame's duration
+    # 10 Mbit x sram_leakage_mw_per_mbit more per chip, for the frame's duration
     latency = cached.counts.total_cycles / (CHIP.point.frequency_mhz * 1e6)
     extra = cached.energy.totals["leakage"] - base.energy.totals["leakage"] * (
         cached.counts.total_cycles / base.counts.total_cycles

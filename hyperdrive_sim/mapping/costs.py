@@ -86,6 +86,28 @@ def conv_blocks(out_channels: int, groups: int, fmpus: int) -> np.ndarray:
     return np.tile(np.array(one_group, dtype=np.int64), groups)
 
 
+def largest_block_bits(infos, chip) -> int:
+    """Bits of the largest weight block a network streams (what the weight buffer must hold
+    per block): per conv, up to C output channels x C_in/groups x k_h x k_w weights; per
+    dense layer, up to C outputs x its input features."""
+    largest = 0
+    for info in infos:
+        layer = info.layer
+        if layer.kind == "conv":
+            kh, kw = layer.kernel
+            taps = info.in_shapes[0].channels // layer.groups * kh * kw
+            per_block = int(
+                conv_blocks(info.out_shape.channels, layer.groups, chip.fmpus_per_tile).max()
+            )
+        elif layer.kind == "dense":
+            taps = info.in_shapes[0].elements
+            per_block = min(info.out_shape.channels, chip.fmpus_per_tile)
+        else:
+            continue
+        largest = max(largest, per_block * taps * chip.weight_bits)
+    return largest
+
+
 @dataclass(frozen=True)
 class Precision:
     """Bits per value of a layer's input and output maps (FP16, or 1 in binary mode)."""

@@ -3,6 +3,13 @@
 Core and on-chip memory energies scale with (V / V_ref) ** dynamic_voltage_exponent, and
 leakage power with (V / V_ref) ** leakage_voltage_exponent; pad and link energies per bit
 do not scale with the core voltage (they are set by the I/O supply).
+
+Memory sizes have a price. Leakage power per chip is the logic's plus
+``sram_leakage_mw_per_mbit`` for every SRAM bit on the chip (FMM, border buffer, weight
+cache). The FMM's read and write energies per bit hold at ``sram_reference_bits`` and scale
+with (capacity / reference) ** sram_energy_exponent, the CACTI-style trend of longer
+bit and word lines in a larger array; the weight cache, a macro of its own, scales with its
+own capacity.
 """
 
 from __future__ import annotations
@@ -40,18 +47,34 @@ class EnergyBreakdown:
         return sum(self.totals.values())
 
 
-def price(counts: Counts, hw: Hardware) -> EnergyBreakdown:
-    """Price ``counts`` with ``hw.energy`` at the chip's operating point.
+def sram_bits(chip) -> int:
+    """SRAM bits on one chip: feature-map memory, border buffer and weight cache."""
+    return chip.fmm_bits + chip.border_buffer_bits + chip.weight_cache_bits
 
-    A weight cache (``chip.weight_cache_bits``) leaks like SRAM and is read like the FMM.
-    """
+
+def leakage_mw(hw: Hardware) -> float:
+    """Leakage power of one chip at the reference voltage: logic plus every SRAM bit."""
+    table = hw.energy
+    return table.logic_leakage_mw_per_chip + sram_bits(hw.chip) / 1e6 * (
+        table.sram_leakage_mw_per_mbit
+    )
+
+
+def sram_scale(capacity_bits: int, table) -> float:
+    """Factor on the reference energy per bit for an SRAM of ``capacity_bits``."""
+    if capacity_bits <= 0:
+        return 0.0
+    return (capacity_bits / table.sram_reference_bits) ** table.sram_energy_exponent
+
+
+def price(counts: Counts, hw: Hardware) -> EnergyBreakdown:
+    """Price ``counts`` with ``hw.energy`` at the chip's operating point."""
     table = hw.energy
     ratio = hw.voltage_v / table.reference_voltage_v
     dyn = ratio**table.dynamic_voltage_exponent * PJ
-    leak_mw = table.leakage_mw_per_chip + hw.chip.weight_cache_bits / 1e6 * (
-        table.sram_leakage_mw_per_mbit
-    )
-    leak_w = leak_mw * 1e-3 * ratio**table.leakage_voltage_exponent
+    leak_w = leakage_mw(hw) * 1e-3 * ratio**table.leakage_voltage_exponent
+    fmm_scale = sram_scale(hw.chip.fmm_bits, table)
+    cache_scale = sram_scale(hw.chip.weight_cache_bits, table)
     per_chip = lambda a: a.sum(axis=1).astype(float)  # noqa: E731
     fp16_macs = counts.macs - counts.skipped_macs - counts.xnor_macs
     core = (
@@ -61,11 +84,11 @@ def price(counts: Counts, hw: Hardware) -> EnergyBreakdown:
         + per_chip(counts.fp16_muls) * table.fp16_mul_pj
     )
     mem = (
-        per_chip(counts.fmm_read_bits) * table.fmm_read_pj_per_bit
-        + per_chip(counts.fmm_write_bits) * table.fmm_write_pj_per_bit
+        per_chip(counts.fmm_read_bits) * table.fmm_read_pj_per_bit * fmm_scale
+        + per_chip(counts.fmm_write_bits) * table.fmm_write_pj_per_bit * fmm_scale
         + per_chip(counts.wbuf_read_bits) * table.wbuf_read_pj_per_bit
         + per_chip(counts.wbuf_write_bits) * table.wbuf_write_pj_per_bit
-        + per_chip(counts.cache_read_bits) * table.fmm_read_pj_per_bit
+        + per_chip(counts.cache_read_bits) * table.fmm_read_pj_per_bit * cache_scale
     )
     c2c = (counts.c2c_border_bits + counts.c2c_weight_bits + counts.c2c_reduce_bits).astype(float)
     leak_per_cycle = leak_w * counts.chips / hw.frequency_hz

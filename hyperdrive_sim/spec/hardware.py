@@ -1,4 +1,5 @@
-"""The resolved hardware of one simulated point: chip + system + energy + mesh, in cycles."""
+"""The resolved hardware of one simulated point: chip + system + energy + mesh (+ area), in
+cycles."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import math
 from dataclasses import dataclass
 from functools import cached_property
 
+from hyperdrive_sim.spec.area import AreaTable
 from hyperdrive_sim.spec.models import ChipSpec, EnergyTable, Mesh, SystemSpec
 
 
@@ -17,6 +19,8 @@ class Hardware:
     system: SystemSpec
     energy: EnergyTable
     mesh: Mesh
+    #: silicon area per component; None leaves the area columns empty
+    area: AreaTable | None = None
 
     @property
     def chips(self) -> int:

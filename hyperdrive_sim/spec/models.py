@@ -7,8 +7,9 @@ or "assumption: why"). Nothing downstream re-validates these objects.
 from __future__ import annotations
 
 import difflib
+import math
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -19,11 +20,23 @@ from pydantic import (
     model_validator,
 )
 
+from hyperdrive_sim import limits
 from hyperdrive_sim.spec.accelerator import AcceleratorSpec
-from hyperdrive_sim.spec.base import NonNeg, NonNegInt, Positive, PositiveInt, Sourced, Spec
+from hyperdrive_sim.spec.area import AreaTable
+from hyperdrive_sim.spec.base import Sourced, Spec, integer, number
+
+Voltage = number(ge=limits.MIN_VOLTAGE_V, le=limits.MAX_VOLTAGE_V)
+Frequency = number(ge=limits.MIN_FREQUENCY_MHZ, le=limits.MAX_FREQUENCY_MHZ)
+Bandwidth = number(ge=limits.MIN_BANDWIDTH_GBPS, le=limits.MAX_BANDWIDTH_GBPS)
+Latency = number(ge=0, le=limits.MAX_LATENCY_NS)
+Energy = number(ge=0, le=limits.MAX_ENERGY_PJ)
+Leakage = number(ge=0, le=limits.MAX_LEAKAGE_MW)
+Exponent = number(ge=0, le=limits.MAX_VOLTAGE_EXPONENT)
+MemoryBits = integer(ge=0, le=limits.MAX_MEMORY_BITS)
+WordBits = integer(gt=0, le=limits.MAX_WORD_BITS)
 
 
-def _dims(text: Any, what: str, order: str, example: str) -> tuple[int, int]:
+def _dims(text: Any, what: str, order: str, example: str, limit: int) -> tuple[int, int]:
     wrong = f"{what} must be written {order} (e.g. {example!r}), got {text!r}"
     if isinstance(text, (list, tuple)) and len(text) == 2:
         a, b = text
@@ -37,6 +50,8 @@ def _dims(text: Any, what: str, order: str, example: str) -> tuple[int, int]:
         raise ValueError(wrong)
     if a < 1 or b < 1:
         raise ValueError(f"{what} must be positive, got {text!r}")
+    if max(a, b) > limit:
+        raise ValueError(f"{what} side must be at most {limit} (the input limit), got {text!r}")
     return a, b
 
 
@@ -46,14 +61,14 @@ FINITE = ConfigDict(allow_inf_nan=False)  # merged into Spec's frozen, extra=for
 class Mesh(Spec):
     """Chips arranged as rows x cols; written '4x2' (4 rows, 2 columns)."""
 
-    rows: PositiveInt
-    cols: PositiveInt
+    rows: integer(gt=0, le=limits.MAX_MESH_SIDE)
+    cols: integer(gt=0, le=limits.MAX_MESH_SIDE)
 
     @model_validator(mode="before")
     @classmethod
     def _parse(cls, data: Any) -> Any:
         if not isinstance(data, (dict, Mesh)):
-            rows, cols = _dims(data, "a mesh", "ROWSxCOLS", "4x2")
+            rows, cols = _dims(data, "a mesh", "ROWSxCOLS", "4x2", limits.MAX_MESH_SIDE)
             return {"rows": rows, "cols": cols}
         return data
 
@@ -68,16 +83,27 @@ class Mesh(Spec):
 class Resolution(Spec):
     """An input image size; strings are written WIDTHxHEIGHT as for video ('1920x1080')."""
 
-    height: PositiveInt
-    width: PositiveInt
+    height: integer(gt=0, le=limits.MAX_INPUT_SIDE)
+    width: integer(gt=0, le=limits.MAX_INPUT_SIDE)
 
     @model_validator(mode="before")
     @classmethod
     def _parse(cls, data: Any) -> Any:
         if not isinstance(data, (dict, Resolution)):
-            width, height = _dims(data, "an input resolution", "WIDTHxHEIGHT", "1920x1080")
+            width, height = _dims(
+                data, "an input resolution", "WIDTHxHEIGHT", "1920x1080", limits.MAX_INPUT_SIDE
+            )
             return {"height": height, "width": width}
         return data
+
+    @model_validator(mode="after")
+    def _pixels(self) -> Resolution:
+        if self.height * self.width > limits.MAX_INPUT_PIXELS:
+            raise ValueError(
+                f"an input image may have at most {limits.MAX_INPUT_PIXELS} pixels "
+                f"(the input limit), got {self}"
+            )
+        return self
 
     def __str__(self) -> str:
         return f"{self.width}x{self.height}"
@@ -86,25 +112,29 @@ class Resolution(Spec):
 class OperatingPoint(Spec):
     model_config = FINITE  # .inf would pass gt=0 and break the arithmetic
 
-    voltage_v: Positive
-    frequency_mhz: Positive
+    voltage_v: Voltage
+    frequency_mhz: Frequency
 
 
 class ChipSpec(Sourced):
     """One Hyperdrive chip: an M x N array of Tile-PUs with C FMPUs each."""
 
-    tile_rows: PositiveInt = Field(description="M: Tile-PU rows")
-    tile_cols: PositiveInt = Field(description="N: Tile-PU columns")
-    fmpus_per_tile: PositiveInt = Field(description="C: output channels computed in parallel")
-    fmm_bits: PositiveInt = Field(description="feature-map memory capacity in bits")
-    border_buffer_bits: NonNegInt = Field(
+    tile_rows: integer(gt=0, le=limits.MAX_TILE_SIDE) = Field(description="M: Tile-PU rows")
+    tile_cols: integer(gt=0, le=limits.MAX_TILE_SIDE) = Field(description="N: Tile-PU columns")
+    fmpus_per_tile: integer(gt=0, le=limits.MAX_FMPUS) = Field(
+        description="C: output channels computed in parallel"
+    )
+    fmm_bits: integer(gt=0, le=limits.MAX_MEMORY_BITS) = Field(
+        description="feature-map memory capacity in bits"
+    )
+    border_buffer_bits: MemoryBits = Field(
         description="separate memory for halo pixels; 0 means halos are held in the FMM"
     )
-    weight_buffer_blocks: PositiveInt = Field(
+    weight_buffer_blocks: integer(gt=0, le=limits.MAX_BUFFER_BLOCKS) = Field(
         description="weight blocks the buffer holds (2 = double buffering)"
     )
-    activation_bits: PositiveInt = Field(description="bits per feature-map value (FP16: 16)")
-    weight_bits: PositiveInt = Field(description="bits per weight (binary: 1)")
+    activation_bits: WordBits = Field(description="bits per feature-map value (FP16: 16)")
+    weight_bits: WordBits = Field(description="bits per weight (binary: 1)")
     operating_points: dict[str, OperatingPoint]
     operating_point: str = Field(description="name of the operating point in use")
     activation_mode: Literal["fp16", "binary"] = Field(
@@ -123,11 +153,13 @@ class ChipSpec(Sourced):
         default="none",
         description="kernel_reuse: kernels computed from a similar kernel (Gao, Liu, Lai)",
     )
-    pruning_seed: NonNegInt = Field(default=0, description="seed of the random +-1 weights")
+    pruning_seed: integer(ge=0, le=limits.MAX_SEED) = Field(
+        default=0, description="seed of the random +-1 weights"
+    )
     pruning_weights: str | None = Field(
         default=None, description=".npz/.npy/.onnx weights for kernel reuse (signs taken)"
     )
-    weight_cache_bits: NonNegInt = Field(
+    weight_cache_bits: MemoryBits = Field(
         default=0, description="on-chip cache keeping weight blocks across frames (Vieira et al.)"
     )
     weight_cache_policy: Literal["most_used", "lru"] = Field(
@@ -167,10 +199,10 @@ class SystemSpec(Sourced):
     corner_routing: Literal["relay", "diagonal"] = Field(
         description="corner halo pixels relayed through an edge neighbour or sent diagonally"
     )
-    offchip_bandwidth_gbps: Positive
-    offchip_latency_ns: NonNeg
-    link_bandwidth_gbps: Positive
-    link_latency_ns: NonNeg
+    offchip_bandwidth_gbps: Bandwidth
+    offchip_latency_ns: Latency
+    link_bandwidth_gbps: Bandwidth
+    link_latency_ns: Latency
 
 
 class EnergyTable(Sourced):
@@ -178,27 +210,45 @@ class EnergyTable(Sourced):
 
     model_config = FINITE
 
-    reference_voltage_v: Positive
-    binary_mac_pj: NonNeg = Field(description="one binary-weight MAC (FP16 add/subtract)")
-    fp16_add_pj: NonNeg = Field(description="FP16 add or compare (pooling, residual, reduce)")
-    xnor_mac_pj: NonNeg = Field(description="one XNOR-popcount MAC on 1-bit activations")
-    fp16_mul_pj: NonNeg = Field(description="FP16 multiply (scaling factors)")
-    fmm_read_pj_per_bit: NonNeg
-    fmm_write_pj_per_bit: NonNeg
-    wbuf_read_pj_per_bit: NonNeg
-    wbuf_write_pj_per_bit: NonNeg
-    offchip_pj_per_bit: NonNeg = Field(description="off-chip memory + pads, per bit moved")
-    c2c_pj_per_bit: NonNeg = Field(description="chip-to-chip link, per bit per hop")
-    leakage_mw_per_chip: NonNeg
-    sram_leakage_mw_per_mbit: NonNeg = Field(
-        description="leakage of added SRAM such as a weight cache, per Mbit"
+    reference_voltage_v: Voltage
+    binary_mac_pj: Energy = Field(description="one binary-weight MAC (FP16 add/subtract)")
+    fp16_add_pj: Energy = Field(description="FP16 add or compare (pooling, residual, reduce)")
+    xnor_mac_pj: Energy = Field(description="one XNOR-popcount MAC on 1-bit activations")
+    fp16_mul_pj: Energy = Field(description="FP16 multiply (scaling factors)")
+    fmm_read_pj_per_bit: Energy
+    fmm_write_pj_per_bit: Energy
+    wbuf_read_pj_per_bit: Energy
+    wbuf_write_pj_per_bit: Energy
+    offchip_pj_per_bit: Energy = Field(description="off-chip memory + pads, per bit moved")
+    c2c_pj_per_bit: Energy = Field(description="chip-to-chip link, per bit per hop")
+    logic_leakage_mw_per_chip: Leakage = Field(
+        description="leakage of a chip's logic (datapath, control, pads), SRAM excluded"
     )
-    dynamic_voltage_exponent: NonNeg = Field(
+    sram_leakage_mw_per_mbit: Leakage = Field(
+        description="leakage of every SRAM bit on a chip (FMM, border buffer, weight cache)"
+    )
+    sram_reference_bits: integer(gt=0, le=limits.MAX_MEMORY_BITS) = Field(
+        description="SRAM capacity at which the fmm_*_pj_per_bit values hold"
+    )
+    sram_energy_exponent: number(ge=0, le=limits.MAX_SRAM_EXPONENT) = Field(
+        description="SRAM access energy per bit scales with (capacity / reference) ** this"
+    )
+    dynamic_voltage_exponent: Exponent = Field(
         description="core and on-chip memory energy scale with (V / V_ref) ** this"
     )
-    leakage_voltage_exponent: NonNeg = Field(
+    leakage_voltage_exponent: Exponent = Field(
         description="leakage power scales with (V / V_ref) ** this"
     )
+
+    @model_validator(mode="after")
+    def _some_energy(self) -> EnergyTable:
+        actions = [k for k in type(self).model_fields if k.endswith(("_pj", "_pj_per_bit"))]
+        if all(getattr(self, k) == 0 for k in actions):
+            raise ValueError(
+                "every per-action energy is 0; at least one must be positive, since an "
+                "efficiency in TOp/s/W is undefined at zero energy"
+            )
+        return self
 
 
 class NetworkRef(Spec):
@@ -253,10 +303,15 @@ def _known_network(ref: NetworkRef) -> NetworkRef:
 KnownNetwork = Annotated[NetworkRef, AfterValidator(_known_network)]
 Evaluator = Literal["analytic", "simpy"]  # keep in step with evaluators.EVALUATORS
 SWEEP_TOP = ("network", "input", "mesh", "evaluator")
-SWEEP_SECTIONS = {"chip": ChipSpec, "system": SystemSpec, "energy": EnergyTable}
+SWEEP_SECTIONS = {
+    "chip": ChipSpec,
+    "system": SystemSpec,
+    "energy": EnergyTable,
+    "area": AreaTable,
+}
 
 
-def _check_axis(path: str) -> None:
+def check_axis(path: str) -> None:
     head, _, rest = path.partition(".")
     if path in SWEEP_TOP:
         return
@@ -284,7 +339,7 @@ class SweepSpec(Spec):
     @model_validator(mode="after")
     def _axes_valid(self) -> SweepSpec:
         for path in (*self.grid, *self.zip):
-            _check_axis(path)
+            check_axis(path)
         both = set(self.grid) & set(self.zip)
         if both:
             raise ValueError(f"axis {sorted(both)[0]!r} is in both grid and zip")
@@ -294,7 +349,24 @@ class SweepSpec(Spec):
             raise ValueError(f"zip axes must have equal lengths, got {sizes}")
         if self.tilings and "mesh" in (*self.grid, *self.zip):
             raise ValueError("give mesh shapes either as tilings or as a mesh axis, not both")
+        if self.combinations > limits.MAX_POINTS:
+            raise ValueError(
+                f"the sweep has {self.combinations} combinations "
+                f"({' x '.join(str(n) for n in self._sizes())}), more than the limit of "
+                f"{limits.MAX_POINTS} points of one experiment"
+            )
         return self
+
+    def _sizes(self) -> list[int]:
+        sizes = [len(v) for v in self.grid.values()]
+        if self.zip:
+            sizes.insert(0, len(next(iter(self.zip.values()))))
+        return sizes
+
+    @property
+    def combinations(self) -> int:
+        """Value combinations of grid and zip axes (tilings not included), by multiplication."""
+        return math.prod(self._sizes())
 
 
 class PointSpec(Spec):
@@ -307,11 +379,27 @@ class PointSpec(Spec):
     chip: ChipSpec
     system: SystemSpec
     energy: EnergyTable
+    area: AreaTable
     labels: dict[str, Any] = Field(default_factory=dict)
 
 
+#: sections an experiment may omit: they default to these bundled presets (configs/...)
+DEFAULT_SECTIONS = {
+    "chip": "chips/hyperdrive.yaml",
+    "system": "systems/hyperdrive_mesh.yaml",
+    "energy": "energy/hyperdrive_22fdx.yaml",
+    "area": "area/hyperdrive_22fdx.yaml",
+}
+
+
 class ExperimentSpec(Spec):
-    """What to simulate: networks x inputs x meshes on one chip, system and energy table."""
+    """What to simulate: networks x inputs x meshes on one chip, system and energy table.
+
+    ``chip``, ``system``, ``energy`` and ``area`` default to the bundled Hyperdrive presets
+    (``section_defaults``); a section given without ``include:`` overrides the preset's keys.
+    """
+
+    section_defaults: ClassVar[dict[str, str]] = DEFAULT_SECTIONS
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
     description: str = ""
@@ -325,6 +413,7 @@ class ExperimentSpec(Spec):
     chip: ChipSpec
     system: SystemSpec
     energy: EnergyTable
+    area: AreaTable
     evaluator: Evaluator = "analytic"
     sweep: SweepSpec | None = None
     baselines: list[AcceleratorSpec] = Field(
@@ -333,6 +422,10 @@ class ExperimentSpec(Spec):
     )
     output_dir: str | None = Field(
         default=None, description="where results go; default results/<name>/"
+    )
+    explore: ExploreSpec | None = Field(
+        default=None,
+        description="a design space to search with `hyperdrive-sim explore` (Pareto front)",
     )
 
     @model_validator(mode="after")
@@ -346,3 +439,8 @@ class ExperimentSpec(Spec):
         if self.meshes and self.sweep and (self.sweep.tilings or "mesh" in swept):
             raise ValueError("give mesh shapes in one place: meshes, sweep.tilings or a mesh axis")
         return self
+
+
+from hyperdrive_sim.spec.explore import ExploreSpec  # noqa: E402  (it uses Mesh from here)
+
+ExperimentSpec.model_rebuild()

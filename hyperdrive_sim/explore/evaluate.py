@@ -1,0 +1,62 @@
+"""Evaluate one group of design points: one plan and one evaluation, priced per variant.
+
+The group's plan is built for its largest memory; each variant then only checks its own
+memory capacity against the same geometry (``capacity_problems``) and prices the shared
+counts with its own chip, energy and area tables. A group whose geometry already rules out
+every variant (a mesh finer than a map, or a peak need above the largest memory) is
+answered from the geometry alone, without evaluating time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hyperdrive_sim.evaluators import evaluate
+from hyperdrive_sim.mapping.fit import peak_of
+from hyperdrive_sim.mapping.plan import Plan, build_plan, capacity_problems, geometry
+from hyperdrive_sim.pricing import price
+from hyperdrive_sim.result import Result
+from hyperdrive_sim.spec.hardware import Hardware
+from hyperdrive_sim.spec.models import PointSpec
+
+
+def _hardware(point: PointSpec) -> Hardware:
+    return Hardware(point.chip, point.system, point.energy, point.mesh, point.area)
+
+
+def evaluate_group(payload_json: str, base: str, _trace: str | None = None) -> dict[str, Any]:
+    """Rows of every variant of a group (the worker task of ``hyperdrive-sim explore``)."""
+    import json
+
+    from hyperdrive_sim.simulate import resolve_network
+
+    payload = json.loads(payload_json)
+    point = PointSpec.model_validate(payload["point"])
+    variants = [PointSpec.model_validate(v) for v in payload["variants"]]
+    net = resolve_network(point.network, Path(base)).at(point.input.height, point.input.width)
+    hw = _hardware(point)
+    geo = geometry(net, hw)
+    peak = peak_of(geo, hw.mesh.cols)
+    evaluated = not geo.problems and peak.bits <= point.chip.fmm_bits
+    plan = build_plan(net, hw) if evaluated else None
+    counts = evaluate(plan, point.evaluator) if plan is not None else None
+    rows = []
+    for v in variants:
+        hw_v = _hardware(v)
+        problems = (*capacity_problems(geo, hw_v), *geo.problems)
+        if plan is not None and not problems:
+            plan_v = replace(plan, hw=hw_v, problems=())
+            result = Result(plan_v, counts, price(counts, hw_v))
+        else:
+            zeros = np.zeros(hw_v.chips, dtype=np.int64)
+            plan_v = Plan(net, hw_v, (), zeros, zeros, problems)
+            result = Result(plan_v, None, None)
+        row = {**result.row, **v.labels, "fmm_peak_bits": peak.bits if not geo.problems else None}
+        row["status"] = "ok" if result.fits else "infeasible"
+        row["evaluator"] = v.evaluator
+        rows.append(row)
+    return {"rows": rows, "evaluated": evaluated}

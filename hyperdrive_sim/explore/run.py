@@ -1,0 +1,333 @@
+"""``hyperdrive-sim explore``: search a design space and return its Pareto front.
+
+Steps: expand the ``explore:`` block into groups of design points (``space``); drop the
+meshes whose chips cannot hold the peak feature maps even with the largest memory (a
+lower bound from the 1x1 geometry, no evaluation); evaluate each remaining group once on
+the executor and price its variants (``evaluate``); cache each group by its hash; apply
+the constraints; rank the feasible points (``pareto``); write ``results.csv``,
+``pareto.csv``, ``manifest.json`` and the figures as one set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hyperdrive_sim import __version__
+from hyperdrive_sim.errors import SpecError
+from hyperdrive_sim.explore.evaluate import evaluate_group
+from hyperdrive_sim.explore.pareto import pareto_ranks
+from hyperdrive_sim.explore.space import Group, expand_groups
+from hyperdrive_sim.mapping.fit import peak_of
+from hyperdrive_sim.mapping.plan import geometry
+from hyperdrive_sim.report.writers import OutputSet
+from hyperdrive_sim.result import RESULT_COLUMNS
+from hyperdrive_sim.simulate import resolve_network
+from hyperdrive_sim.spec import loader
+from hyperdrive_sim.spec.explore import ALIASES, ExploreSpec
+from hyperdrive_sim.spec.hardware import Hardware
+from hyperdrive_sim.spec.models import ExperimentSpec, Mesh
+from hyperdrive_sim.sweep.cache import PointCache
+from hyperdrive_sim.sweep.executors import RUNNERS
+
+Progress = Callable[[int, int, str], None]
+#: columns explore adds to the run columns
+EXPLORE_COLUMNS = ("constraints_ok", "violated", "pareto_rank")
+
+
+@dataclass(frozen=True)
+class Objective:
+    column: str
+    maximise: bool
+
+    @property
+    def label(self) -> str:
+        return f"{self.column} ({'max' if self.maximise else 'min'})"
+
+
+@dataclass(frozen=True)
+class ExploreResult:
+    """Every design point's row, the objectives and the front."""
+
+    columns: tuple[str, ...]
+    rows: tuple[dict[str, Any], ...]
+    objectives: tuple[Objective, ...]
+    out_dir: Path | None
+    stats: dict[str, int]
+    scenarios: tuple[str, ...] = ()
+
+    @property
+    def front(self) -> tuple[dict[str, Any], ...]:
+        return tuple(r for r in self.rows if r.get("pareto_rank") == 1)
+
+
+def objectives_of(explore: ExploreSpec, file: str | None) -> tuple[Objective, ...]:
+    """Objectives as result columns; unknown names fail with the allowed ones."""
+    out = []
+    for name, sense in explore.objectives.items():
+        column = ALIASES.get(name, name)
+        if column not in NUMERIC_COLUMNS:
+            raise SpecError(
+                f"unknown objective {name!r}; expected a numeric result column or one of "
+                f"{', '.join(ALIASES)}",
+                file=file,
+                key=f"explore.objectives.{name}",
+            )
+        out.append(Objective(column, sense == "max"))
+    return tuple(out)
+
+
+def _check_constraints(explore: ExploreSpec, file: str | None) -> None:
+    for i, c in enumerate(explore.constraints):
+        if ALIASES.get(c.column, c.column) not in NUMERIC_COLUMNS:
+            raise SpecError(
+                f"constraint {str(c)!r} names no numeric result column; expected one of "
+                f"{', '.join(ALIASES)} or a column such as total_energy_j",
+                file=file,
+                key=f"explore.constraints[{i}]",
+            )
+
+
+#: result columns that hold numbers (objectives and constraints may name them)
+NUMERIC_COLUMNS = frozenset(RESULT_COLUMNS) - {
+    "network", "evaluator", "accelerator", "operating_point", "fits", "reason", "status",
+    "point_id",
+}  # fmt: skip
+
+
+def _prune(groups: list[Group], base: Path) -> tuple[list[Group], dict[str, str]]:
+    """Split off groups whose mesh has too few chips for the peak maps at the largest memory.
+
+    A mesh of k chips holds at most k x fmm_bits; the 1x1 geometry gives the most any layer
+    needs at once over the whole map (halos aside, which only add). No evaluation needed.
+    """
+    keep, pruned, bounds = [], {}, {}
+    for g in groups:
+        p = g.point
+        sig = (str(p.network), str(p.input), p.chip.model_dump_json(exclude={"fmm_bits"}))
+        if sig not in bounds:
+            net = resolve_network(p.network, base).at(p.input.height, p.input.width)
+            hw1 = Hardware(p.chip, p.system, p.energy, Mesh(rows=1, cols=1), p.area)
+            bounds[sig] = peak_of(geometry(net, hw1), 1).bits
+        need = bounds[sig]
+        if p.mesh.chips * p.chip.fmm_bits < need:
+            pruned[g.key] = (
+                f"does not fit: the maps need {need:,} bits at the peak, more than "
+                f"{p.mesh.chips} chips x {p.chip.fmm_bits:,} bits of FMM hold"
+            )
+        else:
+            keep.append(g)
+    return keep, pruned
+
+
+def _pruned_rows(group: Group, reason: str) -> list[dict[str, Any]]:
+    rows = []
+    for v in group.variants:
+        p = v.point
+        row = dict.fromkeys(RESULT_COLUMNS)
+        row.update(
+            network=str(p.network), input_h=p.input.height, input_w=p.input.width,
+            mesh_rows=p.mesh.rows, mesh_cols=p.mesh.cols, chips=p.mesh.chips,
+            evaluator=p.evaluator, accelerator=p.chip.name, operating_point=p.chip.operating_point,
+            voltage_v=p.chip.point.voltage_v, frequency_mhz=p.chip.point.frequency_mhz,
+            fmm_capacity_bits=p.chip.fmm_bits, fits=False, reason=reason, status="infeasible",
+            **v.labels,
+        )  # fmt: skip
+        rows.append(row)
+    return rows
+
+
+def case_of(row: dict[str, Any], explore: ExploreSpec) -> tuple:
+    """What a front is computed for: network, input and the scenario values."""
+    return (
+        row["network"],
+        row["input_w"],
+        row["input_h"],
+        *(row.get(k) for k in explore.scenarios),
+    )
+
+
+def _column(name: str) -> str:
+    return ALIASES.get(name, name)
+
+
+def _rank(rows: list[dict], objectives: tuple[Objective, ...], explore: ExploreSpec) -> None:
+    """Mark constraint violations and Pareto ranks in place, per network and input."""
+    for row in rows:
+        bad = [str(c) for c in explore.constraints if not c.holds(row.get(_column(c.column)))]
+        row["constraints_ok"] = row["fits"] is True and not bad
+        row["violated"] = "; ".join(bad) if row["fits"] else "does not fit"
+        row["pareto_rank"] = None
+    by_case: dict[tuple, list[int]] = {}
+    for i, row in enumerate(rows):
+        if row["constraints_ok"]:
+            by_case.setdefault(case_of(row, explore), []).append(i)
+    for idx in by_case.values():
+        values = np.array([[rows[i][o.column] for o in objectives] for i in idx], dtype=float)
+        ranks = pareto_ranks(values, [o.maximise for o in objectives])
+        for i, r in zip(idx, ranks, strict=True):
+            rows[i]["pareto_rank"] = int(r)
+
+
+def explore_experiment(
+    source: str | Path,
+    *,
+    overrides: Sequence[str] = (),
+    out_dir: str | Path | None = None,
+    executor: str = "processes",
+    jobs: int | None = None,
+    scheduler: str | None = None,
+    cache: bool = True,
+    progress: Progress | bool | None = None,
+    plots: bool = True,
+) -> ExploreResult:
+    """Load an experiment with an ``explore:`` block (a file or a bundled name), search its
+    design space, write the output set and, with ``plots``, the Pareto figures."""
+    from hyperdrive_sim.experiment import _progress, load_experiment, prepare_output
+
+    spec, base = load_experiment(source, overrides)
+    file = str(loader.find_experiment(source))
+    target = Path(out_dir or spec.output_dir or Path("results") / spec.name)
+    if spec.explore is None:
+        raise SpecError(
+            "this experiment has no explore: block; run it with `hyperdrive-sim run`",
+            file=file,
+            key="explore",
+        )
+    prepare_output(target, file)
+    result = explore(
+        spec, base, file=file, out_dir=target, executor=executor, jobs=jobs,
+        scheduler=scheduler, cache=cache, progress=_progress(progress),
+    )  # fmt: skip
+    if plots:
+        draw_pareto(result)
+    return result
+
+
+def draw_pareto(result: ExploreResult) -> list[Path]:
+    """The Pareto figures of a written explore result, in ``<out>/figures/``."""
+    from hyperdrive_sim.viz.pareto import pareto_figures
+
+    if result.out_dir is None:
+        return []
+    objectives = [(o.column, o.maximise) for o in result.objectives]
+    return pareto_figures(result.rows, objectives, result.out_dir / "figures", result.scenarios)
+
+
+def explore(
+    spec: ExperimentSpec,
+    base: Path,
+    *,
+    file: str | None = None,
+    out_dir: str | Path | None = None,
+    executor: str = "processes",
+    jobs: int | None = None,
+    scheduler: str | None = None,
+    cache: bool = True,
+    progress: Progress | None = None,
+    write: bool = True,
+) -> ExploreResult:
+    """Evaluate the design space of ``spec.explore`` and rank it; write the output set."""
+    if spec.explore is None:
+        raise SpecError(
+            "this experiment has no explore: block; run it with `hyperdrive-sim run`",
+            file=file,
+            key="explore",
+        )
+    ex = spec.explore
+    objectives = objectives_of(ex, file)
+    _check_constraints(ex, file)
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    groups = expand_groups(spec, ex, file)
+    fingerprints: dict[str, str] = {}
+    keys = {}
+    for g in groups:
+        ref = str(g.point.network)
+        if ref not in fingerprints:
+            fingerprints[ref] = repr(resolve_network(g.point.network, base))
+        keys[g.key] = hashlib.sha256((g.key + fingerprints[ref]).encode()).hexdigest()[:32]
+    todo, pruned = _prune(groups, base)
+    target = Path(out_dir or spec.output_dir or Path("results") / spec.name)
+    store = PointCache(target / "cache") if write and cache else None
+    done: dict[str, list[dict[str, Any]]] = {}
+    if store is not None:
+        for g in todo:
+            hit = store.get_payload(keys[g.key])
+            if hit is not None:
+                done[g.key] = hit["rows"]
+    cached = len(done)
+    runs = [(keys[g.key], g.payload(), None) for g in todo if g.key not in done]
+    by_key = {keys[g.key]: g.key for g in todo}
+    groups_by_key = {g.key: g for g in todo}
+    total = len(todo)
+    if progress:
+        progress(cached, total, "cached" if cached else "starting")
+
+    def on_done(key: str, entry: dict[str, Any]) -> None:
+        group = groups_by_key[by_key[key]]
+        if "rows" not in entry:  # an internal error: every variant reports it, nothing cached
+            reason = (entry.get("row") or {}).get("reason") or "internal error"
+            rows = _pruned_rows(group, reason)
+            for row in rows:
+                row["status"] = "failed"
+            done[group.key] = rows
+        else:
+            if store is not None:
+                store.put_payload(key, entry)
+            done[group.key] = entry["rows"]
+        if progress:
+            p = group.point
+            progress(len(done), total, f"{p.network} {p.input} on {p.mesh}")
+
+    if runs:
+        run = RUNNERS["serial" if executor == "processes" and len(runs) == 1 else executor]
+        run(runs, str(base), on_done, workers=jobs, scheduler=scheduler, task=evaluate_group)
+    rows: list[dict[str, Any]] = []
+    for g in groups:
+        group_rows = done.get(g.key) or _pruned_rows(g, pruned.get(g.key, "not evaluated"))
+        rows.extend({**r, "point_id": keys[g.key]} for r in group_rows)
+    _rank(rows, objectives, ex)
+    axis_columns = [k for k in ex.all_axes if k not in RESULT_COLUMNS]
+    columns = (*RESULT_COLUMNS, *axis_columns, *EXPLORE_COLUMNS)
+    stats = {
+        "points": len(rows),
+        "groups": len(groups),
+        "pruned_groups": len(pruned),
+        "evaluated_groups": len(runs),
+        "cached_groups": cached,
+        "ok": sum(r["fits"] is True for r in rows),
+        "failed": sum(r.get("status") == "failed" for r in rows),
+        "meet_constraints": sum(bool(r["constraints_ok"]) for r in rows),
+        "front": sum(r["pareto_rank"] == 1 for r in rows),
+    }
+    result = ExploreResult(
+        columns, tuple(rows), objectives, target if write else None, stats, tuple(ex.scenarios)
+    )
+    if write:
+        front = sorted(
+            (r for r in rows if r["pareto_rank"] == 1),
+            key=lambda r: tuple(r[o.column] * (-1 if o.maximise else 1) for o in objectives),
+        )
+        with OutputSet(target) as out:
+            out.csv("results.csv", columns, rows)
+            out.csv("pareto.csv", columns, front)
+            out.json(
+                "manifest.json",
+                {
+                    "simulator_version": __version__,
+                    "experiment_file": file,
+                    "started": started,
+                    "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+                    "executor": executor,
+                    "objectives": [o.label for o in objectives],
+                    "constraints": [str(c) for c in ex.constraints],
+                    **stats,
+                },
+            )
+    return result

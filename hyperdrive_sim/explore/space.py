@@ -1,0 +1,147 @@
+"""Expand an ``explore:`` block into design points, grouped so that work is shared.
+
+Axes split in two kinds. *Plan axes* (any ``chip.``, ``system.`` key or ``evaluator``,
+except the memory size) change what the evaluator computes. *Price axes* (``energy.``,
+``area.`` and ``chip.fmm_bits``) change only prices or whether the maps fit: the counts
+of one evaluation serve every combination of them. A group is one network, input, mesh
+and plan-axis combination with all its price-axis variants; it is evaluated once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from hyperdrive_sim import __version__, limits
+from hyperdrive_sim.errors import SpecError
+from hyperdrive_sim.spec.explore import ExploreSpec
+from hyperdrive_sim.spec.models import SWEEP_SECTIONS, ExperimentSpec, Mesh, PointSpec
+
+#: the memory size is priced (area, leakage, access energy) and checked, never evaluated
+MEMORY_AXIS = "chip.fmm_bits"
+PRICE_SECTIONS = ("energy", "area")
+
+
+def is_price_axis(path: str) -> bool:
+    return path == MEMORY_AXIS or path.split(".")[0] in PRICE_SECTIONS
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One design point of a group: its price-axis values and resolved specs."""
+
+    labels: dict[str, Any]
+    point: PointSpec
+
+
+@dataclass(frozen=True)
+class Group:
+    """Design points that share one evaluation (same network, input, mesh, plan axes)."""
+
+    key: str
+    point: PointSpec  # the point evaluated: the group's largest memory
+    variants: tuple[Variant, ...]
+
+    def payload(self) -> str:
+        """JSON a worker needs: the evaluated point and every variant's point."""
+        return json.dumps(
+            {
+                "point": self.point.model_dump(mode="json"),
+                "variants": [v.point.model_dump(mode="json") for v in self.variants],
+            }
+        )
+
+
+def _set(data: dict, path: list[str], value: Any) -> None:
+    for key in path[:-1]:
+        data = data.setdefault(key, {})
+    data[path[-1]] = value
+
+
+def _product(axes: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    names = list(axes)
+    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*axes.values())]
+
+
+def count_points(spec: ExperimentSpec, explore: ExploreSpec) -> int:
+    """Design points of the space, computed without expanding it."""
+    per_net = len(explore.mesh.meshes()) * math.prod(len(v) for v in explore.all_axes.values())
+    return len(spec.networks) * len(spec.inputs) * per_net
+
+
+def expand_groups(spec: ExperimentSpec, explore: ExploreSpec, file: str | None) -> list[Group]:
+    """Every group of the space in a deterministic order (network, input, mesh, plan axes)."""
+    total = count_points(spec, explore)
+    if total > limits.MAX_POINTS:
+        raise SpecError(
+            f"the design space has {total:,} points, over the limit of {limits.MAX_POINTS:,}; "
+            "narrow the mesh bounds or the axes",
+            file=file,
+            key="explore",
+        )
+    axes = explore.all_axes
+    plan_axes = {k: v for k, v in axes.items() if not is_price_axis(k)}
+    price_axes = {k: v for k, v in axes.items() if is_price_axis(k)}
+    base = {k: getattr(spec, k).model_dump() for k in SWEEP_SECTIONS}
+    sections: dict[str, Any] = {}  # validated sections by their JSON, shared across points
+
+    def section(name: str, values: dict[str, Any]) -> Any:
+        data = json.loads(json.dumps(base[name]))
+        for path, value in values.items():
+            head, *rest = path.split(".")
+            if head == name:
+                _set(data, rest, value)
+        cache_key = name + json.dumps(data, sort_keys=True, default=str)
+        if cache_key not in sections:
+            try:
+                sections[cache_key] = SWEEP_SECTIONS[name].model_validate(data)
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                where = ".".join(str(p) for p in err["loc"])
+                raise SpecError(
+                    f"an axis value gives an invalid {name} ({where}: "
+                    f"{err['msg'].removeprefix('Value error, ')}; values {values})",
+                    file=file,
+                    key="explore.axes",
+                ) from None
+        return sections[cache_key]
+
+    def point(net, res, mesh: Mesh, values: dict[str, Any], evaluator: str) -> PointSpec:
+        specs = {name: section(name, values) for name in SWEEP_SECTIONS}
+        return PointSpec(
+            network=net, input=res, mesh=mesh, evaluator=evaluator, labels=values, **specs
+        )
+
+    groups = []
+    for net, res, mesh in itertools.product(spec.networks, spec.inputs, explore.mesh.meshes()):
+        for plan_values in _product(plan_axes):
+            evaluator = plan_values.get("evaluator", spec.evaluator)
+            variants = tuple(
+                Variant(
+                    {**plan_values, **pv},
+                    point(net, res, mesh, {**plan_values, **pv}, evaluator),
+                )
+                for pv in _product(price_axes)
+            )
+            largest = max(variants, key=lambda v: v.point.chip.fmm_bits)
+            key = _group_key(largest.point, variants)
+            groups.append(Group(key, largest.point, variants))
+    return groups
+
+
+def _group_key(point: PointSpec, variants: tuple[Variant, ...]) -> str:
+    payload = json.dumps(
+        {
+            "version": __version__,
+            "point": point.model_dump(mode="json", exclude={"labels"}),
+            "variants": [v.point.model_dump(mode="json", exclude={"labels"}) for v in variants],
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:32]

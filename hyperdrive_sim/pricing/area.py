@@ -1,0 +1,63 @@
+"""Chip and system silicon area from the chip's sizes and an area table.
+
+Every chip of a mesh is the same die, so each carries the link ports the mesh uses:
+vertical ports when the mesh has more than one row, horizontal ones with more than one
+column, diagonal ones with diagonal corner routing; each neighbour direction has an input
+and an output port. The weight buffer holds ``weight_buffer_blocks`` of the largest weight
+block the network streams, so it is sized by the network being run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hyperdrive_sim.pricing.energy import sram_bits
+from hyperdrive_sim.spec.area import AreaTable
+from hyperdrive_sim.spec.models import ChipSpec, Mesh, SystemSpec
+
+#: area parts, in the order reports show them
+AREA_PARTS = ("datapath", "sram", "weight_buffer", "control", "pads")
+
+
+@dataclass(frozen=True, slots=True)
+class AreaBreakdown:
+    """mm² of one chip by part, and of the whole system."""
+
+    datapath: float
+    sram: float
+    weight_buffer: float
+    control: float
+    pads: float
+    chips: int
+
+    @property
+    def chip_mm2(self) -> float:
+        return self.datapath + self.sram + self.weight_buffer + self.control + self.pads
+
+    @property
+    def silicon_mm2(self) -> float:
+        return self.chip_mm2 * self.chips
+
+
+def link_ports(system: SystemSpec, mesh: Mesh) -> int:
+    """Directed link ports on each die (input and output per neighbour direction used)."""
+    directions = 2 * (mesh.rows > 1) + 2 * (mesh.cols > 1)
+    if system.corner_routing == "diagonal" and mesh.rows > 1 and mesh.cols > 1:
+        directions += 4
+    return 2 * directions
+
+
+def chip_area(
+    chip: ChipSpec, system: SystemSpec, mesh: Mesh, table: AreaTable, max_block_bits: int
+) -> AreaBreakdown:
+    """Area of one chip and of ``mesh.chips`` of them."""
+    pads = table.offchip_pads + link_ports(system, mesh) * table.link_port_pads
+    wbuf_bits = chip.weight_buffer_blocks * max_block_bits
+    return AreaBreakdown(
+        datapath=chip.tiles * (table.tile_pu_mm2 + chip.fmpus_per_tile * table.fmpu_mm2),
+        sram=sram_bits(chip) / 1e6 * table.sram_mm2_per_mbit,
+        weight_buffer=wbuf_bits / 1e3 * table.wbuf_mm2_per_kbit,
+        control=table.control_mm2,
+        pads=pads * table.pad_mm2,
+        chips=mesh.chips,
+    )

@@ -1,0 +1,186 @@
+"""Design-space exploration: every size priced, fronts checked by brute force, pruning and
+re-pricing checked against a plain sweep that evaluates every point on its own."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from hyperdrive_sim import cli
+from hyperdrive_sim.experiment import load_experiment, run_experiment
+from hyperdrive_sim.explore.run import explore
+from hyperdrive_sim.simulate import simulate
+from hyperdrive_sim.spec.defaults import default_section
+
+#: a small space: meshes where ResNet-18 at 256x256 does not fit (too few chips), memories on both
+#: sides of its peak, a plan axis (operating point) and a scenario (off-chip energy)
+SPACE = {
+    "name": "small_space",
+    "networks": ["resnet18"],
+    "inputs": ["256x256"],
+    "explore": {
+        "mesh": {"max_rows": 3, "max_cols": 3},
+        "axes": {
+            "chip.fmm_bits": [1_000_000, 3_200_000, 6_400_000],
+            "chip.operating_point": ["efficient", "nominal"],
+        },
+        "scenarios": {"energy.offchip_pj_per_bit": [10, 21]},
+        "objectives": {"energy": "min", "fps": "max", "silicon_area": "min"},
+        "constraints": ["fps >= 100"],
+    },
+}
+KEYS = ("mesh_rows", "mesh_cols", "chip.fmm_bits", "chip.operating_point")
+
+
+def write(tmp_path: Path, data: dict, name: str = "space.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def explored(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("explore")
+    spec, base = load_experiment(write(tmp, SPACE))
+    return explore(spec, base, out_dir=tmp / "out", executor="serial"), tmp
+
+
+def test_every_design_point_matches_a_plain_sweep(explored):
+    """Second method: the same points as an ordinary sweep, each planned and evaluated on its
+    own (no grouping, no pruning, no re-pricing). Every point the sweep finds feasible is
+    feasible in the exploration with the same numbers, and vice versa."""
+    result, tmp = explored
+    ex = SPACE["explore"]
+    sweep = {
+        **{k: v for k, v in SPACE.items() if k != "explore"},
+        "name": "plain",
+        "meshes": [f"{r}x{c}" for r in range(1, 4) for c in range(1, 4)],
+        "sweep": {"grid": {**ex["axes"], **ex["scenarios"]}},
+    }
+    plain = run_experiment(write(tmp, sweep, "plain.yaml"), write=False, executor="serial")
+    key = lambda r: (r["mesh_rows"], r["mesh_cols"], r["chip.fmm_bits"],  # noqa: E731
+                     r["chip.operating_point"], r["energy.offchip_pj_per_bit"])  # fmt: skip
+    explored_rows = {key(r): r for r in result.rows}
+    assert len(explored_rows) == len(plain.rows) == 9 * 3 * 2 * 2
+    for row in plain.rows:
+        mine = explored_rows[key(row)]
+        assert mine["fits"] == row["fits"], key(row)
+        for col in ("total_energy_j", "fps", "leakage_energy_j", "silicon_area_mm2", "cycles"):
+            if row["fits"]:
+                assert mine[col] == pytest.approx(row[col], rel=1e-12), (key(row), col)
+    assert result.stats["pruned_groups"] > 0  # the check above covered pruned groups too
+
+
+def test_front_is_non_dominated_by_brute_force(explored):
+    result, _ = explored
+    objectives = [(o.column, -1.0 if o.maximise else 1.0) for o in result.objectives]
+    for pj in (10, 21):
+        ok = [
+            r for r in result.rows
+            if r["constraints_ok"] and r["energy.offchip_pj_per_bit"] == pj
+        ]  # fmt: skip
+        cost = np.array([[r[c] * s for c, s in objectives] for r in ok])
+        front = [i for i, r in enumerate(ok) if r["pareto_rank"] == 1]
+        assert front
+        for i in range(len(ok)):
+            dominated = any(
+                (cost[j] <= cost[i]).all() and (cost[j] < cost[i]).any() for j in range(len(ok))
+            )
+            assert dominated == (i not in front)
+    assert all(r["fps"] >= 100 for r in result.rows if r["constraints_ok"])
+    assert all(r["pareto_rank"] is None for r in result.rows if not r["constraints_ok"])
+
+
+def test_doubling_the_memory_costs_what_the_tables_say():
+    """Hand derivation from configs/area/hyperdrive_22fdx.yaml and energy/hyperdrive_22fdx:
+    6.4 Mbit more SRAM per chip adds 6.4 x 0.2 = 1.28 mm2 per chip and 6.4 x 0.06 = 0.384 mW
+    of leakage per chip; the FMM's per-bit access energy grows by (12.8/6.4) ** 0.5 = 1.414.
+    The counts (cycles, bits) do not change."""
+    chip = default_section("chip")
+    small = simulate("resnet18", "128x128", chip, mesh="2x2")
+    big = simulate("resnet18", "128x128", chip.model_copy(update={"fmm_bits": 12_800_000}),
+                   mesh="2x2")  # fmt: skip
+    assert big.counts.total_cycles == small.counts.total_cycles
+    assert big.row["chip_area_mm2"] - small.row["chip_area_mm2"] == pytest.approx(1.28)
+    assert big.row["silicon_area_mm2"] - small.row["silicon_area_mm2"] == pytest.approx(4 * 1.28)
+    seconds = small.row["latency_s"]
+    extra_leak = big.row["leakage_energy_j"] - small.row["leakage_energy_j"]
+    assert extra_leak == pytest.approx(4 * 0.384e-3 * seconds, rel=1e-9)
+    fmm_j = lambda r: (r.counts.fmm_read_bits.sum() * 0.02  # noqa: E731
+                       + r.counts.fmm_write_bits.sum() * 0.025) * 1e-12  # fmt: skip
+    wbuf_j = (small.counts.wbuf_read_bits.sum() + small.counts.wbuf_write_bits.sum()) * 0.01e-12
+    assert small.row["onchip_mem_energy_j"] == pytest.approx(fmm_j(small) + wbuf_j, rel=1e-9)
+    assert big.row["onchip_mem_energy_j"] == pytest.approx(fmm_j(big) * 2**0.5 + wbuf_j, rel=1e-9)
+
+
+def test_chip_area_by_hand():
+    """7x7 Tile-PUs with 16 FMPUs: 49 x (0.00028 + 16 x 0.00056) = 0.45276 mm2; 6.4 Mbit of
+    FMM: 1.28 mm2; ResNet-18's largest weight block (16 channels x 512 x 3 x 3 bits) doubled:
+    147,456 bits = 147.456 kbit x 0.0017 = 0.2506752 mm2; control 0.1 mm2; pads on a 2x2
+    mesh: 26 off-chip + 8 directed ports x 18 = 170 pads x 0.006 = 1.02 mm2."""
+    r = simulate("resnet18", "128x128", mesh="2x2")
+    expected = 0.45276 + 1.28 + 0.2506752 + 0.1 + 1.02
+    assert r.row["chip_area_mm2"] == pytest.approx(expected, rel=1e-12)
+    assert r.row["silicon_area_mm2"] == pytest.approx(4 * expected, rel=1e-12)
+    one = simulate("resnet18", "128x128", default_section("chip").model_copy(
+        update={"fmm_bits": 12_800_000}), mesh="1x1")  # fmt: skip
+    # a single chip has no link ports: 26 pads only
+    assert one.row["chip_area_mm2"] == pytest.approx(expected + 1.28 - 144 * 0.006, rel=1e-12)
+
+
+def test_outputs_and_cached_rerun(tmp_path, capsys):
+    path = write(tmp_path, SPACE)
+    args = ["explore", str(path), "--out", str(tmp_path / "o"), "--no-progress",
+            "--executor", "serial", "--no-plots"]  # fmt: skip
+    assert cli.main(args) == 0, capsys.readouterr().err
+    first = capsys.readouterr().out
+    assert "Pareto front, resnet18 at 256x256, energy.offchip_pj_per_bit = 10" in first
+    with (tmp_path / "o" / "pareto.csv").open() as fh:
+        front = list(csv.DictReader(fh))
+    with (tmp_path / "o" / "results.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 9 * 3 * 2 * 2 and front and all(r["pareto_rank"] == "1" for r in front)
+    manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
+    assert manifest["constraints"] == ["fps >= 100"]
+    assert cli.main(args) == 0
+    again = capsys.readouterr().out
+    assert f"{manifest['evaluated_groups']} from cache" in again
+    with (tmp_path / "o" / "pareto.csv").open() as fh:
+        assert list(csv.DictReader(fh)) == front
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "words"),
+    [
+        ({"objectives": {"energy": "min", "speed": "max"}}, "explore.objectives.speed",
+         "unknown objective 'speed'"),
+        ({"constraints": ["watts <= 3"]}, "explore.constraints[0]", "names no numeric"),
+        ({"constraints": ["fps >> 3"]}, "explore.constraints", "COLUMN OP NUMBER"),
+        ({"mesh": {"max_rows": 2}}, "explore.mesh", "max_rows and max_cols"),
+        ({"axes": {"chip.fmm_bits": []}}, "explore.axes.chip.fmm_bits", "at least 1"),
+        ({"axes": {"chip.fmm_bit": [1]}}, "explore.axes", "no key 'fmm_bit'"),
+        ({"mesh": {"max_rows": 64, "max_cols": 64},
+          "axes": {"chip.fmm_bits": list(range(1_000_000, 1_000_030))}}, "explore",
+         "over the limit"),
+        ({"objectives": {"energy": "min"}}, "explore.objectives", "at least 2"),
+    ],
+)  # fmt: skip
+def test_bad_explore_blocks_exit_2_naming_the_key(tmp_path, capsys, change, key, words):
+    data = json.loads(json.dumps(SPACE))
+    data["explore"].update(change)
+    path = write(tmp_path, data)
+    rc = cli.main(["explore", str(path), "--out", str(tmp_path / "o"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert err.count("\n") == 1 and str(path) in err and key in err and words in err, err
+
+
+def test_run_refuses_nothing_silently_without_explore_block(tmp_path, capsys):
+    data = {k: v for k, v in SPACE.items() if k != "explore"}
+    rc = cli.main(["explore", str(write(tmp_path, data)), "--out", str(tmp_path / "o")])
+    assert rc == 2 and "no explore: block" in capsys.readouterr().err
