@@ -131,7 +131,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     if not args.no_plots:
         print("drawing figures...", flush=True)
-        figures = draw_figures(result)
+        figures = draw_figures(result, _formats(args.figure_format))
         print(f"wrote {len(figures)} figures to {result.out_dir / 'figures'}/")
     if st["failed"]:
         first = next(r for r in result.rows if r.get("status") == "failed")
@@ -157,10 +157,24 @@ def cmd_plot(args: argparse.Namespace) -> int:
     from hyperdrive_sim.viz import PointSelector, plot_results
 
     point = PointSelector.parse(args.layer_point) if args.layer_point else None
-    paths = plot_results(folder, Path(args.out) if args.out else None, layer_point=point)
+    paths = plot_results(
+        folder,
+        Path(args.out) if args.out else None,
+        layer_point=point,
+        formats=_formats(args.figure_format),
+        force=args.force,
+    )
     for path in paths:
         print(f"wrote {path}")
     return 0
+
+
+def _formats(values: list[str]) -> tuple[str, ...] | None:
+    """``--figure-format`` values (repeatable, or comma-separated), PNG always included."""
+    if not values:
+        return None
+    chosen = [f.strip().lower() for v in values for f in v.split(",") if f.strip()]
+    return tuple(dict.fromkeys(["png", *chosen]))
 
 
 def _check_results_json(path: Path) -> None:
@@ -272,8 +286,13 @@ def cmd_explore(args: argparse.Namespace) -> int:
     )
     shown = 0
     last_case = None
+    sizes: dict[tuple, int] = {}
+    for row in front:
+        sizes[case_of_row(row, result)] = sizes.get(case_of_row(row, result), 0) + 1
     for row in front:
         case = case_of_row(row, result)
+        if case != last_case and last_case is not None and sizes[last_case] > args.show:
+            print(f"  ... {sizes[last_case] - args.show} more in pareto.csv")
         if case != last_case:
             label = f"{row['network']} at {row['input_w']}x{row['input_h']}" + "".join(
                 f", {k} = {row.get(k)}" for k in result.scenarios
@@ -293,9 +312,12 @@ def cmd_explore(args: argparse.Namespace) -> int:
             f"{row['fps']:>7.1f} {row['total_energy_j'] * 1e3:>9.3f} "
             f"{row['system_tops_per_w']:>8.2f} {row['silicon_area_mm2']:>9.1f}"
         )
+    if last_case is not None and sizes[last_case] > args.show:
+        print(f"  ... {sizes[last_case] - args.show} more in pareto.csv")
     print(
-        f"{st['points']} design points ({st['groups']} evaluations, {st['pruned_groups']} "
-        f"ruled out before evaluating, {st['cached_groups']} from cache): {st['ok']} fit, "
+        f"{st['points']} design points in {st['groups']} groups ({st['pruned_groups']} ruled "
+        f"out before evaluating, {st['evaluated_groups']} evaluated, {st['cached_groups']} "
+        f"from cache): {st['ok']} fit, "
         f"{st['meet_constraints']} meet the constraints, {st['front']} on the front "
         f"({', '.join(o.label for o in objectives)})"
     )
@@ -502,6 +524,13 @@ def build_parser() -> argparse.ArgumentParser:
         "timeline with links; analytic: its closed-form schedule)",
     )
     run.add_argument("--no-plots", action="store_true", help="skip the figures")
+    run.add_argument(
+        "--figure-format",
+        action="append",
+        default=[],
+        metavar="FMT",
+        help="also write figures as svg or pdf (repeatable; PNG always)",
+    )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--show", type=int, default=40, help="rows to print (default 40)")
     run.set_defaults(func=cmd_run)
@@ -514,6 +543,16 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NETWORK,WxH,RxC",
         help="point of the layer breakdown, e.g. resnet34,224x224,2x2 (parts may be left "
         "empty; default: the first point that fits)",
+    )
+    plot.add_argument(
+        "--figure-format",
+        action="append",
+        default=[],
+        metavar="FMT",
+        help="also write figures as svg or pdf (repeatable; PNG always)",
+    )
+    plot.add_argument(
+        "--force", action="store_true", help="redraw even when the results have not changed"
     )
     plot.set_defaults(func=cmd_plot)
 

@@ -269,12 +269,12 @@ def run_experiment(
     return result
 
 
-def draw_figures(result: ExperimentResult) -> list[Path]:
-    """Draw the figures of a written result into ``<out>/figures/`` and list them in
-    manifest.json (rewritten atomically); return the figure files."""
+def draw_figures(result: ExperimentResult, formats: Sequence[str] | None = None) -> list[Path]:
+    """Draw the figures of a written result into ``<out>/figures/`` (PNG, or ``formats``)
+    and list them in manifest.json (rewritten atomically); return the figure files."""
     if result.out_dir is None or result.manifest is None:
         raise InputError("this result was not written (write=False): no figures to draw")
-    figures = _plot(result.out_dir)
+    figures = _plot(result.out_dir, formats)
     result.manifest["figures"] = [str(p.relative_to(result.out_dir)) for p in figures]
     write_json(result.out_dir / "manifest.json", result.manifest)
     return figures
@@ -341,10 +341,10 @@ def _baselines(spec: ExperimentSpec, points, networks) -> tuple[tuple, tuple]:
     return tuple(rows), tuple(layers)
 
 
-def _plot(target: Path) -> list[Path]:
+def _plot(target: Path, formats: Sequence[str] | None = None) -> list[Path]:
     from hyperdrive_sim.viz import plot_results  # matplotlib only when figures are drawn
 
-    return plot_results(target)
+    return plot_results(target, formats=formats)
 
 
 def _progress(progress: Progress | bool | None) -> Progress | None:

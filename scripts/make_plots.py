@@ -2,9 +2,9 @@
 
     python scripts/make_plots.py
 
-Runs every experiment in experiments/ into results/<name>/ (cached points are reused), then
-copies its PNG figures to plots/<name>/. The contention experiment also writes simpy traces
-and their timeline figures.
+Runs every experiment in experiments/ into results/<name>/ (cached points are reused; the
+explore_* ones are searched with `explore`), then copies its PNG figures to plots/<name>/.
+The contention experiment also writes simpy traces and their timeline figures.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from hyperdrive_sim.experiment import run_experiment
+from hyperdrive_sim.explore.run import explore_experiment
 
 ROOT = Path(__file__).resolve().parent.parent
 TRACED = {"contention"}
@@ -24,7 +25,10 @@ def main() -> int:
     for spec in sorted((ROOT / "experiments").glob("*.yaml")):
         name = spec.stem
         out = ROOT / "results" / name
-        result = run_experiment(spec, out_dir=out, progress=True, trace=name in TRACED)
+        if name.startswith("explore_"):
+            result = explore_experiment(spec, out_dir=out, progress=True)
+        else:
+            result = run_experiment(spec, out_dir=out, progress=True, trace=name in TRACED)
         target = plots / name
         if target.exists():
             shutil.rmtree(target)

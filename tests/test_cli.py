@@ -1,7 +1,7 @@
 """The command line: bad input gives one clear line and exit code 2, never a traceback.
 
 Every malformed input below runs ``python -m hyperdrive_sim run`` in a subprocess and checks
-the product rule of DESIGN.md section 7: exit code 2, exactly one line on stderr naming the
+the product rule: exit code 2, exactly one line on stderr naming the
 file, the key path and what was expected, no "Traceback", and no results files written.
 """
 

@@ -1,4 +1,4 @@
-"""Conservation laws of the analytic evaluator on the bundled presets (DESIGN.md 2-3).
+"""Conservation laws of the analytic evaluator on the bundled presets.
 
 Each point is simulated with ``hyperdrive_sim.simulate.simulate`` on the preset chip,
 system and energy table, on ResNet-18 at 224x224 and the bundled tiny_residual network,

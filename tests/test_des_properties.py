@@ -1,7 +1,7 @@
 """Property tests of the simpy evaluator against the analytic one (the oracle).
 
 On a contention-free system both must agree: identical action counts and total cycles
-within 0.5% (DESIGN.md section 2). Contention-free here means off-chip and link bandwidths
+within 0.5%. Contention-free here means off-chip and link bandwidths
 so high that every transfer takes one cycle, zero latencies, and a weight buffer with room
 for every block. The buffer matters: with the preset's double buffer, a ``bus`` read waits
 until every chip that needs the block has a free slot, so the chip with the largest share

@@ -149,7 +149,7 @@ def test_outputs_and_cached_rerun(tmp_path, capsys):
     assert manifest["constraints"] == ["fps >= 100"]
     assert cli.main(args) == 0
     again = capsys.readouterr().out
-    assert f"{manifest['evaluated_groups']} from cache" in again
+    assert f"0 evaluated, {manifest['evaluated_groups']} from cache" in again
     with (tmp_path / "o" / "pareto.csv").open() as fh:
         assert list(csv.DictReader(fh)) == front
 

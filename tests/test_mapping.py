@@ -294,7 +294,7 @@ def test_layer_map_smaller_than_the_mesh_does_not_fit() -> None:
 
 
 # ------------------------------------------------------------------------------------------
-# Cycles (DESIGN.md section 4)
+# Cycles (docs/model.md)
 
 
 def _one_conv(cin: int, cout: int, groups: int = 1) -> Network:

@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 CONFIGS = REPO / "configs"
 EXPERIMENTS = REPO / "experiments"
 
-#: presets whose every parameter must carry a source (DESIGN.md: provenance of numbers)
+#: presets whose every parameter must carry a source
 SOURCED: dict[str, type[Sourced]] = {
     "chips": ChipSpec,
     "systems": SystemSpec,

@@ -275,3 +275,15 @@ def test_a_run_reports_the_shape_error_with_the_file_as_the_reason(tmp_path, cap
     out = tmp_path / "o"
     assert main(["run", str(exp), "--no-plots", "--no-progress", "--out", str(out)]) == 0
     assert f"does not fit: {net}: {GROUPS_ERROR}" in capsys.readouterr().out
+
+
+def test_every_limit_is_documented():
+    """docs/limits.md names every constant of hyperdrive_sim/limits.py (a new limit must be
+    documented for users in the same change)."""
+    from hyperdrive_sim import limits
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "limits.md").read_text()
+    names = [n for n in vars(limits) if n.isupper()]
+    assert names
+    missing = [n for n in names if f"`{n}`" not in doc]
+    assert not missing, f"not in docs/limits.md: {missing}"

@@ -89,59 +89,58 @@ def expand_groups(spec: ExperimentSpec, explore: ExploreSpec, file: str | None) 
     plan_axes = {k: v for k, v in axes.items() if not is_price_axis(k)}
     price_axes = {k: v for k, v in axes.items() if is_price_axis(k)}
     base = {k: getattr(spec, k).model_dump() for k in SWEEP_SECTIONS}
-    sections: dict[str, Any] = {}  # validated sections by their JSON, shared across points
+    #: validated sections and their JSON, by (section, the axis values that touch it)
+    sections: dict[tuple, tuple[Any, str]] = {}
 
-    def section(name: str, values: dict[str, Any]) -> Any:
+    def section(name: str, values: dict[str, Any]) -> tuple[Any, str]:
+        own = tuple((k, json.dumps(v)) for k, v in values.items() if k.split(".")[0] == name)
+        if (name, own) in sections:
+            return sections[name, own]
         data = json.loads(json.dumps(base[name]))
         for path, value in values.items():
             head, *rest = path.split(".")
             if head == name:
                 _set(data, rest, value)
-        cache_key = name + json.dumps(data, sort_keys=True, default=str)
-        if cache_key not in sections:
-            try:
-                sections[cache_key] = SWEEP_SECTIONS[name].model_validate(data)
-            except ValidationError as exc:
-                err = exc.errors()[0]
-                where = ".".join(str(p) for p in err["loc"])
-                raise SpecError(
-                    f"an axis value gives an invalid {name} ({where}: "
-                    f"{err['msg'].removeprefix('Value error, ')}; values {values})",
-                    file=file,
-                    key="explore.axes",
-                ) from None
-        return sections[cache_key]
+        try:
+            obj = SWEEP_SECTIONS[name].model_validate(data)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"])
+            raise SpecError(
+                f"an axis value gives an invalid {name} ({where}: "
+                f"{err['msg'].removeprefix('Value error, ')}; values {values})",
+                file=file,
+                key="explore.axes",
+            ) from None
+        sections[name, own] = (obj, obj.model_dump_json())
+        return sections[name, own]
 
-    def point(net, res, mesh: Mesh, values: dict[str, Any], evaluator: str) -> PointSpec:
+    def point(net, res, mesh: Mesh, values: dict[str, Any], evaluator: str):
         specs = {name: section(name, values) for name in SWEEP_SECTIONS}
-        return PointSpec(
-            network=net, input=res, mesh=mesh, evaluator=evaluator, labels=values, **specs
+        ident = json.dumps(
+            [str(net), str(res), str(mesh), evaluator, *(j for _, j in specs.values())]
         )
+        p = PointSpec(
+            network=net,
+            input=res,
+            mesh=mesh,
+            evaluator=evaluator,
+            labels=values,
+            **{k: obj for k, (obj, _) in specs.items()},
+        )
+        return p, ident
 
     groups = []
     for net, res, mesh in itertools.product(spec.networks, spec.inputs, explore.mesh.meshes()):
         for plan_values in _product(plan_axes):
             evaluator = plan_values.get("evaluator", spec.evaluator)
-            variants = tuple(
-                Variant(
-                    {**plan_values, **pv},
-                    point(net, res, mesh, {**plan_values, **pv}, evaluator),
-                )
-                for pv in _product(price_axes)
-            )
+            built = [
+                (values, *point(net, res, mesh, values, evaluator))
+                for values in ({**plan_values, **pv} for pv in _product(price_axes))
+            ]
+            variants = tuple(Variant(values, p) for values, p, _ in built)
             largest = max(variants, key=lambda v: v.point.chip.fmm_bits)
-            key = _group_key(largest.point, variants)
+            payload = json.dumps([__version__, *(ident for _, _, ident in built)])
+            key = hashlib.sha256(payload.encode()).hexdigest()[:32]
             groups.append(Group(key, largest.point, variants))
     return groups
-
-
-def _group_key(point: PointSpec, variants: tuple[Variant, ...]) -> str:
-    payload = json.dumps(
-        {
-            "version": __version__,
-            "point": point.model_dump(mode="json", exclude={"labels"}),
-            "variants": [v.point.model_dump(mode="json", exclude={"labels"}) for v in variants],
-        },
-        sort_keys=True,
-    )
-    return hashlib.sha256(payload.encode()).hexdigest()[:32]

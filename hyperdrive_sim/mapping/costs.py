@@ -1,13 +1,14 @@
 """What each layer costs on each chip: cycles and action counts, never joules.
 
-The Hyperdrive datapath (DESIGN.md section 4): every cycle each of the M x N Tile-PUs reads
+The Hyperdrive datapath: every cycle each of the M x N Tile-PUs reads
 one activation word from the FMM and broadcasts it to its C FMPUs, which add or subtract it
 according to one weight bit each. So only output channels that read the *same* input word
 work in parallel. The rules below follow from that; each says what it assumes.
 
 - conv: output channels of one group share inputs, so a block is up to C channels of one
   group. cycles = groups * ceil(C_out/groups / C) * ceil(h/M) * ceil(w/N) * C_in/groups * kh*kw.
-  With groups = 1 this is the DESIGN.md formula; a depthwise conv uses 1 of C FMPUs.
+  With groups = 1 this is the ideal-cycles formula of docs/model.md; a depthwise conv uses
+  1 of C FMPUs.
   One weight word of the block is read from the weight buffer every cycle.
 - pool: like a depthwise conv without weights (one channel per input word); each window
   element costs one FP16 compare or add.

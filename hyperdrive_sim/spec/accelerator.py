@@ -1,7 +1,7 @@
 """Other binary-weight / binary accelerators, described by their published figures.
 
 They are priced with the same off-chip I/O energy model as the Hyperdrive system, so that
-"system-level efficiency including I/O" is a like-for-like comparison (DESIGN.md section 6).
+"system-level efficiency including I/O" is a like-for-like comparison.
 """
 
 from __future__ import annotations

@@ -19,8 +19,9 @@ def default_section(section: str) -> Any:
 
 
 def coerce(value: Any, section: str) -> Any:
-    """``value`` as the spec of ``section``: as is, validated from a dict, loaded from a YAML
-    path, or the bundled preset when None."""
+    """``value`` as the spec of ``section``: as is, loaded from a YAML path, the bundled
+    preset when None, or a dict of keys that override the preset (as a section written
+    without ``include:`` in an experiment)."""
     model = SWEEP_SECTIONS[section]
     if value is None:
         return default_section(section)
@@ -28,4 +29,10 @@ def coerce(value: Any, section: str) -> Any:
         return value
     if isinstance(value, (str, Path)):
         return loader.validate(model, loader.load(value))
+    if isinstance(value, dict):
+        merged = loader.merge(default_section(section).model_dump(), value)
+        if "sources" not in value:  # an overridden value no longer has the preset's source
+            overridden = {k: "set in Python" for k in value if k in merged["sources"]}
+            merged["sources"] = {**merged["sources"], **overridden}
+        return model.model_validate(merged)
     return model.model_validate(value)

@@ -383,6 +383,11 @@ def _restamp_sources(
         result["sources"] = {**sources, **{k: f"set in {where(k)}" for k in stale}}
 
 
+def merge(base: dict, over: dict) -> dict:
+    """``over`` deep-merged onto ``base`` (nested mappings merge; other values replace)."""
+    return _merge(base, over)
+
+
 def _merge(base: dict, over: dict) -> dict:
     merged = dict(base)
     for k, v in over.items():

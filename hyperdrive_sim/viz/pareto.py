@@ -35,6 +35,8 @@ AXIS_LABELS = {
 #: shown values are scaled for readability (J -> mJ, s -> ms)
 SCALES = {"total_energy_j": 1e3, "latency_s": 1e3}
 MAX_LABELS = 10
+#: smallest distance between two labels, as a fraction of the panel's width
+LABEL_GAP = 0.12
 PANEL = 3.6
 
 
@@ -50,6 +52,29 @@ def point_name(row: dict) -> str:
     fmm = row.get("fmm_capacity_bits")
     mem = f", {float(fmm) / 1e6:.3g} Mb" if fmm not in (None, "") else ""
     return f"{row['mesh_rows']}x{row['mesh_cols']}{mem}"
+
+
+def _unit(values: np.ndarray) -> np.ndarray:
+    """Values mapped to [0, 1] as the axis shows them (log where it will be logarithmic)."""
+    v = np.asarray(values, dtype=float)
+    pos = v[np.isfinite(v) & (v > 0)]
+    if pos.size and pos.max() / pos.min() > 10:
+        v = np.log10(np.where(v > 0, v, pos.min()))
+    span = np.nanmax(v) - np.nanmin(v)
+    return (v - np.nanmin(v)) / span if span > 0 else np.zeros_like(v)
+
+
+def spread_out(x: np.ndarray, y: np.ndarray, candidates: np.ndarray) -> list[int]:
+    """Up to MAX_LABELS of ``candidates`` whose labels will not overprint: each at least
+    LABEL_GAP (a fraction of the panel) from every label kept before it."""
+    ux, uy = _unit(x), _unit(y)
+    kept: list[int] = []
+    for k in candidates.tolist():
+        if all(abs(ux[k] - ux[j]) > LABEL_GAP or abs(uy[k] - uy[j]) > LABEL_GAP / 2 for j in kept):
+            kept.append(k)
+        if len(kept) == MAX_LABELS:
+            break
+    return kept
 
 
 def _log_if_spread(ax, axis: str, values: np.ndarray) -> None:
@@ -94,8 +119,7 @@ def pareto_figure(rows: Sequence[dict], objectives: Sequence[tuple[str, bool]], 
             stair = front_2d(x, y, mx, my)
             ax.step(x[stair], y[stair], where="post", color="black", lw=1.0, alpha=0.7,
                     label="front of this pair")  # fmt: skip
-            picks = stair[np.linspace(0, len(stair) - 1, min(MAX_LABELS, len(stair))).astype(int)]
-            for k in dict.fromkeys(picks.tolist()):
+            for k in spread_out(x, y, stair):
                 ax.annotate(
                     point_name(ok[k]), (x[k], y[k]), xytext=(4, 4), textcoords="offset points",
                     fontsize=6.5, color="#333333",
