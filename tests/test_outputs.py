@@ -221,7 +221,7 @@ def test_rows_of_points_that_do_not_fit_name_evaluator_and_accelerator(tmp_path)
 def test_the_cli_prints_the_table_before_drawing_figures(tmp_path, monkeypatch, capsys):
     events = []
 
-    def fake_plot(target: Path) -> list[Path]:
+    def fake_plot(target: Path, formats=None) -> list[Path]:
         events.append(("plot", capsys.readouterr().out))  # what was printed before drawing
         (target / "figures").mkdir(exist_ok=True)
         figure = target / "figures" / "io_vs_core_energy.png"
@@ -243,7 +243,9 @@ def test_the_cli_prints_the_table_before_drawing_figures(tmp_path, monkeypatch, 
 
 def test_library_plots_true_draws_before_returning(tmp_path, monkeypatch):
     drawn = []
-    monkeypatch.setattr(experiment_module, "_plot", lambda target: drawn.append(target) or [])
+    monkeypatch.setattr(
+        experiment_module, "_plot", lambda target, formats=None: drawn.append(target) or []
+    )
     out = tmp_path / "out"
     result = run_experiment(write_exp(tmp_path), out_dir=out, executor="serial", plots=True)
     assert drawn == [out]
