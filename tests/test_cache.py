@@ -144,3 +144,29 @@ def test_a_custom_task_that_raises_gives_a_failed_entry(tmp_path):
     executors.run_serial([("k", '{"group": 1}', None)], str(tmp_path), done.__setitem__, task=task)
     assert done["k"]["status"] == "failed"
     assert done["k"]["row"]["reason"] == "internal error: ZeroDivisionError: boom"
+
+
+def test_editing_the_pruning_weights_file_changes_the_point_hash(tmp_path):
+    """A cached kernel-reuse point must not survive an edit of its weights file."""
+    import numpy as np
+
+    from hyperdrive_sim.spec.defaults import default_section
+    from hyperdrive_sim.spec.models import PointSpec
+    from hyperdrive_sim.sweep.points import point_hash
+    from hyperdrive_sim.workload.zoo import get_network
+
+    weights = tmp_path / "w.npy"
+    np.save(weights, np.ones(8))
+    chip = default_section("chip").model_copy(
+        update={"pruning": "kernel_reuse", "pruning_weights": str(weights)}
+    )
+    point = PointSpec(
+        network="resnet18", input="64x64", mesh="1x1", evaluator="analytic", chip=chip,
+        system=default_section("system"), energy=default_section("energy"),
+        area=default_section("area"),
+    )  # fmt: skip
+    net = get_network("resnet18")
+    before = point_hash(point, net)
+    assert point_hash(point, net) == before  # stable
+    np.save(weights, -np.ones(8))
+    assert point_hash(point, net) != before

@@ -273,3 +273,22 @@ def test_network_from_dict_without_file_has_no_file_prefix() -> None:
         network_from_dict(layers({**CONV, "out": 0}))
     assert info.value.file is None
     assert str(info.value) == "layers[0].out: expected a positive integer, got 0"
+
+
+def test_a_size_mismatch_names_both_inputs_and_the_likely_cause():
+    # 7 rows: the stride-2 conv gives ceil(7/2) = 4 rows, the stride-1 path keeps 7
+    net = network_from_dict(
+        {
+            "name": "mismatch",
+            "layers": [
+                {"name": "a", "type": "conv", "out": 4, "kernel": 3, "stride": 2},
+                {"name": "b", "type": "conv", "out": 4, "kernel": 3, "inputs": ["input"]},
+                {"name": "sum", "type": "add", "inputs": ["a", "b"]},
+            ],
+        }
+    )
+    with pytest.raises(NetworkError) as err:
+        net.at(7, 7)
+    text = str(err.value)
+    assert "'a' (4x4x4)" in text or "'a' (" in text
+    assert "'b' (" in text and "total downsampling" in text

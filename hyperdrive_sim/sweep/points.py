@@ -12,6 +12,7 @@ import hashlib
 import itertools
 import json
 import math
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -111,13 +112,26 @@ def expand(spec: ExperimentSpec, file: str | None = None) -> tuple[list[str], li
 
 
 def point_hash(point: PointSpec, network: Network) -> str:
-    """Identity of a point's result: resolved spec, network structure, simulator version."""
+    """Identity of a point's result: resolved spec, network structure, simulator version, and
+    the content of a kernel-reuse weights file (editing the file changes the result)."""
+    weights = point.chip.pruning_weights if point.chip.pruning == "kernel_reuse" else None
     payload = json.dumps(
         {
             "version": __version__,
             "point": point.model_dump(mode="json", exclude={"labels"}),
             "network": repr(network),
+            "weights": _file_digest(weights),
         },
         sort_keys=True,
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+
+def _file_digest(path: str | None) -> str | None:
+    """sha256 of a file's bytes (None without a file; a missing one fails later, clearly)."""
+    if not path:
+        return None
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return None

@@ -231,7 +231,12 @@ def _check_channels(layer: Layer, count: int, what: str) -> None:
 def _same_spatial(layer: Layer, shapes: tuple[Shape, ...]) -> None:
     sizes = {(s.height, s.width) for s in shapes}
     if len(sizes) != 1:
-        raise layer.fail(f"inputs have different spatial sizes: {', '.join(map(str, shapes))}")
+        pairs = ", ".join(f"{ref!r} ({s})" for ref, s in zip(layer.inputs, shapes, strict=True))
+        raise layer.fail(
+            f"inputs have different spatial sizes: {pairs}; height x width must match (a "
+            "stride-2 layer rounds an odd side, so the input sides are usually not multiples "
+            "of the network's total downsampling)"
+        )
 
 
 @dataclass(frozen=True)
@@ -242,8 +247,10 @@ class Add(Layer):
     arity: ClassVar[int | None] = None
 
     def infer(self, shapes: tuple[Shape, ...]) -> Shape:
+        _same_spatial(self, shapes)
         if len(set(shapes)) != 1:
-            raise self.fail(f"inputs must have equal shapes, got {', '.join(map(str, shapes))}")
+            pairs = ", ".join(f"{ref!r} ({s})" for ref, s in zip(self.inputs, shapes, strict=True))
+            raise self.fail(f"inputs must have equal shapes (channels too), got {pairs}")
         return shapes[0]
 
 

@@ -8,6 +8,7 @@ import numpy as np
 
 from hyperdrive_sim.errors import SimulationError
 from hyperdrive_sim.evaluators.counts import Counts, plan_counts
+from hyperdrive_sim.evaluators.cycles import check_cycles
 from hyperdrive_sim.evaluators.des.chip import chip_process
 from hyperdrive_sim.evaluators.des.io import image_loader, result_reader
 from hyperdrive_sim.evaluators.des.links import Channel
@@ -173,6 +174,8 @@ def _check_conservation(sim: Sim) -> None:
 
 def _counts(sim: Sim) -> Counts:
     plan = sim.plan
+    assert sim.total_cycles is not None
+    check_cycles(sim.total_cycles)  # before any 64-bit array holds a cycle count
 
     def arr(values) -> np.ndarray:
         return np.array(values, dtype=np.int64)
@@ -181,7 +184,6 @@ def _counts(sim: Sim) -> Counts:
     layer_end = finish.max(axis=1)
     frontier = np.concatenate(([max(sim.stall_io)], layer_end[:-1]))
     cycles = np.stack([lp.work.cycles for lp in plan.layers]).astype(np.int64)
-    assert sim.total_cycles is not None
     return Counts(
         evaluator="simpy",
         layer_names=sim.tables.names,
