@@ -81,10 +81,8 @@ def _result_line(row: dict, labels: str) -> str:
     )
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from hyperdrive_sim.experiment import draw_figures, run_experiment
-    from hyperdrive_sim.result import RESULT_COLUMNS
-
+def _search_options(args: argparse.Namespace) -> dict:
+    """The options `run` and `explore` share, checked: output folder, executor, cache."""
     _check_out_dir(args.out)
     if args.jobs is not None and args.jobs < 1:
         raise InputError(f"expected a positive number of jobs, got {args.jobs}", key="--jobs")
@@ -93,18 +91,27 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"a scheduler address needs --executor dask (got --executor {args.executor})",
             key="--scheduler",
         )
+    return {
+        "overrides": args.set,
+        "out_dir": args.out,
+        "executor": args.executor,
+        "jobs": args.jobs,
+        "scheduler": args.scheduler,
+        "cache": not args.no_cache,
+        "progress": False if args.no_progress else None,
+    }
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from hyperdrive_sim.experiment import draw_figures, run_experiment
+    from hyperdrive_sim.result import RESULT_COLUMNS
+
     result = run_experiment(
         args.experiment,
-        out_dir=args.out,
         evaluator=args.evaluator,
-        executor=args.executor,
-        jobs=args.jobs,
-        scheduler=args.scheduler,
-        cache=not args.no_cache,
-        progress=False if args.no_progress else None,
         plots=False,  # drawn below, once the table is printed
         trace=args.trace,
-        overrides=args.set,
+        **_search_options(args),
     )
     header = (
         f"{'network':<14} {'accelerator':<22} {'input':>10} {'mesh':>6} {'fps':>9} "
@@ -263,21 +270,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_explore(args: argparse.Namespace) -> int:
     from hyperdrive_sim.explore.run import explore_experiment
 
-    if args.scheduler and args.executor != "dask":
-        raise InputError(
-            f"a scheduler address needs --executor dask (got --executor {args.executor})",
-            key="--scheduler",
-        )
     result = explore_experiment(
         args.experiment,
-        overrides=args.set,
-        out_dir=args.out,
-        executor=args.executor,
-        jobs=args.jobs,
-        scheduler=args.scheduler,
-        cache=not args.no_cache,
-        progress=False if args.no_progress else None,
         plots=False,  # drawn after the front is printed
+        **_search_options(args),
     )
     st = result.stats
     objectives = result.objectives
