@@ -184,3 +184,13 @@ def test_run_refuses_nothing_silently_without_explore_block(tmp_path, capsys):
     data = {k: v for k, v in SPACE.items() if k != "explore"}
     rc = cli.main(["explore", str(write(tmp_path, data)), "--out", str(tmp_path / "o")])
     assert rc == 2 and "no explore: block" in capsys.readouterr().err
+
+
+def test_same_answer_on_every_executor(tmp_path):
+    """Serial and process-pool searches give identical rows, bit for bit."""
+    data = json.loads(json.dumps(SPACE))
+    data["explore"]["mesh"] = {"max_rows": 2, "max_cols": 2}
+    spec, base = load_experiment(write(tmp_path, data))
+    serial = explore(spec, base, write=False, executor="serial")
+    pool = explore(spec, base, write=False, executor="processes", jobs=2)
+    assert serial.rows == pool.rows
