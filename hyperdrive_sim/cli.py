@@ -16,7 +16,7 @@ import traceback
 import warnings
 from pathlib import Path
 
-from hyperdrive_sim import __version__
+from hyperdrive_sim import __version__, limits
 from hyperdrive_sim.errors import HyperdriveSimError, InputError
 from hyperdrive_sim.evaluators import EVALUATORS
 from hyperdrive_sim.sweep.executors import EXECUTORS
@@ -259,9 +259,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
         raise
     for ch in checks:
         c = ch.claim
+        model = "n/a" if ch.simulated is None else f"{ch.simulated:.3g}"
+        error = "not evaluable" if ch.error is None else f"{100 * ch.error:+.1f}%"
         print(
-            f"{c.id:<32} published {c.published:>8.3g}  simulated {ch.simulated:>8.3g}  "
-            f"{100 * ch.error:+6.1f}%  {c.kind}"
+            f"{c.id:<36} published {c.value:>8.3g}  model {model:>8}  {error:>13}  {c.kind}"
         )
     print(f"wrote {out} (experiment tables and figures in {results}/)")
     return 0
@@ -324,6 +325,77 @@ def cmd_explore(args: argparse.Namespace) -> int:
         figures = draw_pareto(result)
         print(f"wrote {len(figures)} figures to {result.out_dir / 'figures'}/")
     return EXIT_INTERNAL if st["failed"] else 0
+
+
+def cmd_sensitivity(args: argparse.Namespace) -> int:
+    from hyperdrive_sim.experiment import _progress, load_experiment, prepare_output
+    from hyperdrive_sim.sensitivity import sensitivity
+    from hyperdrive_sim.spec import loader
+
+    options = _search_options(args)
+    spec, base = load_experiment(args.experiment, options.pop("overrides"))
+    file = str(loader.find_experiment(args.experiment))
+    if spec.explore is not None:
+        raise InputError(
+            "sensitivity runs the points of an experiment, not an explore: space; remove the "
+            "explore: block or use another file",
+            file=file,
+        )
+    if not 1 <= args.samples <= limits.MAX_SAMPLES:
+        raise InputError(f"expected 1 to {limits.MAX_SAMPLES} samples, got {args.samples}",
+                         key="--samples")  # fmt: skip
+    if args.seed < 0:
+        raise InputError(f"expected a seed >= 0, got {args.seed}", key="--seed")
+    target = Path(options.pop("out_dir") or spec.output_dir or Path("results") / spec.name)
+    options.pop("cache")
+    prepare_output(target, file)
+    result = sensitivity(
+        spec, base, file=file, samples=args.samples, seed=args.seed, out_dir=target,
+        progress=_progress(options.pop("progress")), **options,
+    )  # fmt: skip
+    print(
+        f"{'network':<14} {'input':>10} {'mesh':>6}  {'TOp/s/W [p5, p95]':<22} "
+        f"{'I/O % [p5, p95]':<20} {'mJ/frame [p5, p95]':<22} largest effects on TOp/s/W"
+    )
+    for u in result.uncertainty:
+        where = f"{u['network']:<14} {u['input_w']:>5}x{u['input_h']:<4} "
+        where += f"{u['mesh_rows']:>3}x{u['mesh_cols']:<2}"
+        if not u["fits"]:
+            print(f"{where}  does not fit")
+            continue
+        eff = _interval(u, "system_tops_per_w", 1, "5.2f")
+        io = _interval(u, "io_share", 100, "4.1f")
+        mj = _interval(u, "total_energy_j", 1e3, "5.3f")
+        print(f"{where}  {eff:<22} {io:<20} {mj:<22} {_largest(result.tornado, u['point'])}")
+    print(
+        f"{result.samples} Monte-Carlo samples (seed {result.seed}) and a low/high run per "
+        f"parameter at each point"
+    )
+    print(f"wrote {target}/ (uncertainty.csv, tornado.csv, sensitivity.json)", flush=True)
+    if not args.no_plots:
+        from hyperdrive_sim.viz.uncertainty import uncertainty_figures
+
+        figures = uncertainty_figures(target)
+        print(f"wrote {len(figures)} figures to {target / 'figures'}/")
+    return 0
+
+
+def _interval(row: dict, metric: str, scale: float, fmt: str) -> str:
+    lo, hi = row[f"{metric}_p5"], row[f"{metric}_p95"]
+    return f"{row[metric] * scale:{fmt}} [{lo * scale:.3g}, {hi * scale:.3g}]"
+
+
+def _largest(tornado, point: int, n: int = 3) -> str:
+    """The ``n`` parameters that move a point's efficiency most, with their swing."""
+    swings = []
+    for t in tornado:
+        if t["point"] != point:
+            continue
+        lo, hi = t["system_tops_per_w_at_low"], t["system_tops_per_w_at_high"]
+        if lo is not None and hi is not None:
+            swings.append((abs(hi - lo), t["parameter"].split(".", 1)[1]))
+    swings.sort(reverse=True)
+    return ", ".join(f"{name} ±{swing / 2:.2g}" for swing, name in swings[:n])
 
 
 def case_of_row(row: dict, result) -> tuple:
@@ -568,6 +640,24 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--no-progress", action="store_true", help="no progress bar")
     exp.add_argument("--show", type=int, default=15, help="front rows to print per case")
     exp.set_defaults(func=cmd_explore)
+
+    sens = sub.add_parser(
+        "sensitivity",
+        help="how results move over the assumed values' ranges (tornado, Monte-Carlo)",
+    )
+    sens.add_argument("experiment", help="experiment YAML, or the name of a bundled one")
+    sens.add_argument("--samples", type=int, default=200, help="Monte-Carlo samples (200)")
+    sens.add_argument("--seed", type=int, default=0, help="seed of the samples (default 0)")
+    sens.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                      help="override a spec value (as for run)")  # fmt: skip
+    sens.add_argument("--out", help="output folder (default: the spec's, else results/<name>/)")
+    sens.add_argument("--executor", choices=EXECUTORS, default="processes",
+                      help="where evaluations run (default: processes)")  # fmt: skip
+    sens.add_argument("--jobs", "-j", type=int, help="worker processes (default: all cores)")
+    sens.add_argument("--scheduler", help="Dask scheduler address (with --executor dask)")
+    sens.add_argument("--no-plots", action="store_true", help="skip the figures")
+    sens.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sens.set_defaults(func=cmd_sensitivity, no_cache=True)
 
     fit = sub.add_parser(
         "fit", help="smallest mesh, and smallest feature-map memory, on which a network fits"

@@ -82,3 +82,5 @@ MAX_AREA_MM2 = 1e3
 MAX_PADS = 100_000
 #: exponent of the SRAM energy-per-bit scaling with capacity
 MAX_SRAM_EXPONENT = 2.0
+#: Monte-Carlo samples of one sensitivity run
+MAX_SAMPLES = 10_000

@@ -124,14 +124,42 @@ class Precision:
 
 @dataclass(frozen=True)
 class Pruning:
-    """Kernel-reuse effect on one layer: fraction of MACs saved (energy) and fraction of
-    (input, tap) positions the lock-step FMPUs can skip (cycles)."""
+    """Effect of the weight techniques on one conv/dense layer (all zero: none).
+
+    Kernel reuse: fraction of MACs saved (energy), fraction of (input, tap) positions the
+    lock-step FMPUs can skip (cycles), and its costs: ``reusing`` kernels each read their
+    parent's output (one FP16 word per output pixel, one cycle per pixel step) and read a
+    difference-mask bit next to every weight bit; in binary mode the ``parents`` also write
+    their FP16 sums. Kernel dictionary: ``index_bits`` per kernel window read from the weight
+    buffer per pixel step (the window's bits then come from the dictionary, read like the
+    weight buffer). ``block_bits``: the streamed bits of each weight block when a technique
+    recodes the weights (empty: plain ``C x taps x weight_bits``).
+    """
 
     saved: float = 0.0
     skippable: float = 0.0
+    reusing: int = 0
+    parents: int = 0
+    index_bits: int = 0
+    block_bits: tuple[int, ...] = ()
 
 
 NO_PRUNING = Pruning()
+
+
+def _coded(plain: np.ndarray, pruning: Pruning) -> np.ndarray:
+    """Streamed bits per weight block: the technique's coding if it has one, else ``plain``."""
+    if not pruning.block_bits:
+        return plain
+    coded = np.asarray(pruning.block_bits, dtype=np.int64)
+    if coded.shape != plain.shape:
+        raise ValueError(f"{len(coded)} coded weight blocks for {len(plain)} blocks")
+    return coded
+
+
+def _parent_sums(pruning: Pruning, pix, chip: ChipSpec, out_bits: int):
+    """FMM bits written to keep reused parents' FP16 sums when outputs are stored narrower."""
+    return pruning.parents * pix * max(chip.activation_bits - out_bits, 0)
 
 
 def layer_work(
@@ -172,12 +200,15 @@ def layer_work(
         taps = cin_g * kh * kw
         steps = taps - round(taps * pruning.skippable)
         block_ch = conv_blocks(out_ch, layer.groups, c)
-        blocks = block_ch * taps * wbits
-        cycles = len(block_ch) * pix_iter * steps
+        blocks = _coded(block_ch * taps * wbits, pruning)
+        cycles = len(block_ch) * pix_iter * steps + pruning.reusing * pix_iter
         macs = pix * out_ch * taps
-        reads = len(block_ch) * pix * steps * rd
-        writes = pix * out_ch * wr
-        wbuf_read = pix_iter * steps * int(block_ch.sum()) * wbits
+        reads = len(block_ch) * pix * steps * rd + pruning.reusing * pix * chip.activation_bits
+        writes = pix * out_ch * wr + _parent_sums(pruning, pix, chip, wr)
+        wbuf_read = pix_iter * (
+            steps * (int(block_ch.sum()) * wbits + pruning.reusing)
+            + out_ch * cin_g * pruning.index_bits
+        )
         wbuf_write = np.where(pix > 0, int(blocks.sum()), 0)
         adds = z
         if chip.scaling_factors:
@@ -209,14 +240,22 @@ def layer_work(
     elif kind == "dense":
         block_ch = conv_blocks(out_ch, 1, c)
         in_features = info.in_shapes[0].elements
-        blocks = block_ch * in_features * wbits
+        blocks = _coded(block_ch * in_features * wbits, pruning)
         steps = in_elements - np.round(in_elements * pruning.skippable).astype(np.int64)
-        cycles = len(block_ch) * steps
+        holds = in_elements > 0
+        cycles = len(block_ch) * steps + np.where(holds, pruning.reusing, 0)
         macs = in_elements * out_ch
-        reads = len(block_ch) * steps * rd
-        writes = np.where(in_elements > 0, out_ch * wr, 0)
-        wbuf_read = steps * out_ch * wbits
-        wbuf_write = in_elements * out_ch * wbits
+        reads = len(block_ch) * steps * rd + np.where(holds, pruning.reusing, 0) * (
+            chip.activation_bits
+        )
+        writes = np.where(holds, out_ch * wr, 0) + _parent_sums(pruning, holds, chip, wr)
+        wbuf_read = steps * (out_ch * wbits + pruning.reusing)
+        # each chip receives its inputs' share of the kernels and reuse masks, and every
+        # kernel's parent field (what the coded blocks hold beyond kernels and masks)
+        fields = int(blocks.sum()) - (out_ch * wbits + pruning.reusing) * in_features
+        wbuf_write = in_elements * (out_ch * wbits + pruning.reusing) + np.where(
+            holds, fields, 0
+        )
         adds = z
         reduce_len = out_ch if reduce else 0
         if chip.scaling_factors:  # after the reduction, on the chip holding the result

@@ -24,7 +24,7 @@ from hyperdrive_sim.mapping.costs import (
 )
 from hyperdrive_sim.mapping.tiling import DIRECTIONS, Halo, Tiling, halo
 from hyperdrive_sim.spec.hardware import Hardware
-from hyperdrive_sim.techniques.kernel_reuse import kernel_reuse_savings
+from hyperdrive_sim.techniques.effects import weight_technique_effects
 from hyperdrive_sim.techniques.weight_cache import steady_state_hits
 from hyperdrive_sim.workload.layers import INPUT, Shape
 from hyperdrive_sim.workload.network import LayerInfo, ShapedNetwork
@@ -362,12 +362,8 @@ def _precisions(net: ShapedNetwork, chip) -> dict[str, int]:
 
 
 def _pruning(net: ShapedNetwork, chip) -> dict[str, Pruning]:
-    """Kernel-reuse savings per layer (empty unless ``chip.pruning == "kernel_reuse"``)."""
-    if chip.pruning != "kernel_reuse":
-        return {}
-    return dict(
-        kernel_reuse_savings(net, chip.pruning_weights, chip.pruning_seed, chip.fmpus_per_tile)
-    )
+    """Kernel-reuse and kernel-dictionary effects per layer (empty when both are off)."""
+    return weight_technique_effects(net, chip)
 
 
 def _lifetimes(net: ShapedNetwork) -> tuple[set[str], dict[int, list[str]]]:

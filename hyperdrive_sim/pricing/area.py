@@ -4,7 +4,8 @@ Every chip of a mesh is the same die, so each carries the link ports the mesh us
 vertical ports when the mesh has more than one row, horizontal ones with more than one
 column, diagonal ones with diagonal corner routing; each neighbour direction has an input
 and an output port. The weight buffer holds ``weight_buffer_blocks`` of the largest weight
-block the network streams, so it is sized by the network being run.
+block the network streams, so it is sized by the network being run; the kernel dictionary
+store (``kernel_dictionary_bits``) is priced at the weight buffer's area per bit.
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ def chip_area(
 ) -> AreaBreakdown:
     """Area of one chip and of ``mesh.chips`` of them."""
     pads = table.offchip_pads + link_ports(system, mesh) * table.link_port_pads
-    wbuf_bits = chip.weight_buffer_blocks * max_block_bits
+    # the kernel dictionary is a latch array next to the FMPUs like the weight buffer
+    wbuf_bits = chip.weight_buffer_blocks * max_block_bits + chip.kernel_dictionary_bits
     return AreaBreakdown(
         datapath=chip.tiles * (table.tile_pu_mm2 + chip.fmpus_per_tile * table.fmpu_mm2),
         sram=sram_bits(chip) / 1e6 * table.sram_mm2_per_mbit,

@@ -6,6 +6,7 @@ They are priced with the same off-chip I/O energy model as the Hyperdrive system
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Literal
 
 from pydantic import Field
@@ -45,4 +46,14 @@ class AcceleratorSpec(Sourced):
     offchip_pj_per_bit: number(ge=0, le=limits.MAX_ENERGY_PJ) | None = Field(
         default=None,
         description="off-chip energy per bit; None means the experiment's energy table's",
+    )
+    overhead_pj_per_op: number(ge=0, le=limits.MAX_ENERGY_PJ) = Field(
+        default=0.0,
+        description="energy per op of the rest of the accelerator's system (memories, host) "
+        "beyond its published core figure; fitted to its own system-level measurement",
+    )
+    published: date | None = Field(
+        default=None,
+        description="when the work first appeared (YYYY-MM-DD): only work published before a "
+        "claim can be a competitor in it",
     )

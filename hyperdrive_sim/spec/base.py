@@ -39,19 +39,54 @@ class Spec(BaseModel):
         return data
 
 
+class Range(Spec):
+    """Where an assumed value plausibly lies, and why (for sensitivity analysis). The preset
+    value normally lies inside; a value set by the user drops the range of the preset."""
+
+    low: float = Field(allow_inf_nan=False)
+    high: float = Field(allow_inf_nan=False)
+    why: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Range:
+        if self.low > self.high:
+            raise ValueError(f"low ({self.low:g}) must not exceed high ({self.high:g})")
+        return self
+
+
+#: keys of a Sourced spec that are not parameters
+META = ("name", "sources", "ranges")
+
+
 class Sourced(Spec):
-    """A spec whose numbers each say where they come from."""
+    """A spec whose numbers each say where they come from, and for assumed numbers, how far
+    they might be off (``ranges``)."""
 
     name: str = "unnamed"
     sources: dict[str, str] = Field(
         default_factory=dict,
         description="Provenance of each parameter: a citation, or 'assumption: why'.",
     )
+    ranges: dict[str, Range] = Field(
+        default_factory=dict,
+        description="For assumed numbers: {low, high, why}, the plausible interval that "
+        "`hyperdrive-sim sensitivity` samples",
+    )
 
     @field_validator("sources")
     @classmethod
     def _sources_name_fields(cls, value: dict[str, str]) -> dict[str, str]:
         for key in value:
-            if key not in cls.model_fields or key in ("name", "sources"):
+            if key not in cls.model_fields or key in META:
                 raise ValueError(f"sources names unknown parameter {key!r}")
         return value
+
+    @model_validator(mode="after")
+    def _ranges_hold_values(self) -> Sourced:
+        for key in self.ranges:
+            if key not in type(self).model_fields or key in META:
+                raise ValueError(f"ranges names unknown parameter {key!r}")
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"ranges.{key}: only numeric parameters can have a range")
+        return self

@@ -34,5 +34,7 @@ def coerce(value: Any, section: str) -> Any:
         if "sources" not in value:  # an overridden value no longer has the preset's source
             overridden = {k: "set in Python" for k in value if k in merged["sources"]}
             merged["sources"] = {**merged["sources"], **overridden}
+        if "ranges" not in value:  # nor its range: the value is the caller's choice
+            merged["ranges"] = {k: r for k, r in merged["ranges"].items() if k not in value}
         return model.model_validate(merged)
     return model.model_validate(value)

@@ -374,13 +374,20 @@ def _expand(
 def _restamp_sources(
     result: dict, given: Mapping, given_sources: Mapping, where: Callable[[str], str]
 ) -> None:
-    """A value overriding an included one no longer has the included file's provenance."""
+    """A value overriding an included one no longer has the included file's provenance, nor
+    its range of plausible values (the value is now the user's choice)."""
     sources = result.get("sources")
     if not isinstance(sources, dict):
         return
     stale = [k for k in given if k in sources and k not in given_sources and k != "sources"]
     if stale:
         result["sources"] = {**sources, **{k: f"set in {where(k)}" for k in stale}}
+    ranges = result.get("ranges")
+    given_ranges = given.get("ranges") if isinstance(given.get("ranges"), Mapping) else {}
+    if isinstance(ranges, dict):
+        drop = [k for k in given if k in ranges and k not in given_ranges and k != "ranges"]
+        if drop:
+            result["ranges"] = {k: v for k, v in ranges.items() if k not in drop}
 
 
 def merge(base: dict, over: dict) -> dict:

@@ -23,7 +23,7 @@ from pydantic import (
 from hyperdrive_sim import limits
 from hyperdrive_sim.spec.accelerator import AcceleratorSpec
 from hyperdrive_sim.spec.area import AreaTable
-from hyperdrive_sim.spec.base import Sourced, Spec, integer, number
+from hyperdrive_sim.spec.base import META, Sourced, Spec, integer, number
 
 Voltage = number(ge=limits.MIN_VOLTAGE_V, le=limits.MAX_VOLTAGE_V)
 Frequency = number(ge=limits.MIN_FREQUENCY_MHZ, le=limits.MAX_FREQUENCY_MHZ)
@@ -157,13 +157,20 @@ class ChipSpec(Sourced):
         default=0, description="seed of the random +-1 weights"
     )
     pruning_weights: str | None = Field(
-        default=None, description=".npz/.npy/.onnx weights for kernel reuse (signs taken)"
+        default=None,
+        description=".npz/.npy/.onnx weights for kernel reuse and the kernel dictionary "
+        "(signs taken)",
     )
     weight_cache_bits: MemoryBits = Field(
         default=0, description="on-chip cache keeping weight blocks across frames (Vieira et al.)"
     )
     weight_cache_policy: Literal["most_used", "lru"] = Field(
         default="most_used", description="most_used pins blocks; lru evicts the oldest"
+    )
+    kernel_dictionary_bits: MemoryBits = Field(
+        default=0,
+        description="store near the FMPUs for a layer's unique binary kernel patterns; conv "
+        "layers stream pattern indices when smaller (Vieira et al.); 0 = off",
     )
 
     @field_validator("operating_point")
@@ -322,8 +329,8 @@ def check_axis(path: str) -> None:
             "or chip.<key>, system.<key>, energy.<key>"
         )
     key = rest.split(".")[0]
-    if key not in model.model_fields or key in ("name", "sources"):
-        allowed = ", ".join(k for k in sorted(model.model_fields) if k not in ("name", "sources"))
+    if key not in model.model_fields or key in META:
+        allowed = ", ".join(k for k in sorted(model.model_fields) if k not in META)
         raise ValueError(f"sweep axis {path!r}: {head} has no key {key!r}; allowed: {allowed}")
 
 

@@ -229,6 +229,49 @@ def _group_skippable(pm: np.ndarray, plan: ReusePlan, fmpus: int) -> tuple[int, 
     return skip, blocks * n
 
 
+def trivial_cost(kernels: np.ndarray) -> int:
+    """Adds per output pixel of one group with the trivial ±1 rewrite, no kernel reuse.
+
+    With S = sum(x) computed once (n adds), w.x = 2 * sum(x where w = +1) - S, or
+    S - 2 * sum(x where w = -1): a kernel with p plus-ones costs min(p, n - p) + 1 adds.
+    Equivalently every kernel reuses a virtual all-ones kernel (or its negation). Never more
+    than computing every kernel in full: min(K * n, n + sum(min(p, n - p) + 1)).
+    """
+    pm = _as_pm1(kernels)
+    k, n = pm.shape
+    plus = (pm > 0).sum(axis=1)
+    return int(min(k * n, n + int((np.minimum(plus, n - plus) + 1).sum())))
+
+
+def parent_field_bits(kernels_per_group: int) -> int:
+    """Bits of the parent field every kernel carries: a kernel of the group, or none.
+
+    ceil(log2(K + 1)) for K kernels per group; 0 when K = 1 (nothing to reuse, known from
+    the layer shape).
+    """
+    return 0 if kernels_per_group <= 1 else int(kernels_per_group).bit_length()
+
+
+def block_extra_bits(plan: ReusePlan, fmpus: int) -> np.ndarray:
+    """Extra weight-stream bits of each weight block of one group, in streaming order.
+
+    Blocks are ``fmpus`` consecutive kernels in ``plan.order``, as the cycle estimate uses.
+    Every kernel carries a parent field (:func:`parent_field_bits`); a reusing kernel also
+    carries a difference mask of n bits, 1 where it differs from its parent, so the FMPU
+    knows which positions to add (its own weight bit gives the sign of the ±2 difference).
+    So a reusing kernel streams 2n bits plus the field instead of n: kernel reuse trades
+    adds for weight-stream bits.
+    """
+    k = plan.kernels
+    per_kernel = np.where(plan.parent >= 0, plan.n, 0) + parent_field_bits(k)
+    per_kernel = per_kernel[plan.order]
+    blocks = -(-k // fmpus)
+    pad = blocks * fmpus - k
+    return np.concatenate([per_kernel, np.zeros(pad, dtype=np.int64)]).reshape(
+        blocks, fmpus
+    ).sum(axis=1).astype(np.int64)
+
+
 @dataclass(frozen=True)
 class LayerSaving:
     """Kernel-reuse savings of one conv or dense layer."""
@@ -245,6 +288,13 @@ class LayerSaving:
     block_positions: int
     #: FMPUs per Tile-PU, i.e. kernels per weight block
     fmpus: int
+    #: adds with the trivial ±1 rewrite and no reuse (:func:`trivial_cost` * output pixels)
+    macs_trivial: int = 0
+    #: kernels that reuse another kernel's output, and kernels whose output is reused
+    reusing: int = 0
+    parents: int = 0
+    #: extra weight-stream bits per weight block (masks and parent fields), streaming order
+    block_extra_bits: tuple[int, ...] = ()
 
     @property
     def saved(self) -> float:
@@ -259,6 +309,21 @@ class LayerSaving:
         cycle per block and pixel step, against C_in/groups * kh * kw).
         """
         return self.skippable_positions / self.block_positions if self.block_positions else 0.0
+
+    @property
+    def saved_trivial(self) -> float:
+        """Fraction of the adds the trivial ±1 rewrite alone saves (about half)."""
+        return 1.0 - self.macs_trivial / self.macs if self.macs else 0.0
+
+    @property
+    def saved_vs_trivial(self) -> float:
+        """Fraction of the trivial rewrite's adds that kernel reuse saves on top of it."""
+        return 1.0 - self.macs_pruned / self.macs_trivial if self.macs_trivial else 0.0
+
+    @property
+    def extra_weight_bits(self) -> int:
+        """Weight-stream bits kernel reuse adds to the layer (masks and parent fields)."""
+        return int(sum(self.block_extra_bits))
 
 
 def _kernel_geometry(info: LayerInfo) -> tuple[int, int, int, tuple[int, ...]]:
@@ -295,26 +360,48 @@ def layer_savings(
     for info in net.infos:
         if info.layer.kind not in ("conv", "dense"):
             continue
-        groups, kg, n, shape = _kernel_geometry(info)
-        name = info.layer.name
-        if name in weights:
-            w = np.asarray(weights[name])
-            if w.size != int(np.prod(shape)):
-                raise ValueError(f"weights for {name!r} have shape {w.shape}, expected {shape}")
-            pm = _as_pm1(w).reshape(groups, kg, n)
-        else:
-            rng = np.random.default_rng((seed, info.index))
-            pm = rng.integers(0, 2, size=(groups, kg, n), dtype=np.int8) * 2 - 1
+        pm = layer_kernels(info, weights, seed)
         pixels = info.out_shape.pixels
-        pruned = skip = positions = 0
-        for g in range(groups):
+        pruned = skip = positions = trivial = reusing = parents = 0
+        extra: list[np.ndarray] = []
+        for g in range(len(pm)):
             plan = reuse_plan(pm[g], method, negate)
             pruned += plan.total_pruned * pixels
+            trivial += trivial_cost(pm[g]) * pixels
             s, p = _group_skippable(pm[g], plan, fmpus)
             skip += s
             positions += p
-        out.append(LayerSaving(name, info.layer.kind, info.macs, pruned, skip, positions, fmpus))
+            reusing += int((plan.parent >= 0).sum())
+            parents += len(np.unique(plan.parent[plan.parent >= 0]))
+            extra.append(block_extra_bits(plan, fmpus))
+        out.append(
+            LayerSaving(
+                info.layer.name, info.layer.kind, info.macs, pruned, skip, positions, fmpus,
+                trivial, reusing, parents, tuple(int(b) for b in np.concatenate(extra)),
+            )
+        )  # fmt: skip
     return out
+
+
+def layer_kernels(
+    info: LayerInfo, weights: dict[str, np.ndarray] | None = None, seed: int = 0
+) -> np.ndarray:
+    """±1 kernels of a conv/dense layer as int8 (groups, kernels per group, n).
+
+    From ``weights[layer_name]`` (shape (C_out, C_in/groups, kh, kw), dense (out, in); signs
+    taken, zeros count as +1) or drawn from ``numpy.random.default_rng((seed, layer
+    index))``, so each layer's draw does not depend on which other layers were given and
+    every technique sees the same kernels. n runs over (input channel, tap), taps fastest.
+    """
+    groups, kg, n, shape = _kernel_geometry(info)
+    name = info.layer.name
+    if weights and name in weights:
+        w = np.asarray(weights[name])
+        if w.size != int(np.prod(shape)):
+            raise ValueError(f"weights for {name!r} have shape {w.shape}, expected {shape}")
+        return _as_pm1(w).reshape(groups, kg, n)
+    rng = np.random.default_rng((seed, info.index))
+    return rng.integers(0, 2, size=(groups, kg, n), dtype=np.int8) * 2 - 1
 
 
 def network_saved(savings: list[LayerSaving]) -> float:
@@ -402,7 +489,8 @@ def weights_from_onnx(path: str | Path) -> dict[str, np.ndarray]:
 def kernel_reuse_savings(
     net: ShapedNetwork, weights_path: str | None, seed: int, fmpus: int
 ) -> tuple[tuple[str, Pruning], ...]:
-    """Per conv/dense layer, the Pruning the plan applies: MACs saved and cycles skippable.
+    """Per conv/dense layer, the Pruning the plan applies: MACs saved, cycles skippable, and
+    the costs (parent reads, masks and parent fields in the weight stream).
 
     Cached per process because the MST search is the expensive part of a sweep point.
     """
@@ -414,5 +502,15 @@ def kernel_reuse_savings(
             raise
         raise InputError(str(exc), file=weights_path, key="pruning_weights") from None
     return tuple(
-        (s.name, Pruning(saved=s.saved, skippable=s.cycles_fraction_skippable)) for s in savings
+        (
+            s.name,
+            Pruning(
+                saved=s.saved,
+                skippable=s.cycles_fraction_skippable,
+                reusing=s.reusing,
+                parents=s.parents,
+                block_bits=s.block_extra_bits,  # extras only: the plan adds the kernels
+            ),
+        )
+        for s in savings
     )
