@@ -261,9 +261,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         c = ch.claim
         model = "n/a" if ch.simulated is None else f"{ch.simulated:.3g}"
         error = "not evaluable" if ch.error is None else f"{100 * ch.error:+.1f}%"
-        print(
-            f"{c.id:<36} published {c.value:>8.3g}  model {model:>8}  {error:>13}  {c.kind}"
-        )
+        print(f"{c.id:<36} published {c.value:>8.3g}  model {model:>8}  {error:>13}  {c.kind}")
     print(f"wrote {out} (experiment tables and figures in {results}/)")
     return 0
 

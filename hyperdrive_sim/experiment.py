@@ -30,7 +30,7 @@ from hyperdrive_sim.spec import loader
 from hyperdrive_sim.spec.models import ExperimentSpec
 from hyperdrive_sim.sweep.cache import PointCache
 from hyperdrive_sim.sweep.executors import EXECUTORS, RUNNERS, trace_name
-from hyperdrive_sim.sweep.points import expand, point_hash
+from hyperdrive_sim.sweep.points import expand, point_hash, uses_weights
 
 Progress = Callable[[int, int, str], None]
 
@@ -315,7 +315,7 @@ def _check_pruning_weights(points) -> None:
     """Every ``pruning_weights`` file loads (InputError naming it otherwise), once each."""
     from hyperdrive_sim.techniques.kernel_reuse import load_weights
 
-    paths = (p.chip.pruning_weights for p in points if p.chip.pruning == "kernel_reuse")
+    paths = (p.chip.pruning_weights for p in points if uses_weights(p.chip))
     for path in dict.fromkeys(p for p in paths if p):
         load_weights(path)
 

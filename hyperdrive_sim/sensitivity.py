@@ -46,6 +46,7 @@ METRICS: dict[str, Callable[[dict[str, Any]], float | None]] = {
         else None
     ),
     "fps": lambda r: r.get("fps"),
+    "silicon_area_mm2": lambda r: r.get("silicon_area_mm2"),
 }
 QUANTILES = (5, 50, 95)
 #: columns that name a point in the output tables
@@ -119,10 +120,10 @@ def _variant(point: PointSpec, changes: dict[Param, float]) -> PointSpec:
 
 
 def _groups(variants: list[tuple[str, PointSpec]], tag: str) -> list[Group]:
-    """Variants grouped by what the evaluator counts (everything but prices)."""
+    """Variants grouped by what the plan depends on (not prices, not the system)."""
     groups: dict[str, list[Variant]] = {}
     for label, v in variants:
-        plan_part = v.model_dump_json(exclude={"energy", "area", "labels"})
+        plan_part = v.model_dump_json(exclude={"energy", "area", "system", "labels"})
         key = hashlib.sha256(f"{__version__}{tag}{plan_part}".encode()).hexdigest()[:32]
         groups.setdefault(key, []).append(Variant({"variant": label}, v))
     return [

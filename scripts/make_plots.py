@@ -13,31 +13,49 @@ import shutil
 import sys
 from pathlib import Path
 
-from hyperdrive_sim.experiment import run_experiment
+from hyperdrive_sim.experiment import load_experiment, run_experiment
 from hyperdrive_sim.explore.run import explore_experiment
+from hyperdrive_sim.sensitivity import sensitivity
+from hyperdrive_sim.viz.uncertainty import uncertainty_figures
 
 ROOT = Path(__file__).resolve().parent.parent
 TRACED = {"contention"}
 
 
+def _copy_figures(source: Path, target: Path) -> int:
+    """Replace ``target`` with the PNG figures of ``source``; return how many."""
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    figures = sorted(source.glob("*.png"))
+    for png in figures:
+        shutil.copy2(png, target / png.name)
+    return len(figures)
+
+
+def sensitivity_plots(plots: Path) -> None:
+    """The quickstart's sensitivity figures (the README shows its tornado chart)."""
+    spec, base = load_experiment(ROOT / "experiments" / "quickstart.yaml")
+    out = ROOT / "results" / "sensitivity_quickstart"
+    sensitivity(spec, base, out_dir=out)
+    n = _copy_figures(uncertainty_figures(out)[0].parent, plots / "sensitivity_quickstart")
+    print(f"sensitivity_quickstart: {n} figures")
+
+
 def main() -> int:
     plots = ROOT / "plots"
+    sensitivity_plots(plots)
     for spec in sorted((ROOT / "experiments").glob("*.yaml")):
         name = spec.stem
         out = ROOT / "results" / name
+        shutil.rmtree(out / "figures", ignore_errors=True)  # no figure of an earlier run stays
         if name.startswith("explore_"):
             result = explore_experiment(spec, out_dir=out, progress=True)
         else:
             result = run_experiment(spec, out_dir=out, progress=True, trace=name in TRACED)
-        target = plots / name
-        if target.exists():
-            shutil.rmtree(target)
-        target.mkdir(parents=True)
-        figures = sorted((out / "figures").glob("*.png"))
-        for png in figures:
-            shutil.copy2(png, target / png.name)
+        n = _copy_figures(out / "figures", plots / name)
         st = result.stats
-        print(f"{name}: {st['points']} points ({st['ok']} ok), {len(figures)} figures")
+        print(f"{name}: {st['points']} points ({st['ok']} ok), {n} figures")
     return 0
 
 

@@ -116,3 +116,20 @@ def test_presets_load_with_a_source_for_every_parameter(name):
     params = [k for k in AcceleratorSpec.model_fields if k not in ("name", "sources", "ranges")]
     missing = [k for k in params if k not in spec.sources and getattr(spec, k) is not None]
     assert not missing, missing
+
+
+def test_overhead_and_residency_policy():
+    net = residual_net()
+    # overhead_pj_per_op adds ops * pJ/op, reported apart from the published core figure
+    a = acc(overhead_pj_per_op=2.0)
+    row, _ = baseline_rows(net, a, offchip_pj_per_bit=20.0)
+    assert row["onchip_mem_energy_j"] == pytest.approx(2 * net.macs * 2.0e-12)
+    assert row["core_energy_j"] == pytest.approx(2 * net.macs / 50e12)
+    # keep_maps=True lets a streaming accelerator keep maps that fit: with 10,000 bits, c1
+    # (8-bit image 1536 + 16-bit map 4096 = 5632) and c2 (4096 + 4096 = 8192) are both
+    # resident, so c2 reads c1's map on chip and writes nothing; streamed, it moves both.
+    big = acc(onchip_fm_bits=10_000)
+    kept = {t.name: t for t in traffic(net, big, keep_maps=True)}
+    streamed = {t.name: t for t in traffic(net, big)}
+    assert kept["c2"].fm_bits == 0
+    assert streamed["c2"].fm_bits == 2 * 4 * 64 * 16

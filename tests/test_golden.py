@@ -84,7 +84,7 @@ def test_validation_claims_match_golden(tmp_path):
     # fitted claims must stay within 0.5% of the published value (refit if they drift)
     for ch in checks:
         if ch.claim.kind == "fitted":
-            assert abs(ch.error) < 0.005, ch.claim.id
+            assert ch.error is not None and abs(ch.error) < 0.005, ch.claim.id
 
 
 def test_quickstart_hand_checks(tmp_path):

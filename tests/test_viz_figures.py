@@ -273,3 +273,17 @@ def test_import_does_not_load_matplotlib() -> None:
     code = "import sys, hyperdrive_sim.viz; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_traces_of_points_no_longer_in_the_results_are_not_drawn():
+    """A re-run with other settings leaves the old points' traces in traces/; only the
+    traces whose id (the file name's last part) belongs to a current row are drawn."""
+    from pathlib import Path
+
+    from hyperdrive_sim.viz.load import stale_trace
+
+    rows = [{"point_id": "abcdef0123456789", "network": "resnet34"}]
+    assert not stale_trace(rows, Path("resnet34_224x224_4x4_abcdef01.json"))
+    assert stale_trace(rows, Path("resnet34_224x224_4x4_99999999.json"))
+    assert not stale_trace(rows, Path("my_own_trace.json"))  # not a name `run` writes
+    assert not stale_trace([{"network": "x"}], Path("resnet34_224x224_4x4_99999999.json"))

@@ -1,10 +1,13 @@
-"""Evaluate one group of design points: one plan and one evaluation, priced per variant.
+"""Evaluate one group of design points: one plan, one evaluation per system, priced per
+variant.
 
 The group's plan is built for its largest memory; each variant then only checks its own
-memory capacity against the same geometry (``capacity_problems``) and prices the shared
-counts with its own chip, energy and area tables. A group whose geometry already rules out
-every variant (a mesh finer than a map, or a peak need above the largest memory) is
-answered from the geometry alone, without evaluating time.
+memory capacity against the same geometry (``capacity_problems``) and prices the counts
+with its own chip, energy and area tables. The plan does not depend on the system
+(bandwidths, latencies, routing), so variants that differ in it share the plan and are
+evaluated once per distinct system. A group whose geometry already rules out every variant
+(a mesh finer than a map, or a peak need above the largest memory) is answered from the
+geometry alone, without evaluating time.
 """
 
 from __future__ import annotations
@@ -43,13 +46,17 @@ def evaluate_group(payload_json: str, base: str, _trace: str | None = None) -> d
     peak = peak_of(geo, hw.mesh.cols)
     evaluated = not geo.problems and peak.bits <= point.chip.fmm_bits
     plan = build_plan(net, hw) if evaluated else None
-    counts = evaluate(plan, point.evaluator) if plan is not None else None
+    counts_of: dict[str, Any] = {}  # counts per (system, evaluator)
     rows = []
     for v in variants:
         hw_v = _hardware(v)
         problems = (*capacity_problems(geo, hw_v), *geo.problems)
         if plan is not None and not problems:
             plan_v = replace(plan, hw=hw_v, problems=())
+            key = v.system.model_dump_json() + v.evaluator
+            if key not in counts_of:
+                counts_of[key] = evaluate(plan_v, v.evaluator)
+            counts = counts_of[key]
             result = Result(plan_v, counts, price(counts, hw_v))
         else:
             zeros = np.zeros(hw_v.chips, dtype=np.int64)

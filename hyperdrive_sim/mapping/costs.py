@@ -253,9 +253,7 @@ def layer_work(
         # each chip receives its inputs' share of the kernels and reuse masks, and every
         # kernel's parent field (what the coded blocks hold beyond kernels and masks)
         fields = int(blocks.sum()) - (out_ch * wbits + pruning.reusing) * in_features
-        wbuf_write = in_elements * (out_ch * wbits + pruning.reusing) + np.where(
-            holds, fields, 0
-        )
+        wbuf_write = in_elements * (out_ch * wbits + pruning.reusing) + np.where(holds, fields, 0)
         adds = z
         reduce_len = out_ch if reduce else 0
         if chip.scaling_factors:  # after the reduction, on the chip holding the result

@@ -114,7 +114,7 @@ def expand(spec: ExperimentSpec, file: str | None = None) -> tuple[list[str], li
 def point_hash(point: PointSpec, network: Network) -> str:
     """Identity of a point's result: resolved spec, network structure, simulator version, and
     the content of a kernel-reuse weights file (editing the file changes the result)."""
-    weights = point.chip.pruning_weights if point.chip.pruning == "kernel_reuse" else None
+    weights = point.chip.pruning_weights if uses_weights(point.chip) else None
     payload = json.dumps(
         {
             "version": __version__,
@@ -135,3 +135,9 @@ def _file_digest(path: str | None) -> str | None:
         return hashlib.sha256(Path(path).read_bytes()).hexdigest()
     except OSError:
         return None
+
+
+def uses_weights(chip) -> bool:
+    """Whether a chip option reads the ``pruning_weights`` file (kernel reuse, the kernel
+    dictionary)."""
+    return chip.pruning == "kernel_reuse" or chip.kernel_dictionary_bits > 0

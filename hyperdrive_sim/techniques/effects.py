@@ -50,11 +50,11 @@ def weight_technique_effects(net: ShapedNetwork, chip: ChipSpec) -> dict[str, Pr
     )  # fmt: skip
     out: dict[str, Pruning] = {}
     for name, plain in _plain_blocks(net, chip).items():
+        if name not in effects and name not in codes:
+            continue
         effect = effects.get(name, Pruning())
         index, blocks = codes.get(name, (0, tuple(int(b) for b in plain)))
         extra = np.asarray(effect.block_bits or np.zeros(len(blocks)), dtype=np.int64)
-        if name not in effects and name not in codes:
-            continue
         out[name] = Pruning(
             saved=effect.saved,
             skippable=effect.skippable,

@@ -267,9 +267,12 @@ def block_extra_bits(plan: ReusePlan, fmpus: int) -> np.ndarray:
     per_kernel = per_kernel[plan.order]
     blocks = -(-k // fmpus)
     pad = blocks * fmpus - k
-    return np.concatenate([per_kernel, np.zeros(pad, dtype=np.int64)]).reshape(
-        blocks, fmpus
-    ).sum(axis=1).astype(np.int64)
+    return (
+        np.concatenate([per_kernel, np.zeros(pad, dtype=np.int64)])
+        .reshape(blocks, fmpus)
+        .sum(axis=1)
+        .astype(np.int64)
+    )
 
 
 @dataclass(frozen=True)

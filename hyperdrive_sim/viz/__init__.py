@@ -49,6 +49,7 @@ from hyperdrive_sim.viz.load import (
     Row,
     load_results,
     load_trace,
+    stale_trace,
     trace_files,
     trace_row,
 )
@@ -214,6 +215,7 @@ def _timeline_jobs(
     """A timeline per trace file, the first ``style.MAX_TIMELINES`` of ``files``, named by
     its point (network, input, mesh, sweep settings); unique, the trace's id added when two
     points would share a name."""
+    files = [f for f in files if not stale_trace(points, f)]
     if len(files) > style.MAX_TIMELINES:
         rest = ", ".join(f.name for f in files[style.MAX_TIMELINES :])
         log.warning(

@@ -213,6 +213,16 @@ def trace_point(path: Path) -> tuple[str, str, str, str] | None:
     return parts[0], parts[1], parts[2], parts[3]
 
 
+def stale_trace(points: list[Row], path: Path) -> bool:
+    """A trace written by an earlier run: its file names a point id that no row has (the
+    cache keeps such traces, and a re-run with other settings leaves them behind)."""
+    parsed = trace_point(path)
+    ids = [str(r.get("point_id") or "") for r in points]
+    if parsed is None or not any(ids):
+        return False
+    return not any(i.startswith(parsed[3]) for i in ids)
+
+
 def trace_row(points: list[Row], path: Path) -> Row | None:
     """The results row a trace file belongs to: by point_id (the file name holds its first
     eight characters), else by network, input and mesh when that is unambiguous."""
