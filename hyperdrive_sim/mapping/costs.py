@@ -12,6 +12,9 @@ work in parallel. The rules below follow from that; each says what it assumes.
   One weight word of the block is read from the weight buffer every cycle.
 - pool: like a depthwise conv without weights (one channel per input word); each window
   element costs one FP16 compare or add.
+- fused pooling (``chip.fuse_pooling``): a conv stores only the outputs the plan keeps
+  (``stored_pixels``) and its pool reads only the windows of its border outputs from the FMM
+  (``read_pixels``); cycles and compare/adds are those of the unfused pair (docs/model.md).
 - add: every operand word is read once (one word per Tile-PU per cycle); n-1 adds per output.
 - concat, channel_slice, channel_shuffle: FMM addressing only, no cycles (assumption: the
   FMM layout lets the next layer read the operands in place).
@@ -171,6 +174,9 @@ def layer_work(
     reduce: bool,
     precision: Precision | None = None,
     pruning: Pruning = NO_PRUNING,
+    *,
+    stored_pixels: np.ndarray | None = None,
+    read_pixels: np.ndarray | None = None,
 ) -> ChipWork:
     """Cost of ``info`` on every chip, given each chip's output share ``out_h`` x ``out_w``.
 
@@ -179,6 +185,8 @@ def layer_work(
     Scaling factors (``chip.scaling_factors``) add one FP16 multiply per output value of
     conv and dense layers, done by the FMPUs: one cycle per pixel step and block.
     ``precision`` defaults to ``chip.activation_bits`` in and out.
+    Fused pooling: ``stored_pixels`` are the output pixels a conv writes to the FMM, and
+    ``read_pixels`` the output pixels whose windows a pool reads from it (default: all).
     """
     if precision is None:
         precision = Precision(chip.activation_bits, chip.activation_bits)
@@ -204,7 +212,8 @@ def layer_work(
         cycles = len(block_ch) * pix_iter * steps + pruning.reusing * pix_iter
         macs = pix * out_ch * taps
         reads = len(block_ch) * pix * steps * rd + pruning.reusing * pix * chip.activation_bits
-        writes = pix * out_ch * wr + _parent_sums(pruning, pix, chip, wr)
+        stored = pix if stored_pixels is None else stored_pixels
+        writes = stored * out_ch * wr + _parent_sums(pruning, pix, chip, wr)
         wbuf_read = pix_iter * (
             steps * (int(block_ch.sum()) * wbits + pruning.reusing)
             + out_ch * cin_g * pruning.index_bits
@@ -218,7 +227,8 @@ def layer_work(
         kh, kw = layer.kernel
         cycles = out_ch * pix_iter * kh * kw
         adds = pix * out_ch * kh * kw
-        reads, writes = adds * rd, pix * out_ch * wr
+        windows = pix if read_pixels is None else read_pixels
+        reads, writes = windows * out_ch * kh * kw * rd, pix * out_ch * wr
         macs = wbuf_read = wbuf_write = z
     elif kind == "add":
         k = len(layer.inputs)

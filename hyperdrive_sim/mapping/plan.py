@@ -26,7 +26,7 @@ from hyperdrive_sim.mapping.tiling import DIRECTIONS, Halo, Tiling, halo
 from hyperdrive_sim.spec.hardware import Hardware
 from hyperdrive_sim.techniques.effects import weight_technique_effects
 from hyperdrive_sim.techniques.weight_cache import steady_state_hits
-from hyperdrive_sim.workload.layers import INPUT, Shape
+from hyperdrive_sim.workload.layers import INPUT, Layer, Shape
 from hyperdrive_sim.workload.network import LayerInfo, ShapedNetwork
 
 Placement = Literal["tiled", "root"]
@@ -139,6 +139,10 @@ class LayerGeometry:
     from_image: bool
     fmm_need_bits: np.ndarray
     halo_need_bits: np.ndarray
+    #: fused pooling: output pixels a conv stores in the FMM (None: all of them)
+    stored_pixels: np.ndarray | None = None
+    #: fused pooling: output pixels whose windows a pool reads from the FMM (None: all)
+    read_pixels: np.ndarray | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -158,6 +162,8 @@ def geometry(net: ShapedNetwork, hw: Hardware) -> Geometry:
 
     A layer's FMM need on a chip is every tensor still live while it runs (its inputs, its
     output, maps kept for later readers) plus its halo unless a border buffer holds it.
+    With ``chip.fuse_pooling``, a conv fused with its pool holds only the conv outputs
+    ``_kept_pixels`` names, and the pooled output already while the conv runs.
     """
     mesh, chip, chips = hw.mesh, hw.chip, hw.chips
     bits = _precisions(net, chip)
@@ -176,6 +182,8 @@ def geometry(net: ShapedNetwork, hw: Hardware) -> Geometry:
     layers: list[LayerGeometry] = []
     views, expires = _lifetimes(net)
     live = local[INPUT].copy()
+    fused = _fused_pairs(net) if chip.fuse_pooling else {}
+    fused_pools: set[str] = set()
 
     for info in net.infos:
         layer, out = info.layer, info.out_shape
@@ -214,10 +222,22 @@ def geometry(net: ShapedNetwork, hw: Hardware) -> Geometry:
             out_h[ROOT], out_w[ROOT] = out.height, out.width  # 1x1 for dense / global_pool
             in_elements = local[src] // bits[src]
         local[layer.name] = _local_bits(out, place, hw, bits[layer.name])
+        stored = read = None
+        pooled = _zeros(chips)  # the fused pool's output, written while the conv runs
+        pool = fused.get(layer.name)
+        if pool is not None and place == "tiled":
+            pool_tiling = _tiling(pool.out_shape, mesh)
+            if pool_tiling.covers_mesh:  # else the pool is reported and nothing is fused
+                stored = _kept_pixels(pool.layer, pool_tiling, tiling)
+                local[layer.name] = stored * out.channels * bits[layer.name]
+                pooled = _local_bits(pool.out_shape, "tiled", hw, bits[pool.layer.name])
+                fused_pools.add(pool.layer.name)
+        if layer.name in fused_pools and h is not None:
+            read = out_h * out_w - h.interior_pixels  # border outputs, pooled after the halo
         if layer.name not in views:
             live = live + local[layer.name]
         halo_need = halo_bits.sum(axis=1)
-        fmm_need = live + (halo_need if chip.border_buffer_bits == 0 else 0)
+        fmm_need = live + pooled + (halo_need if chip.border_buffer_bits == 0 else 0)
         for name in expires.get(info.index, ()):
             live = live - local[name]
         if from_image:
@@ -225,7 +245,7 @@ def geometry(net: ShapedNetwork, hw: Hardware) -> Geometry:
         layers.append(
             LayerGeometry(
                 info, place, out_h, out_w, in_elements, reduce, h, halo_bits, from_image,
-                fmm_need, halo_need,
+                fmm_need, halo_need, stored, read,
             )
         )  # fmt: skip
     for name in net.outputs:
@@ -279,7 +299,8 @@ def build_plan(net: ShapedNetwork, hw: Hardware) -> Plan:
         precision = Precision(bits[layer.inputs[0]], bits[layer.name])
         work = layer_work(
             info, chip, g.out_h, g.out_w, g.in_elements, g.reduce, precision,
-            savings.get(layer.name, NO_PRUNING),
+            savings.get(layer.name, NO_PRUNING), stored_pixels=g.stored_pixels,
+            read_pixels=g.read_pixels,
         )  # fmt: skip
         if work.reduce_len:
             work = _with_reduction_adds(work, mesh)
@@ -387,3 +408,74 @@ def _lifetimes(net: ShapedNetwork) -> tuple[set[str], dict[int, list[str]]]:
 
 def _zeros(n: int) -> np.ndarray:
     return np.zeros(n, dtype=np.int64)
+
+
+def _fused_pairs(net: ShapedNetwork) -> dict[str, LayerInfo]:
+    """Convs that fused pooling applies to, each with its pool.
+
+    A conv fuses when its only reader is the very next layer, a max or avg ``pool`` reading
+    nothing else, and the conv is not a network output (nobody else needs its full map).
+    """
+    readers: dict[str, list[LayerInfo]] = {}
+    for info in net.infos:
+        for ref in info.layer.inputs:
+            readers.setdefault(ref, []).append(info)
+    pairs = {}
+    for info in net.infos:
+        name = info.layer.name
+        users = readers.get(name, [])
+        if info.layer.kind != "conv" or len(users) != 1 or name in net.outputs:
+            continue
+        (pool,) = users
+        if pool.layer.kind == "pool" and pool.index == info.index + 1:
+            pairs[name] = pool
+    return pairs
+
+
+def _windows_cover(lo: np.ndarray, hi: np.ndarray, size: int) -> np.ndarray:
+    """Which of ``size`` input positions lie in at least one window [lo, hi)."""
+    edges = np.zeros(size + 1, dtype=np.int64)
+    np.add.at(edges, lo, 1)
+    np.add.at(edges, hi, -1)
+    return np.cumsum(edges[:-1]) > 0
+
+
+def _axis_cover(
+    out_bounds: np.ndarray, in_bounds: np.ndarray, in_size: int, window
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per chip position along one axis: input positions read by its output rows, and by
+    its border output rows (those whose window leaves the chip's own input rows)."""
+    cover, border = [], []
+    for i in range(len(out_bounds) - 1):
+        rows = np.arange(out_bounds[i], out_bounds[i + 1])
+        lo, hi = window(rows, rows + 1, in_size)
+        edge = (lo < in_bounds[i]) | (hi > in_bounds[i + 1])
+        cover.append(_windows_cover(lo, hi, in_size))
+        border.append(_windows_cover(lo[edge], hi[edge], in_size))
+    return cover, border
+
+
+def _kept_pixels(pool: Layer, out: Tiling, conv: Tiling) -> np.ndarray:
+    """Conv output pixels each chip must store when its pool is fused (docs/model.md).
+
+    A chip keeps an output of its own share when a neighbour's pool window reads it (it is
+    sent as that neighbour's halo) or when one of its own border pool windows reads it (that
+    window is completed only once the halo has arrived); every other output is pooled as
+    its weight block is computed and never stored. Windows are products of a row and a
+    column range, so both sets are unions of row-set x column-set products.
+    """
+    shape = conv.shape
+    rows, rows_b = _axis_cover(out.row_bounds, conv.row_bounds, shape.height, pool.input_rows)
+    cols, cols_b = _axis_cover(out.col_bounds, conv.col_bounds, shape.width, pool.input_cols)
+    n_r, n_c = len(rows), len(cols)
+    kept = np.zeros(n_r * n_c, dtype=np.int64)
+    for r in range(n_r):
+        ys = slice(conv.row_bounds[r], conv.row_bounds[r + 1])
+        for c in range(n_c):
+            xs = slice(conv.col_bounds[c], conv.col_bounds[c + 1])
+            mask = np.outer(rows_b[r][ys], cols[c][xs]) | np.outer(rows[r][ys], cols_b[c][xs])
+            for dr, dc in DIRECTIONS:
+                if 0 <= r + dr < n_r and 0 <= c + dc < n_c:
+                    mask |= np.outer(rows[r + dr][ys], cols[c + dc][xs])
+            kept[r * n_c + c] = np.count_nonzero(mask)
+    return kept

@@ -172,6 +172,13 @@ class ChipSpec(Sourced):
         description="store near the FMPUs for a layer's unique binary kernel patterns; conv "
         "layers stream pattern indices when smaller (Vieira et al.); 0 = off",
     )
+    fuse_pooling: bool = Field(
+        default=False,
+        description="a conv read only by the next layer, a max/avg pool, stores only the "
+        "pooled output of each weight block plus the conv outputs that border pool windows "
+        "and neighbours' halos need; pooling adds and cycles unchanged (assumption: a "
+        "pooling unit at the FMPU outputs, not in the published chip; docs/model.md)",
+    )
 
     @field_validator("operating_point")
     @classmethod
