@@ -409,11 +409,14 @@ def case_of_row(row: dict, result) -> tuple:
 def cmd_fit(args: argparse.Namespace) -> int:
     from hyperdrive_sim.errors import MappingError
     from hyperdrive_sim.mapping.fit import smallest_fmm_bits, smallest_mesh
+    from hyperdrive_sim.simulate import resolve_network
     from hyperdrive_sim.spec.defaults import coerce
 
     res = _parse_resolution(args.input)
     chip = coerce(args.chip, "chip")
     system = coerce(args.system, "system")
+    meshes = [_parse_mesh(m) for m in args.mesh] or [system.mesh]
+    resolve_network(args.network).at(res.height, res.width)  # a bad network fails first
     print(
         f"{args.network} at {res} on {chip.name} chips ({chip.fmm_bits:,} bits of "
         f"feature-map memory each, {chip.tile_rows}x{chip.tile_cols} Tile-PUs)"
@@ -429,7 +432,6 @@ def cmd_fit(args: argparse.Namespace) -> int:
             f"  smallest {shapes + ' mesh:':<13} {mesh!s:>6} ({mesh.chips} chips); peak need "
             f"{peak.bits:,} bits at layer {peak.layer!r} on chip {_chip(peak.chip)}"
         )
-    meshes = [_parse_mesh(m) for m in args.mesh] or [system.mesh]
     for mesh in meshes:
         try:
             peak = smallest_fmm_bits(args.network, res, chip, system, None, mesh=mesh)

@@ -194,3 +194,17 @@ def test_same_answer_on_every_executor(tmp_path):
     serial = explore(spec, base, write=False, executor="serial")
     pool = explore(spec, base, write=False, executor="processes", jobs=2)
     assert serial.rows == pool.rows
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["fit", "nope", "--input", "64x64"], "unknown network 'nope'"),
+        (["fit", "resnet18", "--input", "64x64", "--mesh", "2x"], "--mesh"),
+        (["fit", "yolov3", "--input", "1920x1080"], "multiples of 32"),
+    ],
+)
+def test_fit_refuses_bad_input_before_printing_anything(capsys, args, words):
+    assert cli.main(args) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and words in err
