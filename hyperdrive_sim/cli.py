@@ -452,16 +452,9 @@ def _chip(rc: tuple[int, int] | None) -> str:
 
 
 def _parse_mesh(text: str):
-    from pydantic import ValidationError
-
-    from hyperdrive_sim.errors import SpecError
     from hyperdrive_sim.spec.models import Mesh
 
-    try:
-        return Mesh.model_validate(text)
-    except ValidationError as exc:
-        detail = exc.errors()[0]["msg"].removeprefix("Value error, ")
-        raise SpecError(detail, key="--mesh") from None
+    return _parse_option(Mesh, text, "--mesh")
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
@@ -538,16 +531,23 @@ def _layer_dict(info) -> dict:
 
 
 def _parse_resolution(text: str):
+    from hyperdrive_sim.spec.models import Resolution
+
+    return _parse_option(Resolution, text, "--input")
+
+
+def _parse_option(model, text: str, key: str):
+    """A command-line value as a spec value (``4x2``, ``1920x1080``); SpecError naming the
+    option otherwise."""
     from pydantic import ValidationError
 
     from hyperdrive_sim.errors import SpecError
-    from hyperdrive_sim.spec.models import Resolution
 
     try:
-        return Resolution.model_validate(text)
+        return model.model_validate(text)
     except ValidationError as exc:
         detail = exc.errors()[0]["msg"].removeprefix("Value error, ")
-        raise SpecError(detail, key="--input") from None
+        raise SpecError(detail, key=key) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
