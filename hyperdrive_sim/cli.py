@@ -14,6 +14,7 @@ import json
 import sys
 import traceback
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 from hyperdrive_sim import __version__, limits
@@ -131,15 +132,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"{st['points']} points: {st['ok']} ok, {st['infeasible']} do not fit, "
         f"{st['failed']} failed; {st['computed']} computed, {st['cached']} from cache"
     )
-    print(
-        f"wrote {result.out_dir}/ (results.csv, results.json, layers.csv, chips.csv, "
-        "manifest.json)",
-        flush=True,
+    _written(
+        result.out_dir,
+        "results.csv, results.json, layers.csv, chips.csv, manifest.json",
+        None if args.no_plots else lambda: draw_figures(result, _formats(args.figure_format)),
     )
-    if not args.no_plots:
-        print("drawing figures...", flush=True)
-        figures = draw_figures(result, _formats(args.figure_format))
-        print(f"wrote {len(figures)} figures to {result.out_dir / 'figures'}/")
     if st["failed"]:
         first = next(r for r in result.rows if r.get("status") == "failed")
         print(
@@ -152,6 +149,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         return EXIT_INTERNAL
     return 0
+
+
+def _written(folder: Path, files: str, draw: Callable[[], list[Path]] | None) -> None:
+    """Say what a command wrote, then draw its figures (after the tables are on disk)."""
+    print(f"wrote {folder}/ ({files})", flush=True)
+    if draw is not None:
+        print("drawing figures...", flush=True)
+        figures = draw()
+        print(f"wrote {len(figures)} figures to {folder / 'figures'}/")
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
@@ -316,12 +322,13 @@ def cmd_explore(args: argparse.Namespace) -> int:
         f"{st['meet_constraints']} meet the constraints, {st['front']} on the front "
         f"({', '.join(o.label for o in objectives)})"
     )
-    print(f"wrote {result.out_dir}/ (results.csv, pareto.csv, manifest.json)", flush=True)
-    if not args.no_plots:
-        from hyperdrive_sim.explore.run import draw_pareto
+    from hyperdrive_sim.explore.run import draw_pareto
 
-        figures = draw_pareto(result)
-        print(f"wrote {len(figures)} figures to {result.out_dir / 'figures'}/")
+    _written(
+        result.out_dir,
+        "results.csv, pareto.csv, manifest.json",
+        None if args.no_plots else lambda: draw_pareto(result),
+    )
     return EXIT_INTERNAL if st["failed"] else 0
 
 
@@ -369,12 +376,13 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
         f"{result.samples} Monte-Carlo samples (seed {result.seed}) and a low/high run per "
         f"parameter at each point"
     )
-    print(f"wrote {target}/ (uncertainty.csv, tornado.csv, sensitivity.json)", flush=True)
-    if not args.no_plots:
-        from hyperdrive_sim.viz.uncertainty import uncertainty_figures
+    from hyperdrive_sim.viz.uncertainty import uncertainty_figures
 
-        figures = uncertainty_figures(target)
-        print(f"wrote {len(figures)} figures to {target / 'figures'}/")
+    _written(
+        target,
+        "uncertainty.csv, tornado.csv, sensitivity.json",
+        None if args.no_plots else lambda: uncertainty_figures(target),
+    )
     return 0
 
 

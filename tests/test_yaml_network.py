@@ -290,5 +290,5 @@ def test_a_size_mismatch_names_both_inputs_and_the_likely_cause():
     with pytest.raises(NetworkError) as err:
         net.at(7, 7)
     text = str(err.value)
-    assert "'a' (4x4x4)" in text or "'a' (" in text
-    assert "'b' (" in text and "total downsampling" in text
+    # a: ceil(7 / 2) = 4 rows and columns, 4 channels; b: 7 x 7, 4 channels
+    assert "'a' (4x4x4), 'b' (4x7x7)" in text and "total downsampling" in text
