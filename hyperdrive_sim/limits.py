@@ -84,3 +84,9 @@ MAX_PADS = 100_000
 MAX_SRAM_EXPONENT = 2.0
 #: Monte-Carlo samples of one sensitivity run
 MAX_SAMPLES = 10_000
+#: chips of a mesh (MAX_MESH_SIDE squared): also the most pipeline stages
+MAX_MESH_CHIPS = MAX_MESH_SIDE * MAX_MESH_SIDE
+#: frames simulated back to back (each frame is a full pass of the event model)
+MAX_FRAMES = 64
+#: frames of one batch (their maps are all held in the FMM)
+MAX_BATCH = 256

@@ -129,37 +129,48 @@ class Result:
             row.update(chip_area_mm2=area.chip_mm2, silicon_area_mm2=area.silicon_mm2)
         if c is None or self.energy is None:
             return row
-        totals = self.energy.totals
+        totals = self.energy.totals  # per frame
         latency = c.total_cycles / hw.frequency_hz
+        # steady state: frames_per_pass frames leave every interval (one frame alone:
+        # the interval is its latency)
+        frame_s = c.interval_cycles / hw.frequency_hz / c.frames_per_pass
         total_j = sum(totals.values())
         links = directed_links(hw)
+
+        def per_frame(value) -> int | float:
+            """A count of the pass, per frame (exact when the batch divides it)."""
+            q, r = divmod(int(value), c.frames_per_pass)
+            return q if not r else int(value) / c.frames_per_pass
+
         row.update(
             cycles=c.total_cycles,
             latency_s=latency,
-            fps=_ratio(1.0, latency),
+            fps=_ratio(1.0, frame_s),
             **{f"{part}_energy_j": totals[part] for part in PARTS},
             total_energy_j=total_j,
             offchip_weight_energy_j=float(self.energy.per_layer["offchip_io"].sum()),
             image_io_energy_j=self.energy.frame_offchip_j,
             core_tops_per_w=_ratio(self.ops * 1e-12, totals["core"]),
             system_tops_per_w=_ratio(self.ops * 1e-12, total_j),
-            tops=_ratio(self.ops * 1e-12, latency),
-            offchip_bits=c.offchip_bits,
-            weight_bits=int(c.offchip_weight_bits.sum()),
-            image_bits=int(c.image_in_bits.sum()),
-            result_bits=int(c.result_out_bits.sum()),
-            c2c_bits=c.c2c_bits,
-            macs_skipped=int(c.skipped_macs.sum()),
-            xnor_macs=int(c.xnor_macs.sum()),
-            c2c_border_bits=int(c.c2c_border_bits.sum()),
-            c2c_weight_bits=int(c.c2c_weight_bits.sum()),
-            c2c_reduce_bits=int(c.c2c_reduce_bits.sum()),
-            offchip_gbps=_ratio(c.offchip_bits * 1e-9, latency),
-            offchip_utilization=_ratio(c.offchip_bits / hw.offchip_bits_per_cycle, c.total_cycles),
-            link_utilization=_ratio(c.c2c_bits / hw.link_bits_per_cycle, c.total_cycles * links)
+            tops=_ratio(self.ops * 1e-12, frame_s),
+            offchip_bits=per_frame(c.offchip_bits),
+            weight_bits=per_frame(c.offchip_weight_bits.sum()),
+            image_bits=per_frame(c.image_in_bits.sum()),
+            result_bits=per_frame(c.result_out_bits.sum()),
+            c2c_bits=per_frame(c.c2c_bits),
+            macs_skipped=per_frame(c.skipped_macs.sum()),
+            xnor_macs=per_frame(c.xnor_macs.sum()),
+            c2c_border_bits=per_frame(c.c2c_border_bits.sum()),
+            c2c_weight_bits=per_frame(c.c2c_weight_bits.sum()),
+            c2c_reduce_bits=per_frame(c.c2c_reduce_bits.sum()),
+            offchip_gbps=_ratio(c.offchip_bits * 1e-9 / c.frames_per_pass, frame_s),
+            offchip_utilization=_ratio(
+                c.offchip_bits / hw.offchip_bits_per_cycle, c.interval_cycles
+            ),
+            link_utilization=_ratio(c.c2c_bits / hw.link_bits_per_cycle, c.interval_cycles * links)
             if links
             else 0.0,
-            utilization=_ratio(self.plan.macs, c.total_cycles * hw.peak_macs_per_cycle),
+            utilization=_ratio(self.plan.macs, c.interval_cycles * hw.peak_macs_per_cycle),
             stall_weight_cycles=int(c.stall_weight_cycles.sum()),
             stall_border_cycles=int(c.stall_border_cycles.sum()),
             stall_io_cycles=int(c.stall_io_cycles.sum()),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 
 import numpy as np
 
@@ -60,6 +60,15 @@ class Counts:
     result_out_bits: np.ndarray
     stall_io_cycles: np.ndarray
     finish_cycles: np.ndarray
+    #: steady-state cycles between two frames' results; 0: one frame alone (total_cycles)
+    frame_interval_cycles: int = 0
+    #: frames the counts cover (a batch applies each weight block to this many frames)
+    frames_per_pass: int = 1
+
+    @property
+    def interval_cycles(self) -> int:
+        """Cycles per frame in steady state: what sets fps and the leakage per frame."""
+        return self.frame_interval_cycles or self.total_cycles
 
     @property
     def chips(self) -> int:
@@ -90,6 +99,8 @@ class Counts:
     def from_dict(cls, data: dict) -> Counts:
         kwargs = {}
         for f in fields(cls):
+            if f.name not in data and f.default is not MISSING:
+                continue
             value = data[f.name]
             if f.name in PER_LAYER_CHIP or f.name in PER_LAYER or f.name in PER_CHIP:
                 value = np.asarray(value, dtype=np.int64)

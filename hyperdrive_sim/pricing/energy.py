@@ -91,7 +91,11 @@ def price(counts: Counts, hw: Hardware) -> EnergyBreakdown:
         + per_chip(counts.cache_read_bits) * table.fmm_read_pj_per_bit * cache_scale
     )
     c2c = (counts.c2c_border_bits + counts.c2c_weight_bits + counts.c2c_reduce_bits).astype(float)
+    # every chip leaks for one steady-state frame interval per frame; the per-layer split
+    # follows the single frame's schedule, scaled to that interval
     leak_per_cycle = leak_w * counts.chips / hw.frequency_hz
+    if counts.total_cycles:
+        leak_per_cycle *= counts.interval_cycles / counts.total_cycles
     per_layer = {
         "core": core * dyn,
         "onchip_mem": mem * dyn,
@@ -101,8 +105,9 @@ def price(counts: Counts, hw: Hardware) -> EnergyBreakdown:
     }
     frame_bits = float(counts.image_in_bits.sum() + counts.result_out_bits.sum())
     io_cycles = counts.total_cycles - int(counts.layer_cycles.sum())
+    per_frame = 1.0 / counts.frames_per_pass  # a batch's counts cover all its frames
     return EnergyBreakdown(
-        per_layer=per_layer,
-        frame_offchip_j=frame_bits * table.offchip_pj_per_bit * PJ,
-        frame_leakage_j=io_cycles * leak_per_cycle,
+        per_layer={part: joules * per_frame for part, joules in per_layer.items()},
+        frame_offchip_j=frame_bits * table.offchip_pj_per_bit * PJ * per_frame,
+        frame_leakage_j=io_cycles * leak_per_cycle * per_frame,
     )

@@ -217,6 +217,30 @@ class SystemSpec(Sourced):
     offchip_latency_ns: Latency
     link_bandwidth_gbps: Bandwidth
     link_latency_ns: Latency
+    border_exchange: Literal["bulk", "streamed"] = Field(
+        default="bulk",
+        description="bulk: a layer's halos leave in one message per neighbour when the layer "
+        "ends; streamed: each weight block's border outputs leave when its phase ends",
+    )
+    organisation: Literal["tiled", "pipeline"] = Field(
+        default="tiled",
+        description="tiled: every layer split over the whole mesh, weights streamed; "
+        "pipeline: groups of chips own consecutive layers with their weights stationary",
+    )
+    pipeline_stages: integer(ge=0, le=limits.MAX_MESH_CHIPS) = Field(
+        default=0,
+        description="pipeline: number of chip groups (0: the fewest whose weights fit)",
+    )
+    frames: integer(ge=1, le=limits.MAX_FRAMES) = Field(
+        default=1,
+        description="frames simulated back to back; fps is then the steady-state rate, "
+        "no longer 1 / latency",
+    )
+    batch: integer(ge=1, le=limits.MAX_BATCH) = Field(
+        default=1,
+        description="frames each weight block is applied to while it is in the buffer; all "
+        "B frames' maps are held in the FMM",
+    )
 
 
 class EnergyTable(Sourced):
