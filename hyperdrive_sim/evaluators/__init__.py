@@ -22,6 +22,10 @@ TIMELINES: dict[str, Callable[[Plan], tuple[Counts, des.Timeline]]] = {
 
 
 def evaluate(plan: Plan, evaluator: str) -> Counts:
+    if plan.stages is not None:
+        from hyperdrive_sim.evaluators.pipeline import evaluate_pipeline
+
+        return evaluate_pipeline(plan, evaluator)
     return EVALUATORS[evaluator](plan)
 
 

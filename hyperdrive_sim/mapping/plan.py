@@ -75,6 +75,9 @@ class Plan:
     image_in_bits: np.ndarray
     result_out_bits: np.ndarray
     problems: tuple[str, ...]
+    #: organisation "pipeline": the chip groups and their layers (mapping/pipeline.py);
+    #: None for the tiled organisation, where every layer uses the whole mesh
+    stages: tuple | None = None
 
     @property
     def fits(self) -> bool:
@@ -287,6 +290,10 @@ def capacity_problems(geo: Geometry, hw: Hardware) -> list[str]:
 
 def build_plan(net: ShapedNetwork, hw: Hardware) -> Plan:
     """Map every layer of ``net`` onto ``hw``; problems make ``fits`` false, not exceptions."""
+    if hw.system.organisation == "pipeline":
+        from hyperdrive_sim.mapping.pipeline import pipeline_plan
+
+        return pipeline_plan(net, hw)
     mesh, chip, chips = hw.mesh, hw.chip, hw.chips
     geo = geometry(net, hw)
     if not geo.layers and geo.problems:
