@@ -7,12 +7,14 @@ after the last layer. So no two transfers ever overlap on it, and its utilisatio
 exceed 1. Weight blocks reach the chips over the bus, or along the chain (store-and-forward,
 one block at a time per link).
 
-Per layer, each chip starts when it finished its previous layer, computes the interior of
-its first phase, waits for the halo (neighbour's producing layer done + link transfer),
-computes the rest, and cannot finish phase p before weight block p has arrived. What is
-left out (the simpy evaluator models it): back-pressure of the weight buffers on the
-stream, and halos, reductions and forwarded weights queueing behind each other on a link.
-On a contention-free system both evaluators agree.
+Per layer, each chip starts when it finished its previous layer and block 0 has arrived,
+computes the interior of its first phase, waits for the halo (neighbour's producing layer
+done + link transfer, or with ``border_exchange: streamed`` the last of the parts its
+phases send, each link serving them in order), computes the rest, and cannot finish phase p
+before weight block p has arrived. What is left out (the simpy evaluator models it):
+back-pressure of the weight buffers on the stream, and halos, reductions and forwarded
+weights queueing behind each other on a link (streamed parts of one halo do queue). On a
+contention-free system both evaluators agree.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from hyperdrive_sim.evaluators.des.chip import (
 from hyperdrive_sim.evaluators.des.links import Interval
 from hyperdrive_sim.evaluators.des.tables import chip_name
 from hyperdrive_sim.evaluators.des.timeline import Timeline
-from hyperdrive_sim.mapping.plan import LayerPlan, Plan, reduction_target
+from hyperdrive_sim.mapping.plan import LayerPlan, Plan, reduction_target, streamed_halo_bits
 from hyperdrive_sim.mapping.routes import chain_hops, halo_hops, halo_sources, snake_order
 from hyperdrive_sim.spec.hardware import Hardware
 from hyperdrive_sim.workload.layers import INPUT
@@ -95,7 +97,7 @@ def _schedule(plan: Plan, record: dict[str, list[Interval]] | None) -> Counts:
     image_cycles = xfer(plan.image_in_bits, hw.offchip_bits_per_cycle)
     img_end, w_end, port_free = port_schedule(image_cycles.tolist(), _read_cycles(plan))
     image_arrival = np.array(img_end, dtype=np.int64) + hw.offchip_latency_cycles
-    weight_bounds = _weight_bounds(plan, w_end)
+    arrivals = _weight_arrivals(plan, w_end)
     if record is not None:
         _record_port(record, plan, image_cycles.tolist(), img_end, w_end)
         for c in range(chips):
@@ -109,24 +111,38 @@ def _schedule(plan: Plan, record: dict[str, list[Interval]] | None) -> Counts:
     busy, s_weight, s_border = (np.zeros((n_layers, chips), dtype=np.int64) for _ in range(3))
     per_layer = {k: np.zeros(n_layers, dtype=np.int64) for k in PER_LAYER}
     frontier = int(ready.max())
+    stream_borders = hw.system.border_exchange == "streamed"
+    index = {lp.name: i for i, lp in enumerate(plan.layers)}
+    phase_ends: dict[str, np.ndarray] = {}  # streamed: when each phase of a layer ends
 
     for i, lp in enumerate(plan.layers):
         works = lp.work.cycles > 0
         start = ready.copy()
         halo_ready = np.zeros(chips, dtype=np.int64)
         if not lp.halo_offchip and lp.halo_bits.any():
-            produced = done[lp.info.layer.inputs[0]]
-            sent = lp.halo_bits > 0
-            per_hop = xfer(lp.halo_bits, hw.link_bits_per_cycle) + hw.link_latency_cycles
-            arrive = np.where(sent, produced[np.maximum(sources, 0)] + hops_per_dir * per_hop, 0)
-            halo_ready = arrive.max(axis=1)
+            src = lp.info.layer.inputs[0]
+            if src in phase_ends:
+                parts = streamed_halo_bits(lp, plan.layers[index[src]])
+                halo_ready = _streamed_arrival(parts, phase_ends[src], sources, hops_per_dir, hw)
+            else:
+                sent = lp.halo_bits > 0
+                per_hop = xfer(lp.halo_bits, hw.link_bits_per_cycle) + hw.link_latency_cycles
+                produced = done[src][np.maximum(sources, 0)]
+                halo_ready = np.where(sent, produced + hops_per_dir * per_hop, 0).max(axis=1)
             per_layer["c2c_border_bits"][i] = int((lp.halo_bits * hops_per_dir).sum())
-        first_interior = start + lp.phase_cycles - lp.phase_border_cycles
+        # phase 0 starts once block 0 has arrived; its interior needs no halo
+        arrival = arrivals.get(i)
+        begin = start if arrival is None else np.where(works, np.maximum(start, arrival[0]), start)
+        first_interior = begin + lp.phase_cycles - lp.phase_border_cycles
         waited = np.maximum(first_interior, halo_ready)
         compute_end = waited + lp.phase_border_cycles + (lp.phases - 1) * lp.phase_cycles
         s_border[i] = np.where(works, waited - first_interior, 0)
-
-        weight_bound = weight_bounds.get(i, np.zeros(chips, dtype=np.int64))
+        # phase p ends when it has computed after phase p-1 and after block p arrived
+        ends = waited + lp.phase_border_cycles + np.arange(lp.phases)[:, None] * lp.phase_cycles
+        if arrival is not None:
+            ends = np.maximum(ends, _weight_ends(arrival, lp))
+        if stream_borders and lp.phase_channels is not None:
+            phase_ends[lp.name] = np.where(works, ends, start)
         if len(lp.work.blocks):
             per_layer["offchip_weight_bits"][i] = int(lp.work.blocks[~lp.cached_blocks].sum())
             if hw.system.weight_distribution == "chain":
@@ -134,8 +150,8 @@ def _schedule(plan: Plan, record: dict[str, list[Interval]] | None) -> Counts:
                 reach = int(hops[needs].max()) if needs.any() else 0
                 streamed = np.where(lp.cached_blocks, 0, lp.work.blocks)
                 per_layer["c2c_weight_bits"][i] = int(streamed.sum()) * reach
-        finish = np.where(works, np.maximum(compute_end, weight_bound), start)
-        s_weight[i] = finish - np.where(works, compute_end, start)
+        finish = np.where(works, ends[-1], start)
+        s_weight[i] = finish - np.where(works, compute_end, start) + (begin - start)
         busy[i] = lp.work.cycles
         pre_reduce = finish
         if lp.work.reduce_len:
@@ -143,8 +159,8 @@ def _schedule(plan: Plan, record: dict[str, list[Interval]] | None) -> Counts:
             per_layer["c2c_reduce_bits"][i] = red_bits
             busy[i] += red_busy
         if record is not None:
-            _record_layer(record, lp.name, hw.mesh.cols, works, start, first_interior, waited,
-                          compute_end, pre_reduce, finish)  # fmt: skip
+            _record_layer(record, lp.name, hw.mesh.cols, works, start, begin, first_interior,
+                          waited, compute_end, pre_reduce, finish)  # fmt: skip
         ready = np.where(works | (busy[i] > 0), finish, start)
         check_cycles(ready)
         done[lp.name] = ready.copy()
@@ -190,11 +206,15 @@ def _record_port(record, plan: Plan, image: list[int], img_end, w_end) -> None:
     record[PORT] = sorted(track)
 
 
-def _record_layer(record, name, cols, works, start, interior, waited, compute_end, pre, finish):
-    """One layer on every chip: interior, halo wait, the rest, weight wait, reduction."""
+def _record_layer(
+    record, name, cols, works, start, begin, interior, waited, compute_end, pre, finish
+):
+    """One layer on every chip: block 0 wait, interior, halo wait, the rest, weight wait,
+    reduction."""
     for c in np.flatnonzero(works | (finish > start)):
         track = record[chip_name(int(c), cols)]
-        mark(track, int(start[c]), int(interior[c]), name)
+        mark(track, int(start[c]), int(begin[c]), STALL_WEIGHT)
+        mark(track, int(begin[c]), int(interior[c]), name)
         mark(track, int(interior[c]), int(waited[c]), STALL_BORDER)
         mark(track, int(waited[c]), int(compute_end[c]), name)
         mark(track, int(compute_end[c]), int(pre[c]), STALL_WEIGHT)
@@ -211,13 +231,45 @@ def _read_cycles(plan: Plan) -> list[int]:
     return out
 
 
-def _weight_bounds(plan: Plan, read_end: list[int]) -> dict[int, np.ndarray]:
-    """Per layer with weights: the earliest each chip can finish it given block arrivals.
+def _weight_ends(arrival: np.ndarray, lp: LayerPlan) -> np.ndarray:
+    """``ends[p, c]``: the earliest phase p can end on chip c given the block arrivals.
 
-    Phase p of a layer of P phases uses block p, so the chip cannot finish before
-    ``arrival_p + (P - p) * phase``. A block arrives ``latency`` after its read left the
-    interface (a cached block when the stream reaches it, without latency); over the bus
-    at every chip at once, along the chain hop by hop (``_chain_arrivals``).
+    Phase p uses block p, so it cannot end before ``max_{q <= p}(arrival_q + (p - q + 1) *
+    phase)``: the phases after the latest-binding block run back to back. The last row is
+    the layer's weight bound.
+    """
+    k = np.arange(len(arrival))[:, None]
+    ends = np.maximum.accumulate(arrival - k * lp.phase_cycles[None, :], axis=0)
+    ends = ends + (k + 1) * lp.phase_cycles[None, :]
+    check_cycles(ends)
+    return ends
+
+
+def _streamed_arrival(parts, ends, sources, hops_per_dir, hw: Hardware) -> np.ndarray:
+    """When each chip has its whole halo, its parts sent as the producer's phases end.
+
+    ``parts[p, c, d]`` bits leave chip ``sources[c, d]`` at ``ends[p, source]``; each link of
+    the route serves them in order, one at a time (store-and-forward per hop).
+    """
+    t = ends[:, np.maximum(sources, 0)]  # [phase, chip, direction]
+    x = xfer(parts, hw.link_bits_per_cycle)
+    lat = hw.link_latency_cycles
+    for hop in range(int(hops_per_dir.max())):
+        on = hops_per_dir > hop
+        free = np.zeros(t.shape[1:], dtype=np.int64)
+        for p in range(len(t)):
+            free = np.maximum(free, t[p]) + x[p]
+            t[p] = np.where(on[None, :], free + lat, t[p])
+    sent = parts.sum(axis=0) > 0
+    return np.where(sent, t[-1], 0).max(axis=1)
+
+
+def _weight_arrivals(plan: Plan, read_end: list[int]) -> dict[int, np.ndarray]:
+    """Per layer with weights: ``arrival[p, c]``, when block p reaches chip c (0 if unused).
+
+    A block arrives ``latency`` after its read left the interface (a cached block when the
+    stream reaches it, without latency); over the bus at every chip at once, along the
+    chain hop by hop (``_chain_arrivals``).
     """
     hw = plan.hw
     chain = hw.system.weight_distribution == "chain"
@@ -236,7 +288,6 @@ def _weight_bounds(plan: Plan, read_end: list[int]) -> dict[int, np.ndarray]:
         k += n
         cached = lp.cached_blocks
         needs = lp.work.wbuf_write_bits > 0
-        rest = n - np.arange(n)  # phases from block p to the end of the layer
         arrival = np.where(cached, ends, ends + hw.offchip_latency_cycles)[:, None] + np.zeros(
             hw.chips, dtype=np.int64
         )
@@ -251,9 +302,7 @@ def _weight_bounds(plan: Plan, read_end: list[int]) -> dict[int, np.ndarray]:
                 at = np.full(hw.chips, along[-1], dtype=np.int64)  # unused beyond the reach
                 at[snake[: reach + 1]] = along
                 arrival[p] = at
-        bound = (arrival + rest[:, None] * lp.phase_cycles[None, :]).max(axis=0)
-        check_cycles(bound)
-        bounds[i] = np.where(needs, bound, 0)
+        bounds[i] = np.where(needs[None, :], arrival, 0)
     return bounds
 
 

@@ -20,6 +20,7 @@ from hyperdrive_sim.mapping.costs import (
     ChipWork,
     Precision,
     Pruning,
+    conv_blocks,
     layer_work,
 )
 from hyperdrive_sim.mapping.tiling import DIRECTIONS, Halo, Tiling, halo
@@ -53,6 +54,8 @@ class LayerPlan:
     halo_need_bits: np.ndarray
     #: per weight block: served from the cross-frame weight cache instead of off-chip
     cached_blocks: np.ndarray
+    #: output channels each phase computes (None: one phase computing every channel)
+    phase_channels: np.ndarray | None = None
 
     @property
     def name(self) -> str:
@@ -330,12 +333,36 @@ def build_plan(net: ShapedNetwork, hw: Hardware) -> Plan:
                 g.fmm_need_bits,
                 g.halo_need_bits,
                 np.zeros(len(work.blocks), dtype=bool),
+                _phase_channels(info, chip) if phases > 1 else None,
             )
         )
     if chip.weight_cache_bits:
         layers = _with_weight_cache(layers, chip)
     problems = (*capacity_problems(geo, hw), *geo.problems)
     return Plan(net, hw, tuple(layers), geo.image_in_bits, geo.result_out_bits, problems)
+
+
+def _phase_channels(info: LayerInfo, chip) -> np.ndarray:
+    """Output channels of each weight block of a conv or dense layer, in phase order."""
+    groups = info.layer.groups if info.layer.kind == "conv" else 1
+    return conv_blocks(info.out_shape.channels, groups, chip.fmpus_per_tile)
+
+
+def streamed_halo_bits(consumer: LayerPlan, producer: LayerPlan) -> np.ndarray:
+    """``bits[p, c, d]``: the part of ``consumer``'s halo computed in ``producer``'s phase p.
+
+    With ``border_exchange: streamed`` a phase's border outputs leave when the phase ends;
+    phase p computes ``phase_channels[p]`` of the producer's channels at every pixel, so it
+    carries that share of every halo pixel. The parts sum to ``consumer.halo_bits``.
+    """
+    channels = consumer.info.in_shapes[0].channels
+    per_channel, rest = np.divmod(consumer.halo_bits, channels)
+    if rest.any():
+        raise ValueError(f"halo of {consumer.name!r} is not a whole number of channels")
+    split = producer.phase_channels
+    if split is None or split.sum() != channels:
+        return consumer.halo_bits[None].copy()
+    return per_channel[None] * split[:, None, None]
 
 
 def _with_weight_cache(layers: list[LayerPlan], chip) -> list[LayerPlan]:

@@ -29,10 +29,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of weights and input (default 0)")
     p.add_argument("--precision", choices=("fp32", "fp16"), default="fp32")
     p.add_argument("--corner-routing", choices=("relay", "diagonal"), help="override the system's")
+    p.add_argument("--border-exchange", choices=("bulk", "streamed"), help="override the system's")
     p.add_argument("--weights", help=".npz with one array per layer (or .npy); signs taken")
     p.add_argument("--chip", help="chip YAML (default: the bundled hyperdrive preset)")
     p.add_argument("--system", help="system YAML (default: the bundled hyperdrive_mesh)")
-    p.add_argument("--break-halo", choices=("corners", "edges", "relay"), help=argparse.SUPPRESS)
+    p.add_argument(
+        "--break-halo", choices=("corners", "edges", "relay", "parts"), help=argparse.SUPPRESS
+    )
     p.set_defaults(func=cmd_verify)
     return p
 
@@ -83,6 +86,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         precision=args.precision,
         weights=args.weights,
         corner_routing=args.corner_routing,
+        border_exchange=args.border_exchange,
         break_halo=args.break_halo,
     )
     print(report.table())

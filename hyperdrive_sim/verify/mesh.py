@@ -33,7 +33,7 @@ from hyperdrive_sim.verify.numerics import Precision, activate, shift
 from hyperdrive_sim.workload.layers import INPUT, Conv, Dense, GlobalPool, Layer, Pool, Upsample
 from hyperdrive_sim.workload.network import LayerInfo
 
-BREAKS: tuple[str, ...] = ("corners", "edges", "relay")
+BREAKS: tuple[str, ...] = ("corners", "edges", "relay", "parts")
 
 
 @dataclass(frozen=True)
@@ -143,6 +143,8 @@ class Step:
     planned: bool
     #: True for a root layer over a tiled map: partials are reduced across the mesh
     reduce: bool = False
+    #: border_exchange streamed: the producer's channels per phase, each part sent alone
+    parts: tuple[int, ...] | None = None
 
     @property
     def name(self) -> str:
@@ -153,6 +155,7 @@ def steps(plan: Plan) -> list[Step]:
     """Every layer of the network in order, from the plan where it has the layer."""
     mesh, act = plan.hw.mesh, plan.hw.chip.activation_bits
     planned: dict[str, LayerPlan] = {lp.name: lp for lp in plan.layers}
+    streamed = plan.hw.system.border_exchange == "streamed"
     placement = {INPUT: "tiled"}
     out = []
     for info in plan.network.infos:
@@ -161,7 +164,13 @@ def steps(plan: Plan) -> list[Step]:
             geo = geometry(info, lp.placement, mesh)
             reduce = lp.placement == "root" and placement[info.layer.inputs[0]] == "tiled"
             placement[info.layer.name] = lp.placement
-            out.append(Step(info, lp.placement, lp.halo_bits, lp.halo_offchip, geo, True, reduce))
+            producer = planned.get(info.layer.inputs[0])
+            parts = None
+            if streamed and producer is not None and producer.phase_channels is not None:
+                parts = tuple(producer.phase_channels.tolist())
+            out.append(
+                Step(info, lp.placement, lp.halo_bits, lp.halo_offchip, geo, True, reduce, parts)
+            )
             continue
         placement[info.layer.name] = "tiled"
         # the plan skips only tiled layers whose output map has fewer rows/cols than the mesh
@@ -337,7 +346,7 @@ class MeshRun:
                 "plan's halo_bits"
             )
         inbox: list[dict[int, np.ndarray]] = [{} for _ in range(mesh.chips)]
-        relay: dict[tuple[int, int], np.ndarray] = {}  # (chip, transfer) -> bytes held
+        relay: dict[tuple[int, tuple[int, int]], np.ndarray] = {}  # (chip, message) -> held
         for t_id, t in enumerate(halo_transfers(lp.halo_bits, mesh, self.routing)):
             (sr, sc), (r, c) = divmod(t.src, cols), divmod(t.dst, cols)
             d = DIRECTIONS.index((sr - r, sc - c))
@@ -352,23 +361,37 @@ class MeshRun:
             payload = src.tiles[t.src][:, r0 - o0 : r1 - o0, c0 - o1 : c1 - o1].copy()
             if payload.size * bits != t.bits:
                 raise SimulationError(f"layer {name!r}: transfer {t} carries {payload.nbytes} B")
-            holder = t.src
-            for hop, (a, b) in enumerate(t.links):
-                _check_link(a, b, holder, cols, self.routing)
-                if hop > 0:  # the intermediate chip forwards what it received
-                    if self.break_halo == "relay":
-                        payload = None
-                        break
-                    payload = relay.pop((a, t_id))
-                traffic.link_bits += t.bits
-                if b != t.dst:
-                    relay[(b, t_id)] = payload
-                holder = b
-            if payload is not None:
-                if holder != t.dst:
-                    raise SimulationError(f"layer {name!r}: transfer {t} ends at chip {holder}")
-                inbox[t.dst][d] = payload
+            # streamed: each producer phase's channels travel as a message of their own
+            bounds = np.cumsum((0, *(lp.parts or (channels,))))
+            pieces = []
+            for k in range(len(bounds) - 1):
+                part = payload[bounds[k] : bounds[k + 1]]
+                got = self._carry(part, t, (t_id, k), relay, traffic, name, bits)
+                if got is None:
+                    break
+                pieces.append(got)
+            else:
+                if self.break_halo == "parts":
+                    pieces.reverse()  # parts assembled out of order
+                inbox[t.dst][d] = np.concatenate(pieces, axis=0)
         return inbox
+
+    def _carry(self, payload, t, tag, relay, traffic: Traffic, name: str, bits: int):
+        """Carry one message along ``t.links``; the payload as received, or None if lost."""
+        cols, holder = self.mesh.cols, t.src
+        for hop, (a, b) in enumerate(t.links):
+            _check_link(a, b, holder, cols, self.routing)
+            if hop > 0:  # the intermediate chip forwards what it received
+                if self.break_halo == "relay":
+                    return None
+                payload = relay.pop((a, tag))
+            traffic.link_bits += payload.size * bits
+            if b != t.dst:
+                relay[(b, tag)] = payload
+            holder = b
+        if holder != t.dst:
+            raise SimulationError(f"layer {name!r}: transfer {t} ends at chip {holder}")
+        return payload
 
     def _reduce(self, lp: Step, src: Stored, weight, traffic: Traffic) -> np.ndarray:
         """Partial vectors per chip, summed (or maxed) hop by hop into the root."""

@@ -46,6 +46,7 @@ PRESETS = {
     "energy": "energy/hyperdrive_22fdx.yaml",
 }
 ROUTINGS = ("relay", "diagonal")
+EXCHANGES = ("bulk", "streamed")
 
 
 class VerifyGeometryError(MappingError):
@@ -90,6 +91,7 @@ class VerifyReport:
     notes: tuple[str, ...] = ()
     #: the network outputs as assembled from the chips (mesh values, raw)
     outputs: dict[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
+    border_exchange: str = "bulk"
 
     @property
     def ok(self) -> bool:
@@ -134,7 +136,8 @@ class VerifyReport:
         what = (
             f"{self.network} at {self.input_shape.width}x{self.input_shape.height} on a "
             f"{self.mesh} mesh ({self.precision}, corner routing {self.corner_routing}, "
-            f"seed {self.seed}"
+            + ("streamed borders, " if self.border_exchange == "streamed" else "")
+            + f"seed {self.seed}"
             + (f", break_halo={self.break_halo}" if self.break_halo else "")
             + ")"
         )
@@ -158,7 +161,7 @@ def _spec(value, model, kind: str):
     return model.model_validate(value)
 
 
-def _hardware(chip, system, energy, hardware, mesh, corner_routing) -> Hardware:
+def _hardware(chip, system, energy, hardware, mesh, corner_routing, border_exchange) -> Hardware:
     if hardware is None:
         system = _spec(system, SystemSpec, "system")
         chip, energy = _spec(chip, ChipSpec, "chip"), _spec(energy, EnergyTable, "energy")
@@ -172,6 +175,13 @@ def _hardware(chip, system, energy, hardware, mesh, corner_routing) -> Hardware:
                 f"corner routing must be one of {', '.join(ROUTINGS)}, got {corner_routing!r}"
             )
         system = hardware.system.model_copy(update={"corner_routing": corner_routing})
+        hardware = replace(hardware, system=system)
+    if border_exchange is not None:
+        if border_exchange not in EXCHANGES:
+            raise InputError(
+                f"border exchange must be one of {', '.join(EXCHANGES)}, got {border_exchange!r}"
+            )
+        system = hardware.system.model_copy(update={"border_exchange": border_exchange})
         hardware = replace(hardware, system=system)
     return hardware
 
@@ -199,20 +209,22 @@ def verify(
     weights: Mapping[str, np.ndarray] | str | Path | None = None,
     corner_routing: str | None = None,
     break_halo: str | None = None,
+    border_exchange: str | None = None,
 ) -> VerifyReport:
     """Compute ``network`` numerically on the mesh and compare every layer with numpy.
 
-    Specs default to the bundled presets (or give a ready ``hardware``); ``mesh`` and
-    ``corner_routing`` override the system's. ``weights``: None for seeded +-1 weights, a
-    mapping of arrays per layer name, or an .npz/.npy path (signs are taken).
-    ``break_halo`` ("corners", "edges", "relay") deliberately corrupts the exchange (tests).
+    Specs default to the bundled presets (or give a ready ``hardware``); ``mesh``,
+    ``corner_routing`` and ``border_exchange`` override the system's. ``weights``: None for
+    seeded +-1 weights, a mapping of arrays per layer name, or an .npz/.npy path (signs are
+    taken). ``break_halo`` ("corners", "edges", "relay", "parts") deliberately corrupts the
+    exchange (tests).
     Raises VerifyGeometryError when the mesh cannot run the network at all.
     """
     if precision not in PRECISIONS:
         raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if break_halo is not None and break_halo not in BREAKS:
         raise InputError(f"break_halo must be one of {', '.join(BREAKS)}, got {break_halo!r}")
-    hw = _hardware(chip, system, energy, hardware, mesh, corner_routing)
+    hw = _hardware(chip, system, energy, hardware, mesh, corner_routing, border_exchange)
     res = Resolution.model_validate(resolution)
     net = resolve_network(network).at(res.height, res.width)
     plan = build_plan(net, hw)
@@ -288,6 +300,7 @@ def verify(
         tuple(checks),
         _notes(plan, hw),
         outputs,
+        hw.system.border_exchange,
     )
 
 

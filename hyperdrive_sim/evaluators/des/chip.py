@@ -59,16 +59,17 @@ def chip_process(sim: Sim, c: int) -> Generator[simpy.Event, None, None]:
     if rec is not None:
         mark(rec, 0, env.now, WAIT_IMAGE)
     for step in sim.tables.steps[c]:
-        i, works, phases, phase, interior, border, needs, halo, east, south, adds, reduce, sends = (
-            step
-        )
+        i, works, phases, phase, interior, border, needs, halo, east, south, adds, reduce = step[
+            :12
+        ]
+        sends, phase_sends = step.sends, step.phase_sends
         st.layer = i
         if works:
             name = names[i]
             key = i * KINDS + HALO
             wait_halo = halo > 0
             stalled = 0
-            for _ in range(phases):
+            for k in range(phases):
                 if needs:
                     if buf.arrived == buf.consumed:
                         t0 = env.now
@@ -101,6 +102,9 @@ def chip_process(sim: Sim, c: int) -> Generator[simpy.Event, None, None]:
                 wait_halo = False
                 if needs:
                     buf.release(uses)
+                if phase_sends:
+                    for msg in phase_sends[k]:
+                        post(sim, msg, sim.c2c_border_bits)
             sim.stall_weight[i][c] = stalled
         if adds:
             for flag, kind in ((east, FROM_EAST), (south, FROM_SOUTH)):

@@ -14,7 +14,7 @@ import numpy as np
 from hyperdrive_sim.errors import SimulationError
 from hyperdrive_sim.evaluators.cycles import xfer
 from hyperdrive_sim.evaluators.des.links import Channel
-from hyperdrive_sim.mapping.plan import Plan, reduction_target
+from hyperdrive_sim.mapping.plan import Plan, reduction_target, streamed_halo_bits
 from hyperdrive_sim.mapping.routes import halo_transfers, snake_order
 from hyperdrive_sim.mapping.tiling import DIRECTIONS
 
@@ -69,6 +69,8 @@ class Step(NamedTuple):
     adds: int  # cycles per received partial vector
     reduce: Send | None  # its own partial vector, after the reduction
     sends: tuple[Send, ...]  # halos of its output that later layers need
+    #: border_exchange streamed: the halo parts each phase sends when it ends (else empty)
+    phase_sends: tuple[tuple[Send, ...], ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -120,6 +122,19 @@ def _route(links, keys, layer: str, cols: int) -> tuple[Channel, ...]:
         ) from None
 
 
+def _chip_sends(sends: dict[tuple[int, int], list[Send]], i: int, phases: int, works: bool) -> dict:
+    """A chip's messages of layer ``i``: after the layer, and after each phase (streamed).
+
+    A chip that runs one phase, or none, sends its streamed parts after the layer.
+    """
+    after = list(sends.get((i, -1), ()))
+    per_phase = [tuple(sends.get((i, p), ())) for p in range(phases)]
+    if phases <= 1 or not works:
+        after += [m for part in per_phase for m in part]
+        per_phase = []
+    return {"sends": tuple(after), "phase_sends": tuple(per_phase) if any(per_phase) else ()}
+
+
 def build_tables(plan: Plan, links: dict[tuple[int, int], Channel]) -> Tables:
     """Per-chip steps, the weight stream, messages and expected arrivals of ``plan``."""
     hw = plan.hw
@@ -133,7 +148,9 @@ def build_tables(plan: Plan, links: dict[tuple[int, int], Channel]) -> Tables:
     for p, c in enumerate(snake):
         position[c] = p
 
-    sends: list[dict[int, list[Send]]] = [{} for _ in range(chips)]
+    streamed = hw.system.border_exchange == "streamed"
+    # sends[chip][(producer layer, phase)]: phase -1 is after the layer (bulk exchange)
+    sends: list[dict[tuple[int, int], list[Send]]] = [{} for _ in range(chips)]
     expected: list[dict[int, int]] = [{} for _ in range(chips)]
     producer: list[int | None] = [None] * len(plan.layers)
     for i, lp in enumerate(plan.layers):
@@ -143,16 +160,22 @@ def build_tables(plan: Plan, links: dict[tuple[int, int], Channel]) -> Tables:
         if src_name not in index:
             raise SimulationError(f"layer {lp.name!r} reads {src_name!r}, which the plan lacks")
         producer[i] = j = index[src_name]
-        transfers = halo_transfers(lp.halo_bits, hw.mesh, hw.system.corner_routing)
-        cycles = xfer(np.array([t.bits for t in transfers]), link_bpc).tolist()
+        if streamed:
+            parts = enumerate(streamed_halo_bits(lp, plan.layers[j]))
+        else:
+            parts = iter([(-1, lp.halo_bits)])
         label = f"halo {lp.name}"
-        for t, cyc in zip(transfers, cycles, strict=True):
-            key = i * KINDS + HALO
-            expected[t.dst][key] = expected[t.dst].get(key, 0) + 1
-            if not 0 <= t.src < chips:
-                continue  # nobody will send it: a deadlock the engine reports
-            route = _route(links, t.links, lp.name, cols)
-            sends[t.src].setdefault(j, []).append(Send(route, t.bits, cyc, t.dst, key, i, label))
+        key = i * KINDS + HALO
+        for phase, part in parts:
+            transfers = halo_transfers(part, hw.mesh, hw.system.corner_routing)
+            cycles = xfer(np.array([t.bits for t in transfers]), link_bpc).tolist()
+            for t, cyc in zip(transfers, cycles, strict=True):
+                expected[t.dst][key] = expected[t.dst].get(key, 0) + 1
+                if not 0 <= t.src < chips:
+                    continue  # nobody will send it: a deadlock the engine reports
+                route = _route(links, t.links, lp.name, cols)
+                msg = Send(route, t.bits, cyc, t.dst, key, i, label)
+                sends[t.src].setdefault((j, phase), []).append(msg)
 
     blocks: list[Block] = []
     steps: list[list[Step]] = [[] for _ in range(chips)]
@@ -212,7 +235,7 @@ def build_tables(plan: Plan, links: dict[tuple[int, int], Channel]) -> Tables:
                     south=south,
                     adds=vec,
                     reduce=reduce,
-                    sends=tuple(sends[c].get(i, ())),
+                    **_chip_sends(sends[c], i, lp.phases, cyc[c] > 0),
                 )
             )
     forwards = [0] * chips
