@@ -19,10 +19,12 @@ contention-free system both evaluators agree.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from hyperdrive_sim.evaluators.counts import PER_LAYER, Counts, plan_counts
-from hyperdrive_sim.evaluators.cycles import check_cycles, xfer
+from hyperdrive_sim.evaluators.cycles import check_cycles, steady_interval, xfer
 from hyperdrive_sim.evaluators.des.chip import (
     STALL_BORDER,
     STALL_WEIGHT,
@@ -33,7 +35,13 @@ from hyperdrive_sim.evaluators.des.chip import (
 from hyperdrive_sim.evaluators.des.links import Interval
 from hyperdrive_sim.evaluators.des.tables import chip_name
 from hyperdrive_sim.evaluators.des.timeline import Timeline
-from hyperdrive_sim.mapping.plan import LayerPlan, Plan, reduction_target, streamed_halo_bits
+from hyperdrive_sim.mapping.plan import (
+    LayerPlan,
+    Plan,
+    next_image_layer,
+    reduction_target,
+    streamed_halo_bits,
+)
 from hyperdrive_sim.mapping.routes import chain_hops, halo_hops, halo_sources, snake_order
 from hyperdrive_sim.spec.hardware import Hardware
 from hyperdrive_sim.workload.layers import INPUT
@@ -47,24 +55,39 @@ def transfer_cycles(bits: int, hops: int, hw: Hardware) -> int:
     return hops * (int(xfer(bits, hw.link_bits_per_cycle)) + hw.link_latency_cycles)
 
 
-def port_schedule(image: list[int], weights: list[int]) -> tuple[list[int], list[int], int]:
-    """When each image tile and each weight read leaves the shared off-chip interface.
+def port_queue(
+    requesters: list[list[tuple[int, int]]], asks: list[int], free: int
+) -> tuple[list[list[int]], int]:
+    """When each transfer of several requesters leaves the shared off-chip interface.
 
-    Two requesters, the image loader (tiles in chip order) and the weight stream (blocks in
-    streaming order), each ask for the interface at time 0 and then again when their
-    previous transfer has left it; the interface serves requests first come, first served,
-    the image loader first at equal times. Returns (tile ends, read ends, interface free).
+    Requester r's transfers ``(earliest, cycles)`` go in order: each is asked for at
+    ``max(earliest, end of r's previous transfer)`` (the first after ``asks[r]``). The
+    interface serves the asks first come, first served, lower ``r`` first at equal times,
+    from ``free`` on. Returns each transfer's end and when the interface is free again.
     """
-    img_end, w_end = [0] * len(image), [0] * len(weights)
-    i = w = 0
-    ask_i = ask_w = free = 0
-    while i < len(image) or w < len(weights):
-        if i < len(image) and (w >= len(weights) or ask_i <= ask_w):
-            free = ask_i = img_end[i] = max(free, ask_i) + image[i]
-            i += 1
-        else:
-            free = ask_w = w_end[w] = max(free, ask_w) + weights[w]
-            w += 1
+    ends: list[list[int]] = [[0] * len(items) for items in requesters]
+    nxt = [0] * len(requesters)
+    ask = list(asks)
+    while True:
+        best = None
+        for r, items in enumerate(requesters):
+            if nxt[r] < len(items):
+                t = max(ask[r], items[nxt[r]][0])
+                if best is None or t < best[0]:
+                    best = (t, r)
+        if best is None:
+            return ends, free
+        t, r = best
+        free = ask[r] = ends[r][nxt[r]] = max(free, t) + requesters[r][nxt[r]][1]
+        nxt[r] += 1
+
+
+def port_schedule(image: list[int], weights: list[int]) -> tuple[list[int], list[int], int]:
+    """One frame's image tiles and weight reads on the interface, both asking from 0
+    (``port_queue`` with the image loader first). Returns (tile ends, read ends, free)."""
+    (img_end, w_end), free = port_queue(
+        [[(0, c) for c in image], [(0, c) for c in weights]], [0, 0], 0
+    )
     return img_end, w_end, free
 
 
@@ -89,21 +112,114 @@ def evaluate_timeline(plan: Plan) -> tuple[Counts, Timeline]:
     return counts, Timeline(record, groups, counts.total_cycles, 0)
 
 
+@dataclass
+class _Carry:
+    """What one frame leaves to the next when frames run back to back."""
+
+    ready: np.ndarray  # when each chip has finished the frame
+    room: np.ndarray  # when each chip's FMM has room for the next frame's image tile
+    used: list[int]  # when each of the last weight-buffer-size blocks was done with
+    results_at: int  # when the frame's results may be read (its last layer has ended)
+    asks: list[int]  # end of each interface requester's last transfer
+    free: int  # when the interface is free
+    link_free: np.ndarray  # chain: when each forwarding link is free
+
+
+@dataclass
+class _Frame:
+    counts: dict  # the Counts fields of this frame's schedule
+    carry: _Carry
+    results_end: int | None  # when the previous frame's results had arrived
+
+
 def _schedule(plan: Plan, record: dict[str, list[Interval]] | None) -> Counts:
+    """Schedule ``system.frames`` frames back to back; Counts of the first, and the
+    steady-state interval between the frames' results."""
+    hw = plan.hw
+    check_cycles([hw.offchip_latency_cycles, hw.link_latency_cycles])
+    frames = hw.system.frames
+    carry, first, result_ends = None, None, []
+    for f in range(frames):
+        frame = _frame(plan, carry, record if f == 0 else None)
+        first = first or frame
+        if frame.results_end is not None:
+            result_ends.append(frame.results_end)
+        carry = frame.carry
+    assert carry is not None and first is not None
+    result_ends.append(_results(plan, carry, [])[0])  # the last frame's, alone
+    total = result_ends[0]
+    check_cycles(total)
+    interval = steady_interval(result_ends)
+    return Counts(
+        evaluator="analytic",
+        layer_names=tuple(lp.name for lp in plan.layers),
+        total_cycles=total,
+        **plan_counts(plan),
+        **first.counts,
+        image_in_bits=plan.image_in_bits.copy(),
+        result_out_bits=plan.result_out_bits.copy(),
+        frame_interval_cycles=interval,
+        frames_per_pass=hw.system.batch,
+    )
+
+
+def _results(plan: Plan, carry: _Carry, others: list[list[tuple[int, int]]]):
+    """The frame's results read out (as the interface's last requester, after ``others``):
+    when the last has arrived, the others' transfer ends, and the interface state."""
+    hw = plan.hw
+    cycles = xfer(plan.result_out_bits, hw.offchip_bits_per_cycle)
+    items = [(carry.results_at, int(c)) for c in cycles[plan.result_out_bits > 0]]
+    asks = [*carry.asks[: len(others)], carry.asks[2]]  # results are the third requester
+    ends, free = port_queue([*others, items], asks, carry.free)
+    arrived = max(ends[-1], default=carry.results_at) + hw.offchip_latency_cycles
+    return arrived, ends[:-1], free, ends[-1]
+
+
+def _frame(plan: Plan, carry: _Carry | None, record: dict[str, list[Interval]] | None) -> _Frame:
+    """One frame's schedule, after the frame that left ``carry`` (None: the first)."""
     hw = plan.hw
     chips, n_layers = hw.chips, len(plan.layers)
     act = hw.chip.activation_bits
-    check_cycles([hw.offchip_latency_cycles, hw.link_latency_cycles])
-    image_cycles = xfer(plan.image_in_bits, hw.offchip_bits_per_cycle)
-    img_end, w_end, port_free = port_schedule(image_cycles.tolist(), _read_cycles(plan))
+    image_cycles = xfer(plan.image_in_bits, hw.offchip_bits_per_cycle).tolist()
+    reads = _read_cycles(plan)
+    if carry is None:
+        carry = _Carry(
+            ready=np.zeros(chips, dtype=np.int64),
+            room=np.zeros(chips, dtype=np.int64),
+            used=[],
+            results_at=-1,
+            asks=[0, 0, 0],
+            free=0,
+            link_free=np.zeros(max(chips - 1, 0), dtype=np.int64),
+        )
+        previous = False
+    else:
+        previous = True
+    image_items = [(int(carry.room[c]), cyc) for c, cyc in enumerate(image_cycles)]
+    # the stream restarts: block q waits for the slot of the block `slots` before it
+    slots = hw.chip.weight_buffer_blocks
+    deficit = slots - len(carry.used)
+    weight_items = [
+        (carry.used[q - deficit] if deficit <= q < slots else 0, cyc) for q, cyc in enumerate(reads)
+    ]
+    if previous:  # the previous frame's results share the interface with this frame's reads
+        results_end, (img_end, w_end), free, res_ends = _results(
+            plan, carry, [image_items, weight_items]
+        )
+        res_ask = max(res_ends, default=carry.asks[2])
+    else:
+        (img_end, w_end), free = port_queue([image_items, weight_items], carry.asks[:2], 0)
+        results_end, res_ask = None, 0
     image_arrival = np.array(img_end, dtype=np.int64) + hw.offchip_latency_cycles
-    arrivals = _weight_arrivals(plan, w_end)
+    link_free = carry.link_free.copy()
+    arrivals = _weight_arrivals(plan, w_end, link_free)
     if record is not None:
-        _record_port(record, plan, image_cycles.tolist(), img_end, w_end)
+        _record_port(record, plan, image_cycles, img_end, w_end)
         for c in range(chips):
             record[chip_name(c, hw.mesh.cols)] = []
             mark(record[chip_name(c, hw.mesh.cols)], 0, int(image_arrival[c]), WAIT_IMAGE)
-    ready = image_arrival.copy()
+    ready = np.maximum(carry.ready, image_arrival)
+    frame_start = ready.copy()
     done: dict[str, np.ndarray] = {INPUT: image_arrival}
     hops = chain_hops(hw.mesh)
     sources = halo_sources(hw.mesh)
@@ -114,6 +230,8 @@ def _schedule(plan: Plan, record: dict[str, list[Interval]] | None) -> Counts:
     stream_borders = hw.system.border_exchange == "streamed"
     index = {lp.name: i for i, lp in enumerate(plan.layers)}
     phase_ends: dict[str, np.ndarray] = {}  # streamed: when each phase of a layer ends
+    layer_done: list[np.ndarray] = []
+    block_used: list[int] = []  # when every chip is done with each block, in stream order
 
     for i, lp in enumerate(plan.layers):
         works = lp.work.cycles > 0
@@ -145,6 +263,10 @@ def _schedule(plan: Plan, record: dict[str, list[Interval]] | None) -> Counts:
             phase_ends[lp.name] = np.where(works, ends, start)
         if len(lp.work.blocks):
             per_layer["offchip_weight_bits"][i] = int(lp.work.blocks[~lp.cached_blocks].sum())
+            needs = (lp.work.wbuf_write_bits > 0) & works
+            block_used.extend(
+                (ends[:, needs].max(axis=1) if needs.any() else ends.max(axis=1)).tolist()
+            )
             if hw.system.weight_distribution == "chain":
                 needs = lp.work.wbuf_write_bits > 0
                 reach = int(hops[needs].max()) if needs.any() else 0
@@ -164,33 +286,27 @@ def _schedule(plan: Plan, record: dict[str, list[Interval]] | None) -> Counts:
         ready = np.where(works | (busy[i] > 0), finish, start)
         check_cycles(ready)
         done[lp.name] = ready.copy()
+        layer_done.append(done[lp.name])
         per_layer["layer_end"][i] = int(ready.max())
         per_layer["layer_cycles"][i] = per_layer["layer_end"][i] - frontier
         frontier = per_layer["layer_end"][i]
 
-    end = int(ready.max())
-    # the results are read after the last layer, once the interface is free
-    readout_start = max(end, port_free)
-    total = (
-        readout_start
-        + int(xfer(plan.result_out_bits, hw.offchip_bits_per_cycle).sum())
-        + hw.offchip_latency_cycles
-    )
-    check_cycles(total)
-    return Counts(
-        evaluator="analytic",
-        layer_names=tuple(lp.name for lp in plan.layers),
-        total_cycles=total,
-        **plan_counts(plan),
-        busy_cycles=busy,
-        stall_weight_cycles=s_weight,
-        stall_border_cycles=s_border,
+    # the next frame: its tile once the FMM has room, its first blocks once slots are free
+    after = next_image_layer(plan)
+    done_at = np.stack(layer_done) if layer_done else frame_start[None, :]
+    room = np.where(after < 0, frame_start, done_at[np.maximum(after, 0), np.arange(chips)])
+    used = (carry.used + block_used)[-slots:]
+    counts = {
+        "busy_cycles": busy,
+        "stall_weight_cycles": s_weight,
+        "stall_border_cycles": s_border,
         **per_layer,
-        image_in_bits=plan.image_in_bits.copy(),
-        result_out_bits=plan.result_out_bits.copy(),
-        stall_io_cycles=image_arrival,
-        finish_cycles=ready,
-    )
+        "stall_io_cycles": image_arrival,
+        "finish_cycles": ready,
+    }
+    asks = [img_end[-1] if img_end else carry.asks[0], w_end[-1] if w_end else carry.asks[1]]
+    nxt = _Carry(ready, room, used, int(ready.max()), [*asks, res_ask], free, link_free)
+    return _Frame(counts, nxt, results_end)
 
 
 def _record_port(record, plan: Plan, image: list[int], img_end, w_end) -> None:
@@ -264,7 +380,9 @@ def _streamed_arrival(parts, ends, sources, hops_per_dir, hw: Hardware) -> np.nd
     return np.where(sent, t[-1], 0).max(axis=1)
 
 
-def _weight_arrivals(plan: Plan, read_end: list[int]) -> dict[int, np.ndarray]:
+def _weight_arrivals(
+    plan: Plan, read_end: list[int], link_free: np.ndarray
+) -> dict[int, np.ndarray]:
     """Per layer with weights: ``arrival[p, c]``, when block p reaches chip c (0 if unused).
 
     A block arrives ``latency`` after its read left the interface (a cached block when the
@@ -277,7 +395,6 @@ def _weight_arrivals(plan: Plan, read_end: list[int]) -> dict[int, np.ndarray]:
     position = np.empty(hw.chips, dtype=np.int64)
     position[snake] = np.arange(hw.chips)
     hops = chain_hops(hw.mesh)
-    link_free = np.zeros(max(hw.chips - 1, 0), dtype=np.int64)
     bounds: dict[int, np.ndarray] = {}
     k = 0
     for i, lp in enumerate(plan.layers):

@@ -34,3 +34,18 @@ def xfer(bits, bits_per_cycle: float):
     cycles = np.ceil(np.asarray(bits, dtype=np.float64) / bits_per_cycle)
     check_cycles(cycles)
     return cycles.astype(np.int64)
+
+
+def steady_interval(ends: list[int]) -> int:
+    """Cycles between frames in steady state, from each frame's result time; 0 for one frame.
+
+    The first frames fill the pipeline and the last one has the interface to itself (no
+    next frame competes with its results), so with three frames or more the last is left
+    out and the mean is taken over the second half of the rest.
+    """
+    usable = ends[:-1] if len(ends) >= 3 else ends
+    n = len(usable)
+    if n < 2:
+        return 0
+    h = (n - 1) // 2
+    return round((usable[-1] - usable[h]) / (n - 1 - h))

@@ -15,6 +15,7 @@ import numpy as np
 
 from hyperdrive_sim.errors import MappingError
 from hyperdrive_sim.mapping.costs import (
+    COUNT_FIELDS,
     LAYOUT_KINDS,
     NO_PRUNING,
     ChipWork,
@@ -256,6 +257,18 @@ def geometry(net: ShapedNetwork, hw: Hardware) -> Geometry:
         )  # fmt: skip
     for name in net.outputs:
         result_out = result_out + local[name]
+    batch = hw.system.batch
+    if batch > 1:  # every frame of a batch holds and moves its own maps
+        layers = [
+            replace(
+                lg,
+                halo_bits=lg.halo_bits * batch,
+                fmm_need_bits=lg.fmm_need_bits * batch,
+                halo_need_bits=lg.halo_need_bits * batch,
+            )
+            for lg in layers
+        ]
+        image_in, result_out = image_in * batch, result_out * batch
     return Geometry(tuple(layers), image_in, result_out, tuple(problems), bits)
 
 
@@ -312,6 +325,8 @@ def build_plan(net: ShapedNetwork, hw: Hardware) -> Plan:
             savings.get(layer.name, NO_PRUNING), stored_pixels=g.stored_pixels,
             read_pixels=g.read_pixels,
         )  # fmt: skip
+        if hw.system.batch > 1:
+            work = batched(work, hw.system.batch)
         if work.reduce_len:
             work = _with_reduction_adds(work, mesh)
         phases = max(1, len(work.blocks))
@@ -340,6 +355,29 @@ def build_plan(net: ShapedNetwork, hw: Hardware) -> Plan:
         layers = _with_weight_cache(layers, chip)
     problems = (*capacity_problems(geo, hw), *geo.problems)
     return Plan(net, hw, tuple(layers), geo.image_in_bits, geo.result_out_bits, problems)
+
+
+def next_image_layer(plan: Plan) -> np.ndarray:
+    """Per chip: the layer after which the next frame's image tile may be loaded.
+
+    With ``frames`` back to back, the next tile waits until it fits in the FMM beside what
+    the running frame still holds: after the last layer whose need plus the tile exceeds the
+    FMM (-1: it fits from the running frame's first layer on, so at most one image waits).
+    """
+    if not plan.layers:
+        return np.full(plan.hw.chips, -1, dtype=np.int64)
+    need = np.stack([lp.fmm_need_bits for lp in plan.layers])
+    over = need + plan.image_in_bits[None, :] > plan.hw.chip.fmm_bits
+    last = len(plan.layers) - 1 - np.argmax(over[::-1], axis=0)
+    return np.where(over.any(axis=0), last, -1).astype(np.int64)
+
+
+def batched(work: ChipWork, batch: int) -> ChipWork:
+    """``work`` for ``batch`` frames per weight block: every per-pixel count and cycle is
+    repeated per frame; each block is still written to the weight buffer once."""
+    scaled = {name: getattr(work, name) * batch for name in COUNT_FIELDS}
+    scaled["wbuf_write_bits"] = work.wbuf_write_bits
+    return replace(work, cycles=work.cycles * batch, reduce_len=work.reduce_len * batch, **scaled)
 
 
 def _phase_channels(info: LayerInfo, chip) -> np.ndarray:

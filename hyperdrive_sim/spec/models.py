@@ -242,6 +242,21 @@ class SystemSpec(Sourced):
         "B frames' maps are held in the FMM",
     )
 
+    @model_validator(mode="after")
+    def _pipeline_options(self) -> SystemSpec:
+        if self.organisation == "pipeline":
+            for key in ("frames", "batch"):
+                if getattr(self, key) != 1:
+                    raise ValueError(
+                        f"{key}: {getattr(self, key)} applies to organisation: tiled; the "
+                        "pipeline organisation reports its own steady state (leave it at 1)"
+                    )
+        elif self.pipeline_stages:
+            raise ValueError(
+                "pipeline_stages applies to organisation: pipeline (this system is tiled)"
+            )
+        return self
+
 
 class EnergyTable(Sourced):
     """Energy per action at ``reference_voltage_v``; pricing scales core and memory with V."""

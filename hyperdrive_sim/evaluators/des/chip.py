@@ -35,29 +35,50 @@ def mark(intervals: list[Interval], start: int, end: int, label: str) -> None:
         intervals.append((start, end, label))
 
 
-def receive(sim: Sim, msg: Send) -> None:
+def receive(sim: Sim, msg: Send, key: int) -> None:
     st = sim.chips[msg.dst]
-    left = st.pending[msg.key] - 1
-    st.pending[msg.key] = left
+    left = st.pending[key] - 1
+    st.pending[key] = left
     if not left:
-        st.wake(msg.key)
+        st.wake(key)
 
 
-def post(sim: Sim, msg: Send, counter: list[int]) -> None:
-    """Send ``msg``; its link-hop bits count towards ``counter[msg.layer]``."""
+def post(sim: Sim, msg: Send, counter: list[int], offset: int = 0) -> None:
+    """Send ``msg`` (of the frame whose keys start at ``offset``); its link-hop bits count
+    towards ``counter[msg.layer]``."""
     counter[msg.layer] += msg.bits * len(msg.route)
-    send(sim.env, msg.route, msg.bits, msg.cycles, msg.label, lambda: receive(sim, msg))
+    key = msg.key + offset
+    send(sim.env, msg.route, msg.bits, msg.cycles, msg.label, lambda: receive(sim, msg, key))
 
 
 def chip_process(sim: Sim, c: int) -> Generator[simpy.Event, None, None]:
+    """Every frame: wait for the image tile, run the layers, report the frame done."""
+    for f in range(sim.frames):
+        yield from _frame(sim, c, f)
+        sim.running[f] -= 1
+        if not sim.running[f]:
+            sim.frame_done[f].succeed()
+    st = sim.chips[c]
+    st.layer = len(sim.tables.names)
+
+
+def _frame(sim: Sim, c: int, f: int) -> Generator[simpy.Event, None, None]:
     env, st, buf = sim.env, sim.chips[c], sim.buffers[c]
     timeout, names, pending, rec = env.timeout, sim.tables.names, st.pending, st.intervals
-    if st.image_at is None:
+    offset = f * sim.stride
+    room_after = sim.tables.image_after[c]
+    first = f == 0  # per-layer and per-chip statistics describe the first frame
+    st.frame, st.layer = f, -1
+    t0 = env.now
+    if st.images <= f:
         st.key, st.event = IMAGE, env.event()
         yield st.event
-    sim.stall_io[c] = env.now
+    if first:
+        sim.stall_io[c] = sim.frame_start[c] = env.now
     if rec is not None:
-        mark(rec, 0, env.now, WAIT_IMAGE)
+        mark(rec, t0, env.now, WAIT_IMAGE)
+    if room_after < 0:
+        st.grant_room()
     for step in sim.tables.steps[c]:
         i, works, phases, phase, interior, border, needs, halo, east, south, adds, reduce = step[
             :12
@@ -66,9 +87,9 @@ def chip_process(sim: Sim, c: int) -> Generator[simpy.Event, None, None]:
         st.layer = i
         if works:
             name = names[i]
-            key = i * KINDS + HALO
+            key = offset + i * KINDS + HALO
             wait_halo = halo > 0
-            stalled = 0
+            stalled = border_stall = 0
             for k in range(phases):
                 if needs:
                     if buf.arrived == buf.consumed:
@@ -88,12 +109,12 @@ def chip_process(sim: Sim, c: int) -> Generator[simpy.Event, None, None]:
                     if pending[key]:
                         st.key, st.event = key, env.event()
                         yield st.event
-                        sim.stall_border[i][c] = env.now - t1
+                        border_stall = env.now - t1
                     if border:
                         yield timeout(border)
                     if rec is not None:
                         mark(rec, t0, t1, name)
-                        mark(rec, t1, t1 + sim.stall_border[i][c], STALL_BORDER)
+                        mark(rec, t1, t1 + border_stall, STALL_BORDER)
                         mark(rec, env.now - border, env.now, name)
                 else:
                     yield timeout(phase)
@@ -104,13 +125,14 @@ def chip_process(sim: Sim, c: int) -> Generator[simpy.Event, None, None]:
                     buf.release(uses)
                 if phase_sends:
                     for msg in phase_sends[k]:
-                        post(sim, msg, sim.c2c_border_bits)
-            sim.stall_weight[i][c] = stalled
+                        post(sim, msg, sim.c2c_border_bits, offset)
+            if first:
+                sim.stall_weight[i][c], sim.stall_border[i][c] = stalled, border_stall
         if adds:
             for flag, kind in ((east, FROM_EAST), (south, FROM_SOUTH)):
                 if not flag:
                     continue
-                key = i * KINDS + kind
+                key = offset + i * KINDS + kind
                 if pending[key]:
                     t0 = env.now
                     st.key, st.event = key, env.event()
@@ -118,16 +140,16 @@ def chip_process(sim: Sim, c: int) -> Generator[simpy.Event, None, None]:
                     if rec is not None:
                         mark(rec, t0, env.now, WAIT_PARTIAL)
                 yield timeout(adds)
-                sim.busy[i][c] += adds
+                sim.busy[i][c] += adds if first else 0
                 if rec is not None:
                     mark(rec, env.now - adds, env.now, f"{names[i]} (reduce)")
             if reduce is not None:
-                post(sim, reduce, sim.c2c_reduce_bits)
-        sim.finish[i][c] = env.now
+                post(sim, reduce, sim.c2c_reduce_bits, offset)
+        if first:
+            sim.finish[i][c] = env.now
         for msg in sends:
-            post(sim, msg, sim.c2c_border_bits)
-    st.layer = len(sim.tables.names)
-    sim.finish_cycles[c] = env.now
-    sim.running -= 1
-    if not sim.running:
-        sim.all_done.succeed()
+            post(sim, msg, sim.c2c_border_bits, offset)
+        if i == room_after:
+            st.grant_room()
+    if first:
+        sim.finish_cycles[c] = env.now

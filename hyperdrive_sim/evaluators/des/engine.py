@@ -8,7 +8,7 @@ import numpy as np
 
 from hyperdrive_sim.errors import SimulationError
 from hyperdrive_sim.evaluators.counts import Counts, plan_counts
-from hyperdrive_sim.evaluators.cycles import check_cycles
+from hyperdrive_sim.evaluators.cycles import check_cycles, steady_interval
 from hyperdrive_sim.evaluators.des.chip import chip_process
 from hyperdrive_sim.evaluators.des.io import image_loader, result_reader
 from hyperdrive_sim.evaluators.des.links import Channel
@@ -55,6 +55,7 @@ def run(plan: Plan, record: bool = False) -> Run:
     chips = [env.process(chip_process(sim, c)) for c in range(hw.chips)]
     others["the result reader"] = env.process(result_reader(sim))
     env.run()
+    sim.total_cycles = sim.result_end[0]  # the first frame's latency
     for c, proc in enumerate(chips):
         if proc.is_alive:
             raise SimulationError(_stuck(sim, c))
@@ -93,7 +94,7 @@ def _stuck(sim: Sim, c: int) -> str:
         return f"{head} a weight block (it received {got} blocks; {_stream_state(sim)})"
     if st.key is None:
         return f"{head} nothing (its process ended early)"
-    i, kind = divmod(st.key, KINDS)
+    i, kind = divmod(st.key % sim.stride, KINDS)
     if kind == HALO:
         lp = sim.plan.layers[i]
         producer = sim.tables.producer[i]
@@ -129,16 +130,17 @@ def _check_conservation(sim: Sim) -> None:
             raise SimulationError(
                 f"conservation: {ch.name} sent {ch.sent} bits but delivered {ch.received}"
             )
+    n = sim.frames
     for i, lp in enumerate(plan.layers):
-        streamed = int(lp.work.blocks[~lp.cached_blocks].sum())
+        streamed = int(lp.work.blocks[~lp.cached_blocks].sum()) * n
         if sim.offchip_weight_bits[i] != streamed:
             raise SimulationError(
                 f"conservation: the weight stream read {sim.offchip_weight_bits[i]} bits for "
                 f"layer {lp.name!r}, which streams {streamed} (the rest is cached)"
             )
     for what, got, want in (
-        ("image", sim.image_loaded, tables.image_bits),
-        ("result", sim.result_read, tables.result_bits),
+        ("image", sim.image_loaded, [b * n for b in tables.image_bits]),
+        ("result", sim.result_read, [b * n for b in tables.result_bits]),
     ):
         if list(got) != list(want):
             c = next(c for c in range(len(got)) if got[c] != want[c])
@@ -150,8 +152,8 @@ def _check_conservation(sim: Sim) -> None:
     need_bits = [0] * plan.hw.chips
     for block in tables.blocks:
         for c in block.needing:
-            need_blocks[c] += 1
-            need_bits[c] += block.bits
+            need_blocks[c] += n
+            need_bits[c] += block.bits * n
     capacity = plan.hw.chip.weight_buffer_blocks
     for c, buf in enumerate(sim.buffers):
         who = chip_name(c, cols)
@@ -168,7 +170,7 @@ def _check_conservation(sim: Sim) -> None:
             if left:
                 raise SimulationError(
                     f"conservation: {chip_name(c, cols)} still expects {left} message(s) of "
-                    f"layer {tables.names[key // KINDS]!r}"
+                    f"layer {tables.names[key % sim.stride // KINDS]!r}"
                 )
 
 
@@ -180,10 +182,17 @@ def _counts(sim: Sim) -> Counts:
     def arr(values) -> np.ndarray:
         return np.array(values, dtype=np.int64)
 
+    n = sim.frames
+
+    def per_frame(values) -> np.ndarray:  # every frame moves the same bits
+        return arr(values) // n
+
+    # timing arrays describe the first frame; the interval, the steady state
     finish = arr(sim.finish)
     layer_end = finish.max(axis=1)
-    frontier = np.concatenate(([max(sim.stall_io)], layer_end[:-1]))
+    frontier = np.concatenate(([max(sim.frame_start)], layer_end[:-1]))
     cycles = np.stack([lp.work.cycles for lp in plan.layers]).astype(np.int64)
+    interval = steady_interval(sim.result_end)
     return Counts(
         evaluator="simpy",
         layer_names=sim.tables.names,
@@ -194,14 +203,16 @@ def _counts(sim: Sim) -> Counts:
         stall_border_cycles=arr(sim.stall_border),
         layer_end=layer_end,
         layer_cycles=layer_end - frontier,
-        offchip_weight_bits=arr(sim.offchip_weight_bits),
-        c2c_border_bits=arr(sim.c2c_border_bits),
-        c2c_weight_bits=arr(sim.c2c_weight_bits),
-        c2c_reduce_bits=arr(sim.c2c_reduce_bits),
-        image_in_bits=arr(sim.image_loaded),
-        result_out_bits=arr(sim.result_read),
+        offchip_weight_bits=per_frame(sim.offchip_weight_bits),
+        c2c_border_bits=per_frame(sim.c2c_border_bits),
+        c2c_weight_bits=per_frame(sim.c2c_weight_bits),
+        c2c_reduce_bits=per_frame(sim.c2c_reduce_bits),
+        image_in_bits=per_frame(sim.image_loaded),
+        result_out_bits=per_frame(sim.result_read),
         stall_io_cycles=arr(sim.stall_io),
         finish_cycles=arr(sim.finish_cycles),
+        frame_interval_cycles=interval,
+        frames_per_pass=plan.hw.system.batch,
     )
 
 
@@ -214,5 +225,4 @@ def _timeline(sim: Sim, events: int) -> Timeline:
         tracks[sim.links[key].name] = list(sim.links[key].intervals or ())
     tracks[sim.port.name] = list(sim.port.intervals or ())
     groups = {"chips": chips, "links": links, "off-chip": (sim.port.name,)}
-    assert sim.total_cycles is not None
-    return Timeline(tracks, groups, int(sim.total_cycles), events)
+    return Timeline(tracks, groups, int(sim.result_end[-1]), events)

@@ -11,35 +11,55 @@ from hyperdrive_sim.evaluators.des.tables import chip_name
 
 
 def image_loader(sim: Sim) -> Generator[simpy.Event, None, None]:
-    """Load each chip's input tile (with its halo), chip by chip, one read at a time."""
+    """Load each chip's input tile (with its halo), chip by chip, one read at a time.
+
+    With ``frames`` back to back, a chip's next tile waits until its FMM has room for it
+    (``next_image_layer``); the loader serves the chips in order, frame after frame.
+    """
     env, port, tables = sim.env, sim.port, sim.tables
     cols = sim.plan.hw.mesh.cols
-    for c, (bits, cycles) in enumerate(zip(tables.image_bits, tables.image_cycles, strict=True)):
-        now = env.now
-        end = port.reserve(now, cycles, bits, f"image {chip_name(c, cols)}")
-
-        def arrived(_ev: simpy.Event, c: int = c, bits: int = bits) -> None:
-            port.received += bits
-            sim.image_loaded[c] += bits
+    tiles = list(zip(tables.image_bits, tables.image_cycles, strict=True))
+    for f in range(sim.frames):
+        for c, (bits, cycles) in enumerate(tiles):
             st = sim.chips[c]
-            st.image_at = env.now
-            st.wake(IMAGE)
+            if st.room <= f:
+                st.room_event = event = env.event()
+                yield event
+            now = env.now
+            end = port.reserve(now, cycles, bits, f"image {chip_name(c, cols)}")
+            if c == 0:
+                sim.image_start[f] = end - cycles
 
-        env.timeout(end + port.latency - now).callbacks.append(arrived)
-        if end > now:
-            yield env.timeout(end - now)
+            def arrived(_ev: simpy.Event, c: int = c, bits: int = bits) -> None:
+                port.received += bits
+                sim.image_loaded[c] += bits
+                st = sim.chips[c]
+                st.images += 1
+                st.wake(IMAGE)
+
+            env.timeout(end + port.latency - now).callbacks.append(arrived)
+            if end > now:
+                yield env.timeout(end - now)
 
 
 def result_reader(sim: Sim) -> Generator[simpy.Event, None, None]:
-    """After every chip finished the last layer, read each chip's results out."""
+    """After every chip finished a frame's last layer, read each chip's results out."""
     env, port, tables = sim.env, sim.port, sim.tables
     cols = sim.plan.hw.mesh.cols
-    yield sim.all_done
-    end = env.now
-    for c, (bits, cycles) in enumerate(zip(tables.result_bits, tables.result_cycles, strict=True)):
-        if bits:
-            end = port.reserve(env.now, cycles, bits, f"results {chip_name(c, cols)}")
-            sim.result_read[c] += bits
-    yield env.timeout(end + port.latency - env.now)
-    port.received += sum(sim.result_read)
-    sim.total_cycles = env.now
+    for f in range(sim.frames):
+        yield sim.frame_done[f]
+        end = env.now
+        bits_read = 0
+        for c, (bits, cycles) in enumerate(
+            zip(tables.result_bits, tables.result_cycles, strict=True)
+        ):
+            if bits:
+                end = port.reserve(env.now, cycles, bits, f"results {chip_name(c, cols)}")
+                sim.result_read[c] += bits
+                bits_read += bits
+
+        def arrived(_ev: simpy.Event, f: int = f, bits: int = bits_read) -> None:
+            port.received += bits
+            sim.result_end[f] = env.now
+
+        env.timeout(end + port.latency - env.now).callbacks.append(arrived)

@@ -7,7 +7,7 @@ from collections import deque
 import simpy
 
 from hyperdrive_sim.evaluators.des.links import Channel, Interval
-from hyperdrive_sim.evaluators.des.tables import Block, Tables
+from hyperdrive_sim.evaluators.des.tables import KINDS, Block, Tables
 from hyperdrive_sim.mapping.plan import Plan
 
 #: keys a chip waits on besides messages (which use layer * KINDS + kind >= 0)
@@ -15,17 +15,43 @@ BLOCK, IMAGE = -1, -2
 
 
 class ChipState:
-    """What a chip waits for (``key``, ``event``) and the messages still to come."""
+    """What a chip waits for (``key``, ``event``) and the messages still to come.
 
-    __slots__ = ("event", "image_at", "intervals", "key", "layer", "pending")
+    Frame f's messages use keys offset by ``f * stride``, so a neighbour running ahead into
+    the next frame never counts towards this frame's halo.
+    """
 
-    def __init__(self, expected: dict[int, int], record: bool) -> None:
+    __slots__ = (
+        "event",
+        "frame",
+        "images",
+        "intervals",
+        "key",
+        "layer",
+        "pending",
+        "room",
+        "room_event",
+    )
+
+    def __init__(self, expected: dict[int, int], record: bool, frames: int, stride: int) -> None:
         self.key: int | None = None
         self.event: simpy.Event | None = None
-        self.pending = dict(expected)
-        self.image_at: int | None = None
+        self.pending = {
+            key + f * stride: count for f in range(frames) for key, count in expected.items()
+        }
+        self.images = 0  # image tiles arrived (one per frame)
+        self.room = 1  # image tiles the FMM has room for so far
+        self.room_event: simpy.Event | None = None
+        self.frame = 0
         self.layer = -1  # index of the step being executed, for error messages
         self.intervals: list[Interval] | None = [] if record else None
+
+    def grant_room(self) -> None:
+        """The FMM can now take the next frame's image tile."""
+        self.room += 1
+        if self.room_event is not None:
+            event, self.room_event = self.room_event, None
+            event.succeed()
 
     def wake(self, key: int) -> None:
         if self.key == key:
@@ -91,7 +117,11 @@ class Sim:
         self.links = links
         self.port = port
         self.record = record
-        self.chips = [ChipState(tables.expected[c], record) for c in range(chips)]
+        self.frames = frames = hw.system.frames
+        self.stride = layers * KINDS  # message keys of one frame
+        self.chips = [
+            ChipState(tables.expected[c], record, frames, self.stride) for c in range(chips)
+        ]
         self.buffers = [WeightBuffer(hw.chip.weight_buffer_blocks) for _ in range(chips)]
         self.offchip_weight_bits = [0] * layers
         self.c2c_border_bits = [0] * layers
@@ -103,10 +133,13 @@ class Sim:
         self.stall_weight = [[0] * chips for _ in range(layers)]
         self.stall_border = [[0] * chips for _ in range(layers)]
         self.finish = [[0] * chips for _ in range(layers)]
-        self.stall_io = [0] * chips
+        self.stall_io = [0] * chips  # when the first frame's image tile arrived
+        self.frame_start = [0] * chips  # when the first frame's first layer could start
         self.finish_cycles = [0] * chips
-        self.running = chips
-        self.all_done = self.env.event()
+        self.running = [chips] * frames  # chips still computing each frame
+        self.frame_done = [self.env.event() for _ in range(frames)]
+        self.image_start = [0] * frames  # when each frame's first tile began to load
+        self.result_end = [0] * frames  # when each frame's last result arrived
         self.total_cycles: int | None = None
         self.stream_block = 0  # next block the weight source reads
         self.stream_wait: int | None = None  # chip whose full buffer holds the stream back

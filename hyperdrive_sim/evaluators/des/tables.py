@@ -14,7 +14,12 @@ import numpy as np
 from hyperdrive_sim.errors import SimulationError
 from hyperdrive_sim.evaluators.cycles import xfer
 from hyperdrive_sim.evaluators.des.links import Channel
-from hyperdrive_sim.mapping.plan import Plan, reduction_target, streamed_halo_bits
+from hyperdrive_sim.mapping.plan import (
+    Plan,
+    next_image_layer,
+    reduction_target,
+    streamed_halo_bits,
+)
 from hyperdrive_sim.mapping.routes import halo_transfers, snake_order
 from hyperdrive_sim.mapping.tiling import DIRECTIONS
 
@@ -87,6 +92,8 @@ class Tables:
     result_cycles: tuple[int, ...]
     expected: tuple[dict[int, int], ...]  # per chip: messages it will receive, by key
     producer: tuple[int | None, ...]  # layer whose output feeds each layer's halo
+    #: per chip: the layer after which the next frame's image tile fits (-1: at the start)
+    image_after: tuple[int, ...] = ()
 
 
 def mesh_links(plan: Plan, record: bool) -> dict[tuple[int, int], Channel]:
@@ -255,4 +262,5 @@ def build_tables(plan: Plan, links: dict[tuple[int, int], Channel]) -> Tables:
         result_cycles=tuple(xfer(plan.result_out_bits, off).tolist()),
         expected=tuple(expected),
         producer=tuple(producer),
+        image_after=tuple(next_image_layer(plan).tolist()),
     )

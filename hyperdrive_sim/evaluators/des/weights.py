@@ -53,8 +53,9 @@ def weight_source(sim: Sim) -> Generator[simpy.Event, None, None]:
     env, port = sim.env, sim.port
     chain = sim.plan.hw.system.weight_distribution == "chain"
     root = sim.tables.snake[0]
-    for n, block in enumerate(sim.tables.blocks):
-        sim.stream_block = n
+    blocks = sim.tables.blocks
+    for n, block in enumerate(blocks * sim.frames):  # the stream restarts every frame
+        sim.stream_block = n % len(blocks)
         from_root = chain and not block.cached
         for chip in (root,) if from_root else block.needing:
             yield from _take_slot(sim, chip)
@@ -83,7 +84,7 @@ def forwarder(sim: Sim, position: int) -> Generator[simpy.Event, None, None]:
     src, dst = tables.snake[position], tables.snake[position + 1]
     buf = sim.buffers[src]
     link = sim.links[src, dst]
-    for _ in range(tables.forwards[position]):
+    for _ in range(tables.forwards[position] * sim.frames):
         if not buf.forward:
             buf.forward_waiter = event = env.event()
             yield event
