@@ -416,13 +416,14 @@ def case_of_row(row: dict, result) -> tuple:
 
 def cmd_fit(args: argparse.Namespace) -> int:
     from hyperdrive_sim.errors import MappingError
-    from hyperdrive_sim.mapping.fit import smallest_fmm_bits, smallest_mesh
+    from hyperdrive_sim.mapping.fit import require_tiled, smallest_fmm_bits, smallest_mesh
     from hyperdrive_sim.simulate import resolve_network
     from hyperdrive_sim.spec.defaults import coerce
 
     res = _parse_resolution(args.input)
     chip = coerce(args.chip, "chip")
     system = coerce(args.system, "system")
+    require_tiled(system, "fit")
     meshes = [_parse_mesh(m) for m in args.mesh] or [system.mesh]
     resolve_network(args.network).at(res.height, res.width)  # a bad network fails first
     print(

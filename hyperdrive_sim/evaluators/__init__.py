@@ -31,6 +31,10 @@ def evaluate(plan: Plan, evaluator: str) -> Counts:
 
 def evaluate_timeline(plan: Plan, evaluator: str) -> tuple[Counts, des.Timeline]:
     """Counts and the frame's timeline, from either evaluator."""
+    if plan.stages is not None:
+        from hyperdrive_sim.evaluators.pipeline import pipeline_timeline
+
+        return pipeline_timeline(plan, evaluator)
     return TIMELINES[evaluator](plan)
 
 

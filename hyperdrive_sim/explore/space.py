@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from hyperdrive_sim import __version__, limits
 from hyperdrive_sim.errors import SpecError
+from hyperdrive_sim.mapping.fit import require_tiled
 from hyperdrive_sim.spec.explore import ExploreSpec
 from hyperdrive_sim.spec.models import SWEEP_SECTIONS, ExperimentSpec, Mesh, PointSpec
 
@@ -120,6 +121,7 @@ def expand_groups(spec: ExperimentSpec, explore: ExploreSpec, file: str | None) 
         ident = json.dumps(
             [str(net), str(res), str(mesh), evaluator, *(j for _, j in specs.values())]
         )
+        require_tiled(specs["system"][0], "explore")
         p = PointSpec(
             network=net,
             input=res,

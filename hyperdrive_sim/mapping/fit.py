@@ -13,7 +13,7 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 
-from hyperdrive_sim.errors import MappingError
+from hyperdrive_sim.errors import InputError, MappingError
 from hyperdrive_sim.limits import MAX_MESH_SIDE
 from hyperdrive_sim.mapping.plan import Geometry, capacity_problems, geometry
 from hyperdrive_sim.spec.defaults import coerce
@@ -61,6 +61,7 @@ def fmm_peak(network: ShapedNetwork, hw: Hardware) -> FmmPeak:
 
 def _hardware(chip, system, energy, mesh: Mesh | None = None) -> Hardware:
     system = coerce(system, "system")
+    require_tiled(system, "fit")
     return Hardware(coerce(chip, "chip"), system, coerce(energy, "energy"), mesh or system.mesh)
 
 
@@ -150,3 +151,13 @@ def smallest_mesh(
         f"{net.name} at {res.width}x{res.height} fits no {shapes} mesh up to "
         f"{MAX_MESH_SIDE}x{MAX_MESH_SIDE}{last}"
     )
+
+
+def require_tiled(system, what: str) -> None:
+    """The memory pass answers for the tiled organisation only (InputError otherwise)."""
+    if system.organisation != "tiled":
+        raise InputError(
+            f"{what} answers for organisation: tiled only; a pipeline's stages are chosen "
+            "when the point is simulated (run it with `hyperdrive-sim run`)",
+            key="system.organisation",
+        )

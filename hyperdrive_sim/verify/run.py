@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from hyperdrive_sim.errors import InputError, MappingError, SimulationError
+from hyperdrive_sim.mapping.fit import require_tiled
 from hyperdrive_sim.mapping.plan import build_plan
 from hyperdrive_sim.mapping.tiling import Tiling
 from hyperdrive_sim.simulate import resolve_network
@@ -225,6 +226,7 @@ def verify(
     if break_halo is not None and break_halo not in BREAKS:
         raise InputError(f"break_halo must be one of {', '.join(BREAKS)}, got {break_halo!r}")
     hw = _hardware(chip, system, energy, hardware, mesh, corner_routing, border_exchange)
+    require_tiled(hw.system, "verify")
     res = Resolution.model_validate(resolution)
     net = resolve_network(network).at(res.height, res.width)
     plan = build_plan(net, hw)
