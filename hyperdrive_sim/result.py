@@ -29,7 +29,7 @@ RESULT_COLUMNS = (
     "leakage_energy_j", "total_energy_j", "offchip_weight_energy_j", "image_io_energy_j",
     "core_tops_per_w", "system_tops_per_w", "tops",
     "offchip_bits", "weight_bits", "image_bits", "result_bits", "c2c_bits",
-    "c2c_border_bits", "c2c_weight_bits", "c2c_reduce_bits",
+    "c2c_border_bits", "c2c_weight_bits", "c2c_reduce_bits", "c2c_gather_bits",
     "offchip_gbps", "offchip_utilization", "link_utilization", "utilization",
     "stall_weight_cycles", "stall_border_cycles",
     "stall_io_cycles", "critical_chip", "fmm_peak_bits", "fmm_capacity_bits",
@@ -49,7 +49,8 @@ LAYER_COLUMNS = (
     "layer", "type", "placement", "in_shape", "out_shape", "ops", "macs", "macs_skipped",
     "xnor_macs", "weight_bits",
     "offchip_bits",
-    "cycles", "max_chip_cycles", "utilization", "border_bits", "stall_weight_cycles",
+    "cycles", "max_chip_cycles", "utilization", "border_bits", "gather_bits",
+    "stall_weight_cycles",
     "stall_border_cycles", "fmm_need_bits", "fmm_capacity_bits", "halo_need_bits",
     *(f"{part}_energy_j" for part in PARTS), "total_energy_j",
 )  # fmt: skip
@@ -163,6 +164,7 @@ class Result:
             c2c_border_bits=per_frame(c.c2c_border_bits.sum()),
             c2c_weight_bits=per_frame(c.c2c_weight_bits.sum()),
             c2c_reduce_bits=per_frame(c.c2c_reduce_bits.sum()),
+            c2c_gather_bits=per_frame(c.c2c_gather_bits.sum()),
             offchip_gbps=_ratio(c.offchip_bits * 1e-9 / c.frames_per_pass, frame_s),
             offchip_utilization=_ratio(
                 c.offchip_bits / hw.offchip_bits_per_cycle, c.interval_cycles
@@ -239,6 +241,7 @@ class Result:
                     cycles=cycles,
                     utilization=_ratio(info.macs, cycles * hw.peak_macs_per_cycle),
                     border_bits=int(c.c2c_border_bits[i]),
+                    gather_bits=int(c.c2c_gather_bits[i]),
                     macs_skipped=int(c.skipped_macs[i].sum()),
                     xnor_macs=int(c.xnor_macs[i].sum()),
                     offchip_bits=int(c.offchip_weight_bits[i]),

@@ -35,6 +35,7 @@ from hyperdrive_sim.evaluators.des.chip import (
 from hyperdrive_sim.evaluators.des.links import Interval
 from hyperdrive_sim.evaluators.des.tables import chip_name
 from hyperdrive_sim.evaluators.des.timeline import Timeline
+from hyperdrive_sim.mapping.partition import gather_ready
 from hyperdrive_sim.mapping.plan import (
     LayerPlan,
     Plan,
@@ -228,6 +229,8 @@ def _frame(plan: Plan, carry: _Carry | None, record: dict[str, list[Interval]] |
     per_layer = {k: np.zeros(n_layers, dtype=np.int64) for k in PER_LAYER}
     frontier = int(ready.max())
     stream_borders = hw.system.border_exchange == "streamed"
+    lat = hw.link_latency_cycles
+    link_cycles = lambda bits: int(xfer(bits, hw.link_bits_per_cycle))  # noqa: E731
     index = {lp.name: i for i, lp in enumerate(plan.layers)}
     phase_ends: dict[str, np.ndarray] = {}  # streamed: when each phase of a layer ends
     layer_done: list[np.ndarray] = []
@@ -248,32 +251,49 @@ def _frame(plan: Plan, carry: _Carry | None, record: dict[str, list[Interval]] |
                 produced = done[src][np.maximum(sources, 0)]
                 halo_ready = np.where(sent, produced + hops_per_dir * per_hop, 0).max(axis=1)
             per_layer["c2c_border_bits"][i] = int((lp.halo_bits * hops_per_dir).sum())
+        gather_wait = np.zeros(chips, dtype=np.int64)
+        if lp.gather is not None:  # the layer's input moves first (channel partitioning)
+            got = gather_ready(lp.gather, done[lp.info.layer.inputs[0]], link_cycles, lat)
+            gather_wait = np.where(works, np.maximum(got - start, 0), 0)
+            start = start + gather_wait
+            per_layer["c2c_gather_bits"][i] = lp.gather.link_bits
         # phase 0 starts once block 0 has arrived; its interior needs no halo
         arrival = arrivals.get(i)
+        phases = lp.phases if lp.chip_phases is None else np.maximum(lp.chip_phases, 1)
+        if arrival is not None and lp.block_owner is not None:
+            arrival = _own_blocks(arrival, lp)
         begin = start if arrival is None else np.where(works, np.maximum(start, arrival[0]), start)
         first_interior = begin + lp.phase_cycles - lp.phase_border_cycles
         waited = np.maximum(first_interior, halo_ready)
-        compute_end = waited + lp.phase_border_cycles + (lp.phases - 1) * lp.phase_cycles
-        s_border[i] = np.where(works, waited - first_interior, 0)
+        compute_end = waited + lp.phase_border_cycles + (phases - 1) * lp.phase_cycles
+        s_border[i] = np.where(works, waited - first_interior, 0) + gather_wait
+        start = start - gather_wait  # stalls are counted from the layer's start
         # phase p ends when it has computed after phase p-1 and after block p arrived
         ends = waited + lp.phase_border_cycles + np.arange(lp.phases)[:, None] * lp.phase_cycles
         if arrival is not None:
             ends = np.maximum(ends, _weight_ends(arrival, lp))
+        if lp.chip_phases is not None:  # a chip with fewer blocks ends with its last one
+            last = ends[phases - 1, np.arange(chips)]
+            ends = np.where(np.arange(lp.phases)[:, None] < phases, ends, last)
         if stream_borders and lp.phase_channels is not None:
             phase_ends[lp.name] = np.where(works, ends, start)
         if len(lp.work.blocks):
             per_layer["offchip_weight_bits"][i] = int(lp.work.blocks[~lp.cached_blocks].sum())
             needs = (lp.work.wbuf_write_bits > 0) & works
-            block_used.extend(
-                (ends[:, needs].max(axis=1) if needs.any() else ends.max(axis=1)).tolist()
-            )
+            if lp.block_owner is not None:  # each block is used by its owner alone
+                rank = _ranks(lp.block_owner)
+                block_used.extend(ends[rank, lp.block_owner].tolist())
+            else:
+                block_used.extend(
+                    (ends[:, needs].max(axis=1) if needs.any() else ends.max(axis=1)).tolist()
+                )
             if hw.system.weight_distribution == "chain":
                 needs = lp.work.wbuf_write_bits > 0
                 reach = int(hops[needs].max()) if needs.any() else 0
                 streamed = np.where(lp.cached_blocks, 0, lp.work.blocks)
                 per_layer["c2c_weight_bits"][i] = int(streamed.sum()) * reach
         finish = np.where(works, ends[-1], start)
-        s_weight[i] = finish - np.where(works, compute_end, start) + (begin - start)
+        s_weight[i] = finish - np.where(works, compute_end, start) + (begin - start - gather_wait)
         busy[i] = lp.work.cycles
         pre_reduce = finish
         if lp.work.reduce_len:
@@ -344,6 +364,23 @@ def _read_cycles(plan: Plan) -> list[int]:
     for lp in plan.layers:
         if len(lp.work.blocks):
             out.extend(xfer(np.where(lp.cached_blocks, 0, lp.work.blocks), off).tolist())
+    return out
+
+
+def _ranks(owner: np.ndarray) -> np.ndarray:
+    """For each block, how many blocks of the same owner come before it."""
+    rank = np.zeros(len(owner), dtype=np.int64)
+    seen: dict[int, int] = {}
+    for g, o in enumerate(owner.tolist()):
+        rank[g] = seen.get(o, 0)
+        seen[o] = rank[g] + 1
+    return rank
+
+
+def _own_blocks(arrival: np.ndarray, lp: LayerPlan) -> np.ndarray:
+    """``arrival[k, c]``: when chip c's k-th own block arrives (channel partitioning)."""
+    out = np.zeros((lp.phases, arrival.shape[1]), dtype=np.int64)
+    out[_ranks(lp.block_owner), lp.block_owner] = arrival[np.arange(len(arrival)), lp.block_owner]
     return out
 
 

@@ -25,6 +25,7 @@ PER_LAYER = (
     "c2c_border_bits",
     "c2c_weight_bits",
     "c2c_reduce_bits",
+    "c2c_gather_bits",
 )
 #: [chip] arrays
 PER_CHIP = ("image_in_bits", "result_out_bits", "stall_io_cycles", "finish_cycles")
@@ -56,6 +57,8 @@ class Counts:
     c2c_border_bits: np.ndarray
     c2c_weight_bits: np.ndarray
     c2c_reduce_bits: np.ndarray
+    #: feature maps moved to change partitioning (all-gathers, channel slices to the root)
+    c2c_gather_bits: np.ndarray
     image_in_bits: np.ndarray
     result_out_bits: np.ndarray
     stall_io_cycles: np.ndarray
@@ -83,7 +86,10 @@ class Counts:
     @property
     def c2c_bits(self) -> int:
         return int(
-            self.c2c_border_bits.sum() + self.c2c_weight_bits.sum() + self.c2c_reduce_bits.sum()
+            self.c2c_border_bits.sum()
+            + self.c2c_weight_bits.sum()
+            + self.c2c_reduce_bits.sum()
+            + self.c2c_gather_bits.sum()
         )
 
     def to_dict(self) -> dict:
@@ -101,6 +107,8 @@ class Counts:
         for f in fields(cls):
             if f.name not in data and f.default is not MISSING:
                 continue
+            if f.name == "c2c_gather_bits" and f.name not in data:  # written before it existed
+                data = {**data, f.name: [0] * len(data["layer_names"])}
             value = data[f.name]
             if f.name in PER_LAYER_CHIP or f.name in PER_LAYER or f.name in PER_CHIP:
                 value = np.asarray(value, dtype=np.int64)

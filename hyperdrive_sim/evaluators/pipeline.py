@@ -219,7 +219,7 @@ def _merge(
         rows = slice(st.first, st.stop)
         for k in PER_LAYER_CHIP:
             grid[k][rows, ids] = getattr(c, k)
-        for k in ("c2c_border_bits", "c2c_weight_bits", "c2c_reduce_bits"):
+        for k in ("c2c_border_bits", "c2c_weight_bits", "c2c_reduce_bits", "c2c_gather_bits"):
             per_layer[k][rows] = getattr(c, k)
         per_layer["c2c_border_bits"][st.first] += st.link_hop_bits
         per_layer["layer_end"][rows] = start + c.layer_end

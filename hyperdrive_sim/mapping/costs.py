@@ -177,6 +177,8 @@ def layer_work(
     *,
     stored_pixels: np.ndarray | None = None,
     read_pixels: np.ndarray | None = None,
+    owned: np.ndarray | None = None,
+    block_owner: np.ndarray | None = None,
 ) -> ChipWork:
     """Cost of ``info`` on every chip, given each chip's output share ``out_h`` x ``out_w``.
 
@@ -187,6 +189,8 @@ def layer_work(
     ``precision`` defaults to ``chip.activation_bits`` in and out.
     Fused pooling: ``stored_pixels`` are the output pixels a conv writes to the FMM, and
     ``read_pixels`` the output pixels whose windows a pool reads from it (default: all).
+    Channel partitioning: chip c computes ``owned[c]`` output channels of the whole map,
+    and a conv only the weight blocks ``block_owner`` gives it.
     """
     if precision is None:
         precision = Precision(chip.activation_bits, chip.activation_bits)
@@ -197,6 +201,7 @@ def layer_work(
     pix = out_h * out_w
     pix_iter = _ceil(out_h, m) * _ceil(out_w, n)
     out_ch = info.out_shape.channels
+    och = out_ch if owned is None else owned  # output channels each chip computes
     z = _zeros(chips)
     blocks = np.zeros(0, dtype=np.int64)
     reduce_len = 0
@@ -209,42 +214,48 @@ def layer_work(
         steps = taps - round(taps * pruning.skippable)
         block_ch = conv_blocks(out_ch, layer.groups, c)
         blocks = _coded(block_ch * taps * wbits, pruning)
-        cycles = len(block_ch) * pix_iter * steps + pruning.reusing * pix_iter
-        macs = pix * out_ch * taps
-        reads = len(block_ch) * pix * steps * rd + pruning.reusing * pix * chip.activation_bits
-        stored = pix if stored_pixels is None else stored_pixels
-        writes = stored * out_ch * wr + _parent_sums(pruning, pix, chip, wr)
-        wbuf_read = pix_iter * (
-            steps * (int(block_ch.sum()) * wbits + pruning.reusing)
-            + out_ch * cin_g * pruning.index_bits
-        )
+        nblk = len(block_ch)  # blocks each chip computes
         wbuf_write = np.where(pix > 0, int(blocks.sum()), 0)
+        if block_owner is not None:
+            nblk = np.bincount(block_owner, minlength=chips)
+            wbuf_write = np.bincount(block_owner, weights=blocks, minlength=chips)
+        cycles = nblk * pix_iter * steps + pruning.reusing * pix_iter
+        macs = pix * och * taps
+        reads = nblk * pix * steps * rd + pruning.reusing * pix * chip.activation_bits
+        stored = pix if stored_pixels is None else stored_pixels
+        writes = stored * och * wr + _parent_sums(pruning, pix, chip, wr)
+        wbuf_read = pix_iter * (
+            steps * (och * wbits + pruning.reusing) + och * cin_g * pruning.index_bits
+        )
         adds = z
         if chip.scaling_factors:
-            muls = pix * out_ch
-            cycles = cycles + len(block_ch) * pix_iter
+            muls = pix * och
+            cycles = cycles + nblk * pix_iter
     elif kind == "pool":
         kh, kw = layer.kernel
-        cycles = out_ch * pix_iter * kh * kw
-        adds = pix * out_ch * kh * kw
+        cycles = och * pix_iter * kh * kw
+        adds = pix * och * kh * kw
         windows = pix if read_pixels is None else read_pixels
-        reads, writes = windows * out_ch * kh * kw * rd, pix * out_ch * wr
+        reads, writes = windows * och * kh * kw * rd, pix * och * wr
         macs = wbuf_read = wbuf_write = z
     elif kind == "add":
         k = len(layer.inputs)
-        cycles = k * out_ch * pix_iter
-        adds = (k - 1) * pix * out_ch
-        reads, writes = k * pix * out_ch * rd, pix * out_ch * wr
+        cycles = k * och * pix_iter
+        adds = (k - 1) * pix * och
+        reads, writes = k * pix * och * rd, pix * och * wr
         macs = wbuf_read = wbuf_write = z
     elif kind == "upsample":
-        cycles = out_ch * pix_iter
-        reads, writes = pix * out_ch * rd, pix * out_ch * wr
+        cycles = och * pix_iter
+        reads, writes = pix * och * rd, pix * och * wr
         macs = adds = wbuf_read = wbuf_write = z
     elif kind == "global_pool":
+        per_channel = info.in_shapes[0].height * info.in_shapes[0].width
         tile_iter = _ceil(in_elements // out_ch, chip.tiles)
-        cycles = out_ch * tile_iter
+        if owned is not None:  # each chip sums its own channels over the whole map
+            tile_iter = _ceil(per_channel, chip.tiles)
+        cycles = och * tile_iter
         adds = in_elements
-        reads, writes = in_elements * rd, np.where(in_elements > 0, out_ch * wr, 0)
+        reads, writes = in_elements * rd, np.where(in_elements > 0, och * wr, 0)
         macs = wbuf_read = wbuf_write = z
         reduce_len = out_ch if reduce else 0
     elif kind == "dense":

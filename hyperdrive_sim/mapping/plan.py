@@ -7,6 +7,7 @@ collects every reason the network does not fit instead of simulating it silently
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from functools import cached_property, lru_cache
 from typing import Literal
@@ -23,6 +24,16 @@ from hyperdrive_sim.mapping.costs import (
     Pruning,
     conv_blocks,
     layer_work,
+)
+from hyperdrive_sim.mapping.partition import (
+    Gather,
+    arrival_times,
+    block_owners,
+    channel_owners,
+    link_loads,
+    multicast,
+    owned,
+    unicast,
 )
 from hyperdrive_sim.mapping.tiling import DIRECTIONS, Halo, Tiling, halo
 from hyperdrive_sim.spec.hardware import Hardware
@@ -57,6 +68,12 @@ class LayerPlan:
     cached_blocks: np.ndarray
     #: output channels each phase computes (None: one phase computing every channel)
     phase_channels: np.ndarray | None = None
+    #: channel partitioning: the chip computing each weight block (None: every chip)
+    block_owner: np.ndarray | None = None
+    #: channel partitioning: phases of each chip (None: ``phases`` on every chip)
+    chip_phases: np.ndarray | None = None
+    #: feature-map moves before the layer to change partitioning (None: none)
+    gather: Gather | None = None
 
     @property
     def name(self) -> str:
@@ -150,6 +167,12 @@ class LayerGeometry:
     stored_pixels: np.ndarray | None = None
     #: fused pooling: output pixels whose windows a pool reads from the FMM (None: all)
     read_pixels: np.ndarray | None = None
+    #: channel partitioning: output channels each chip computes (None: spatial)
+    owned: np.ndarray | None = None
+    #: channel partitioning: the chip computing each weight block (None: every chip)
+    block_owner: np.ndarray | None = None
+    #: feature-map bits moved before the layer to change partitioning (None: none)
+    gather: Gather | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -164,8 +187,11 @@ class Geometry:
     bits: dict[str, int]
 
 
-def geometry(net: ShapedNetwork, hw: Hardware) -> Geometry:
+def geometry(net: ShapedNetwork, hw: Hardware, switch: int | None = -1) -> Geometry:
     """Place and tile every layer of ``net`` on ``hw`` and track the live maps' bits per chip.
+
+    Layers from index ``switch`` on are channel partitioned (mapping/partition.py); None
+    keeps every layer spatial, and the default -1 follows ``system.partitioning``.
 
     A layer's FMM need on a chip is every tensor still live while it runs (its inputs, its
     output, maps kept for later readers) plus its halo unless a border buffer holds it.
@@ -173,9 +199,18 @@ def geometry(net: ShapedNetwork, hw: Hardware) -> Geometry:
     ``_kept_pixels`` names, and the pooled output already while the conv runs.
     """
     mesh, chip, chips = hw.mesh, hw.chip, hw.chips
+    if switch == -1:
+        switch = partition_switch(net, hw)
     bits = _precisions(net, chip)
+    early: list[str] = []
+    if switch is not None and (chip.pruning != "none" or chip.kernel_dictionary_bits):
+        early.append(
+            "kernel reuse and the kernel dictionary are modelled for spatial partitioning "
+            "only; set system.partitioning: spatial"
+        )
     placements: dict[str, Placement] = {INPUT: "tiled"}
-    problems: list[str] = []
+    owners: dict[str, np.ndarray] = {}  # channel-partitioned tensors: the chip of each channel
+    problems: list[str] = early
     image = _tiling(net.input_shape, mesh)
     if not image.covers_mesh:
         problems.append(
@@ -194,6 +229,17 @@ def geometry(net: ShapedNetwork, hw: Hardware) -> Geometry:
 
     for info in net.infos:
         layer, out = info.layer, info.out_shape
+        if switch is not None and info.index >= switch:
+            lg = _channel_layer(info, hw, placements, owners, local, bits, problems)
+            if lg is not None:
+                if layer.name not in views:
+                    live = live + local[layer.name]
+                received = lg.gather.bits.sum(axis=0) if lg.gather is not None else 0
+                lg = replace(lg, fmm_need_bits=live + received)
+                for name in expires.get(info.index, ()):
+                    live = live - local[name]
+                layers.append(lg)
+                continue
         place = _placement(info, placements)
         placements[layer.name] = place
         halo_bits = np.zeros((chips, len(DIRECTIONS)), dtype=np.int64)
@@ -272,6 +318,156 @@ def geometry(net: ShapedNetwork, hw: Hardware) -> Geometry:
     return Geometry(tuple(layers), image_in, result_out, tuple(problems), bits)
 
 
+def _channel_layer(
+    info: LayerInfo,
+    hw: Hardware,
+    placements: dict[str, Placement],
+    owners: dict[str, np.ndarray],
+    local: dict[str, np.ndarray],
+    bits: dict[str, int],
+    problems: list[str],
+) -> LayerGeometry | None:
+    """One layer of the channel-partitioned part (see mapping/partition.py), or None when
+    the spatial rules apply (a reduction of a tiled map, layers on the root chip).
+
+    Sets the layer's placement, owners and local bits; the caller adds the FMM need.
+    """
+    layer, out, chips = info.layer, info.out_shape, hw.chips
+    name, kind, mesh = layer.name, layer.kind, hw.mesh
+    srcs = [placements[ref] for ref in layer.inputs]
+    zeros_h = np.zeros((chips, len(DIRECTIONS)), dtype=np.int64)
+    full = np.full(chips, 1, dtype=np.int64)
+
+    def done(place, owner, gather, out_h, out_w, in_elements, block_owner=None):
+        placements[name] = place
+        if owner is not None:
+            owners[name] = owner
+            local[name] = owned(owner, chips) * out.height * out.width * bits[name]
+        else:
+            local[name] = _local_bits(out, place, hw, bits[name])
+        return LayerGeometry(
+            info, place, out_h, out_w, in_elements, False, None, zeros_h, False,
+            _zeros(chips), _zeros(chips), owned=None if owner is None else owned(owner, chips),
+            block_owner=block_owner, gather=gather,
+        )  # fmt: skip
+
+    if "root" in srcs:
+        return None
+    src = layer.inputs[0]
+    if not layer.spatial:  # dense, global pool: a tiled map is reduced as usual
+        if srcs[0] != "channel":
+            return None
+        if kind == "global_pool":  # every chip sums its own channels over the whole map
+            return done("channel", owners[src], None, full, full, local[src] // bits[src])
+        # dense: the slices go to the root chip, which computes the layer
+        received = np.zeros((chips, chips), dtype=np.int64)
+        received[:, ROOT] = local[src]
+        gather = unicast(received, mesh)
+        h, w = _zeros(chips), _zeros(chips)
+        h[ROOT] = w[ROOT] = 1
+        elements = _zeros(chips)
+        elements[ROOT] = info.in_shapes[0].elements
+        return done("root", None, gather, h, w, elements)
+    h, w = np.full(chips, out.height), np.full(chips, out.width)
+    if kind in LAYOUT_KINDS or (
+        kind == "add" and not _same_owners([owners.get(r) for r in layer.inputs])
+    ):
+        problems.append(
+            f"layer {name!r}: a {kind} of channel-partitioned maps is not supported by "
+            "channel partitioning (use partitioning: spatial, or hybrid)"
+        )
+        return done("channel", np.zeros(out.channels, dtype=np.int64), None, h, w, _zeros(chips))
+    if kind == "add":
+        return done("channel", owners[layer.inputs[0]], None, h, w, _zeros(chips))
+    depthwise = kind == "conv" and layer.groups == info.in_shapes[0].channels == out.channels
+    blocks = _phase_channels(info, hw.chip) if kind == "conv" else None
+    if kind == "conv" and not depthwise:  # every chip reads every input channel
+        gather = multicast(local[src], mesh)
+        block_owner = block_owners(len(blocks), chips)
+        return done("channel", channel_owners(blocks, block_owner), gather, h, w, _zeros(chips),
+                    block_owner)  # fmt: skip
+    # depthwise conv, pool, upsample: each chip needs only its own channels
+    if srcs[0] == "channel":
+        owner = owners[src]
+        gather = None
+    else:  # at the switch: deal blocks of C channels in turn, sent from every tile
+        group = conv_blocks(out.channels, 1, hw.chip.fmpus_per_tile)
+        owner = channel_owners(group, block_owners(len(group), chips))
+        pixels = _tiling(info.in_shapes[0], mesh).chip_pixels()
+        payload = np.outer(pixels, owned(owner, chips)) * bits[src]
+        gather = unicast(payload, mesh)
+    block_owner = owner if kind == "conv" else None  # depthwise: one channel per block
+    return done("channel", owner, gather, h, w, _zeros(chips), block_owner)
+
+
+def partition_switch(net: ShapedNetwork, hw: Hardware) -> int | None:
+    """Index of the first channel-partitioned layer under ``system.partitioning``.
+
+    spatial: None; channel: 0 (from the image on); hybrid: the cut with one live map (or
+    none) whose plan fits and has the smallest estimated frame time (``estimate_cycles``),
+    so spatial tiling while the maps are large and channel partitioning once they are small.
+    """
+    mode = hw.system.partitioning
+    if mode == "spatial":
+        return None
+    if mode == "channel":
+        return 0
+    best: tuple[bool, int, int | None] | None = None
+    for k in (None, *single_map_cuts(net)):
+        geo = geometry(net, hw, switch=k)
+        if geo.problems or not geo.layers:
+            continue
+        key = (bool(capacity_problems(geo, hw)), estimate_cycles(geo, hw), k)
+        if best is None or key[:2] < best[:2]:
+            best = key
+    return None if best is None else best[2]
+
+
+def single_map_cuts(net: ShapedNetwork) -> list[int]:
+    """Layer indices k such that exactly one tensor, a map, is live between layer k-1 and
+    k (the input counts as produced before layer 0)."""
+    last = dict(net.last_use)
+    produced = {INPUT: -1, **{i.layer.name: i.index for i in net.infos}}
+    cuts = []
+    for k in range(len(net.infos)):
+        live = [t for t, at in produced.items() if at < k and last.get(t, -1) >= k]
+        if len(live) == 1:
+            cuts.append(k)
+    return cuts
+
+
+def estimate_cycles(geo: Geometry, hw: Hardware) -> int:
+    """A quick frame time for choosing a partitioning: every layer's slowest chip, plus
+    each move's busiest link (or its longest leg alone, when that is longer)."""
+    total = 0
+    for g in geo.layers:
+        precision = Precision(geo.bits[g.info.layer.inputs[0]], geo.bits[g.info.layer.name])
+        work = layer_work(
+            g.info, hw.chip, g.out_h, g.out_w, g.in_elements, g.reduce, precision,
+            owned=g.owned, block_owner=g.block_owner,
+        )  # fmt: skip
+        total += int(work.cycles.max())
+        if g.gather is not None:
+            total += gather_cycles(g.gather, hw)
+    return total
+
+
+def gather_cycles(gather: Gather, hw: Hardware) -> int:
+    """Cycles of a move with every share ready at once: the busiest link's load plus one
+    latency, or the longest leg chain alone, whichever is longer."""
+    bpc, lat = hw.link_bits_per_cycle, hw.link_latency_cycles
+    cycles = lambda b: math.ceil(b / bpc)  # noqa: E731
+    loads = link_loads(gather, cycles)
+    busiest = max(loads.values(), default=0) + lat
+    alone = arrival_times(gather, np.zeros(hw.chips, dtype=np.int64), cycles, lat)
+    return max(busiest, int(alone.max(initial=0)))
+
+
+def _same_owners(arrays: list[np.ndarray | None]) -> bool:
+    first = arrays[0]
+    return first is not None and all(a is not None and np.array_equal(a, first) for a in arrays)
+
+
 def capacity_problems(geo: Geometry, hw: Hardware) -> list[str]:
     """One problem per overflowing memory (FMM, border buffer), leading with the peak need.
 
@@ -323,14 +519,19 @@ def build_plan(net: ShapedNetwork, hw: Hardware) -> Plan:
         work = layer_work(
             info, chip, g.out_h, g.out_w, g.in_elements, g.reduce, precision,
             savings.get(layer.name, NO_PRUNING), stored_pixels=g.stored_pixels,
-            read_pixels=g.read_pixels,
+            read_pixels=g.read_pixels, owned=g.owned, block_owner=g.block_owner,
         )  # fmt: skip
         if hw.system.batch > 1:
             work = batched(work, hw.system.batch)
         if work.reduce_len:
             work = _with_reduction_adds(work, mesh)
         phases = max(1, len(work.blocks))
-        phase_cycles = work.cycles // phases
+        chip_phases = None
+        if g.block_owner is not None:  # each chip computes its own blocks only
+            chip_phases = np.bincount(g.block_owner, minlength=chips).astype(np.int64)
+            phases = max(1, int(chip_phases.max()))
+        per_chip = phases if chip_phases is None else np.maximum(chip_phases, 1)
+        phase_cycles = work.cycles // per_chip
         phase_border = _zeros(chips)
         if g.halo is not None and g.halo_bits.any():
             pix = np.maximum(g.out_h * g.out_w, 1)
@@ -348,7 +549,10 @@ def build_plan(net: ShapedNetwork, hw: Hardware) -> Plan:
                 g.fmm_need_bits,
                 g.halo_need_bits,
                 np.zeros(len(work.blocks), dtype=bool),
-                _phase_channels(info, chip) if phases > 1 else None,
+                _phase_channels(info, chip) if phases > 1 and chip_phases is None else None,
+                g.block_owner,
+                chip_phases,
+                g.gather,
             )
         )
     if chip.weight_cache_bits:

@@ -90,7 +90,12 @@ def price(counts: Counts, hw: Hardware) -> EnergyBreakdown:
         + per_chip(counts.wbuf_write_bits) * table.wbuf_write_pj_per_bit
         + per_chip(counts.cache_read_bits) * table.fmm_read_pj_per_bit * cache_scale
     )
-    c2c = (counts.c2c_border_bits + counts.c2c_weight_bits + counts.c2c_reduce_bits).astype(float)
+    c2c = (
+        counts.c2c_border_bits
+        + counts.c2c_weight_bits
+        + counts.c2c_reduce_bits
+        + counts.c2c_gather_bits
+    ).astype(float)
     # every chip leaks for one steady-state frame interval per frame; the per-layer split
     # follows the single frame's schedule, scaled to that interval
     leak_per_cycle = leak_w * counts.chips / hw.frequency_hz

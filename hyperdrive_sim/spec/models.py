@@ -222,6 +222,12 @@ class SystemSpec(Sourced):
         description="bulk: a layer's halos leave in one message per neighbour when the layer "
         "ends; streamed: each weight block's border outputs leave when its phase ends",
     )
+    partitioning: Literal["spatial", "channel", "hybrid"] = Field(
+        default="spatial",
+        description="spatial: every layer tiled over the mesh; channel: every layer's output "
+        "channels split over the chips, each holding whole maps; hybrid: spatial, then "
+        "channel from the cut the planner finds fastest",
+    )
     organisation: Literal["tiled", "pipeline"] = Field(
         default="tiled",
         description="tiled: every layer split over the whole mesh, weights streamed; "

@@ -15,7 +15,15 @@ import simpy
 
 from hyperdrive_sim.evaluators.des.links import Interval, send
 from hyperdrive_sim.evaluators.des.state import BLOCK, IMAGE, Sim
-from hyperdrive_sim.evaluators.des.tables import FROM_EAST, FROM_SOUTH, HALO, KINDS, Send
+from hyperdrive_sim.evaluators.des.tables import (
+    FROM_EAST,
+    FROM_SOUTH,
+    GATHER,
+    HALO,
+    KINDS,
+    LegMsg,
+    Send,
+)
 
 STALL_WEIGHT = "stall: weights"
 STALL_BORDER = "stall: halo"
@@ -51,6 +59,30 @@ def post(sim: Sim, msg: Send, counter: list[int], offset: int = 0) -> None:
     send(sim.env, msg.route, msg.bits, msg.cycles, msg.label, lambda: receive(sim, msg, key))
 
 
+def post_leg(sim: Sim, leg: LegMsg, offset: int) -> None:
+    """Send one leg of a move; each hop keeps a copy where ``deliver`` says and starts the
+    legs that branch off there."""
+    sim.c2c_gather_bits[leg.layer] += leg.bits * len(leg.route)
+    key = leg.key + offset
+
+    def hop(k: int) -> None:
+        chip = leg.deliver[k]
+        if chip is not None:
+            st = sim.chips[chip]
+            left = st.pending[key] - 1
+            st.pending[key] = left
+            if not left:
+                st.wake(key)
+        for child in leg.children[k]:
+            post_leg(sim, child, offset)
+
+    send(sim.env, leg.route, leg.bits, leg.cycles, leg.label, _nothing, hop)
+
+
+def _nothing() -> None:
+    return None
+
+
 def chip_process(sim: Sim, c: int) -> Generator[simpy.Event, None, None]:
     """Every frame: wait for the image tile, run the layers, report the frame done."""
     for f in range(sim.frames):
@@ -79,12 +111,24 @@ def _frame(sim: Sim, c: int, f: int) -> Generator[simpy.Event, None, None]:
         mark(rec, t0, env.now, WAIT_IMAGE)
     if room_after < 0:
         st.grant_room()
+    for leg in sim.tables.image_legs[c]:  # the image's move, at a switch before layer 0
+        post_leg(sim, leg, offset)
     for step in sim.tables.steps[c]:
         i, works, phases, phase, interior, border, needs, halo, east, south, adds, reduce = step[
             :12
         ]
         sends, phase_sends = step.sends, step.phase_sends
         st.layer = i
+        gather_wait = 0
+        if step.gather:
+            key = offset + i * KINDS + GATHER
+            if pending[key]:
+                t0 = env.now
+                st.key, st.event = key, env.event()
+                yield st.event
+                gather_wait = env.now - t0
+                if rec is not None:
+                    mark(rec, t0, env.now, STALL_BORDER)
         if works:
             name = names[i]
             key = offset + i * KINDS + HALO
@@ -127,7 +171,8 @@ def _frame(sim: Sim, c: int, f: int) -> Generator[simpy.Event, None, None]:
                     for msg in phase_sends[k]:
                         post(sim, msg, sim.c2c_border_bits, offset)
             if first:
-                sim.stall_weight[i][c], sim.stall_border[i][c] = stalled, border_stall
+                sim.stall_weight[i][c] = stalled
+                sim.stall_border[i][c] = border_stall + gather_wait
         if adds:
             for flag, kind in ((east, FROM_EAST), (south, FROM_SOUTH)):
                 if not flag:
@@ -149,6 +194,8 @@ def _frame(sim: Sim, c: int, f: int) -> Generator[simpy.Event, None, None]:
             sim.finish[i][c] = env.now
         for msg in sends:
             post(sim, msg, sim.c2c_border_bits, offset)
+        for leg in step.legs:
+            post_leg(sim, leg, offset)
         if i == room_after:
             st.grant_room()
     if first:

@@ -15,6 +15,7 @@ from hyperdrive_sim.evaluators.des.links import Channel
 from hyperdrive_sim.evaluators.des.state import BLOCK, IMAGE, Sim
 from hyperdrive_sim.evaluators.des.tables import (
     FROM_EAST,
+    GATHER,
     HALO,
     KINDS,
     build_tables,
@@ -113,6 +114,9 @@ def _stuck(sim: Sim, c: int) -> str:
                 )
         left = st.pending[st.key]
         return f"{head} its halo ({left} transfer(s) missing, from {', '.join(missing) or '?'})"
+    if kind == GATHER:
+        left = st.pending[st.key]
+        return f"{head} {left} part(s) of a feature map moved to change partitioning"
     side = "east" if kind == FROM_EAST else "south"
     return f"{head} the partial vector of its {side} neighbour"
 
@@ -207,6 +211,7 @@ def _counts(sim: Sim) -> Counts:
         c2c_border_bits=per_frame(sim.c2c_border_bits),
         c2c_weight_bits=per_frame(sim.c2c_weight_bits),
         c2c_reduce_bits=per_frame(sim.c2c_reduce_bits),
+        c2c_gather_bits=per_frame(sim.c2c_gather_bits),
         image_in_bits=per_frame(sim.image_loaded),
         result_out_bits=per_frame(sim.result_read),
         stall_io_cycles=arr(sim.stall_io),

@@ -50,23 +50,25 @@ def send(
     cycles: int,
     label: str,
     on_arrival: Callable[[], None],
+    on_hop: Callable[[int], None] | None = None,
 ) -> None:
-    """Store-and-forward ``bits`` over ``route``; call ``on_arrival()`` at the destination.
+    """Store-and-forward ``bits`` over ``route``; call ``on_arrival()`` at the destination,
+    and ``on_hop(k)`` (if given) when hop k has arrived (a copy kept on the way).
 
     Every hop queues on its channel when the message has fully arrived at the hop's start
     (so a relayed message requests its second link only after crossing the first).
     """
-    _Message(env, route, bits, cycles, label, on_arrival).hop()
+    _Message(env, route, bits, cycles, label, on_arrival, on_hop).hop()
 
 
 class _Message:
     """A message in flight (a plain object: no closures, so no reference cycles)."""
 
-    __slots__ = ("bits", "cycles", "env", "k", "label", "on_arrival", "route")
+    __slots__ = ("bits", "cycles", "env", "k", "label", "on_arrival", "on_hop", "route")
 
-    def __init__(self, env, route, bits, cycles, label, on_arrival) -> None:
+    def __init__(self, env, route, bits, cycles, label, on_arrival, on_hop=None) -> None:
         self.env, self.route, self.bits, self.cycles = env, route, bits, cycles
-        self.label, self.on_arrival, self.k = label, on_arrival, 0
+        self.label, self.on_arrival, self.on_hop, self.k = label, on_arrival, on_hop, 0
 
     def hop(self) -> None:
         link = self.route[self.k]
@@ -76,6 +78,8 @@ class _Message:
 
     def arrived(self, _event: simpy.Event) -> None:
         self.route[self.k].received += self.bits
+        if self.on_hop is not None:
+            self.on_hop(self.k)
         self.k += 1
         if self.k < len(self.route):
             self.hop()

@@ -127,6 +127,7 @@ class Sim:
         self.c2c_border_bits = [0] * layers
         self.c2c_weight_bits = [0] * layers
         self.c2c_reduce_bits = [0] * layers
+        self.c2c_gather_bits = [0] * layers
         self.image_loaded = [0] * chips
         self.result_read = [0] * chips
         self.busy = [[0] * chips for _ in range(layers)]

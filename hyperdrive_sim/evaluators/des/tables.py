@@ -24,7 +24,7 @@ from hyperdrive_sim.mapping.routes import halo_transfers, snake_order
 from hyperdrive_sim.mapping.tiling import DIRECTIONS
 
 #: message kinds; a chip waits for key ``layer * KINDS + kind``
-HALO, FROM_EAST, FROM_SOUTH, KINDS = 0, 1, 2, 3
+HALO, FROM_EAST, FROM_SOUTH, GATHER, KINDS = 0, 1, 2, 3, 4
 
 
 def chip_name(chip: int, cols: int) -> str:
@@ -42,6 +42,20 @@ class Send(NamedTuple):
     key: int  # what the receiver waits for: layer * KINDS + kind
     layer: int  # the layer whose c2c bits it counts towards
     label: str
+
+
+class LegMsg(NamedTuple):
+    """One leg of a move that changes partitioning (mapping/partition.py): store-and-forward
+    over ``route``; hop k leaves a copy at ``deliver[k]`` and starts ``children[k]``."""
+
+    route: tuple[Channel, ...]
+    bits: int
+    cycles: int
+    key: int  # what the receivers wait for: layer * KINDS + GATHER
+    layer: int
+    label: str
+    deliver: tuple[int | None, ...]
+    children: tuple[tuple[LegMsg, ...], ...]
 
 
 class Block(NamedTuple):
@@ -76,6 +90,8 @@ class Step(NamedTuple):
     sends: tuple[Send, ...]  # halos of its output that later layers need
     #: border_exchange streamed: the halo parts each phase sends when it ends (else empty)
     phase_sends: tuple[tuple[Send, ...], ...] = ()
+    gather: int = 0  # deliveries of a move it waits for before the layer (0: none)
+    legs: tuple[LegMsg, ...] = ()  # moves of its output it starts after the layer
 
 
 @dataclass(frozen=True, eq=False)
@@ -94,6 +110,8 @@ class Tables:
     producer: tuple[int | None, ...]  # layer whose output feeds each layer's halo
     #: per chip: the layer after which the next frame's image tile fits (-1: at the start)
     image_after: tuple[int, ...] = ()
+    #: per chip: moves of the image it starts once its tile has arrived
+    image_legs: tuple[tuple[LegMsg, ...], ...] = ()
 
 
 def mesh_links(plan: Plan, record: bool) -> dict[tuple[int, int], Channel]:
@@ -127,6 +145,24 @@ def _route(links, keys, layer: str, cols: int) -> tuple[Channel, ...]:
             f"{chip_name(bad[0], cols)} -> {chip_name(bad[1], cols)}, which is not a link of "
             "the mesh"
         ) from None
+
+
+def _leg_messages(gather, links, key: int, layer: int, label: str, cols: int, bpc: float):
+    """(source chip, message) of every leg that starts at its source, children nested."""
+    kids: dict[tuple[int, int], list[int]] = {}
+    for n, leg in enumerate(gather.legs):
+        if leg.after is not None:
+            kids.setdefault(leg.after, []).append(n)
+    msgs: dict[int, LegMsg] = {}
+    for n in range(len(gather.legs) - 1, -1, -1):  # children come after their parents
+        leg = gather.legs[n]
+        children = tuple(
+            tuple(msgs[m] for m in kids.get((n, k), ())) for k in range(len(leg.links))
+        )
+        route = _route(links, leg.links, label, cols)
+        cycles = int(xfer(leg.bits, bpc))
+        msgs[n] = LegMsg(route, leg.bits, cycles, key, layer, label, leg.deliver, children)
+    return [(leg.src, msgs[n]) for n, leg in enumerate(gather.legs) if leg.after is None]
 
 
 def _chip_sends(sends: dict[tuple[int, int], list[Send]], i: int, phases: int, works: bool) -> dict:
@@ -184,6 +220,20 @@ def build_tables(plan: Plan, links: dict[tuple[int, int], Channel]) -> Tables:
                 msg = Send(route, t.bits, cyc, t.dst, key, i, label)
                 sends[t.src].setdefault((j, phase), []).append(msg)
 
+    # moves that change partitioning: legs leave when the input's producer is done
+    legs: list[dict[int, list[LegMsg]]] = [{} for _ in range(chips)]  # chip -> layer -> legs
+    for i, lp in enumerate(plan.layers):
+        if lp.gather is None:
+            continue
+        src_name = lp.info.layer.inputs[0]
+        j = index.get(src_name, -1)  # -1: the image
+        key = i * KINDS + GATHER
+        for root, msg in _leg_messages(lp.gather, links, key, i, f"move {lp.name}", cols, link_bpc):
+            legs[root].setdefault(j, []).append(msg)
+        for d, n in enumerate(lp.gather.received.tolist()):
+            if n:
+                expected[d][key] = expected[d].get(key, 0) + n
+
     blocks: list[Block] = []
     steps: list[list[Step]] = [[] for _ in range(chips)]
     for i, lp in enumerate(plan.layers):
@@ -196,15 +246,21 @@ def build_tables(plan: Plan, links: dict[tuple[int, int], Channel]) -> Tables:
             reach = max((position[c] for c in needing), default=0)
             label = f"weights {lp.name}"
             streamed = np.where(lp.cached_blocks, 0, work.blocks)
-            for bits, pc, lc, cached in zip(
+            owners = [None] * len(streamed) if lp.block_owner is None else lp.block_owner.tolist()
+            for bits, pc, lc, cached, owner in zip(
                 streamed.tolist(),
                 xfer(streamed, off).tolist(),
                 xfer(streamed, link_bpc).tolist(),
                 lp.cached_blocks.tolist(),
+                owners,
                 strict=True,
             ):
-                hops = 0 if cached else reach
-                blocks.append(Block(i, bits, pc, lc, needs, needing, hops, label, cached))
+                b_needs, b_needing, b_reach = needs, needing, reach
+                if owner is not None:  # channel partitioning: the block's own chip only
+                    b_needs = tuple(c == owner for c in range(chips))
+                    b_needing, b_reach = (owner,), position[owner]
+                hops = 0 if cached else b_reach
+                blocks.append(Block(i, bits, pc, lc, b_needs, b_needing, hops, label, cached))
         vec = work.reduce_len
         red_cycles = int(xfer(vec * act, link_bpc)) if vec else 0
         cyc = work.cycles.tolist()
@@ -232,7 +288,7 @@ def build_tables(plan: Plan, links: dict[tuple[int, int], Channel]) -> Tables:
                 Step(
                     layer=i,
                     works=cyc[c] > 0,
-                    phases=lp.phases,
+                    phases=lp.phases if lp.chip_phases is None else int(lp.chip_phases[c]),
                     phase=phase[c],
                     interior=phase[c] - border[c],
                     border=border[c],
@@ -242,7 +298,11 @@ def build_tables(plan: Plan, links: dict[tuple[int, int], Channel]) -> Tables:
                     south=south,
                     adds=vec,
                     reduce=reduce,
-                    **_chip_sends(sends[c], i, lp.phases, cyc[c] > 0),
+                    **_chip_sends(
+                        sends[c], i, lp.phases if lp.chip_phases is None else 1, cyc[c] > 0
+                    ),
+                    gather=expected[c].get(i * KINDS + GATHER, 0),
+                    legs=tuple(legs[c].get(i, ())),
                 )
             )
     forwards = [0] * chips
@@ -263,4 +323,5 @@ def build_tables(plan: Plan, links: dict[tuple[int, int], Channel]) -> Tables:
         expected=tuple(expected),
         producer=tuple(producer),
         image_after=tuple(next_image_layer(plan).tolist()),
+        image_legs=tuple(tuple(legs[c].get(-1, ())) for c in range(chips)),
     )
