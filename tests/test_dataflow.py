@@ -203,3 +203,90 @@ def test_frames_conserve_bits_per_frame_and_raise_fps_at_1080p() -> None:
         assert one.row[key] == four.row[key], key
     assert four.row["fps"] > 1.2 * one.row["fps"]
     assert four.row["fps"] > 1 / four.row["latency_s"]
+
+
+def _channel_plan():
+    """16-channel 7x7 image -> conv 3x3 to 32 channels -> conv 3x3 to 32, channel partitioned
+    on 1x2 chips (slow links: 8 bits per cycle, 2 cycles latency)."""
+    b = NetBuilder("two_wide", input_channels=16)
+    b.conv(32, 3, name="conv1")
+    b.conv(32, 3, name="conv2")
+    sys = SYSTEM.model_copy(update={"partitioning": "channel"})
+    return build_plan(b.build().at(7, 7), Hardware(CHIP, sys, ENERGY, Mesh(rows=1, cols=2)))
+
+
+def test_channel_partitioning_by_hand() -> None:
+    plan = _channel_plan()
+    conv1, conv2 = plan.layers
+    assert conv1.placement == conv2.placement == "channel"
+    # 32 channels = 2 blocks of 16, dealt in turn: block 0 to chip 0, block 1 to chip 1; each
+    # chip computes 16 channels over the whole 7x7 map: 1 pixel step x 16*9 taps = 144 cycles
+    assert conv1.block_owner.tolist() == conv2.block_owner.tolist() == [0, 1]
+    assert conv1.work.cycles.tolist() == [144, 144]
+    assert conv2.work.cycles.tolist() == [288, 288]  # 1 x 32*9
+    assert conv1.work.wbuf_write_bits.tolist() == [16 * 144, 16 * 144]  # one block each
+    # before conv1 each chip's image tile goes to the other: 7 rows x 4 (3) cols x 16 x 16
+    assert conv1.gather.bits.tolist() == [[0, 7168], [5376, 0]]
+    # before conv2 each chip's 16 channels of the 7x7 map: 16 x 49 x 16 = 12,544 bits
+    assert conv2.gather.bits.tolist() == [[0, 12544], [12544, 0]]
+    # FMM at conv1 on chip 0: its tile 7,168 + its output 12,544 + the other tile 5,376
+    assert conv1.fmm_need_bits.tolist() == [25088, 25088]
+
+
+@pytest.mark.parametrize("evaluator", sorted(EVALUATORS))
+def test_channel_partitioning_timing_by_hand(evaluator: str) -> None:
+    # Interface (128 bits/cycle, 10 latency): tile 0 [0,56] (arrives 66), conv1 block 0
+    # [56,74] (84), tile 1 [74,116] (126), block 1 [116,134] (144), conv2's blocks after.
+    # Chip 1's tile leaves at 126: 5376/8 = 672 cycles + 2 -> chip 0 has it at 800 and runs
+    # conv1 [800, 944]. Chip 0's tile leaves at 66: 896 + 2 -> chip 1 runs conv1 [964, 1108].
+    # conv2 needs the other chip's 12,544 bits: 1568 cycles + 2. Chip 1's leave at 1108 and
+    # reach chip 0 at 2678: conv2 [2678, 2966]. Chip 0's leave at 944, but the event model
+    # queues them behind conv1's move still on that link until 962: chip 1 has them at
+    # 962 + 1570 = 2532 (the analytic schedule, without queueing: 2514), conv2 ends 2820
+    # (2802). Results, 12,544 bits per chip = 98 cycles each from 2966: arrive 3172.
+    counts = EVALUATORS[evaluator](_channel_plan())
+    assert counts.total_cycles == 3172
+    assert counts.finish_cycles.tolist() == [2966, 2820 if evaluator == "simpy" else 2802]
+    assert counts.stall_border_cycles[0].tolist() == [800 - 66, 964 - 126]
+    # link-hop bits of the moves: 7,168 + 5,376 and 2 x 12,544, one hop each
+    assert counts.c2c_gather_bits.tolist() == [12544, 25088]
+    assert counts.macs.sum() == _channel_plan().network.macs
+
+
+def test_multicast_reaches_every_chip_once_over_a_tree() -> None:
+    from hyperdrive_sim.mapping.partition import multicast
+
+    # 2x3 mesh, chip 1 (row 0, middle) sends 10 bits: east and west along row 0, then down
+    # each of the 3 columns: 5 links, each chip but the source gets exactly one copy
+    shares = np.array([0, 10, 0, 0, 0, 0])
+    g = multicast(shares, Mesh(rows=2, cols=3))
+    delivered = [c for leg in g.legs for c in leg.deliver if c is not None]
+    assert sorted(delivered) == [0, 2, 3, 4, 5]
+    assert g.link_bits == 5 * 10
+    assert g.received.tolist() == [1, 0, 1, 1, 1, 1]
+
+
+def test_hybrid_switches_where_maps_leave_tile_pus_idle() -> None:
+    # ResNet-34 at 224x224 on 2x2: layer4's 7x7 maps give each chip 4x4 or fewer pixels, so
+    # spatial tiling leaves 33 of the 49 Tile-PUs idle. A 3x3 conv of layer4 (512 -> 512):
+    # spatial 32 blocks x 1 pixel step x 4608 taps = 147,456 cycles per chip; channel
+    # partitioned, 8 blocks per chip x ceil(7/7)^2 x 4608 = 36,864.
+    base = {"mesh": "2x2"}
+    spatial = simulate("resnet34", "224x224", **base)
+    hybrid = simulate("resnet34", "224x224", system={"partitioning": "hybrid"}, **base)
+    layer = {lp.name: lp for lp in hybrid.plan.layers}
+    assert [lp.name for lp in hybrid.plan.layers if lp.placement == "channel"][0] == (
+        "layer4.0.conv1"
+    )
+    assert layer["layer4.1.conv1"].work.cycles.tolist() == [36864] * 4
+    assert {lp.name: lp for lp in spatial.plan.layers}["layer4.1.conv1"].work.cycles.max() == (
+        147456
+    )
+    # the move before layer4.0.conv1: each chip's 7x7x256 share of layer3's output
+    # (200,704 bits) crosses 3 links of its tree (one along its row, two down the columns)
+    assert layer["layer4.0.conv1"].gather.link_bits == 4 * 3 * 200_704
+    assert hybrid.row["macs"] == spatial.row["macs"]
+    assert hybrid.row["fps"] > 1.3 * spatial.row["fps"]
+    rows = {r["layer"]: r for r in hybrid.layer_rows()}
+    assert rows["layer4.1.conv1"]["placement"] == "channel"
+    assert rows["layer4.0.conv1"]["gather_bits"] == 4 * 3 * 200_704

@@ -403,17 +403,23 @@ def _channel_layer(
 def partition_switch(net: ShapedNetwork, hw: Hardware) -> int | None:
     """Index of the first channel-partitioned layer under ``system.partitioning``.
 
-    spatial: None; channel: 0 (from the image on); hybrid: the cut with one live map (or
-    none) whose plan fits and has the smallest estimated frame time (``estimate_cycles``),
-    so spatial tiling while the maps are large and channel partitioning once they are small.
+    spatial: None; channel: 0 (from the image on); hybrid: among the cuts with one live map
+    after which the first layer's share per chip no longer fills the Tile-PU array (where
+    spatial tiling starts to leave Tile-PUs idle), and no switch at all, the one whose plan
+    fits and has the smallest estimated frame time (``estimate_cycles``).
     """
     mode = hw.system.partitioning
     if mode == "spatial":
         return None
     if mode == "channel":
         return 0
+    small = []
+    for k, _ in single_map_cuts(net):
+        out = net.infos[k].out_shape
+        if _tiling(out, hw.mesh).chip_pixels().max() < hw.chip.tiles:
+            small.append(k)
     best: tuple[bool, int, int | None] | None = None
-    for k in (None, *single_map_cuts(net)):
+    for k in (None, *small):
         geo = geometry(net, hw, switch=k)
         if geo.problems or not geo.layers:
             continue
@@ -423,16 +429,17 @@ def partition_switch(net: ShapedNetwork, hw: Hardware) -> int | None:
     return None if best is None else best[2]
 
 
-def single_map_cuts(net: ShapedNetwork) -> list[int]:
-    """Layer indices k such that exactly one tensor, a map, is live between layer k-1 and
-    k (the input counts as produced before layer 0)."""
+def single_map_cuts(net: ShapedNetwork) -> list[tuple[int, str]]:
+    """(k, tensor) for every layer index k where exactly one tensor, a spatial map, is
+    live between layer k-1 and k (the input counts as produced before layer 0)."""
     last = dict(net.last_use)
+    spatial = {INPUT: True, **{i.layer.name: i.layer.spatial for i in net.infos}}
     produced = {INPUT: -1, **{i.layer.name: i.index for i in net.infos}}
     cuts = []
     for k in range(len(net.infos)):
         live = [t for t, at in produced.items() if at < k and last.get(t, -1) >= k]
-        if len(live) == 1:
-            cuts.append(k)
+        if len(live) == 1 and spatial[live[0]]:
+            cuts.append((k, live[0]))
     return cuts
 
 
