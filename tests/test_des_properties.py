@@ -52,6 +52,7 @@ EXACT = (
     "c2c_border_bits",
     "c2c_weight_bits",
     "c2c_reduce_bits",
+    "c2c_gather_bits",
     "image_in_bits",
     "result_out_bits",
 )
@@ -109,6 +110,8 @@ def contention_free_plans(draw) -> Plan:
         "link_latency_ns": 0,
         "weight_distribution": draw(st.sampled_from(["bus", "chain"])),
         "corner_routing": draw(st.sampled_from(["relay", "diagonal"])),
+        "border_exchange": draw(st.sampled_from(["bulk", "streamed"])),
+        "partitioning": draw(st.sampled_from(["spatial", "spatial", "hybrid", "channel"])),
     }
     hw = hardware(f"{rows}x{cols}", chip, system)
     # every chip gets `scale` Tile-PU passes per row and column of the first map, or more

@@ -288,10 +288,8 @@ def _frame(plan: Plan, carry: _Carry | None, record: dict[str, list[Interval]] |
                     (ends[:, needs].max(axis=1) if needs.any() else ends.max(axis=1)).tolist()
                 )
             if hw.system.weight_distribution == "chain":
-                needs = lp.work.wbuf_write_bits > 0
-                reach = int(hops[needs].max()) if needs.any() else 0
                 streamed = np.where(lp.cached_blocks, 0, lp.work.blocks)
-                per_layer["c2c_weight_bits"][i] = int(streamed.sum()) * reach
+                per_layer["c2c_weight_bits"][i] = int((streamed * block_reach(lp, hops)).sum())
         finish = np.where(works, ends[-1], start)
         s_weight[i] = finish - np.where(works, compute_end, start) + (begin - start - gather_wait)
         busy[i] = lp.work.cycles
@@ -446,10 +444,11 @@ def _weight_arrivals(
             hw.chips, dtype=np.int64
         )
         if chain and not cached.all() and needs.any():
-            reach = int(hops[needs].max())
+            reach_of = block_reach(lp, hops)
             bits = np.where(cached, 0, lp.work.blocks)
             link_cycles = xfer(bits, hw.link_bits_per_cycle)
             for p in np.flatnonzero(~cached):
+                reach = int(reach_of[p])
                 along = _chain_arrivals(
                     int(arrival[p, 0]), int(link_cycles[p]), reach, link_free, hw
                 )
@@ -458,6 +457,15 @@ def _weight_arrivals(
                 arrival[p] = at
         bounds[i] = np.where(needs[None, :], arrival, 0)
     return bounds
+
+
+def block_reach(lp: LayerPlan, hops: np.ndarray) -> np.ndarray:
+    """``chain``: snake positions each of the layer's blocks travels past the root: to the
+    farthest chip that needs it (its owner under channel partitioning)."""
+    if lp.block_owner is not None:
+        return hops[lp.block_owner]
+    needs = lp.work.wbuf_write_bits > 0
+    return np.full(len(lp.work.blocks), int(hops[needs].max()) if needs.any() else 0)
 
 
 def _chain_arrivals(root: int, cycles: int, reach: int, link_free: np.ndarray, hw: Hardware):

@@ -79,6 +79,14 @@ class Gather:
         return sum(leg.bits * len(leg.links) for leg in self.legs)
 
 
+def scaled(gather: Gather, factor: int) -> Gather:
+    """The same move carrying ``factor`` times the bits (the frames of a batch)."""
+    legs = tuple(
+        Leg(leg.src, leg.links, leg.bits * factor, leg.deliver, leg.after) for leg in gather.legs
+    )
+    return Gather(legs, gather.bits * factor, gather.kind)
+
+
 def _line(start: int, stop: int, fixed: int, mesh: Mesh, along_row: bool) -> list[int]:
     """Chips from ``start`` to ``stop`` (inclusive) along a row or column."""
     step = 1 if stop >= start else -1

@@ -33,6 +33,7 @@ from hyperdrive_sim.mapping.partition import (
     link_loads,
     multicast,
     owned,
+    scaled,
     unicast,
 )
 from hyperdrive_sim.mapping.tiling import DIRECTIONS, Halo, Tiling, halo
@@ -311,6 +312,7 @@ def geometry(net: ShapedNetwork, hw: Hardware, switch: int | None = -1) -> Geome
                 halo_bits=lg.halo_bits * batch,
                 fmm_need_bits=lg.fmm_need_bits * batch,
                 halo_need_bits=lg.halo_need_bits * batch,
+                gather=None if lg.gather is None else scaled(lg.gather, batch),
             )
             for lg in layers
         ]
