@@ -290,3 +290,13 @@ def test_hybrid_switches_where_maps_leave_tile_pus_idle() -> None:
     rows = {r["layer"]: r for r in hybrid.layer_rows()}
     assert rows["layer4.1.conv1"]["placement"] == "channel"
     assert rows["layer4.0.conv1"]["gather_bits"] == 4 * 3 * 200_704
+
+
+def test_chain_with_channel_blocks_fills_slots_only_the_event_model_sees() -> None:
+    # docs/model.md quotes these two rates (ResNet-18, 224x224, 2x2, hybrid, chain)
+    system = {"partitioning": "hybrid", "weight_distribution": "chain"}
+    fps = {
+        ev: simulate("resnet18", "224x224", mesh="2x2", system=system, evaluator=ev).row["fps"]
+        for ev in ("analytic", "simpy")
+    }
+    assert (round(fps["simpy"]), round(fps["analytic"])) == (93, 141)
