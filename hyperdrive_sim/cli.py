@@ -82,6 +82,19 @@ def _result_line(row: dict, labels: str) -> str:
     )
 
 
+def _usual_values(rows: list[dict], columns: list[str]) -> dict[str, object]:
+    """Per sweep column, a value most rows share (the reference a paired sweep departs
+    from), when one is strictly the most common; the table labels only departures from it."""
+    from collections import Counter
+
+    usual = {}
+    for col in columns:
+        counts = Counter(repr(r.get(col)) for r in rows).most_common(2)
+        if len(counts) > 1 and counts[0][1] > counts[1][1]:
+            usual[col] = next(r.get(col) for r in rows if repr(r.get(col)) == counts[0][0])
+    return usual
+
+
 def _search_options(args: argparse.Namespace) -> dict:
     """The options `run` and `explore` share, checked: output folder, executor, cache."""
     _check_out_dir(args.out)
@@ -119,10 +132,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"{'mJ/frame':>9} {'I/O %':>6} {'TOp/s/W':>8}  note"
     )
     print(header)
-    sweep = [c for c in result.columns if c not in RESULT_COLUMNS]
+    sweep = [
+        c
+        for c in result.columns
+        if c not in RESULT_COLUMNS and c not in ("network", "input", "mesh")
+    ]
+    usual = _usual_values(result.rows, sweep)
     for row in result.rows[: args.show]:
         labels = " ".join(
-            f"{k}={row.get(k)}" for k in sweep if k not in ("network", "input", "mesh")
+            f"{k.rsplit('.', 1)[-1]}={row.get(k)}"
+            for k in sweep
+            if k not in usual or row.get(k) != usual[k]
         )
         print(_result_line(row, labels))
     if len(result.rows) > args.show:

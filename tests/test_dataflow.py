@@ -275,7 +275,7 @@ def test_hybrid_switches_where_maps_leave_tile_pus_idle() -> None:
     spatial = simulate("resnet34", "224x224", **base)
     hybrid = simulate("resnet34", "224x224", system={"partitioning": "hybrid"}, **base)
     layer = {lp.name: lp for lp in hybrid.plan.layers}
-    assert [lp.name for lp in hybrid.plan.layers if lp.placement == "channel"][0] == (
+    assert next(lp.name for lp in hybrid.plan.layers if lp.placement == "channel") == (
         "layer4.0.conv1"
     )
     assert layer["layer4.1.conv1"].work.cycles.tolist() == [36864] * 4

@@ -144,7 +144,19 @@ def test_explore_experiment_has_a_front(path: Path):
     assert result.front, f"{_id(path)}: nothing meets the constraints"
 
 
-@pytest.mark.parametrize("path", [p for p in EXPERIMENT_FILES if p not in EXPLORE_FILES], ids=_id)
+#: experiments whose full run takes longer than the default suite should spend on one test
+SLOW_RUNS = {"dataflow_alternatives"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        pytest.param(p, marks=pytest.mark.slow) if p.stem in SLOW_RUNS else p
+        for p in EXPERIMENT_FILES
+        if p not in EXPLORE_FILES
+    ],
+    ids=_id,
+)
 def test_experiment_runs_and_something_fits(path: Path):
     result = run_experiment(path, write=False, progress=False, executor="serial")
     assert result.out_dir is None

@@ -43,7 +43,7 @@ from hyperdrive_sim.techniques.weight_cache import steady_state_hits
 from hyperdrive_sim.workload.layers import INPUT, Layer, Shape
 from hyperdrive_sim.workload.network import LayerInfo, ShapedNetwork
 
-Placement = Literal["tiled", "root"]
+Placement = Literal["tiled", "root", "channel"]  # the pipeline labels stages instead
 ROOT = 0
 
 

@@ -19,7 +19,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
         description=(
             "Run the network with real numbers (binary weights, seeded input) on the "
             "simulated mesh, each chip holding only its tiles and exchanging halos over the "
-            "links, and compare every layer with a monolithic numpy reference. "
+            "links (or, partitioned by channel, holding its output channels and receiving its "
+            "inputs leg by leg as the plan moves them), and compare every layer with a "
+            "monolithic numpy reference. "
             "Exit 0 when all layers match, 3 on a mismatch, 2 on bad input."
         ),
     )
@@ -30,11 +32,18 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=("fp32", "fp16"), default="fp32")
     p.add_argument("--corner-routing", choices=("relay", "diagonal"), help="override the system's")
     p.add_argument("--border-exchange", choices=("bulk", "streamed"), help="override the system's")
+    p.add_argument(
+        "--partitioning",
+        choices=("spatial", "channel", "hybrid"),
+        help="override the system's: tiles, output channels per chip, or tiles then channels",
+    )
     p.add_argument("--weights", help=".npz with one array per layer (or .npy); signs taken")
     p.add_argument("--chip", help="chip YAML (default: the bundled hyperdrive preset)")
     p.add_argument("--system", help="system YAML (default: the bundled hyperdrive_mesh)")
     p.add_argument(
-        "--break-halo", choices=("corners", "edges", "relay", "parts"), help=argparse.SUPPRESS
+        "--break-halo",
+        choices=("corners", "edges", "relay", "parts", "gather-drop", "gather-offset"),
+        help=argparse.SUPPRESS,
     )
     p.set_defaults(func=cmd_verify)
     return p
@@ -87,6 +96,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         weights=args.weights,
         corner_routing=args.corner_routing,
         border_exchange=args.border_exchange,
+        partitioning=args.partitioning,
         break_halo=args.break_halo,
     )
     print(report.table())

@@ -12,6 +12,14 @@ Per layer (in the plan's order) each chip
 - root after a tiled map (global pooling, dense): reduces its own tile to a partial vector;
   partials are summed (or maxed) hop by hop towards chip (0, 0) along ``reduction_target``.
 - root after root: chip (0, 0) computes the whole layer.
+- channel (``system.partitioning: channel | hybrid``): a chip holds the channels it owns
+  over the whole map (``Stored.owner``, derived by the plan's rules and cross-checked with
+  its ``block_owner``). The move before the layer (``LayerPlan.gather``) is carried out leg
+  by leg over the links: each leg's payload is cut by its source chip (its channels, or
+  its tile at the switch), relays forward what they received, and every delivery must
+  carry what ``gather.bits[s, d]`` says. The receiver assembles the whole input (a
+  non-depthwise conv, or a dense on the root) or its own channels (depthwise conv, pool,
+  upsample at the switch) and computes its output channels with the reference kernels.
 
 Pieces, pixel counts and links all come from the mapping (``build_plan``, ``halo_transfers``)
 and are cross-checked against each other, so a geometry bug surfaces as a SimulationError.
@@ -24,6 +32,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from hyperdrive_sim.errors import SimulationError
+from hyperdrive_sim.mapping.costs import LAYOUT_KINDS, conv_blocks
+from hyperdrive_sim.mapping.partition import Gather, block_owners, channel_owners
 from hyperdrive_sim.mapping.plan import ROOT, LayerPlan, Plan, reduction_target
 from hyperdrive_sim.mapping.routes import halo_transfers
 from hyperdrive_sim.mapping.tiling import DIRECTIONS, Tiling
@@ -33,7 +43,10 @@ from hyperdrive_sim.verify.numerics import Precision, activate, shift
 from hyperdrive_sim.workload.layers import INPUT, Conv, Dense, GlobalPool, Layer, Pool, Upsample
 from hyperdrive_sim.workload.network import LayerInfo
 
-BREAKS: tuple[str, ...] = ("corners", "edges", "relay", "parts")
+#: deliberate faults (tests): halo pieces not sent (corners, edges), relays forwarding
+#: nothing, streamed parts out of order; a gather's last leg losing its final delivery
+#: (gather-drop), one sender's share placed one channel off (gather-offset)
+BREAKS: tuple[str, ...] = ("corners", "edges", "relay", "parts", "gather-drop", "gather-offset")
 
 
 @dataclass(frozen=True)
@@ -145,6 +158,9 @@ class Step:
     reduce: bool = False
     #: border_exchange streamed: the producer's channels per phase, each part sent alone
     parts: tuple[int, ...] | None = None
+    #: channel partitioning: the plan's move before the layer and its block owners
+    gather: Gather | None = None
+    block_owner: np.ndarray | None = None
 
     @property
     def name(self) -> str:
@@ -169,8 +185,11 @@ def steps(plan: Plan) -> list[Step]:
             if streamed and producer is not None and producer.phase_channels is not None:
                 parts = tuple(producer.phase_channels.tolist())
             out.append(
-                Step(info, lp.placement, lp.halo_bits, lp.halo_offchip, geo, True, reduce, parts)
-            )
+                Step(
+                    info, lp.placement, lp.halo_bits, lp.halo_offchip, geo, True, reduce, parts,
+                    lp.gather, lp.block_owner,
+                )
+            )  # fmt: skip
             continue
         placement[info.layer.name] = "tiled"
         # the plan skips only tiled layers whose output map has fewer rows/cols than the mesh
@@ -186,14 +205,23 @@ def steps(plan: Plan) -> list[Step]:
 
 @dataclass
 class Stored:
-    """A tensor as the chips hold it: one tile per chip, or the whole map on the root."""
+    """A tensor as the chips hold it: one tile per chip, the whole map on the root, or
+    (placement "channel") per chip its own channels of the whole map, in channel order."""
 
     placement: str
     tiles: list[np.ndarray | None]
     tiling: Tiling | None = None
+    #: placement "channel": the chip holding each channel
+    owner: np.ndarray | None = None
 
     def assemble(self) -> np.ndarray:
         """The whole map, stitched from the tiles (for comparison only)."""
+        if self.owner is not None:
+            shape = next(t.shape for t in self.tiles)[1:]
+            full = np.zeros((len(self.owner), *shape), dtype=self.tiles[0].dtype)
+            for chip, tile in enumerate(self.tiles):
+                full[np.flatnonzero(self.owner == chip)] = tile
+            return full
         if self.tiling is None:
             return self.tiles[ROOT]
         cols = len(self.tiling.col_sizes)
@@ -233,6 +261,62 @@ class MeshRun:
         self.steps = steps(plan)
         tiling = Tiling.of(plan.network.input_shape, self.mesh)
         self.act: dict[str, Stored] = {INPUT: self._split(image, tiling)}
+        #: channel-partitioned tensors: the chip holding each channel
+        self.owners: dict[str, np.ndarray] = {}
+        #: layers channel partitioning cannot run (the plan reports them as problems too)
+        self.unsupported: list[str] = []
+        self._derive_owners()
+
+    def _derive_owners(self) -> None:
+        """Owners of every channel-partitioned tensor by the rules of mapping/partition.py,
+        cross-checked with the plan's ``block_owner``.
+
+        A non-depthwise conv deals its weight blocks in turn (block p to chip p mod chips);
+        a depthwise conv, pool, upsample, add and global pool keep their input's owners; at
+        the switch (input still tiled) a depthwise conv, pool or upsample deals blocks of C
+        channels in turn.
+        """
+        chips, fmpus = self.mesh.chips, self.plan.hw.chip.fmpus_per_tile
+
+        def dealt(blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            by_block = block_owners(len(blocks), chips)
+            return channel_owners(blocks, by_block), by_block
+
+        for st in self.steps:
+            if st.placement != "channel":
+                continue
+            info, layer = st.info, st.info.layer
+            ins = [self.owners.get(name) for name in layer.inputs]
+            out_c, kind = info.out_shape.channels, layer.kind
+            expect = None  # the block owners the plan must give a conv
+            if kind in LAYOUT_KINDS or (
+                kind == "add" and not all(a is not None and np.array_equal(a, ins[0]) for a in ins)
+            ):
+                self.unsupported.append(
+                    f"layer {layer.name!r}: a {kind} of channel-partitioned maps cannot run "
+                    "channel partitioned (use partitioning: spatial, or hybrid)"
+                )
+                owner = np.zeros(out_c, dtype=np.int64)
+            elif kind in ("add", "global_pool"):
+                if ins[0] is None:
+                    raise SimulationError(f"layer {layer.name!r}: channel {kind} of a tiled map")
+                owner = ins[0]
+            elif _depthwise(info) or kind in ("pool", "upsample"):
+                owner = ins[0] if ins[0] is not None else dealt(conv_blocks(out_c, 1, fmpus))[0]
+                expect = owner if kind == "conv" else None  # one channel per block
+            elif kind == "conv":
+                owner, expect = dealt(conv_blocks(out_c, layer.groups, fmpus))
+            else:
+                raise SimulationError(f"layer {layer.name!r}: no channel rule for a {kind}")
+            got = st.block_owner
+            if (expect is None) != (got is None) or (
+                expect is not None and not np.array_equal(expect, got)
+            ):
+                raise SimulationError(
+                    f"layer {layer.name!r}: the plan's block owners {got} disagree with the "
+                    f"dealing rule {expect}"
+                )
+            self.owners[layer.name] = owner
 
     def _split(self, full: np.ndarray, tiling: Tiling) -> Stored:
         rb, cb = tiling.row_bounds, tiling.col_bounds
@@ -263,7 +347,10 @@ class MeshRun:
         info, layer = lp.info, lp.info.layer
         weight = self.weights.get(layer.name)
         traffic = Traffic()
-        if lp.placement == "tiled":
+        if lp.placement == "channel":
+            owner = self.owners[layer.name]
+            raw = Stored("channel", self._channel(lp, owner, weight, traffic), None, owner)
+        elif lp.placement == "tiled":
             tiling = Tiling.of(info.out_shape, self.mesh)
             if layer.arity == 1:
                 tiles = self._windowed(lp, weight, traffic)
@@ -279,6 +366,10 @@ class MeshRun:
             tiles = [None] * self.mesh.chips
             if lp.reduce:
                 tiles[ROOT] = self._reduce(lp, src, weight, traffic)
+            elif lp.gather is not None:  # a dense after a channel map: slices to the root
+                inbox = self._move(lp, [(s, ROOT) for s in range(self.mesh.chips)], src, traffic)
+                whole = self._whole(ROOT, src, inbox[ROOT], layer.name)
+                tiles[ROOT] = ref.layer_op(layer, [whole], weight)
             else:
                 ins = [self.act[name].tiles[ROOT] for name in layer.inputs]
                 tiles[ROOT] = ref.layer_op(layer, ins, weight)
@@ -288,6 +379,7 @@ class MeshRun:
             raw.placement,
             [None if t is None else activate(t, s, self.precision) for t in raw.tiles],
             raw.tiling,
+            raw.owner,
         )
         return raw, traffic
 
@@ -393,6 +485,162 @@ class MeshRun:
             raise SimulationError(f"layer {name!r}: transfer {t} ends at chip {holder}")
         return payload
 
+    # -- channel partitioning ----------------------------------------------------------------
+
+    def _channel(self, lp: Step, owner: np.ndarray, weight, traffic: Traffic) -> list:
+        """Every chip's own output channels over the whole map, after the layer's move."""
+        info, layer = lp.info, lp.info.layer
+        chips, name = self.mesh.chips, layer.name
+        srcs = [self.act[ref_name] for ref_name in layer.inputs]
+        src = srcs[0]
+        mine = [np.flatnonzero(owner == chip) for chip in range(chips)]
+        every = [(s, d) for s in range(chips) for d in range(chips) if s != d]
+        if lp.gather is None:  # the inputs are already where the channels are computed
+            if any(x.owner is None for x in srcs):
+                raise SimulationError(f"layer {name!r}: reads a {src.placement} map unmoved")
+            held = [[x.tiles[chip] for x in srcs] for chip in range(chips)]
+            whole = False
+        elif lp.gather.kind == "multicast":  # every chip gets every share: the whole input
+            inbox = self._move(lp, every, src, traffic)
+            held = [[self._whole(chip, src, inbox[chip], name)] for chip in range(chips)]
+            whole = True
+        else:  # at the switch: each tile's part of the receiver's channels
+            if src.tiling is None:
+                raise SimulationError(f"layer {name!r}: a unicast move of a {src.placement} map")
+            cut = [[src.tiles[s][mine[d]] for d in range(chips)] for s in range(chips)]
+            inbox = self._move(lp, every, src, traffic, lambda s, d: cut[s][d])
+            held = [
+                [self._own_channels(chip, src, cut[chip][chip], inbox[chip], name)]
+                for chip in range(chips)
+            ]
+            whole = False
+        out_shape = info.out_shape
+        out = []
+        for chip in range(chips):
+            want = (len(mine[chip]), out_shape.height, out_shape.width)
+            if not want[0]:  # a chip owning no channel of this layer
+                out.append(np.zeros(want, dtype=self.image.dtype))
+                continue
+            block = _channel_block(info, held[chip], mine[chip], weight, whole)
+            if block.shape != want:
+                raise SimulationError(
+                    f"layer {name!r}: chip {chip} computed a {block.shape} block, expected {want}"
+                )
+            out.append(block)
+        return out
+
+    def _move(self, lp: Step, pairs, src: Stored, traffic: Traffic, cut=None):
+        """Carry the plan's legs over the links; returns ``inbox[d][s]``, the payload chip d
+        kept from chip s.
+
+        ``pairs`` (s, d) are the transfers the layer needs; ``cut(s, d)`` is what sender s
+        cuts for d (default: all it holds of ``src``). Their sizes must be the plan's
+        ``gather.bits`` at one bits-per-value; each hop must be a mesh link from the chip
+        holding the message; a leg started by another's arrival forwards what arrived.
+        """
+        gather, name = lp.gather, lp.name
+        chips, cols = self.mesh.chips, self.mesh.cols
+        cut = cut or (lambda s, d: src.tiles[s])
+        values = np.zeros((chips, chips), dtype=np.int64)
+        payloads = {}
+        for s, d in pairs:
+            if s != d:
+                payloads[(s, d)] = cut(s, d)
+                values[s, d] = payloads[(s, d)].size
+        bits = int(gather.bits.sum()) // max(1, int(values.sum()))  # bits per value
+        if not np.array_equal(values * bits, gather.bits):
+            raise SimulationError(
+                f"layer {name!r}: the shares the chips hold ({values.tolist()} values) "
+                f"disagree with the plan's gather bits {gather.bits.tolist()}"
+            )
+        inbox: list[dict[int, np.ndarray]] = [{} for _ in range(chips)]
+        delivered = np.zeros((chips, chips), dtype=np.int64)
+        arrived: dict[tuple[int, int], tuple[int, np.ndarray]] = {}  # (leg, hop) -> held
+        last = len(gather.legs) - 1
+        for i, leg in enumerate(gather.legs):
+            if leg.after is None:  # leaves the source with what it cut for the far end
+                target = [chip for chip in leg.deliver if chip is not None][-1]
+                holder, payload = leg.src, payloads[(leg.src, target)]
+            elif leg.after in arrived:  # where an earlier leg arrived, what it received
+                holder, payload = arrived[leg.after]
+            else:
+                raise SimulationError(f"layer {name!r}: leg {i} starts after a later leg")
+            if payload.size * bits != leg.bits:
+                raise SimulationError(
+                    f"layer {name!r}: leg {i} from chip {leg.src} carries {payload.size} "
+                    f"values, the plan says {leg.bits} bits"
+                )
+            for hop, (a, b) in enumerate(leg.links):
+                _check_link(a, b, holder, cols, self.routing)
+                traffic.link_bits += payload.size * bits
+                holder = b
+                arrived[(i, hop)] = (b, payload)
+                keep = leg.deliver[hop]
+                if keep is None:
+                    continue
+                if keep != b:
+                    raise SimulationError(f"layer {name!r}: leg {i} delivers to {keep} at {b}")
+                if leg.src in inbox[b]:
+                    raise SimulationError(
+                        f"layer {name!r}: chip {b} receives chip {leg.src}'s share twice"
+                    )
+                delivered[leg.src, b] += payload.size
+                if self.break_halo == "gather-drop" and i == last and hop == len(leg.links) - 1:
+                    continue  # the final delivery of the last leg is lost
+                inbox[b][leg.src] = payload
+        if not np.array_equal(delivered, values):
+            raise SimulationError(
+                f"layer {name!r}: the legs delivered {delivered.tolist()} values, the chips "
+                f"need {values.tolist()}"
+            )
+        return inbox
+
+    def _whole(self, chip: int, src: Stored, inbox: dict, name: str) -> np.ndarray:
+        """The whole input map on ``chip``: its own share plus every share it received."""
+        own = src.tiles[chip]
+        if src.owner is not None:
+            full = np.zeros((len(src.owner), *own.shape[1:]), dtype=own.dtype)
+            filled = np.zeros(full.shape[0], dtype=bool)
+            where = [np.flatnonzero(src.owner == s) for s in range(self.mesh.chips)]
+        else:
+            shape = src.tiling.shape
+            full = np.zeros((shape.channels, shape.height, shape.width), dtype=own.dtype)
+            filled = np.zeros(full.shape[1:], dtype=bool)
+            where = [self._tile_slices(src.tiling, s) for s in range(self.mesh.chips)]
+        shares = {chip: own, **inbox}
+        wrong = max(inbox) if inbox and self.break_halo == "gather-offset" else None
+        for s, share in shares.items():
+            if src.owner is not None:
+                idx = where[s] if s != wrong else (where[s] + 1) % len(src.owner)
+                full[idx] = share
+                filled[where[s]] = True
+            else:
+                rows, cols = where[s]
+                full[:, rows, cols] = share if s != wrong else np.roll(share, 1, axis=0)
+                filled[rows, cols] = True
+        if not filled.all() and self.break_halo is None:
+            raise SimulationError(f"layer {name!r}: chip {chip} lacks part of its input")
+        return full
+
+    def _own_channels(self, chip, src: Stored, own, inbox: dict, name: str) -> np.ndarray:
+        """Chip's own channels of a tiled map, whole: its tile's part plus every tile's."""
+        shape = src.tiling.shape
+        x = np.zeros((own.shape[0], shape.height, shape.width), dtype=own.dtype)
+        filled = np.zeros((shape.height, shape.width), dtype=bool)
+        wrong = max(inbox) if inbox and self.break_halo == "gather-offset" else None
+        for s, piece in {chip: own, **inbox}.items():
+            rows, cols = self._tile_slices(src.tiling, s)
+            x[:, rows, cols] = piece if s != wrong else np.roll(piece, 1, axis=0)
+            filled[rows, cols] = True
+        if own.shape[0] and not filled.all() and self.break_halo is None:
+            raise SimulationError(f"layer {name!r}: chip {chip} lacks part of its channels")
+        return x
+
+    def _tile_slices(self, tiling: Tiling, chip: int) -> tuple[slice, slice]:
+        r, c = divmod(chip, self.mesh.cols)
+        rb, cb = tiling.row_bounds, tiling.col_bounds
+        return slice(int(rb[r]), int(rb[r + 1])), slice(int(cb[c]), int(cb[c + 1]))
+
     def _reduce(self, lp: Step, src: Stored, weight, traffic: Traffic) -> np.ndarray:
         """Partial vectors per chip, summed (or maxed) hop by hop into the root."""
         layer, in_shape = lp.info.layer, lp.info.in_shapes[0]
@@ -452,3 +700,35 @@ def _block(layer: Layer, window: np.ndarray, rs: Span, cs: Span, weight) -> np.n
         r0, c0 = rs.lo * f, cs.lo * f
         return up[:, rs.out_lo - r0 : rs.out_hi - r0, cs.out_lo - c0 : cs.out_hi - c0]
     return ref.layer_op(layer, [window], weight)
+
+
+def _depthwise(info: LayerInfo) -> bool:
+    """A conv with one input channel per output channel (the plan keeps its channels put)."""
+    layer = info.layer
+    return (
+        isinstance(layer, Conv)
+        and layer.groups == info.in_shapes[0].channels == info.out_shape.channels
+    )
+
+
+def _channel_block(info: LayerInfo, inputs: list, mine: np.ndarray, weight, whole: bool):
+    """Output channels ``mine`` of the layer on one chip, from the whole input map (``whole``)
+    or from the chip's own channels of its inputs; the layer's own padding applies."""
+    layer = info.layer
+    if isinstance(layer, Conv):
+        args = (layer.stride, layer.padding, layer.dilation)
+        if not whole:
+            if not _depthwise(info):
+                raise SimulationError(f"layer {layer.name!r}: a conv without its whole input")
+            return ref.conv2d(inputs[0], weight[mine], *args, len(mine))
+        per_out = info.out_shape.channels // layer.groups
+        per_in = info.in_shapes[0].channels // layer.groups
+        parts = []
+        for group in np.unique(mine // per_out):  # each group's channels from its inputs
+            o = mine[mine // per_out == group]
+            x = inputs[0][group * per_in : (group + 1) * per_in]
+            parts.append(ref.conv2d(x, weight[o], *args, 1))
+        return np.concatenate(parts, axis=0)
+    if whole:
+        raise SimulationError(f"layer {layer.name!r}: a {layer.kind} given the whole map")
+    return ref.layer_op(layer, inputs, weight)

@@ -6,7 +6,9 @@ computed from the mesh's own (assembled) inputs to that layer, so rounding diffe
 not compound. Tiling never reorders the sum of an output pixel, so every layer computed
 per pixel (or wholly on the root chip) must match bit for bit in FP16 too; a reduction
 across the mesh (global pooling, dense over a tiled map) sums in another order and must
-lie within the bound of ``numerics``.
+lie within the bound of ``numerics``. Channel partitioning keeps every output's sum on one
+chip in the reference's order (each chip holds the whole map of the channels it reads), so
+its layers, the global pooling of a channel map included, must match bit for bit too.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ PRESETS = {
 }
 ROUTINGS = ("relay", "diagonal")
 EXCHANGES = ("bulk", "streamed")
+PARTITIONINGS = ("spatial", "channel", "hybrid")
 
 
 class VerifyGeometryError(MappingError):
@@ -66,7 +69,8 @@ class LayerCheck:
     out_shape: Shape
     #: halo pixels the layer's chips received from neighbours (0 when from off-chip)
     halo_pixels: int
-    #: bits carried over chip-to-chip links (relay hops and reduction hops included)
+    #: bits carried over chip-to-chip links (relay hops, reduction hops and the legs of a
+    #: channel-partitioning move included, each hop counted)
     link_bits: int
     max_abs_err: float
     max_abs_ref: float
@@ -93,6 +97,7 @@ class VerifyReport:
     #: the network outputs as assembled from the chips (mesh values, raw)
     outputs: dict[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
     border_exchange: str = "bulk"
+    partitioning: str = "spatial"
 
     @property
     def ok(self) -> bool:
@@ -111,7 +116,7 @@ class VerifyReport:
         """One line per layer: traffic, max |error|, max |reference| and the verdict."""
         fp16 = self.precision == "fp16"
         head = (
-            f"{'#':>3} {'layer':<26} {'type':<13} {'output':<14} {'place':<6} {'halo px':>8} "
+            f"{'#':>3} {'layer':<26} {'type':<13} {'output':<14} {'place':<7} {'halo px':>8} "
             f"{'link kbit':>9} {'max|err|':>10} {'max|ref|':>10}"
             + (f" {'err/bound':>9}" if fp16 else "")
             + "  status"
@@ -122,7 +127,7 @@ class VerifyReport:
             place = c.placement + ("" if c.planned else "*")
             lines.append(
                 f"{c.index:>3} {c.name:<26.26} {c.kind:<13} {c.out_shape!s:<14} "
-                f"{place:<6} {c.halo_pixels:>8} {c.link_bits / 1e3:>9.1f} "
+                f"{place:<7} {c.halo_pixels:>8} {c.link_bits / 1e3:>9.1f} "
                 f"{c.max_abs_err:>10.4g} {c.max_abs_ref:>10.4g}{' ' + use if fp16 else ''}  "
                 f"{'ok' if c.ok else 'MISMATCH'}"
             )
@@ -138,6 +143,7 @@ class VerifyReport:
             f"{self.network} at {self.input_shape.width}x{self.input_shape.height} on a "
             f"{self.mesh} mesh ({self.precision}, corner routing {self.corner_routing}, "
             + ("streamed borders, " if self.border_exchange == "streamed" else "")
+            + f"{self.partitioning} partitioning, "
             + f"seed {self.seed}"
             + (f", break_halo={self.break_halo}" if self.break_halo else "")
             + ")"
@@ -162,7 +168,9 @@ def _spec(value, model, kind: str):
     return model.model_validate(value)
 
 
-def _hardware(chip, system, energy, hardware, mesh, corner_routing, border_exchange) -> Hardware:
+def _hardware(
+    chip, system, energy, hardware, mesh, corner_routing, border_exchange, partitioning=None
+) -> Hardware:
     if hardware is None:
         system = _spec(system, SystemSpec, "system")
         chip, energy = _spec(chip, ChipSpec, "chip"), _spec(energy, EnergyTable, "energy")
@@ -170,20 +178,17 @@ def _hardware(chip, system, energy, hardware, mesh, corner_routing, border_excha
     if mesh is not None:
         mesh = mesh if isinstance(mesh, Mesh) else Mesh.model_validate(mesh)
         hardware = replace(hardware, mesh=mesh)
-    if corner_routing is not None:
-        if corner_routing not in ROUTINGS:
-            raise InputError(
-                f"corner routing must be one of {', '.join(ROUTINGS)}, got {corner_routing!r}"
-            )
-        system = hardware.system.model_copy(update={"corner_routing": corner_routing})
-        hardware = replace(hardware, system=system)
-    if border_exchange is not None:
-        if border_exchange not in EXCHANGES:
-            raise InputError(
-                f"border exchange must be one of {', '.join(EXCHANGES)}, got {border_exchange!r}"
-            )
-        system = hardware.system.model_copy(update={"border_exchange": border_exchange})
-        hardware = replace(hardware, system=system)
+    overrides = (
+        ("corner_routing", "corner routing", corner_routing, ROUTINGS),
+        ("border_exchange", "border exchange", border_exchange, EXCHANGES),
+        ("partitioning", "partitioning", partitioning, PARTITIONINGS),
+    )
+    for key, what, value, allowed in overrides:
+        if value is None:
+            continue
+        if value not in allowed:
+            raise InputError(f"{what} must be one of {', '.join(allowed)}, got {value!r}")
+        hardware = replace(hardware, system=hardware.system.model_copy(update={key: value}))
     return hardware
 
 
@@ -211,21 +216,25 @@ def verify(
     corner_routing: str | None = None,
     break_halo: str | None = None,
     border_exchange: str | None = None,
+    partitioning: str | None = None,
 ) -> VerifyReport:
     """Compute ``network`` numerically on the mesh and compare every layer with numpy.
 
     Specs default to the bundled presets (or give a ready ``hardware``); ``mesh``,
-    ``corner_routing`` and ``border_exchange`` override the system's. ``weights``: None for
-    seeded +-1 weights, a mapping of arrays per layer name, or an .npz/.npy path (signs are
-    taken). ``break_halo`` ("corners", "edges", "relay", "parts") deliberately corrupts the
-    exchange (tests).
+    ``corner_routing``, ``border_exchange`` and ``partitioning`` override the system's.
+    ``weights``: None for seeded +-1 weights, a mapping of arrays per layer name, or an
+    .npz/.npy path (signs are taken). ``break_halo`` (one of ``BREAKS``: "corners", "edges",
+    "relay", "parts" for the halo exchange, "gather-drop", "gather-offset" for the moves of
+    channel partitioning) deliberately corrupts the exchange (tests).
     Raises VerifyGeometryError when the mesh cannot run the network at all.
     """
     if precision not in PRECISIONS:
         raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if break_halo is not None and break_halo not in BREAKS:
         raise InputError(f"break_halo must be one of {', '.join(BREAKS)}, got {break_halo!r}")
-    hw = _hardware(chip, system, energy, hardware, mesh, corner_routing, border_exchange)
+    hw = _hardware(
+        chip, system, energy, hardware, mesh, corner_routing, border_exchange, partitioning
+    )
     require_tiled(hw.system, "verify")
     res = Resolution.model_validate(resolution)
     net = resolve_network(network).at(res.height, res.width)
@@ -244,6 +253,8 @@ def verify(
     if problems := run.too_far():
         more = f" (and {len(problems) - 1} more layers)" if len(problems) > 1 else ""
         raise VerifyGeometryError(problems[0] + more)
+    if run.unsupported:
+        raise VerifyGeometryError(run.unsupported[0])
 
     ref_act = {INPUT: image}
     checks, outputs = [], {}
@@ -303,11 +314,22 @@ def verify(
         _notes(plan, hw),
         outputs,
         hw.system.border_exchange,
+        hw.system.partitioning,
     )
 
 
 def _notes(plan, hw: Hardware) -> tuple[str, ...]:
     notes = []
+    if hw.system.partitioning != "spatial":
+        first = next((lp for lp in plan.layers if lp.placement == "channel"), None)
+        notes.append(
+            f"{hw.system.partitioning} partitioning: "
+            + (
+                f"channel partitioned from layer {first.name!r} (#{first.index}) on"
+                if first is not None
+                else "no layer is channel partitioned (the planner keeps every layer tiled)"
+            )
+        )
     if not plan.fits:
         notes.append(f"the plan does not fit ({plan.reason}); verified the geometry only")
     mode = getattr(hw.chip, "activation_mode", "fp16")

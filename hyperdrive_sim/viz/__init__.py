@@ -12,6 +12,10 @@ internals.
   numeric sweep setting that varies, one line per combination of the other settings;
 - ``accelerator_comparison``: Hyperdrive vs the baselines per network and input, core vs
   system efficiency and energy per frame by part;
+- ``border_stall``, ``dataflow_comparison``: when a dataflow option varies (border
+  exchange, fused pooling, organisation, frames, batch, ...), halo and weight stall against
+  the number of chips per configuration, and each configuration's energy, frames/s, latency
+  and chips (``viz.dataflow``);
 - ``timeline_<point>``: per-chip Gantt chart and link / off-chip activity of each simpy
   trace in ``traces/`` (the first ``style.MAX_TIMELINES`` in sorted order), named by the
   point's network, input, mesh and sweep settings (``timeline_resnet34_224x224_4x4_...``).
@@ -157,6 +161,7 @@ def _figure_jobs(
     """(file stem, draw) of every figure the results support, in writing order; ``draw``
     builds and saves the figure and returns the written paths (matplotlib imported here)."""
     from hyperdrive_sim.viz import figures as fg
+    from hyperdrive_sim.viz.dataflow import dataflow_figures
 
     points = results.points
     varying = varying_columns(points, results.extra_columns)
@@ -182,6 +187,8 @@ def _figure_jobs(
     groups = fg.comparison_groups(points)
     if groups:
         add(COMPARISON, fg.comparison_figure, groups, varying)
+    for name, build, *args in dataflow_figures(points, results.extra_columns):
+        add(name, build, *args)
     jobs += _timeline_jobs(trace_files(results_dir), points, varying, out, formats)
     return jobs
 
