@@ -97,11 +97,32 @@ class _Planner:
         #: segment boundaries: 0, every cut, the end
         self.bounds = (0, *sorted(self.cuts), len(net.infos))
         self._memo: dict[tuple[int, int, int], tuple[Plan, _Cost, int, np.ndarray]] = {}
+        self._profiles: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._estimates: dict[tuple[int, int, int], _Cost] = {}
 
     @cached_property
     def value_bits(self) -> int:
         chip = self.hw.chip
         return 1 if chip.activation_mode == "binary" else chip.activation_bits
+
+    @cached_property
+    def live_values(self) -> np.ndarray:
+        """Per layer: values of every tensor live while it runs (inputs, output, maps kept
+        for later readers), views excluded. Spread evenly over a band's chips, a floor on
+        the band's map bits per chip: the plan tiles each of them over the band."""
+        net = self.net
+        last = dict(net.last_use)
+        sizes = {INPUT: net.input_shape.elements}
+        made = {INPUT: -1}
+        for info in net.infos:
+            if info.layer.kind not in LAYOUT_KINDS:
+                sizes[info.layer.name] = info.out_shape.elements
+                made[info.layer.name] = info.index
+        live = np.zeros(len(net.infos), dtype=np.int64)
+        for name, size in sizes.items():
+            start, stop = max(made[name], 0), last.get(name, made[name])
+            live[start : stop + 1] += size
+        return live
 
     def source(self, a: int) -> str:
         """The tensor a stage starting at layer ``a`` reads."""
@@ -110,6 +131,42 @@ class _Planner:
     def band_mesh(self, lines: int) -> Mesh:
         m = self.hw.mesh
         return Mesh(rows=lines, cols=m.cols) if self.by_rows else Mesh(rows=m.rows, cols=lines)
+
+    def profile(self, lines: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The whole network tiled over a band of ``lines``: per layer its slowest chip's
+        cycles, its largest FMM need, and whether it cannot be tiled there. Within a stage a
+        layer holds the same maps as here (a cut leaves one map live, which the stage reads),
+        so these price every segment on that band without planning it."""
+        if lines not in self._profiles:
+            mesh = self.band_mesh(lines)
+            band = _band_hardware(self.hw, mesh)
+            roomy = dataclasses.replace(
+                band, chip=band.chip.model_copy(update={"fmm_bits": sys.maxsize})
+            )
+            n = len(self.net.infos)
+            cycles, need = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+            bad = np.ones(n, dtype=bool)
+            for lp in build_plan(self.net, roomy).layers:
+                cycles[lp.index] = int(lp.work.cycles.max())
+                need[lp.index] = int(lp.fmm_need_bits.max())
+                bad[lp.index] = False
+            self._profiles[lines] = (cycles, need, bad)
+        return self._profiles[lines]
+
+    def estimate(self, a: int, b: int, lines: int) -> _Cost:
+        """The cost of layers [a, b) on a band, from ``profile``: the split search compares
+        these; the chosen stages are then planned exactly (``stage``)."""
+        key = (a, b, lines)
+        if key not in self._estimates:
+            weights = _segment_weight_bits(self.net, a, b, self.hw)
+            chips = self.band_mesh(lines).chips
+            cut = self.net.shape_of(self.source(a)).elements if a else 0
+            received = -(-cut * self.value_bits // chips)
+            cycles, need, bad = self.profile(lines)
+            peak = int(need[a:b].max()) + weights + received
+            excess = max(0, peak - self.hw.chip.fmm_bits)
+            self._estimates[key] = _Cost(int(bad[a:b].any()), excess, int(cycles[a:b].sum()))
+        return self._estimates[key]
 
     def stage(self, a: int, b: int, lines: int) -> tuple[Plan, _Cost, int, np.ndarray]:
         """(plan, cost, weight bits, received bits per chip) of layers [a, b) on a band."""
@@ -132,8 +189,18 @@ class _Planner:
                 f"{100 * excess / capacity:.1f}%)"
             )
             zeros = np.zeros(mesh.chips, dtype=np.int64)
-            plan = Plan(sub_network(net, a, b, self.source(a)), _band_hardware(hw, mesh), (),
-                        zeros, zeros, (problem,))  # fmt: skip
+            plan = Plan(net, _band_hardware(hw, mesh), (), zeros, zeros, (problem,))
+            return plan, _Cost(0, excess, 0), weights, zeros
+        maps = int(self.live_values[a:b].max(initial=0)) * self.value_bits // mesh.chips
+        if plain and weights + maps > capacity:  # the maps cannot fit beside the weights
+            excess = weights + maps - capacity
+            problem = (
+                f"needs at least {weights + maps:,} bits of feature-map memory (FMM) per chip: "
+                f"{weights:,} of stationary weights and at least {maps:,} of maps; the chip "
+                f"has {capacity:,} (over by {excess:,} bits, {100 * excess / capacity:.1f}%)"
+            )
+            zeros = np.zeros(mesh.chips, dtype=np.int64)
+            plan = Plan(net, _band_hardware(hw, mesh), (), zeros, zeros, (problem,))
             return plan, _Cost(0, excess, 0), weights, zeros
         source = self.source(a)
         sub = sub_network(net, a, b, source)
@@ -200,7 +267,7 @@ class _Planner:
                     worst, bs, ls = best[j][u]
                     for j2 in range(j + 1, n):
                         for lc in range(1, lines - u + 1):
-                            cost = self.stage(bounds[j], bounds[j2], lc)[1].key()
+                            cost = self.estimate(bounds[j], bounds[j2], lc).key()
                             cand = (max(worst, cost), [*bs, bounds[j2]], [*ls, lc])
                             cur = nxt[j2][u + lc]
                             if cur is None or cand[0] < cur[0]:
