@@ -300,3 +300,75 @@ def test_chain_with_channel_blocks_fills_slots_only_the_event_model_sees() -> No
         for ev in ("analytic", "simpy")
     }
     assert (round(fps["simpy"]), round(fps["analytic"])) == (93, 141)
+
+
+def test_readme_dataflow_table_is_what_a_fresh_run_prints() -> None:
+    """Every cell of the README's dataflow table against a fresh run of the bundled
+    experiment (fps to 0.1 and mJ to 0.001, as the run prints them)."""
+    import re
+    from pathlib import Path
+
+    from hyperdrive_sim.experiment import run_experiment
+
+    rows = run_experiment("dataflow_alternatives", write=False, progress=False,
+                          executor="serial").rows  # fmt: skip
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    table = readme[readme.index("| configuration | ResNet-34 224") :].split("\n\n")[0]
+    columns = [("resnet34", 224), ("mobilenet_v2", 224), ("resnet34", 1920)]
+    reference = {"system.border_exchange": "bulk", "chip.fuse_pooling": False,
+                 "system.organisation": "tiled", "system.frames": 1, "system.batch": 1,
+                 "system.partitioning": "spatial"}  # fmt: skip
+    checked = 0
+    for line in table.splitlines()[2:]:
+        name, *cells = (c.strip() for c in line.strip("|").split("|"))
+        setting = {}
+        if name != "reference":
+            key, value = re.fullmatch(r"`(\w+): (\w+)`", name).groups()
+            full = next(k for k in reference if k.endswith("." + key))
+            setting = {full: type(reference[full])(value == "true" if value in ("true", "false")
+                                                   else value)}  # fmt: skip
+        want = {**reference, **setting}
+        for (net, width), cell in zip(columns, cells, strict=True):
+            if cell == "not run":
+                continue
+            mesh = re.match(r"\[(\d+)×(\d+)\]", cell).groups()
+            (row,) = [
+                r for r in rows
+                if r["network"] == net and r["input_w"] == width
+                and (str(r["mesh_rows"]), str(r["mesh_cols"])) == mesh
+                and all(str(r[k]) == str(v) for k, v in want.items())
+            ]  # fmt: skip
+            if cell.endswith("does not fit"):
+                assert not row["fits"], (name, net)
+            else:
+                fps, mj = re.search(r"([\d.]+) fps, ([\d.]+) mJ", cell).groups()
+                assert f"{row['fps']:.1f}" == fps, (name, net)
+                assert f"{row['total_energy_j'] * 1e3:.3f}" == mj, (name, net)
+            checked += 1
+    assert checked == 20
+
+    def pick(net, width, mesh, **setting):
+        want = {**reference, **{f"system.{k}": v for k, v in setting.items()}}
+        (row,) = [
+            r for r in rows
+            if r["network"] == net and r["input_w"] == width
+            and f"{r['mesh_rows']}x{r['mesh_cols']}" == mesh
+            and all(str(r[k]) == str(v) for k, v in want.items())
+        ]  # fmt: skip
+        return row
+
+    def stall(row) -> str:
+        return f"{100 * row['stall_border_cycles'] / (row['cycles'] * row['chips']):.2f}%"
+
+    mob = [pick("mobilenet_v2", 224, "4x4", border_exchange=x) for x in ("bulk", "streamed")]
+    hd = [pick("resnet34", 1920, "12x12", border_exchange=x) for x in ("bulk", "streamed")]
+    text = " ".join(readme.split())  # the bullets wrap
+    gain = f"{100 * (mob[1]['fps'] / mob[0]['fps'] - 1):.1f}%"
+    assert (
+        f"runs {gain} faster, its halo stall falls from {stall(mob[0])} to {stall(mob[1])}" in text
+    )
+    assert f"the halo stall ({stall(hd[0])} bulk, {stall(hd[1])} streamed on 12×12)" in text
+    two = [pick("resnet34", 224, "2x2", partitioning=x) for x in ("spatial", "hybrid")]
+    assert f"from {two[0]['fps']:.1f} to {two[1]['fps']:.1f} on 2×2" in text
+    moved = pick("resnet34", 224, "4x4", partitioning="hybrid")["c2c_gather_bits"]
+    assert f"{moved / 1e6:.0f} Mbit of maps moved" in text
