@@ -21,7 +21,7 @@ from functools import cached_property
 import numpy as np
 
 from hyperdrive_sim.mapping.costs import LAYOUT_KINDS, ChipWork
-from hyperdrive_sim.mapping.plan import LayerPlan, Plan, build_plan
+from hyperdrive_sim.mapping.plan import LayerPlan, Plan, build_plan, single_map_cuts
 from hyperdrive_sim.mapping.routes import Transfer
 from hyperdrive_sim.mapping.tiling import Tiling
 from hyperdrive_sim.spec.hardware import Hardware
@@ -469,25 +469,15 @@ def cut_points(net: ShapedNetwork) -> dict[int, str]:
     for info in net.infos:
         if info.layer.spatial and all(ref in tiled for ref in info.layer.inputs):
             tiled.add(info.layer.name)
-    outputs = set(net.outputs)
-    produced: dict[str, int] = {INPUT: -1, **{i.layer.name: i.index for i in net.infos}}
-    last = dict(net.last_use)
-    cuts: dict[int, str] = {}
-    for i in range(1, len(net.infos)):
-        live = {
-            name
-            for name, at in produced.items()
-            if at < i and last.get(name, -1) >= i  # network outputs live to the end
-        }
-        if len(live) != 1:
-            continue
-        (name,) = live
-        if name == INPUT or name not in tiled:
-            continue
-        if net.infos[produced[name]].layer.kind in LAYOUT_KINDS or name in outputs:
-            continue
-        cuts[i] = name
-    return cuts
+    kinds = {i.layer.name: i.layer.kind for i in net.infos}
+    return {
+        i: name
+        for i, name in single_map_cuts(net)
+        if name != INPUT
+        and name in tiled
+        and kinds[name] not in LAYOUT_KINDS
+        and name not in net.outputs  # network outputs live to the end
+    }
 
 
 def sub_network(net: ShapedNetwork, a: int, b: int, source: str) -> ShapedNetwork:
