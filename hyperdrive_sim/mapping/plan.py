@@ -420,12 +420,23 @@ def partition_switch(net: ShapedNetwork, hw: Hardware) -> int | None:
         out = net.infos[k].out_shape
         if _tiling(out, hw.mesh).chip_pixels().max() < hw.chip.tiles:
             small.append(k)
+    if not small:
+        return None
+    # the layers before a switch are the spatial plan's: price them once
+    spatial = geometry(net, hw, switch=None)
+    before = np.zeros(len(net.infos) + 1, dtype=np.int64)
+    for g in spatial.layers:
+        before[g.info.index + 1] = estimate_cycles(spatial, hw, [g])
+    before = np.cumsum(before)
     best: tuple[bool, int, int | None] | None = None
     for k in (None, *small):
-        geo = geometry(net, hw, switch=k)
+        geo = spatial if k is None else geometry(net, hw, switch=k)
         if geo.problems or not geo.layers:
             continue
-        key = (bool(capacity_problems(geo, hw)), estimate_cycles(geo, hw), k)
+        start = len(net.infos) if k is None else k
+        tail = [g for g in geo.layers if g.info.index >= start]
+        cycles = int(before[start]) + estimate_cycles(geo, hw, tail)
+        key = (bool(capacity_problems(geo, hw)), cycles, k)
         if best is None or key[:2] < best[:2]:
             best = key
     return None if best is None else best[2]
@@ -445,11 +456,12 @@ def single_map_cuts(net: ShapedNetwork) -> list[tuple[int, str]]:
     return cuts
 
 
-def estimate_cycles(geo: Geometry, hw: Hardware) -> int:
-    """A quick frame time for choosing a partitioning: every layer's slowest chip, plus
-    each move's busiest link (or its longest leg alone, when that is longer)."""
+def estimate_cycles(geo: Geometry, hw: Hardware, layers: list[LayerGeometry] | None = None) -> int:
+    """A quick time of ``layers`` (default: all of ``geo``) for choosing a partitioning:
+    every layer's slowest chip, plus each move's busiest link (or its longest leg alone,
+    when that is longer)."""
     total = 0
-    for g in geo.layers:
+    for g in geo.layers if layers is None else layers:
         precision = Precision(geo.bits[g.info.layer.inputs[0]], geo.bits[g.info.layer.name])
         work = layer_work(
             g.info, hw.chip, g.out_h, g.out_w, g.in_elements, g.reduce, precision,
