@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.container import BarContainer
-from matplotlib.patches import Patch
+from matplotlib.patches import Patch, Rectangle
 
 from hyperdrive_sim.viz import style
 
@@ -133,3 +133,21 @@ class PointBars:
         (self.ax.set_xlim if self.horizontal else self.ax.set_ylim)(0, limit)
         if top <= 0:
             (self.ax.set_xticks if self.horizontal else self.ax.set_yticks)([])
+
+
+def infeasible_strip(ax: Axes, xs: Sequence[float], low: float, high: float, **marker) -> None:
+    """A grey strip along the bottom of ``ax`` with a cross at each ``xs`` (points that do
+    not fit), the y range extended below ``low`` so the strip covers no data point."""
+    strip = style.INFEASIBLE_STRIP
+    ax.set_ylim(low - (high - low) * strip / (1 - strip), high)
+    ax.add_patch(
+        Rectangle(
+            (0, 0), 1, strip, transform=ax.transAxes, color=style.INFEASIBLE_BAND_COLOR,
+            linewidth=0, zorder=0,
+        )
+    )  # fmt: skip
+    ax.plot(
+        list(xs), [strip / 2] * len(xs), linestyle="none", marker=style.INFEASIBLE_MARKER,
+        color=style.INFEASIBLE_TEXT_COLOR, markersize=style.MARKER_SIZE,
+        transform=ax.get_xaxis_transform(), **marker,
+    )  # fmt: skip

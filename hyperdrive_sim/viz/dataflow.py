@@ -32,11 +32,11 @@ from typing import Any
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure, SubFigure
 from matplotlib.lines import Line2D
-from matplotlib.patches import Patch, Rectangle
+from matplotlib.patches import Patch
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
 from hyperdrive_sim.viz import style
-from hyperdrive_sim.viz.bars import PointBars, infeasible_patch
+from hyperdrive_sim.viz.bars import PointBars, infeasible_patch, infeasible_strip
 from hyperdrive_sim.viz.load import Row, cell_key
 from hyperdrive_sim.viz.points import input_name, is_baseline, mesh_name, mesh_order
 from hyperdrive_sim.viz.save import new_figure, styled
@@ -301,28 +301,7 @@ def _stall_panel(ax: Axes, column: str, lines: dict[str, list[Row]], colors: dic
         top = max([top, *(y for y in ys if y is not None)])
     high = max(top, MIN_STALL_TOP) * (1 + style.HEADROOM)
     if bad:
-        strip = style.INFEASIBLE_STRIP
-        ax.set_ylim(-high * strip / (1 - strip), high)
-        ax.add_patch(
-            Rectangle(
-                (0, 0),
-                1,
-                strip,
-                transform=ax.transAxes,
-                color=style.INFEASIBLE_BAND_COLOR,
-                linewidth=0,
-                zorder=0,
-            )
-        )
-        ax.plot(
-            [r["chips"] for r in bad],
-            [strip / 2] * len(bad),
-            linestyle="none",
-            marker=style.INFEASIBLE_MARKER,
-            color=style.INFEASIBLE_TEXT_COLOR,
-            markersize=style.MARKER_SIZE,
-            transform=ax.get_xaxis_transform(),
-        )
+        infeasible_strip(ax, [r["chips"] for r in bad], 0, high)
         ax.yaxis.set_major_locator(FixedLocator([t for t in ax.get_yticks() if t >= 0]))
     else:
         ax.set_ylim(0, high)

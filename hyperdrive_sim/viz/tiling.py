@@ -15,10 +15,10 @@ import math
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure, SubFigure
 from matplotlib.lines import Line2D
-from matplotlib.patches import Rectangle
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
 from hyperdrive_sim.viz import style
+from hyperdrive_sim.viz.bars import infeasible_strip
 from hyperdrive_sim.viz.load import Row
 from hyperdrive_sim.viz.points import mesh_name, mesh_shape
 from hyperdrive_sim.viz.save import new_figure, styled
@@ -117,30 +117,7 @@ def _crosses(ax: Axes, rows: list[Row], x: dict[int, float], values: list[float]
     high = high + span * style.HEADROOM * 2  # room for the labels above the points
     bad = [r for r in rows if not r["fits"]]
     if bad:  # extend below the data so the strip covers no point
-        strip = style.INFEASIBLE_STRIP
-        bottom = low - (high - low) * strip / (1 - strip)
-        ax.set_ylim(bottom, high)
-        ax.add_patch(
-            Rectangle(
-                (0, 0),
-                1,
-                strip,
-                transform=ax.transAxes,
-                color=style.INFEASIBLE_BAND_COLOR,
-                linewidth=0,
-                zorder=0,
-            )
-        )
-        ax.plot(
-            [x[id(r)] for r in bad],
-            [strip / 2] * len(bad),
-            linestyle="none",
-            marker=style.INFEASIBLE_MARKER,
-            color=style.INFEASIBLE_TEXT_COLOR,
-            markersize=style.MARKER_SIZE,
-            transform=ax.get_xaxis_transform(),
-            label="infeasible",
-        )
+        infeasible_strip(ax, [x[id(r)] for r in bad], low, high, label="infeasible")
         ax.yaxis.set_major_locator(FixedLocator([t for t in _ticks(low, high) if t >= low]))
         return {"infeasible"}
     ax.set_ylim(low, high)
