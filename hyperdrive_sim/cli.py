@@ -95,6 +95,18 @@ def _usual_values(rows: list[dict], columns: list[str]) -> dict[str, object]:
     return usual
 
 
+def _evaluation_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of `explore` and `sensitivity` that say what to override, where to write
+    and where evaluations run (read back by ``_search_options``)."""
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a spec value (as for run)")  # fmt: skip
+    p.add_argument("--out", help="output folder (default: the spec's, else results/<name>/)")
+    p.add_argument("--executor", choices=EXECUTORS, default="processes",
+                   help="where evaluations run (default: processes)")  # fmt: skip
+    p.add_argument("--jobs", "-j", type=int, help="worker processes (default: all cores)")
+    p.add_argument("--scheduler", help="Dask scheduler address (with --executor dask)")
+
+
 def _search_options(args: argparse.Namespace) -> dict:
     """The options `run` and `explore` share, checked: output folder, executor, cache."""
     _check_out_dir(args.out)
@@ -657,13 +669,7 @@ def build_parser() -> argparse.ArgumentParser:
         "explore", help="search an experiment's explore: design space for its Pareto front"
     )
     exp.add_argument("experiment", help="experiment YAML with an explore: block, or a bundled name")
-    exp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a spec value (as for run)")  # fmt: skip
-    exp.add_argument("--out", help="output folder (default: the spec's, else results/<name>/)")
-    exp.add_argument("--executor", choices=EXECUTORS, default="processes",
-                     help="where evaluations run (default: processes)")  # fmt: skip
-    exp.add_argument("--jobs", "-j", type=int, help="worker processes (default: all cores)")
-    exp.add_argument("--scheduler", help="Dask scheduler address (with --executor dask)")
+    _evaluation_arguments(exp)
     exp.add_argument("--no-cache", action="store_true", help="re-evaluate every group")
     exp.add_argument("--no-plots", action="store_true", help="skip the Pareto figures")
     exp.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -677,13 +683,7 @@ def build_parser() -> argparse.ArgumentParser:
     sens.add_argument("experiment", help="experiment YAML, or the name of a bundled one")
     sens.add_argument("--samples", type=int, default=200, help="Monte-Carlo samples (200)")
     sens.add_argument("--seed", type=int, default=0, help="seed of the samples (default 0)")
-    sens.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                      help="override a spec value (as for run)")  # fmt: skip
-    sens.add_argument("--out", help="output folder (default: the spec's, else results/<name>/)")
-    sens.add_argument("--executor", choices=EXECUTORS, default="processes",
-                      help="where evaluations run (default: processes)")  # fmt: skip
-    sens.add_argument("--jobs", "-j", type=int, help="worker processes (default: all cores)")
-    sens.add_argument("--scheduler", help="Dask scheduler address (with --executor dask)")
+    _evaluation_arguments(sens)
     sens.add_argument("--no-plots", action="store_true", help="skip the figures")
     sens.add_argument("--no-progress", action="store_true", help="no progress bar")
     sens.set_defaults(func=cmd_sensitivity, no_cache=True)

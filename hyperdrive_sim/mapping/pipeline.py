@@ -175,6 +175,12 @@ class _Planner:
             self._memo[key] = self._build(a, b, lines)
         return self._memo[key]
 
+    def _rejected(self, mesh: Mesh, problem: str, excess: int, weights: int):
+        """A segment ruled out before planning: its problem and FMM excess."""
+        zeros = np.zeros(mesh.chips, dtype=np.int64)
+        plan = Plan(self.net, _band_hardware(self.hw, mesh), (), zeros, zeros, (problem,))
+        return plan, _Cost(0, excess, 0), weights, zeros
+
     def _build(self, a: int, b: int, lines: int):
         net, hw = self.net, self.hw
         weights = _segment_weight_bits(net, a, b, hw)
@@ -188,9 +194,7 @@ class _Planner:
                 f"feature-map memory (FMM) of a chip (over by {excess:,} bits, "
                 f"{100 * excess / capacity:.1f}%)"
             )
-            zeros = np.zeros(mesh.chips, dtype=np.int64)
-            plan = Plan(net, _band_hardware(hw, mesh), (), zeros, zeros, (problem,))
-            return plan, _Cost(0, excess, 0), weights, zeros
+            return self._rejected(mesh, problem, excess, weights)
         maps = int(self.live_values[a:b].max(initial=0)) * self.value_bits // mesh.chips
         if plain and weights + maps > capacity:  # the maps cannot fit beside the weights
             excess = weights + maps - capacity
@@ -199,9 +203,7 @@ class _Planner:
                 f"{weights:,} of stationary weights and at least {maps:,} of maps; the chip "
                 f"has {capacity:,} (over by {excess:,} bits, {100 * excess / capacity:.1f}%)"
             )
-            zeros = np.zeros(mesh.chips, dtype=np.int64)
-            plan = Plan(net, _band_hardware(hw, mesh), (), zeros, zeros, (problem,))
-            return plan, _Cost(0, excess, 0), weights, zeros
+            return self._rejected(mesh, problem, excess, weights)
         source = self.source(a)
         sub = sub_network(net, a, b, source)
         band_hw = _band_hardware(hw, mesh)
