@@ -125,6 +125,12 @@ class _Carry:
     free: int  # when the interface is free
     link_free: np.ndarray  # chain: when each forwarding link is free
 
+    @classmethod
+    def start(cls, chips: int) -> _Carry:
+        """Before the first frame: everything free at cycle 0, no results to read."""
+        zeros = np.zeros(chips, dtype=np.int64)
+        return cls(zeros, zeros, [], 0, [0, 0, 0], 0, np.zeros(max(chips - 1, 0), dtype=np.int64))
+
 
 @dataclass
 class _Frame:
@@ -139,15 +145,15 @@ def _schedule(plan: Plan, record: dict[str, list[Interval]] | None) -> Counts:
     hw = plan.hw
     check_cycles([hw.offchip_latency_cycles, hw.link_latency_cycles])
     frames = hw.system.frames
-    carry, first, result_ends = None, None, []
-    for f in range(frames):
-        frame = _frame(plan, carry, record if f == 0 else None)
-        first = first or frame
-        if frame.results_end is not None:
-            result_ends.append(frame.results_end)
+    carry = _Carry.start(hw.chips)
+    first = _frame(plan, carry, record, previous=False)
+    carry, result_ends = first.carry, []
+    for _ in range(1, frames):
+        frame = _frame(plan, carry, None, previous=True)
+        result_ends.append(frame.results_end)
         carry = frame.carry
-    assert carry is not None and first is not None
-    result_ends.append(_results(plan, carry, [])[0])  # the last frame's, alone
+    (last,), _ = _interface(plan, carry, [], results=True)  # the last frame's, alone
+    result_ends.append(_results_arrival(plan, carry, last))
     total = result_ends[0]
     check_cycles(total)
     interval = steady_interval(result_ends)
@@ -164,38 +170,35 @@ def _schedule(plan: Plan, record: dict[str, list[Interval]] | None) -> Counts:
     )
 
 
-def _results(plan: Plan, carry: _Carry, others: list[list[tuple[int, int]]]):
-    """The frame's results read out (as the interface's last requester, after ``others``):
-    when the last has arrived, the others' transfer ends, and the interface state."""
-    hw = plan.hw
-    cycles = xfer(plan.result_out_bits, hw.offchip_bits_per_cycle)
-    items = [(carry.results_at, int(c)) for c in cycles[plan.result_out_bits > 0]]
-    asks = [*carry.asks[: len(others)], carry.asks[2]]  # results are the third requester
-    ends, free = port_queue([*others, items], asks, carry.free)
-    arrived = max(ends[-1], default=carry.results_at) + hw.offchip_latency_cycles
-    return arrived, ends[:-1], free, ends[-1]
+def _interface(
+    plan: Plan, carry: _Carry, requests: list[list[tuple[int, int]]], results: bool
+) -> tuple[list[list[int]], int]:
+    """``port_queue`` of ``requests`` (image tiles, then weight reads) and, with
+    ``results``, the previous frame's results as the third requester: every transfer's end
+    (the results' last) and when the interface is free."""
+    items = []
+    if results:
+        cycles = xfer(plan.result_out_bits, plan.hw.offchip_bits_per_cycle)
+        items = [(carry.results_at, int(c)) for c in cycles[plan.result_out_bits > 0]]
+    asks = [*carry.asks[: len(requests)], carry.asks[2]]
+    return port_queue([*requests, items], asks, carry.free)
 
 
-def _frame(plan: Plan, carry: _Carry | None, record: dict[str, list[Interval]] | None) -> _Frame:
-    """One frame's schedule, after the frame that left ``carry`` (None: the first)."""
+def _results_arrival(plan: Plan, carry: _Carry, ends: list[int]) -> int:
+    """When the last result of the frame that left ``carry`` has arrived."""
+    return max(ends, default=carry.results_at) + plan.hw.offchip_latency_cycles
+
+
+def _frame(
+    plan: Plan, carry: _Carry, record: dict[str, list[Interval]] | None, previous: bool
+) -> _Frame:
+    """One frame's schedule after ``carry``; ``previous``: a frame ran before it, whose
+    results share the interface with this frame's image and weights."""
     hw = plan.hw
     chips, n_layers = hw.chips, len(plan.layers)
     act = hw.chip.activation_bits
     image_cycles = xfer(plan.image_in_bits, hw.offchip_bits_per_cycle).tolist()
     reads = _read_cycles(plan)
-    if carry is None:
-        carry = _Carry(
-            ready=np.zeros(chips, dtype=np.int64),
-            room=np.zeros(chips, dtype=np.int64),
-            used=[],
-            results_at=-1,
-            asks=[0, 0, 0],
-            free=0,
-            link_free=np.zeros(max(chips - 1, 0), dtype=np.int64),
-        )
-        previous = False
-    else:
-        previous = True
     image_items = [(int(carry.room[c]), cyc) for c, cyc in enumerate(image_cycles)]
     # the stream restarts: block q waits for the slot of the block `slots` before it
     slots = hw.chip.weight_buffer_blocks
@@ -203,14 +206,11 @@ def _frame(plan: Plan, carry: _Carry | None, record: dict[str, list[Interval]] |
     weight_items = [
         (carry.used[q - deficit] if deficit <= q < slots else 0, cyc) for q, cyc in enumerate(reads)
     ]
-    if previous:  # the previous frame's results share the interface with this frame's reads
-        results_end, (img_end, w_end), free, res_ends = _results(
-            plan, carry, [image_items, weight_items]
-        )
-        res_ask = max(res_ends, default=carry.asks[2])
-    else:
-        (img_end, w_end), free = port_queue([image_items, weight_items], carry.asks[:2], 0)
-        results_end, res_ask = None, 0
+    (img_end, w_end, res_ends), free = _interface(
+        plan, carry, [image_items, weight_items], results=previous
+    )
+    results_end = _results_arrival(plan, carry, res_ends) if previous else None
+    res_ask = max(res_ends, default=carry.asks[2])
     image_arrival = np.array(img_end, dtype=np.int64) + hw.offchip_latency_cycles
     link_free = carry.link_free.copy()
     arrivals = _weight_arrivals(plan, w_end, link_free)
