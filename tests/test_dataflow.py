@@ -372,3 +372,15 @@ def test_readme_dataflow_table_is_what_a_fresh_run_prints() -> None:
     assert f"from {two[0]['fps']:.1f} to {two[1]['fps']:.1f} on 2×2" in text
     moved = pick("resnet34", 224, "4x4", partitioning="hybrid")["c2c_gather_bits"]
     assert f"{moved / 1e6:.0f} Mbit of maps moved" in text
+
+
+def test_pipeline_refuses_frames_and_batch_naming_the_key(capsys) -> None:
+    from hyperdrive_sim import cli
+
+    args = ["run", "quickstart", "--no-plots", "--set", "system.organisation=pipeline"]
+    assert cli.main([*args, "--set", "system.frames=2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("hyperdrive-sim: error: --set: system.frames: 2 applies to")
+    assert len(err.splitlines()) == 1
+    assert cli.main(["run", "quickstart", "--no-plots", "--set", "system.pipeline_stages=2"]) == 2
+    assert "system.pipeline_stages: applies to organisation: pipeline" in capsys.readouterr().err

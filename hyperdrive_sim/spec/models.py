@@ -248,20 +248,18 @@ class SystemSpec(Sourced):
         "B frames' maps are held in the FMM",
     )
 
-    @model_validator(mode="after")
-    def _pipeline_options(self) -> SystemSpec:
-        if self.organisation == "pipeline":
-            for key in ("frames", "batch"):
-                if getattr(self, key) != 1:
-                    raise ValueError(
-                        f"{key}: {getattr(self, key)} applies to organisation: tiled; the "
-                        "pipeline organisation reports its own steady state (leave it at 1)"
-                    )
-        elif self.pipeline_stages:
+    @field_validator("pipeline_stages", "frames", "batch")
+    @classmethod
+    def _fits_organisation(cls, value: int, info: ValidationInfo) -> int:
+        pipeline = info.data.get("organisation") == "pipeline"
+        if info.field_name == "pipeline_stages" and value and not pipeline:
+            raise ValueError("applies to organisation: pipeline (this system is tiled)")
+        if info.field_name != "pipeline_stages" and value != 1 and pipeline:
             raise ValueError(
-                "pipeline_stages applies to organisation: pipeline (this system is tiled)"
+                f"{value} applies to organisation: tiled; the pipeline organisation reports "
+                "its own steady state (leave it at 1)"
             )
-        return self
+        return value
 
 
 class EnergyTable(Sourced):
