@@ -114,13 +114,11 @@ def _frame(sim: Sim, c: int, f: int) -> Generator[simpy.Event, None, None]:
     for leg in sim.tables.image_legs[c]:  # the image's move, at a switch before layer 0
         post_leg(sim, leg, offset)
     for step in sim.tables.steps[c]:
-        i, works, phases, phase, interior, border, needs, halo, east, south, adds, reduce = step[
-            :12
-        ]
-        sends, phase_sends = step.sends, step.phase_sends
+        (i, works, phases, phase, interior, border, needs, halo, east, south, adds, reduce,
+         sends, phase_sends, gather, legs) = step  # fmt: skip
         st.layer = i
         gather_wait = 0
-        if step.gather:
+        if gather:
             key = offset + i * KINDS + GATHER
             if pending[key]:
                 t0 = env.now
@@ -194,7 +192,7 @@ def _frame(sim: Sim, c: int, f: int) -> Generator[simpy.Event, None, None]:
             sim.finish[i][c] = env.now
         for msg in sends:
             post(sim, msg, sim.c2c_border_bits, offset)
-        for leg in step.legs:
+        for leg in legs:
             post_leg(sim, leg, offset)
         if i == room_after:
             st.grant_room()
