@@ -140,7 +140,7 @@ def test_comparison_values_are_the_csv_values(tmp_path: Path) -> None:
     assert {"50.0", "55.0 (+10.0%)", "90.0 (+80.0%)", style.INFEASIBLE_LABEL} <= texts
 
 
-def test_stall_series_and_drawn_shares(tmp_path: Path) -> None:
+def test_stall_series_and_drawn_shares(tmp_path: Path, assert_laid_out) -> None:
     _write(tmp_path, _rows())
     results = load_results(tmp_path)
     columns = config_columns(results.points, results.extra_columns)
@@ -149,7 +149,8 @@ def test_stall_series_and_drawn_shares(tmp_path: Path) -> None:
     assert list(series) == ["reference", "border_exchange=streamed"]
     assert [r["chips"] for r in series["reference"]] == [4, 9, 16]
     fig = border_stall_figure(results.points, columns)
-    halo_ax, weight_ax = fig.subfigs[0].axes
+    assert_laid_out(fig)  # two-line tick labels (chips over mesh) under each panel
+    halo_ax, weight_ax = fig.axes[:2]  # the first row of panels
     halo = [(tuple(ln.get_xdata()), tuple(ln.get_ydata())) for ln in halo_ax.lines[:2]]
     # stall / (cycles x chips) in percent, by hand: 400 / (1000 x 4) = 10%, 900 / 9000 = 10%
     assert halo[0] == ((4, 9), pytest.approx((10.0, 10.0)))

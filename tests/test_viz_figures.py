@@ -20,7 +20,7 @@ from hyperdrive_sim.evaluators.des.timeline import Timeline, write_trace
 from hyperdrive_sim.experiment import run_experiment
 from hyperdrive_sim.result import RESULT_COLUMNS
 from hyperdrive_sim.viz import load_results, plot_results, style
-from hyperdrive_sim.viz.energy import io_vs_core_figure
+from hyperdrive_sim.viz.energy import energy_share_figure, io_vs_core_figure
 from hyperdrive_sim.viz.layers import layer_figure
 from hyperdrive_sim.viz.points import (
     file_label,
@@ -103,7 +103,7 @@ def test_tiling_equal_chip_counts_are_three_points() -> None:
     rows.append(_row("2x1"))  # another chip count, so the series spans several sizes
     series = tiling_series(rows, ())
     fig = tiling_figure(series)
-    fps_ax, _, eff_ax, _ = fig.subfigs[0].axes
+    fps_ax, _, eff_ax, _ = fig.axes[:4]  # the first row of panels
     points = {}
     for line in fps_ax.get_lines():
         for x, _y in line.get_xydata():
@@ -124,6 +124,40 @@ def test_tiling_legend_shows_unfit_only_when_drawn() -> None:
     rows = [_row("1x1", fits=False), _row("2x2"), _row("3x3")]
     labels = [label for label, _ in _legend_entries(tiling_figure(tiling_series(rows, ())))]
     assert labels == [style.MESH_SHAPES["square"][2], f"{style.INFEASIBLE_LABEL} (grey strip)"]
+
+
+def test_tiling_panels_laid_out_by_hand_neither_overlap_nor_leave_the_figure(
+    assert_laid_out,
+) -> None:
+    """The hand layout measures tick labels and titles: five-digit frames/s, a two-line
+    efficiency title and two rows of series (one with an unfit mesh) still fit, and each
+    column of panels starts right of its own widest tick label."""
+    rows = [_row(m, fps=12345.6 * k) for k, m in enumerate(("1x2", "2x2", "4x4"), 1)]
+    rows += [_row(m, size="1920x1080", fits=m != "2x2") for m in ("2x2", "4x4", "8x8")]
+    fig = tiling_figure(tiling_series(rows, ()))
+    assert len(fig.axes) == 8  # two rows of four panels
+    assert_laid_out(fig)
+    fps_left, energy_left = (fig.axes[i].get_position().x0 * fig.get_figwidth() for i in (0, 1))
+    panel = style.TILING_PANEL_SIZE[0]
+    # "40000" is wider than "1.00": the fps column leaves more room left of its panels
+    assert fps_left > energy_left - panel
+
+
+@pytest.mark.parametrize("meshes", [4, 14])  # vertical bars, rotated labels / horizontal
+def test_energy_figures_laid_out_by_hand_neither_overlap_nor_leave_the_figure(
+    meshes: int, assert_laid_out
+) -> None:
+    """The bar figures' margins come from their measured labels: rotated mesh labels under
+    a few vertical bars, or long sweep labels left of many horizontal ones (two inputs,
+    one panel each, one point that does not fit)."""
+    rows = [
+        _row(f"{k}x{k}", fits=k > 1, **{"energy.offchip_pj_per_bit": 21.0 + k})
+        for k in range(1, meshes // 2 + 1)
+    ]
+    rows += [_row(f"{k}x{k}", size="1920x1080") for k in range(8, 8 + meshes - len(rows))]
+    varying = ("energy.offchip_pj_per_bit",) if meshes > 4 else ()
+    for figure in (io_vs_core_figure, energy_share_figure):
+        assert_laid_out(figure(rows, varying))
 
 
 # -- one colour per meaning -----------------------------------------------------------------------

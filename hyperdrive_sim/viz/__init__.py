@@ -274,7 +274,7 @@ def _draw(jobs: list[tuple[str, Callable[[], list[Path]]]], workers: int | None)
     if n > 1:
         _PENDING[:] = jobs
         try:
-            # heaviest first (timelines, the layer breakdown): the workers finish together
+            # longest first: the workers finish together
             order = sorted(range(len(jobs)), key=lambda i: -_weight(jobs[i][0]))
             ctx = multiprocessing.get_context("fork")
             with ProcessPoolExecutor(n, mp_context=ctx) as pool:
@@ -296,8 +296,10 @@ def _draw(jobs: list[tuple[str, Callable[[], list[Path]]]], workers: int | None)
     return paths
 
 
-def _weight(name: str) -> int:
-    return 2 if name.startswith(TIMELINE_PREFIX) else 1 if name == "layer_breakdown" else 0
+def _weight(name: str) -> float:
+    """Relative drawing time of a figure (``style.DRAW_COST``), to start the longest first."""
+    kind = TIMELINE_PREFIX if name.startswith(TIMELINE_PREFIX) else name
+    return style.DRAW_COST.get(kind, 1.0)
 
 
 # -- the stamp of drawn figures --------------------------------------------------------------

@@ -37,6 +37,7 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
 from hyperdrive_sim.viz import style
 from hyperdrive_sim.viz.bars import PointBars, infeasible_patch, infeasible_strip
+from hyperdrive_sim.viz.grid import panel_rows, place_panels
 from hyperdrive_sim.viz.load import Row, cell_key
 from hyperdrive_sim.viz.points import input_name, is_baseline, mesh_name, mesh_order
 from hyperdrive_sim.viz.save import new_figure, styled
@@ -86,7 +87,9 @@ STALL_TITLE = (
 COMPARISON_WIDTH = 13.0
 CONFIG_HEIGHT = 0.34
 ROW_MARGIN = 1.5
-STALL_PANEL = (4.6, 2.9)
+STALL_PANEL = (4.6, 3.6)
+#: legend columns of the stall figure (configurations, then the two line styles)
+STALL_LEGEND_COLUMNS = 3
 #: head-room (fraction of the largest value) for the value labels right of the bars
 LABEL_ROOM = 0.75
 #: characters of a does-not-fit reason shown in the figure
@@ -314,13 +317,12 @@ def border_stall_figure(points: list[Row], columns: tuple[str, ...]) -> Figure:
     panels per network and input of ``stall_series``, a line per configuration."""
     series = stall_series(points, columns)
     colors = config_colors(points, columns)
-    width, height = STALL_PANEL
-    fig = new_figure(width * len(STALLS), height * len(series) + style.FIG_MARGIN_HEIGHT + 0.4)
-    subs = fig.subfigures(len(series), 1, squeeze=False)[:, 0]
+    panels = panel_rows(len(series), len(STALLS), STALL_PANEL)
+    fig = panels.fig
     drawn: set[str] = set()
     infeasible = False
-    for sub, (group, lines) in zip(subs, series.items(), strict=True):
-        axes = sub.subplots(1, len(STALLS))
+    row_titles = []
+    for axes, (group, lines) in zip(panels.axes, series.items(), strict=True):
         rows = [r for rs in lines.values() for r in rs]
         for ax, (column, meaning, _, _) in zip(axes, STALLS, strict=True):
             _stall_panel(ax, column, lines, colors)
@@ -329,7 +331,7 @@ def border_stall_figure(points: list[Row], columns: tuple[str, ...]) -> Figure:
             ax.set_title(style.label(meaning))
         drawn |= set(lines)
         infeasible |= any(not r["fits"] for r in rows)
-        sub.suptitle(f"{group}{_evaluators(rows)}", x=0.01, ha="left", fontweight="bold")
+        row_titles.append(f"{group}{_evaluators(rows)}")
     handles = [
         Line2D([], [], color=colors[n], linewidth=style.LINE_WIDTH, label=n)
         for n in colors
@@ -350,14 +352,16 @@ def border_stall_figure(points: list[Row], columns: tuple[str, ...]) -> Figure:
                 label=f"{style.INFEASIBLE_LABEL} (grey strip)",
             )
         )
-    fig.legend(
+    ncols = min(len(handles), STALL_LEGEND_COLUMNS)
+    legend = fig.legend(
         handles=handles,
-        loc="outside lower center",
-        ncols=min(len(handles), 3),
+        loc="lower center",
+        ncols=ncols,
         title=reference_text(points, columns),
         title_fontsize=style.SMALL_FONT_SIZE + 1,
     )
-    fig.suptitle(STALL_TITLE, fontsize=style.FONT_SIZE + 1)
+    title = fig.suptitle(STALL_TITLE, fontsize=style.FONT_SIZE + 1)
+    place_panels(panels, title=title, row_titles=row_titles, legend=legend, legend_columns=ncols)
     return fig
 
 

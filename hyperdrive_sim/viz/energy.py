@@ -15,6 +15,7 @@ from hyperdrive_sim.viz.bars import (
     part_patch,
     point_figure_size,
 )
+from hyperdrive_sim.viz.grid import fit_grid
 from hyperdrive_sim.viz.load import Row
 from hyperdrive_sim.viz.points import input_groups, input_name, point_label
 from hyperdrive_sim.viz.save import new_figure, styled
@@ -72,7 +73,7 @@ def io_vs_core_figure(points: list[Row], varying: tuple[str, ...] = ()) -> Figur
     meshes in numeric order."""
     groups = input_groups(points)
     stacked, size = _layout(groups, [_panel_label(r, varying) for r in points])
-    fig = new_figure(*size)
+    fig = new_figure(*size, layout=None)
     counts = [len(rows) for rows in groups.values()]
     if stacked:
         axes = fig.subplots(len(groups), 1, squeeze=False, height_ratios=counts)[:, 0]
@@ -96,11 +97,13 @@ def io_vs_core_figure(points: list[Row], varying: tuple[str, ...] = ()) -> Figur
         unfit = unfit or bool(infeasible)
     handles: list[Artist] = [Patch(facecolor=c, label=lbl) for c, lbl in style.FRAME_PARTS.values()]
     handles += [infeasible_patch()] if unfit else []
-    fig.legend(handles=handles, loc="outside lower center", ncols=style.LEGEND_COLUMNS)
-    fig.suptitle(
+    legend = fig.legend(handles=handles, loc="lower center", ncols=style.LEGEND_COLUMNS)
+    title = fig.suptitle(
         "Energy per frame by part (numbers: system-level TOp/s/W, I/O included)\n"
         "one panel and scale per network and input"
     )
+    grid = axes[0].get_subplotspec().get_gridspec()
+    fit_grid(fig, grid, title=title, legend=legend, legend_columns=style.LEGEND_COLUMNS)
     return fig
 
 
@@ -111,7 +114,7 @@ def energy_share_figure(points: list[Row], varying: tuple[str, ...] = ()) -> Fig
     numeric order (a share is comparable across inputs: one common 0-100 % scale)."""
     points = [r for rows in input_groups(points).values() for r in rows]
     width, height = point_figure_size(len(points))
-    fig = new_figure(width + style.SCATTER_WIDTH, height)
+    fig = new_figure(width + style.SCATTER_WIDTH, height, layout=None)
     rows = max(1, round(height / style.SCATTER_WIDTH))
     grid = fig.add_gridspec(rows, 2, width_ratios=(width, style.SCATTER_WIDTH))
     ax = fig.add_subplot(grid[:, 0])
@@ -134,7 +137,7 @@ def energy_share_figure(points: list[Row], varying: tuple[str, ...] = ()) -> Fig
     ax.set_title("Energy per frame spent moving data off-chip and between chips")
     if infeasible:
         handles.append(infeasible_patch())
-    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles))
+    legend = fig.legend(handles=handles, loc="lower center", ncols=len(handles))
 
     sc = fig.add_subplot(grid[0, 1])
     efficiency = [points[i]["system_tops_per_w"] for i in feasible]
@@ -146,5 +149,6 @@ def energy_share_figure(points: list[Row], varying: tuple[str, ...] = ()) -> Fig
     sc.set_ylabel("system-level TOp/s/W")
     sc.grid(alpha=style.GRID_ALPHA)
     sc.set_title("System efficiency vs I/O share")
-    fig.suptitle("I/O share of system energy")
+    title = fig.suptitle("I/O share of system energy")
+    fit_grid(fig, grid, title=title, legend=legend, legend_columns=len(handles))
     return fig

@@ -9,12 +9,11 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
-from matplotlib.font_manager import FontProperties
-from matplotlib.textpath import text_to_path
 from matplotlib.transforms import ScaledTranslation
 
 from hyperdrive_sim.pricing import PARTS
 from hyperdrive_sim.viz import style
+from hyperdrive_sim.viz.grid import text_width
 from hyperdrive_sim.viz.load import Row
 from hyperdrive_sim.viz.points import point_label
 from hyperdrive_sim.viz.save import new_figure, styled
@@ -221,13 +220,8 @@ def _fixed_layout(fig: Figure, names: list[str], legend_entries: int) -> None:
     than a layout engine: constrained layout costs a whole extra drawing pass of every
     text, a third of the time this figure takes."""
     width, height = fig.get_size_inches()
-    prop = FontProperties(size=style.SMALL_FONT_SIZE)
     longest = sorted(names, key=len)[-style.NAMES_MEASURED :]
-    name_pt = max(
-        (text_to_path.get_text_width_height_descent(n, prop, ismath=False)[0] for n in longest),
-        default=0.0,
-    )
-    left = name_pt / style.POINTS_PER_INCH + style.ROW_NAME_PAD + style.FIG_PAD
+    left = text_width(longest, style.SMALL_FONT_SIZE) + style.ROW_NAME_PAD + style.FIG_PAD
     rows = math.ceil(legend_entries / style.LAYER_LEGEND_COLUMNS)
     bottom = style.FIG_PAD + rows * style.LEGEND_ROW_HEIGHT + style.X_AXIS_HEIGHT
     panels = len(fig.axes)

@@ -136,7 +136,7 @@ SHAPE_LABELS: dict[str, tuple[tuple[int, int], str]] = {
 #: of a factor of 2 on the log-2 chips axis), so none hides another
 DODGE = 0.12
 #: tiling comparison: panel size (inches) and the most (network, input) rows drawn
-TILING_PANEL_SIZE = (3.3, 2.5)
+TILING_PANEL_SIZE = (3.3, 3.2)
 MAX_TILING_ROWS = 12
 #: height (fraction of the axes) of the "does not fit" strip at the bottom of line panels
 INFEASIBLE_STRIP = 0.1
@@ -156,6 +156,18 @@ FORMATS = ("png",)
 ALL_FORMATS = ("png", "svg", "pdf")
 #: worker processes drawing figures at once (at most; never more than the CPU count)
 MAX_WORKERS = 4
+#: drawing time of a figure relative to the others (rough, from the bundled experiments:
+#: a timeline or a many-row tiling or dataflow comparison takes 2-4 s, a sweep curve about
+#: 1-2 s), so the workers start the longest first and finish together; others: 1
+DRAW_COST: dict[str, float] = {
+    "timeline_": 3.0,
+    "tiling_comparison": 2.5,
+    "dataflow_comparison": 2.0,
+    "accelerator_comparison": 2.0,
+    "io_vs_core_energy": 1.3,
+    "energy_share": 1.3,
+    "layer_breakdown": 1.2,
+}
 
 #: font sizes (points)
 FONT_SIZE = 9
@@ -201,6 +213,20 @@ TITLES_HEIGHT = 0.75
 X_AXIS_HEIGHT = 0.55
 LEGEND_ROW_HEIGHT = 0.2
 PANEL_GAP = 0.3
+#: rows of panels laid out by hand (viz.grid), in inches: room right of a panel (its last
+#: x tick label, point labels), left of a title's line, between a y label and the tick
+#: labels, for a tick and its gap to the label (3.5 + 3.5 points), under an axes title
+#: (matplotlib's axes.titlepad, 6 points), between a row's x label and the next row's
+#: title; and text line height per point of font size
+PANEL_RIGHT_PAD = 0.2
+#: a legend's padding inside and around its box (0.4 + 0.4 + 0.5 font sizes at 8 points)
+LEGEND_PAD = 0.15
+ROW_GAP = 0.15
+ROW_TITLE_PAD = 0.06
+Y_LABEL_PAD = 0.08
+TICK_ROOM = 0.1
+TITLE_PAD = 6 / 72
+LINE_SPACING = 1.25
 POINTS_PER_INCH = 72.0
 #: layer names measured for the left margin: the longest (in characters) few
 NAMES_MEASURED = 5

@@ -13,15 +13,17 @@ import logging
 import math
 
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure, SubFigure
+from matplotlib.figure import Figure
+from matplotlib.legend import Legend
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
 from hyperdrive_sim.viz import style
 from hyperdrive_sim.viz.bars import infeasible_strip
+from hyperdrive_sim.viz.grid import panel_rows, place_panels
 from hyperdrive_sim.viz.load import Row
 from hyperdrive_sim.viz.points import mesh_name, mesh_shape
-from hyperdrive_sim.viz.save import new_figure, styled
+from hyperdrive_sim.viz.save import styled
 
 #: (column, scale, y label, title, starts at zero) of the panels, left to right
 PANELS = (
@@ -143,8 +145,8 @@ def _core_note(rows: list[Row]) -> str:
     return f"\ncore only: {low:.1f} to {high:.1f} TOp/s/W"
 
 
-def _row(sub: SubFigure, name: str, rows: list[Row], low: int, high: int) -> set[str]:
-    axes = sub.subplots(1, len(PANELS))
+def _row(axes: list[Axes], name: str, rows: list[Row], low: int, high: int) -> tuple[set[str], str]:
+    """One series' panels; the legend keys drawn and the row's title."""
     x = dodged_chips(rows)
     drawn: set[str] = set()
     for ax, (column, scale, ylabel, title, _) in zip(axes, PANELS, strict=True):
@@ -155,11 +157,10 @@ def _row(sub: SubFigure, name: str, rows: list[Row], low: int, high: int) -> set
         ax.set_xlabel("chips (log scale)")
     unfit = [mesh_name(r) for r in rows if not r["fits"]]
     note = f"  (does not fit: {', '.join(unfit)})" if unfit else ""
-    sub.suptitle(f"{name}{note}", x=0.01, ha="left", fontweight="bold")
-    return drawn
+    return drawn, f"{name}{note}"
 
 
-def _legend(fig: Figure, drawn: set[str]) -> None:
+def _legend(fig: Figure, drawn: set[str]) -> tuple[Legend, int]:
     handles = [
         Line2D([], [], color=c, marker=m, linewidth=style.LINE_WIDTH, label=lbl)
         for shape, (c, m, lbl) in style.MESH_SHAPES.items()
@@ -176,7 +177,7 @@ def _legend(fig: Figure, drawn: set[str]) -> None:
                 label=f"{style.INFEASIBLE_LABEL} (grey strip)",
             )
         )
-    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles))
+    return fig.legend(handles=handles, loc="lower center", ncols=len(handles)), len(handles)
 
 
 @styled
@@ -193,12 +194,23 @@ def tiling_figure(series: dict[str, list[Row]]) -> Figure:
             ", ".join(list(series)[len(names) :]),
         )
     chips = [r["chips"] for n in names for r in series[n]]
-    width, height = style.TILING_PANEL_SIZE
-    fig = new_figure(width * len(PANELS), height * len(names) + style.FIG_MARGIN_HEIGHT)
-    subs = fig.subfigures(len(names), 1, squeeze=False)[:, 0]
+    rows = panel_rows(len(names), len(PANELS), style.TILING_PANEL_SIZE)
+    fig = rows.fig
     drawn: set[str] = set()
-    for sub, name in zip(subs, names, strict=True):
-        drawn |= _row(sub, name, series[name], min(chips), max(chips))
-    _legend(fig, drawn)
-    fig.suptitle("Tiling comparison: the same network on meshes of different size and shape")
+    row_titles = []
+    for axes, name in zip(rows.axes, names, strict=True):
+        keys, row_title = _row(axes, name, series[name], min(chips), max(chips))
+        drawn |= keys
+        row_titles.append(row_title)
+    legend, columns = _legend(fig, drawn)
+    title = fig.suptitle(
+        "Tiling comparison: the same network on meshes of different size and shape"
+    )
+    place_panels(
+        rows,
+        title=title,
+        row_titles=row_titles,
+        legend=legend,
+        legend_columns=columns,
+    )
     return fig
