@@ -103,7 +103,14 @@ def io_vs_core_figure(points: list[Row], varying: tuple[str, ...] = ()) -> Figur
         "one panel and scale per network and input"
     )
     grid = axes[0].get_subplotspec().get_gridspec()
-    fit_grid(fig, grid, title=title, legend=legend, legend_columns=style.LEGEND_COLUMNS)
+    fit_grid(
+        fig,
+        grid,
+        title=title,
+        legend=legend,
+        legend_columns=style.LEGEND_COLUMNS,
+        axes_height=sum(counts) * style.POINT_ROW_HEIGHT if stacked else None,
+    )
     return fig
 
 

@@ -105,7 +105,7 @@ def place_panels(
             + line_height(style.FONT_SIZE + 1, titles)
             + style.TITLE_PAD
         )
-        below = _x_axis_height(axes)
+        below = _x_axis_height(axes) + style.ROW_GAP
         y0 = row_top - row_height + below
         h = row_height - below - above
         for j, ax in enumerate(axes):
@@ -143,7 +143,7 @@ def _tick_labels(axis, low: float, high: float) -> list[str]:
 
 def _x_axis_height(axes: list[Axes]) -> float:
     """Room (inches) under a row of panels: the tick, the tick labels (their lines, or
-    their extent when rotated), the x label and a gap to the next row."""
+    their extent when rotated) and the x label."""
     labels = [t for ax in axes for t in _tick_labels(ax.xaxis, *ax.get_xlim())]
     lines = max(map(_lines, labels), default=1)
     ticks = line_height(style.SMALL_FONT_SIZE + 1, lines)
@@ -156,7 +156,6 @@ def _x_axis_height(axes: list[Axes]) -> float:
         style.TICK_ROOM
         + ticks
         + (line_height(style.FONT_SIZE) + style.Y_LABEL_PAD if xlabel else 0.0)
-        + style.ROW_GAP
     )
 
 
@@ -177,12 +176,19 @@ def _legend_height(legend: Legend, columns: int) -> float:
 
 
 def fit_grid(
-    fig: Figure, grid: GridSpec, *, title: Text, legend: Legend, legend_columns: int
+    fig: Figure,
+    grid: GridSpec,
+    *,
+    title: Text,
+    legend: Legend,
+    legend_columns: int,
+    axes_height: float | None = None,
 ) -> None:
     """Margins and gaps of the panels on ``grid`` from what they hold (tick labels, axis
     labels, titles), the ``title`` on top and the ``legend`` (``loc="lower center"``,
     ``legend_columns`` columns) at the bottom: constrained layout's result for a grid of
-    panels, measured without drawing."""
+    panels, measured without drawing. ``axes_height`` (inches, the panels of a column
+    together): the figure's height is set to give them that, else it is kept."""
     width, height = fig.get_size_inches()
     nrows, ncols = grid.get_geometry()
     cell = width / ncols
@@ -192,7 +198,7 @@ def fit_grid(
         if spec is None or spec.get_gridspec() is not grid:
             continue
         left = max(_left_margin([ax]) - style.FIG_PAD, _overhang(ax, cell * len(spec.colspan)))
-        below = _x_axis_height([ax]) - style.ROW_GAP
+        below = _x_axis_height([ax])
         titles = max(_lines(ax.get_title(loc)) for loc in ("left", "center", "right"))
         above = line_height(style.FONT_SIZE + 1, titles) + style.TITLE_PAD if titles else 0.0
         needs.append((spec.rowspan, spec.colspan, left, below, above))
@@ -215,8 +221,11 @@ def fit_grid(
     gap_y = (
         max((n[3] for n in needs if n[0].stop < nrows), default=0.0)
         + max((n[4] for n in needs if n[0].start > 0), default=0.0)
-        + style.ROW_GAP
+        + style.PANEL_GAP_Y
     )
+    if axes_height is not None:
+        height = top + bottom + (nrows - 1) * gap_y + axes_height
+        fig.set_size_inches(width, height)
     axes_w = (width - left - right - (ncols - 1) * gap_x) / ncols
     axes_h = (height - top - bottom - (nrows - 1) * gap_y) / nrows
     grid.update(

@@ -213,20 +213,22 @@ TITLES_HEIGHT = 0.75
 X_AXIS_HEIGHT = 0.55
 LEGEND_ROW_HEIGHT = 0.2
 PANEL_GAP = 0.3
-#: rows of panels laid out by hand (viz.grid), in inches: room right of a panel (its last
-#: x tick label, point labels), left of a title's line, between a y label and the tick
-#: labels, for a tick and its gap to the label (3.5 + 3.5 points), under an axes title
-#: (matplotlib's axes.titlepad, 6 points), between a row's x label and the next row's
-#: title; and text line height per point of font size
+#: panels laid out by hand (viz.grid), in inches: room right of a panel (its last x tick
+#: label, point labels); a legend's padding inside and around its box (0.4 + 0.4 + 0.5
+#: font sizes at 8 points); the gap between a row's x label and the next row's title, and
+#: between a panel's x label and the title of the panel under it; room left of a title's
+#: line, between a y label and the tick labels (matplotlib's labelpad, 4 points), for a
+#: tick and its gap to the label (3.5 + 3.5 points), under an axes title (titlepad, 6
+#: points); and text line height per point of font size
 PANEL_RIGHT_PAD = 0.2
-#: a legend's padding inside and around its box (0.4 + 0.4 + 0.5 font sizes at 8 points)
 LEGEND_PAD = 0.15
 ROW_GAP = 0.15
+PANEL_GAP_Y = 0.05
 ROW_TITLE_PAD = 0.06
-Y_LABEL_PAD = 0.08
+Y_LABEL_PAD = 0.06
 TICK_ROOM = 0.1
 TITLE_PAD = 6 / 72
-LINE_SPACING = 1.25
+LINE_SPACING = 1.2
 POINTS_PER_INCH = 72.0
 #: layer names measured for the left margin: the longest (in characters) few
 NAMES_MEASURED = 5
