@@ -13,27 +13,54 @@ from matplotlib.transforms import Bbox
 from hyperdrive_sim.viz import style
 
 
-def _boxes(fig: Figure) -> tuple[Bbox, list[tuple[str, Bbox]]]:
-    """The figure's box and the drawn extent of each panel (ticks, labels and title
-    included), each text placed on the figure and the legend, in pixels."""
-    renderer = FigureCanvasAgg(fig).get_renderer()
-    with mpl.rc_context(style.RC):
-        fig.draw(renderer)
-        parts = [(f"panel {i}", ax.get_tightbbox(renderer)) for i, ax in enumerate(fig.axes)]
-        parts += [(f"text {t.get_text()!r}", t.get_window_extent(renderer)) for t in fig.texts]
-        parts += [("legend", lg.get_window_extent(renderer)) for lg in fig.legends]
-    return fig.bbox, parts
+def _layout_texts(fig: Figure, renderer) -> list[tuple[str, int | None, Bbox]]:
+    """(name, panel index or None, extent in pixels) of every text the layout places: the
+    panels' titles, axis labels and visible tick labels, the figure's texts and legends
+    (not the data annotations inside a panel, which may crowd by design)."""
+    texts: list[tuple[str, int | None, Bbox]] = []
+    for i, ax in enumerate(fig.axes):
+        own = [ax.title, ax._left_title, ax._right_title, ax.xaxis.label, ax.yaxis.label]
+        low, high = sorted(ax.get_xlim())
+        own += [t for t in ax.get_xticklabels() if low <= t.get_position()[0] <= high]
+        low, high = sorted(ax.get_ylim())
+        own += [t for t in ax.get_yticklabels() if low <= t.get_position()[1] <= high]
+        texts += [
+            (f"panel {i} {t.get_text()!r}", i, t.get_window_extent(renderer))
+            for t in own
+            if t.get_visible() and t.get_text()
+        ]
+    texts += [(f"figure {t.get_text()!r}", None, t.get_window_extent(renderer)) for t in fig.texts]
+    texts += [
+        (f"legend {k}", None, lg.get_window_extent(renderer)) for k, lg in enumerate(fig.legends)
+    ]
+    return texts
 
 
 def _assert_laid_out(fig: Figure) -> None:
-    """Nothing drawn outside the figure, and no two panels, titles or the legend overlap."""
-    page, parts = _boxes(fig)
-    for name, box in parts:
+    """Every title, label, tick label and legend inside the figure; none overlaps another,
+    nor a panel other than its own."""
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    with mpl.rc_context(style.RC):
+        fig.draw(renderer)
+        texts = _layout_texts(fig, renderer)
+        frames = [ax.get_window_extent(renderer) for ax in fig.axes]
+    page = fig.bbox
+    for name, _, box in texts:
         assert box.x0 >= page.x0 - 1 and box.y0 >= page.y0 - 1, (name, box, page)
         assert box.x1 <= page.x1 + 1 and box.y1 <= page.y1 + 1, (name, box, page)
-    for i, (a, box_a) in enumerate(parts):
-        for b, box_b in parts[i + 1 :]:
+    boxes = [(name, owner, _inset(box)) for name, owner, box in texts]
+    for i, (a, _, box_a) in enumerate(boxes):
+        for b, _, box_b in boxes[i + 1 :]:
             assert not box_a.overlaps(box_b), (a, b, box_a, box_b)
+    for name, owner, box in boxes:
+        for k, frame in enumerate(frames):
+            if k != owner:
+                assert not _inset(frame).overlaps(box), (name, f"panel {k}", box, frame)
+
+
+def _inset(box: Bbox) -> Bbox:
+    """``box`` one pixel smaller on every side: texts that merely touch do not overlap."""
+    return Bbox.from_extents(box.x0 + 1, box.y0 + 1, box.x1 - 1, box.y1 - 1)
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ from hyperdrive_sim.viz.points import (
     tiling_series,
     varying_columns,
 )
+from hyperdrive_sim.viz.sweep import sweep_figure
 from hyperdrive_sim.viz.tiling import tiling_figure
 from hyperdrive_sim.viz.timeline import trace_figure
 
@@ -158,6 +159,8 @@ def test_energy_figures_laid_out_by_hand_neither_overlap_nor_leave_the_figure(
     varying = ("energy.offchip_pj_per_bit",) if meshes > 4 else ()
     for figure in (io_vs_core_figure, energy_share_figure):
         assert_laid_out(figure(rows, varying))
+    if varying:  # the sweep curves of the same points: one line per input
+        assert_laid_out(sweep_figure(rows, varying[0], ()))
 
 
 # -- one colour per meaning -----------------------------------------------------------------------
@@ -176,7 +179,7 @@ def _trace(path: Path) -> None:
     write_trace(Timeline(tracks, groups, 600, 42), path, 100e6)
 
 
-def test_one_colour_per_meaning_across_figures(tmp_path: Path) -> None:
+def test_one_colour_per_meaning_across_figures(tmp_path: Path, assert_laid_out) -> None:
     """Walk the legends of the quickstart figures and of a timeline: a colour of
     style.MEANINGS always carries that meaning's label, and each label one colour."""
     run_experiment(
@@ -196,6 +199,8 @@ def test_one_colour_per_meaning_across_figures(tmp_path: Path) -> None:
         layer_figure(point, results.layers_of(point), varying),
         trace_figure(viz.load_trace(tmp_path / "t.json")),
     ]
+    for fig in figures:  # a Gantt chart over link panels, the layer rows, the bars
+        assert_laid_out(fig)
     meaning_of = {to_hex(c): lbl for c, lbl in style.MEANINGS.values()}
     colour_of: dict[str, str] = {}
     seen = 0

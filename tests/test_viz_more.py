@@ -16,7 +16,7 @@ from hyperdrive_sim.evaluators.des.timeline import Timeline, write_trace
 from hyperdrive_sim.experiment import run_experiment
 from hyperdrive_sim.result import RESULT_COLUMNS
 from hyperdrive_sim.viz import PointSelector, load_trace, plot_results, style
-from hyperdrive_sim.viz.comparison import comparison_groups
+from hyperdrive_sim.viz.comparison import comparison_figure, comparison_groups
 from hyperdrive_sim.viz.load import load_results, trace_row
 from hyperdrive_sim.viz.points import point_label, tiling_series, varying_columns
 from hyperdrive_sim.viz.sweep import sweep_columns
@@ -109,7 +109,7 @@ def test_sweep_text_axis_only(tmp_path: Path) -> None:
     assert plot_results(tmp_path, figures=["sweep_*"]) == []
 
 
-def test_accelerator_comparison(tmp_path: Path) -> None:
+def test_accelerator_comparison(tmp_path: Path, assert_laid_out) -> None:
     _run("paper_comparison", tmp_path)
     results = load_results(tmp_path)
     groups = comparison_groups(results.points)
@@ -122,6 +122,7 @@ def test_accelerator_comparison(tmp_path: Path) -> None:
         "xne",
     ]
     varying = varying_columns(results.points, results.extra_columns)
+    assert_laid_out(comparison_figure(groups, varying))
     assert tiling_series(results.points, varying) == {}  # baselines are not a mesh size
     paths = plot_results(
         tmp_path, figures=["accelerator_comparison", "tiling_comparison"], formats=SVG

@@ -15,6 +15,7 @@ from matplotlib.ticker import FuncFormatter
 from hyperdrive_sim.pricing import PARTS
 from hyperdrive_sim.viz import style
 from hyperdrive_sim.viz.bars import PointBars, is_horizontal, part_patch
+from hyperdrive_sim.viz.grid import fit_grid
 from hyperdrive_sim.viz.load import Row
 from hyperdrive_sim.viz.points import ACCELERATOR, input_name, is_baseline, mesh_name, settings
 from hyperdrive_sim.viz.save import new_figure, styled
@@ -127,7 +128,7 @@ def comparison_figure(groups: dict[Group, list[Row]], varying: tuple[str, ...] =
     if is_horizontal(slots):  # one slot per accelerator row, labels on two lines
         row_height = max(row_height, slots * style.COMPARISON_SLOT_HEIGHT + style.FIG_MARGIN_HEIGHT)
     height = len(groups) * row_height + style.FIG_MARGIN_HEIGHT
-    fig = new_figure(style.COMPARISON_FIG_WIDTH, height)
+    fig = new_figure(style.COMPARISON_FIG_WIDTH, height, layout=None)
     axes = fig.subplots(len(groups), 2, squeeze=False)
     for (eff, energy), ((network, size), rows) in zip(axes, groups.items(), strict=True):
         labels = [_label(r, varying) for r in rows]
@@ -161,6 +162,10 @@ def comparison_figure(groups: dict[Group, list[Row]], varying: tuple[str, ...] =
         ),
         *(part_patch(p) for p in PARTS),
     ]
-    fig.legend(handles=handles, loc="outside lower center", ncols=style.LEGEND_COLUMNS)
-    fig.suptitle("Accelerator comparison: what I/O costs each design (same I/O energy model)")
+    legend = fig.legend(handles=handles, loc="lower center", ncols=style.LEGEND_COLUMNS)
+    title = fig.suptitle(
+        "Accelerator comparison: what I/O costs each design (same I/O energy model)"
+    )
+    grid = axes[0, 0].get_subplotspec().get_gridspec()
+    fit_grid(fig, grid, title=title, legend=legend, legend_columns=style.LEGEND_COLUMNS)
     return fig

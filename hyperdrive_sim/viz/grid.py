@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from matplotlib.axes import Axes
+from matplotlib.axis import Axis
 from matplotlib.backends.backend_agg import RendererAgg
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
@@ -122,21 +123,31 @@ def _lines(text: str) -> int:
 
 def _left_margin(axes: list[Axes]) -> float:
     """Room (inches) left of a column of panels: the widest y tick label, the tick, and the
-    y label (rotated: its line height)."""
+    y label (its lines' height when rotated, as usual; its width when upright)."""
     labels = [t for ax in axes for t in _tick_labels(ax.yaxis, *ax.get_ylim())]
     ticks = text_width(labels, style.SMALL_FONT_SIZE + 1)
-    ylabel = any(ax.get_ylabel() for ax in axes)
-    return (
-        style.FIG_PAD
-        + (line_height(style.FONT_SIZE) + style.Y_LABEL_PAD if ylabel else 0.0)
-        + ticks
-        + style.TICK_ROOM
-    )
+    ylabel = 0.0
+    for ax in (a for a in axes if a.get_ylabel()):
+        text = ax.get_ylabel()
+        upright = ax.yaxis.label.get_rotation() % 180 == 0
+        room = (
+            text_width([text], style.FONT_SIZE)
+            if upright
+            else line_height(style.FONT_SIZE, _lines(text))
+        )
+        ylabel = max(ylabel, room + style.Y_LABEL_PAD)
+    return style.FIG_PAD + ylabel + ticks + style.TICK_ROOM
 
 
-def _tick_labels(axis, low: float, high: float) -> list[str]:
+#: the tick parameter that shows an axis's labels, by axis (bottom and left: ours)
+_LABELS_ON = {"x": "labelbottom", "y": "labelleft"}
+
+
+def _tick_labels(axis: Axis, low: float, high: float) -> list[str]:
     """The labels of an axis's major ticks between ``low`` and ``high``, as they will be
-    drawn."""
+    drawn (none when hidden, as under a shared x axis)."""
+    if not axis.get_tick_params().get(_LABELS_ON[axis.axis_name], True):
+        return []
     low, high = sorted((low, high))
     locs = [t for t in axis.get_majorticklocs() if low <= t <= high]
     return axis.get_major_formatter().format_ticks(locs)
@@ -146,7 +157,7 @@ def _x_axis_height(axes: list[Axes]) -> float:
     """Room (inches) under a row of panels: the tick, the tick labels (their lines, or
     their extent when rotated) and the x label."""
     labels = [t for ax in axes for t in _tick_labels(ax.xaxis, *ax.get_xlim())]
-    lines = max(map(_lines, labels), default=1)
+    lines = max(map(_lines, labels), default=0)
     ticks = line_height(style.SMALL_FONT_SIZE + 1, lines)
     angle = max((_rotation(ax) for ax in axes), default=0.0)
     if angle:
@@ -189,7 +200,8 @@ def fit_grid(
     labels, titles), the ``title`` on top and the ``legend`` (``loc="lower center"``,
     ``legend_columns`` columns) at the bottom: constrained layout's result for a grid of
     panels, measured without drawing. ``axes_height`` (inches, the panels of a column
-    together): the figure's height is set to give them that, else it is kept."""
+    together): the figure's height is set to give them that, else it is kept; the figure
+    grows when its panels would be smaller than ``style.MIN_PANEL_SIZE``."""
     width, height = fig.get_size_inches()
     nrows, ncols = grid.get_geometry()
     cell = width / ncols
@@ -224,9 +236,13 @@ def fit_grid(
         + max((n[4] for n in needs if n[0].start > 0), default=0.0)
         + style.PANEL_GAP_Y
     )
-    if axes_height is not None:
-        height = top + bottom + (nrows - 1) * gap_y + axes_height
-        fig.set_size_inches(width, height)
+    # long labels or a long legend grow the figure rather than squeeze the panels away
+    min_w, min_h = style.MIN_PANEL_SIZE
+    width = max(width, left + right + (ncols - 1) * gap_x + ncols * min_w)
+    if axes_height is None:
+        axes_height = height - top - bottom - (nrows - 1) * gap_y
+    height = top + bottom + (nrows - 1) * gap_y + max(axes_height, nrows * min_h)
+    fig.set_size_inches(width, height)
     axes_w = (width - left - right - (ncols - 1) * gap_x) / ncols
     axes_h = (height - top - bottom - (nrows - 1) * gap_y) / nrows
     grid.update(

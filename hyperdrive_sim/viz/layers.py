@@ -225,11 +225,11 @@ def _fixed_layout(fig: Figure, names: list[str], legend_entries: int) -> None:
     rows = math.ceil(legend_entries / style.LAYER_LEGEND_COLUMNS)
     bottom = style.FIG_PAD + rows * style.LEGEND_ROW_HEIGHT + style.X_AXIS_HEIGHT
     panels = len(fig.axes)
-    inner = width - left - style.FIG_PAD
+    inner = width - left - style.PANEL_RIGHT_PAD
     panel = (inner - (panels - 1) * style.PANEL_GAP) / panels
     fig.subplots_adjust(
         left=left / width,
-        right=1 - style.FIG_PAD / width,
+        right=1 - style.PANEL_RIGHT_PAD / width,
         bottom=bottom / height,
         top=1 - style.TITLES_HEIGHT / height,
         wspace=style.PANEL_GAP / panel,

@@ -224,6 +224,8 @@ PANEL_RIGHT_PAD = 0.2
 LEGEND_PAD = 0.15
 ROW_GAP = 0.15
 PANEL_GAP_Y = 0.05
+#: the smallest panel (inches) a grid figure keeps: it grows instead (long labels, legends)
+MIN_PANEL_SIZE = (1.5, 1.0)
 ROW_TITLE_PAD = 0.06
 Y_LABEL_PAD = 0.06
 TICK_ROOM = 0.1

@@ -18,6 +18,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
 from hyperdrive_sim.viz import style
+from hyperdrive_sim.viz.grid import fit_grid
 from hyperdrive_sim.viz.load import Row
 from hyperdrive_sim.viz.points import is_baseline, point_label, varying_columns
 from hyperdrive_sim.viz.save import new_figure, styled
@@ -158,7 +159,7 @@ def sweep_figure(points: list[Row], column: str, varying: tuple[str, ...] = ()) 
     drawn = {name: [r for r in rows if _drawn(r)] for name, rows in lines.items()}
     series = [name for name in lines if drawn[name]]  # lines with a point get a colour
     colors = {n: style.SERIES_COLORS[k % len(style.SERIES_COLORS)] for k, n in enumerate(series)}
-    fig = new_figure(*style.SWEEP_FIG_SIZE)
+    fig = new_figure(*style.SWEEP_FIG_SIZE, layout=None)
     eff, share, traffic = fig.subplots(1, 3, sharex=True)
     top = 0.0
     for name, color in colors.items():
@@ -229,6 +230,9 @@ def sweep_figure(points: list[Row], column: str, varying: tuple[str, ...] = ()) 
         Line2D([], [], color=color, marker=style.INFEASIBLE_MARKER, linestyle="none", label=note)
         for note, color in skipped
     ]
-    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 2))
-    fig.suptitle(f"Sweep of {column}: efficiency, I/O share and off-chip traffic")
+    ncols = min(len(handles), 2)
+    legend = fig.legend(handles=handles, loc="lower center", ncols=ncols)
+    title = fig.suptitle(f"Sweep of {column}: efficiency, I/O share and off-chip traffic")
+    grid = eff.get_subplotspec().get_gridspec()
+    fit_grid(fig, grid, title=title, legend=legend, legend_columns=ncols)
     return fig

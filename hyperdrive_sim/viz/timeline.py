@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from hyperdrive_sim.viz import style
+from hyperdrive_sim.viz.grid import fit_grid
 from hyperdrive_sim.viz.load import Interval, Trace
 from hyperdrive_sim.viz.save import new_figure, save_figure, styled
 
@@ -130,7 +131,7 @@ def timeline_plot(
         style.FIG_MIN_HEIGHT, len(intervals) * style.TIMELINE_ROW_HEIGHT + style.FIG_MARGIN_HEIGHT
     )
     heights = [gantt_height] + [style.TIMELINE_LINK_HEIGHT] * len(groups)
-    fig = new_figure(style.TIMELINE_FIG_WIDTH, sum(heights))
+    fig = new_figure(style.TIMELINE_FIG_WIDTH, sum(heights), layout=None)
     axes = fig.subplots(len(heights), 1, sharex=True, height_ratios=heights, squeeze=False)[:, 0]
     seen = _gantt(axes[0], intervals, to_time)
     handles = [
@@ -148,14 +149,15 @@ def timeline_plot(
         ]
     axes[0].set_xlim(0, end * to_time if end else 1)
     axes[-1].set_xlabel(f"time ({unit}) at {frequency_hz / style.HZ_PER_MHZ:g} MHz")
-    if handles:
-        fig.legend(handles=handles, loc="outside lower center", ncols=style.TIMELINE_LEGEND_COLUMNS)
-    else:
+    legend = fig.legend(handles=handles, loc="lower center", ncols=style.TIMELINE_LEGEND_COLUMNS)
+    if not handles:
         axes[0].text(
             0.5, 0.5, "no intervals", transform=axes[0].transAxes, ha="center", va="center"
         )
     axes[0].set_title("Chips (compute in two shades: successive layers)", loc="left")
-    fig.suptitle(title or "Timeline of one frame")
+    suptitle = fig.suptitle(title or "Timeline of one frame")
+    grid = axes[0].get_subplotspec().get_gridspec()
+    fit_grid(fig, grid, title=suptitle, legend=legend, legend_columns=style.TIMELINE_LEGEND_COLUMNS)
     return fig
 
 
