@@ -12,14 +12,17 @@ from matplotlib.patches import Patch, Rectangle
 from hyperdrive_sim.viz import style
 
 
-def is_horizontal(points: int) -> bool:
-    """Many points get horizontal bars: their labels then never overlap."""
-    return points > style.MAX_VERTICAL_POINTS
+def is_horizontal(points: int, labels: Sequence[str] = ()) -> bool:
+    """Many points, or long labels (sweep settings), get horizontal bars: their labels then
+    read left to right and never overlap, where rotated they would take more room than the
+    bars."""
+    long = max(map(len, labels), default=0) > style.MAX_VERTICAL_LABEL_CHARS
+    return points > style.MAX_VERTICAL_POINTS or long
 
 
-def point_figure_size(points: int) -> tuple[float, float]:
+def point_figure_size(points: int, horizontal: bool) -> tuple[float, float]:
     """Width and height (inches) of a figure with one bar slot per point."""
-    if is_horizontal(points):
+    if horizontal:
         rows = max(style.FIG_MIN_HEIGHT, points * style.POINT_ROW_HEIGHT + style.FIG_MARGIN_HEIGHT)
         return style.POINT_FIG_WIDTH, rows
     return style.POINT_FIG_WIDTH, style.POINT_FIG_HEIGHT

@@ -58,8 +58,7 @@ def _layout(groups: dict[str, list[Row]], labels: list[str]) -> tuple[bool, tupl
     (sweep settings: rotated, they would take more room than the bars), else vertical bars
     (panels side by side); and the figure size."""
     sizes = [len(rows) for rows in groups.values()]
-    long = max(map(len, labels), default=0) > style.MAX_VERTICAL_LABEL_CHARS
-    if is_horizontal(max(sizes)) or long:
+    if is_horizontal(max(sizes), labels):
         height = sum(n * style.POINT_ROW_HEIGHT + style.FIG_MARGIN_HEIGHT / 2 for n in sizes)
         return True, (style.POINT_FIG_WIDTH, max(style.FIG_MIN_HEIGHT, height))
     width = max(style.POINT_FIG_WIDTH, sum(sizes) * style.POINT_SLOT_WIDTH)
@@ -120,12 +119,14 @@ def energy_share_figure(points: list[Row], varying: tuple[str, ...] = ()) -> Fig
     next to system TOp/s/W against that share. Points by network and input, meshes in
     numeric order (a share is comparable across inputs: one common 0-100 % scale)."""
     points = [r for rows in input_groups(points).values() for r in rows]
-    width, height = point_figure_size(len(points))
+    labels = [point_label(r, varying) for r in points]
+    horizontal = is_horizontal(len(points), labels)
+    width, height = point_figure_size(len(points), horizontal)
     fig = new_figure(width + style.SCATTER_WIDTH, height, layout=None)
     rows = max(1, round(height / style.SCATTER_WIDTH))
     grid = fig.add_gridspec(rows, 2, width_ratios=(width, style.SCATTER_WIDTH))
     ax = fig.add_subplot(grid[:, 0])
-    bars = PointBars(ax, [point_label(r, varying) for r in points])
+    bars = PointBars(ax, labels, horizontal=horizontal)
     feasible, infeasible = _split(points)
     shares = {part: [_share(points[i], part) for i in feasible] for part in style.IO_PARTS}
     base = [0.0] * len(feasible)

@@ -236,8 +236,15 @@ def fit_grid(
         + max((n[4] for n in needs if n[0].start > 0), default=0.0)
         + style.PANEL_GAP_Y
     )
-    # long labels or a long legend grow the figure rather than squeeze the panels away
+    # long labels, titles or legends grow the figure rather than squeeze the panels away
     min_w, min_h = style.MIN_PANEL_SIZE
+    ratios = grid.get_width_ratios() or [1.0] * ncols
+    mean = sum(ratios) / ncols
+    for ax in fig.axes:  # each panel at least as wide as its title (mean width, in inches)
+        spec = ax.get_subplotspec()
+        if spec is not None and spec.get_gridspec() is grid:
+            share = sum(ratios[c] for c in spec.colspan) / mean
+            min_w = max(min_w, _title_width(ax) / share)
     width = max(width, left + right + (ncols - 1) * gap_x + ncols * min_w)
     if axes_height is None:
         axes_height = height - top - bottom - (nrows - 1) * gap_y
@@ -259,6 +266,13 @@ def fit_grid(
             ax.set_position(spec.get_position(fig))
     title.set(y=1 - style.FIG_PAD / height, va="top")
     legend.set_bbox_to_anchor((0.5, style.FIG_PAD / height), transform=fig.transFigure)
+
+
+def _title_width(ax: Axes) -> float:
+    """Width (inches) of the panel's widest title line (left, centre and right titles;
+    measured bold, as some are)."""
+    titles = [ax.get_title(loc) for loc in ("left", "center", "right")]
+    return text_width(titles, style.FONT_SIZE + 1, "bold")
 
 
 def _overhang(ax: Axes, width: float) -> float:
