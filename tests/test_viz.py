@@ -15,7 +15,13 @@ from hyperdrive_sim.experiment import run_experiment
 from hyperdrive_sim.result import LAYER_COLUMNS, RESULT_COLUMNS
 from hyperdrive_sim.viz import FIGURES, PointSelector, plot_results, timeline_figure
 from hyperdrive_sim.viz.load import load_results
-from hyperdrive_sim.viz.points import select_point, tiling_series, varying_columns
+from hyperdrive_sim.viz.points import (
+    file_label,
+    point_label,
+    select_point,
+    tiling_series,
+    varying_columns,
+)
 from hyperdrive_sim.viz.style import INFEASIBLE_LABEL
 
 REPO = Path(__file__).resolve().parent.parent
@@ -114,6 +120,34 @@ def test_select_point() -> None:
         select_point(points, PointSelector(network="vgg16"))
 
 
+def test_labels_name_only_the_settings_that_depart_from_the_usual_value() -> None:
+    """A zipped sweep where each point changes one option of a reference: labels name only
+    the change (as the run table does), the figure note names the reference, and file names
+    keep every setting."""
+    extra = ("system.border_exchange", "system.frames")
+    reference = {"system.border_exchange": "bulk", "system.frames": 1}
+    rows = [
+        _row((2, 2), fits=True, **reference),
+        _row((2, 2), fits=True, **{**reference, "system.border_exchange": "streamed"}),
+        _row((2, 2), fits=True, **{**reference, "system.frames": 4}),
+        _row((4, 4), fits=True, **reference),
+    ]
+    varying = varying_columns(rows, extra)
+    assert varying.columns == extra
+    # bulk: 3 of 4 points, frames 1: 3 of 4 -- the reference
+    assert varying.usual == (("system.border_exchange", "bulk"), ("system.frames", "1"))
+    assert [point_label(r, varying) for r in rows] == [
+        "resnet34 1920x1080 2x2",
+        "resnet34 1920x1080 2x2 border_exchange=streamed",
+        "resnet34 1920x1080 2x2 frames=4",
+        "resnet34 1920x1080 4x4",
+    ]
+    assert varying.note() == "settings not named: border_exchange=bulk, frames=1"
+    assert file_label(rows[0], varying) == "resnet34_1920x1080_2x2_border_exchange-bulk_frames-1"
+    # the series of a tiling keep apart: the reference spans 2x2 and 4x4
+    assert list(tiling_series(rows, varying)) == ["resnet34 1920x1080"]
+
+
 def test_sweep_columns_label_and_group_points(tmp_path: Path) -> None:
     """A sweep column that restates the mesh is not a setting; one that varies is."""
     extra = ("tiling", "energy.offchip_pj_per_bit")
@@ -126,7 +160,8 @@ def test_sweep_columns_label_and_group_points(tmp_path: Path) -> None:
     results = load_results(tmp_path)
     assert results.extra_columns == extra
     varying = varying_columns(results.points, results.extra_columns)
-    assert varying == ("energy.offchip_pj_per_bit",)
+    assert varying.columns == ("energy.offchip_pj_per_bit",)
+    assert varying.usual == ()  # two values, two points each: no usual one, both named
     series = tiling_series(results.points, varying)
     assert sorted(series) == [
         "resnet34 1920x1080 offchip_pj_per_bit=0.5",

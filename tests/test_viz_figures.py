@@ -23,6 +23,8 @@ from hyperdrive_sim.viz import load_results, plot_results, style
 from hyperdrive_sim.viz.energy import energy_share_figure, io_vs_core_figure
 from hyperdrive_sim.viz.layers import layer_figure
 from hyperdrive_sim.viz.points import (
+    NOT_VARYING,
+    Varying,
     file_label,
     input_groups,
     select_point,
@@ -102,7 +104,7 @@ def test_tiling_equal_chip_counts_are_three_points() -> None:
         _row(m, system_tops_per_w=e, fps=60.0 + k) for k, (m, e) in enumerate(efficiency.items())
     ]
     rows.append(_row("2x1"))  # another chip count, so the series spans several sizes
-    series = tiling_series(rows, ())
+    series = tiling_series(rows, NOT_VARYING)
     fig = tiling_figure(series)
     fps_ax, _, eff_ax, _ = fig.axes[:4]  # the first row of panels
     points = {}
@@ -123,7 +125,9 @@ def test_tiling_equal_chip_counts_are_three_points() -> None:
 
 def test_tiling_legend_shows_unfit_only_when_drawn() -> None:
     rows = [_row("1x1", fits=False), _row("2x2"), _row("3x3")]
-    labels = [label for label, _ in _legend_entries(tiling_figure(tiling_series(rows, ())))]
+    labels = [
+        label for label, _ in _legend_entries(tiling_figure(tiling_series(rows, NOT_VARYING)))
+    ]
     assert labels == [style.MESH_SHAPES["square"][2], f"{style.INFEASIBLE_LABEL} (grey strip)"]
 
 
@@ -135,7 +139,7 @@ def test_tiling_panels_laid_out_by_hand_neither_overlap_nor_leave_the_figure(
     column of panels starts right of its own widest tick label."""
     rows = [_row(m, fps=12345.6 * k) for k, m in enumerate(("1x2", "2x2", "4x4"), 1)]
     rows += [_row(m, size="1920x1080", fits=m != "2x2") for m in ("2x2", "4x4", "8x8")]
-    fig = tiling_figure(tiling_series(rows, ()))
+    fig = tiling_figure(tiling_series(rows, NOT_VARYING))
     assert len(fig.axes) == 8  # two rows of four panels
     assert_laid_out(fig)
     fps_left, energy_left = (fig.axes[i].get_position().x0 * fig.get_figwidth() for i in (0, 1))
@@ -156,11 +160,11 @@ def test_energy_figures_laid_out_by_hand_neither_overlap_nor_leave_the_figure(
         for k in range(1, meshes // 2 + 1)
     ]
     rows += [_row(f"{k}x{k}", size="1920x1080") for k in range(8, 8 + meshes - len(rows))]
-    varying = ("energy.offchip_pj_per_bit",) if meshes > 4 else ()
+    varying = Varying(("energy.offchip_pj_per_bit",)) if meshes > 4 else NOT_VARYING
     for figure in (io_vs_core_figure, energy_share_figure):
         assert_laid_out(figure(rows, varying))
     if varying:  # the sweep curves of the same points: one line per input
-        assert_laid_out(sweep_figure(rows, varying[0], ()))
+        assert_laid_out(sweep_figure(rows, varying.columns[0], NOT_VARYING))
 
 
 # -- one colour per meaning -----------------------------------------------------------------------

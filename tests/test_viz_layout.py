@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from hyperdrive_sim.result import RESULT_COLUMNS
 from hyperdrive_sim.viz.energy import energy_share_figure, io_vs_core_figure
-from hyperdrive_sim.viz.points import tiling_series, varying_columns
+from hyperdrive_sim.viz.points import NOT_VARYING, tiling_series, varying_columns
 from hyperdrive_sim.viz.sweep import sweep_figure
 from hyperdrive_sim.viz.tiling import tiling_figure
 
@@ -71,7 +71,7 @@ def test_figures_of_any_results_are_laid_out(rows: list[dict], assert_laid_out) 
     if any(r["fits"] for r in rows):
         assert_laid_out(energy_share_figure(rows, varying))
         if varying:
-            assert_laid_out(sweep_figure(rows, SWEEP, ()))
+            assert_laid_out(sweep_figure(rows, SWEEP, NOT_VARYING))
     series = tiling_series(rows, varying)
     if series and any(r["fits"] for r in rows):
         assert_laid_out(tiling_figure(series))

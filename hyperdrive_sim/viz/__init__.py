@@ -59,6 +59,7 @@ from hyperdrive_sim.viz.load import (
 )
 from hyperdrive_sim.viz.points import (
     PointSelector,
+    Varying,
     file_label,
     point_label,
     select_point,
@@ -178,7 +179,7 @@ def _figure_jobs(
         add("energy_share", fg.energy_share_figure, points, varying)
         series = tiling_series(points, varying)
         if series:
-            add("tiling_comparison", fg.tiling_figure, series)
+            add("tiling_comparison", fg.tiling_figure, series, varying)
     layers = results.layers_of(point)
     if layers:
         add("layer_breakdown", fg.layer_figure, point, layers, varying)
@@ -217,7 +218,7 @@ def _trace_wanted(draw: Callable[[], list[Path]], wanted: Callable[[str], bool])
 
 
 def _timeline_jobs(
-    files: list[Path], points: list[Row], varying: tuple[str, ...], out: Path, formats
+    files: list[Path], points: list[Row], varying: Varying, out: Path, formats
 ) -> list[tuple[str, _TimelineJob]]:
     """A timeline per trace file, the first ``style.MAX_TIMELINES`` of ``files``, named by
     its point (network, input, mesh, sweep settings); unique, the trace's id added when two
@@ -238,7 +239,8 @@ def _timeline_jobs(
     for path, row, name in zip(chosen, rows, names, strict=True):
         if names.count(name) > 1:
             name = f"{name}_{path.stem.rsplit('_', 1)[-1]}"
-        title = f"Timeline of one frame: {point_label(row, varying) if row else path.stem}"
+        label = point_label(row, varying, every=True) if row else path.stem
+        title = f"Timeline of one frame: {label}"
         jobs.append((name, _TimelineJob(path, row, title, name, out, formats)))
     return jobs
 

@@ -17,7 +17,16 @@ from hyperdrive_sim.viz import style
 from hyperdrive_sim.viz.bars import PointBars, is_horizontal, part_patch
 from hyperdrive_sim.viz.grid import fit_grid
 from hyperdrive_sim.viz.load import Row
-from hyperdrive_sim.viz.points import ACCELERATOR, input_name, is_baseline, mesh_name, settings
+from hyperdrive_sim.viz.points import (
+    ACCELERATOR,
+    NOT_VARYING,
+    Varying,
+    input_name,
+    is_baseline,
+    mesh_name,
+    noted,
+    settings,
+)
 from hyperdrive_sim.viz.save import new_figure, styled
 
 Group = tuple[str, str]  # (network, WIDTHxHEIGHT)
@@ -40,7 +49,7 @@ def comparison_groups(points: list[Row]) -> dict[Group, list[Row]]:
     return groups
 
 
-def _label(row: Row, varying: tuple[str, ...]) -> str:
+def _label(row: Row, varying: Varying) -> str:
     """Accelerator, then (Hyperdrive) mesh and sweep settings on a second line; the panel
     row names the network and input."""
     if is_baseline(row):
@@ -120,7 +129,7 @@ def _energy_panel(ax: Axes, rows: list[Row], labels: list[str]) -> None:
 
 
 @styled
-def comparison_figure(groups: dict[Group, list[Row]], varying: tuple[str, ...] = ()) -> Figure:
+def comparison_figure(groups: dict[Group, list[Row]], varying: Varying = NOT_VARYING) -> Figure:
     """One row per (network, input) of ``comparison_groups``: efficiency (log) and energy
     per frame by part, per accelerator."""
     slots = max(len(rows) for rows in groups.values())
@@ -164,7 +173,10 @@ def comparison_figure(groups: dict[Group, list[Row]], varying: tuple[str, ...] =
     ]
     legend = fig.legend(handles=handles, loc="lower center", ncols=style.LEGEND_COLUMNS)
     title = fig.suptitle(
-        "Accelerator comparison: what I/O costs each design (same I/O energy model)"
+        noted(
+            "Accelerator comparison: what I/O costs each design (same I/O energy model)",
+            varying,
+        )
     )
     grid = axes[0, 0].get_subplotspec().get_gridspec()
     fit_grid(fig, grid, title=title, legend=legend, legend_columns=style.LEGEND_COLUMNS)

@@ -17,7 +17,14 @@ from hyperdrive_sim.viz.bars import (
 )
 from hyperdrive_sim.viz.grid import fit_grid
 from hyperdrive_sim.viz.load import Row
-from hyperdrive_sim.viz.points import input_groups, input_name, point_label
+from hyperdrive_sim.viz.points import (
+    NOT_VARYING,
+    Varying,
+    input_groups,
+    input_name,
+    noted,
+    point_label,
+)
 from hyperdrive_sim.viz.save import new_figure, styled
 
 #: the 50 % line of the I/O share: above it I/O, not compute, sets the frame's energy
@@ -46,7 +53,7 @@ def _share(row: Row, part: str) -> float:
     return row[f"{part}_energy_j"] / row["total_energy_j"] * style.PERCENT
 
 
-def _panel_label(row: Row, varying: tuple[str, ...]) -> str:
+def _panel_label(row: Row, varying: Varying) -> str:
     """A point's label without the network and input its panel is titled with."""
     name = f"{row['network']} {input_name(row)} "
     label = point_label(row, varying)
@@ -66,7 +73,7 @@ def _layout(groups: dict[str, list[Row]], labels: list[str]) -> tuple[bool, tupl
 
 
 @styled
-def io_vs_core_figure(points: list[Row], varying: tuple[str, ...] = ()) -> Figure:
+def io_vs_core_figure(points: list[Row], varying: Varying = NOT_VARYING) -> Figure:
     """Stacked energy per frame (mJ) by part, per point, with system TOp/s/W on top; a panel
     with its own scale per network and input (a 1080p frame does not squash 224x224 bars),
     meshes in numeric order."""
@@ -98,8 +105,11 @@ def io_vs_core_figure(points: list[Row], varying: tuple[str, ...] = ()) -> Figur
     handles += [infeasible_patch()] if unfit else []
     legend = fig.legend(handles=handles, loc="lower center", ncols=style.LEGEND_COLUMNS)
     title = fig.suptitle(
-        "Energy per frame by part (numbers: system-level TOp/s/W, I/O included)\n"
-        "one panel and scale per network and input"
+        noted(
+            "Energy per frame by part (numbers: system-level TOp/s/W, I/O included)\n"
+            "one panel and scale per network and input",
+            varying,
+        )
     )
     grid = axes[0].get_subplotspec().get_gridspec()
     fit_grid(
@@ -114,7 +124,7 @@ def io_vs_core_figure(points: list[Row], varying: tuple[str, ...] = ()) -> Figur
 
 
 @styled
-def energy_share_figure(points: list[Row], varying: tuple[str, ...] = ()) -> Figure:
+def energy_share_figure(points: list[Row], varying: Varying = NOT_VARYING) -> Figure:
     """Share of the frame's energy spent on off-chip and chip-to-chip I/O, per point (%),
     next to system TOp/s/W against that share. Points by network and input, meshes in
     numeric order (a share is comparable across inputs: one common 0-100 % scale)."""
@@ -157,6 +167,6 @@ def energy_share_figure(points: list[Row], varying: tuple[str, ...] = ()) -> Fig
     sc.set_ylabel("system-level TOp/s/W")
     sc.grid(alpha=style.GRID_ALPHA)
     sc.set_title("System efficiency vs I/O share")
-    title = fig.suptitle("I/O share of system energy")
+    title = fig.suptitle(noted("I/O share of system energy", varying))
     fit_grid(fig, grid, title=title, legend=legend, legend_columns=len(handles))
     return fig

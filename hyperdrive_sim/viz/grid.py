@@ -181,7 +181,7 @@ def _legend_height(legend: Legend, columns: int) -> float:
     """Height (inches) of a legend: its entry rows and its title's lines."""
     rows = math.ceil(len(legend.legend_handles) / max(1, columns))
     return (
-        rows * style.LEGEND_ROW_HEIGHT
+        rows * style.LEGEND_ENTRY_HEIGHT
         + style.LEGEND_PAD
         + line_height(style.SMALL_FONT_SIZE + 1, _lines(legend.get_title().get_text()))
     )
@@ -240,11 +240,16 @@ def fit_grid(
     min_w, min_h = style.MIN_PANEL_SIZE
     ratios = grid.get_width_ratios() or [1.0] * ncols
     mean = sum(ratios) / ncols
-    for ax in fig.axes:  # each panel at least as wide as its title (mean width, in inches)
+    heights = grid.get_height_ratios() or [1.0] * nrows
+    mean_h = sum(heights) / nrows
+    for ax in fig.axes:  # each panel as wide as its title, as tall as its y label
         spec = ax.get_subplotspec()
         if spec is not None and spec.get_gridspec() is grid:
             share = sum(ratios[c] for c in spec.colspan) / mean
             min_w = max(min_w, _title_width(ax) / share)
+            if ax.yaxis.label.get_rotation() % 180:
+                tall = text_width([ax.get_ylabel()], style.FONT_SIZE)
+                min_h = max(min_h, tall / (sum(heights[r] for r in spec.rowspan) / mean_h))
     width = max(width, left + right + (ncols - 1) * gap_x + ncols * min_w)
     if axes_height is None:
         axes_height = height - top - bottom - (nrows - 1) * gap_y

@@ -15,7 +15,7 @@ from hyperdrive_sim.pricing import PARTS
 from hyperdrive_sim.viz import style
 from hyperdrive_sim.viz.grid import text_width
 from hyperdrive_sim.viz.load import Row
-from hyperdrive_sim.viz.points import point_label
+from hyperdrive_sim.viz.points import NOT_VARYING, Varying, point_label
 from hyperdrive_sim.viz.save import new_figure, styled
 
 
@@ -169,7 +169,7 @@ def _fmm_panel(ax: Axes, layers: list[Row], y: np.ndarray) -> None:
 
 
 @styled
-def layer_figure(point: Row, layers: list[Row], varying: tuple[str, ...] = ()) -> Figure:
+def layer_figure(point: Row, layers: list[Row], varying: Varying = NOT_VARYING) -> Figure:
     """One row per layer (top = first): latency, stalls, energy by part and FMM need."""
     timed = point["fits"] and any(r["cycles"] is not None for r in layers)
     stalls = timed and any(
@@ -210,7 +210,7 @@ def layer_figure(point: Row, layers: list[Row], varying: tuple[str, ...] = ()) -
         bbox_to_anchor=(0.5, style.FIG_PAD / height),
         ncols=style.LAYER_LEGEND_COLUMNS,
     )
-    fig.suptitle(f"Per-layer breakdown: {point_label(point, varying)}")
+    fig.suptitle(f"Per-layer breakdown: {point_label(point, varying, every=True)}")
     _fixed_layout(fig, names, len(legend))
     return fig
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from hyperdrive_sim.errors import InputError
@@ -36,12 +37,57 @@ def _base(row: Row) -> tuple[str, ...]:
     return (str(row["network"]), input_name(row), mesh_name(row))
 
 
-def varying_columns(points: list[Row], extra_columns: Iterable[str]) -> tuple[str, ...]:
-    """Sweep columns that tell apart points of one network, input and mesh.
+@dataclass(frozen=True)
+class Varying:
+    """The sweep columns that tell points of one network, input and mesh apart (iterating
+    gives them), and the value most points share in each: labels name a setting only where
+    a point departs from it, as the ``run`` table does, and ``note`` says what an unnamed
+    setting is."""
+
+    columns: tuple[str, ...] = ()
+    #: (column, value as ``cell_key``) of the columns where one value is the most common
+    usual: tuple[tuple[str, str], ...] = ()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.columns)
+
+    def __contains__(self, column: object) -> bool:
+        return column in self.columns
+
+    def __len__(self) -> int:
+        return len(self.columns)
+
+    def without(self, column: str) -> Varying:
+        """The same settings but ``column`` (e.g. the axis of a sweep curve)."""
+        return Varying(
+            tuple(c for c in self.columns if c != column),
+            tuple((c, v) for c, v in self.usual if c != column),
+        )
+
+    def note(self) -> str:
+        """``settings not named: name=value, ...`` (empty when every setting is named)."""
+        named = ", ".join(f"{c.rsplit('.', 1)[-1]}={v}" for c, v in self.usual)
+        return f"settings not named: {named}" if named else ""
+
+
+#: no sweep setting tells points apart
+NOT_VARYING = Varying()
+
+
+def noted(title: str, varying: Varying) -> str:
+    """``title`` with a last line saying which settings the labels leave unnamed."""
+    note = varying.note()
+    return f"{title}\n({note})" if note else title
+
+
+def varying_columns(points: list[Row], extra_columns: Iterable[str]) -> Varying:
+    """Sweep columns that tell apart points of one network, input and mesh, with the value
+    most points share in each (when one is strictly the most common).
 
     Columns that merely restate those (e.g. ``mesh``, or ``tiling`` when each mesh belongs
     to one tiling family) are left out of labels and groups. ``accelerator`` comes first
-    when the points run on more than one kind of chip (e.g. next to baselines).
+    when the points run on more than one kind of chip (e.g. next to baselines), and is
+    always named.
     """
     varying = []
     if len({r.get(ACCELERATOR) for r in points} - {None}) > 1:  # failed rows may have none
@@ -53,33 +99,44 @@ def varying_columns(points: list[Row], extra_columns: Iterable[str]) -> tuple[st
             if seen.setdefault(_base(row), value) != value:
                 varying.append(col)
                 break
-    return tuple(varying)
+    usual = []
+    for col in (c for c in varying if c != ACCELERATOR):  # the accelerator: always named
+        counts = Counter(cell_key(r[col]) for r in points if r.get(col) is not None)
+        top = counts.most_common(2)
+        if top and (len(top) == 1 or top[0][1] > top[1][1]):
+            usual.append((col, top[0][0]))
+    return Varying(tuple(varying), tuple(usual))
 
 
-def settings(row: Row, varying: tuple[str, ...]) -> tuple[str, ...]:
-    """``name=value`` of each varying sweep setting the row has (baselines have none)."""
+def settings(row: Row, varying: Varying, *, every: bool = False) -> tuple[str, ...]:
+    """``name=value`` of each varying sweep setting the row has where it departs from the
+    usual value (``every``: all of them); baselines have none."""
+    usual = () if every else varying.usual
     return tuple(
         f"{col.rsplit('.', 1)[-1]}={cell_key(row.get(col))}"
         for col in varying
-        if col != ACCELERATOR and row.get(col) is not None
+        if col != ACCELERATOR
+        and row.get(col) is not None
+        and (col, cell_key(row.get(col))) not in usual
     )
 
 
-def _head(row: Row, varying: tuple[str, ...]) -> tuple[str, ...]:
+def _head(row: Row, varying: Varying) -> tuple[str, ...]:
     """The accelerator's name, when it tells points apart."""
     named = row.get(ACCELERATOR) is not None and (ACCELERATOR in varying or is_baseline(row))
     return (str(row[ACCELERATOR]),) if named else ()
 
 
-def point_label(row: Row, varying: tuple[str, ...] = ()) -> str:
-    """E.g. ``resnet34 224x224 4x4`` plus the sweep settings that tell the point apart;
-    prefixed with the accelerator when several run (``yodann resnet34 224x224``)."""
+def point_label(row: Row, varying: Varying = NOT_VARYING, *, every: bool = False) -> str:
+    """E.g. ``resnet34 224x224 4x4`` plus the sweep settings that tell the point apart
+    (those that depart from the usual value; ``every``: all); prefixed with the accelerator
+    when several run (``yodann resnet34 224x224``)."""
     mesh = () if is_baseline(row) else (mesh_name(row),)
     body = (str(row["network"]), input_name(row), *mesh)
-    return " ".join((*_head(row, varying), *body, *settings(row, varying)))
+    return " ".join((*_head(row, varying), *body, *settings(row, varying, every=every)))
 
 
-def series_label(row: Row, varying: tuple[str, ...] = ()) -> str:
+def series_label(row: Row, varying: Varying = NOT_VARYING) -> str:
     """A point's label without its mesh: the name of a line across tilings."""
     body = (str(row["network"]), input_name(row))
     return " ".join((*_head(row, varying), *body, *settings(row, varying)))
@@ -112,14 +169,15 @@ def input_groups(points: list[Row]) -> dict[str, list[Row]]:
 _SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 
 
-def file_label(row: Row, varying: tuple[str, ...] = ()) -> str:
+def file_label(row: Row, varying: Varying = NOT_VARYING) -> str:
     """A point as a file-name part: ``resnet34_224x224_2x2_link_bandwidth_gbps-0.8``, only
-    ``[A-Za-z0-9_.-]`` (sweep settings as ``name-value``)."""
-    text = point_label(row, varying).replace("=", "-").replace(" ", "_")
+    ``[A-Za-z0-9_.-]`` (every varying sweep setting as ``name-value``: file names do not
+    change with the other points)."""
+    text = point_label(row, varying, every=True).replace("=", "-").replace(" ", "_")
     return "".join(c if c in _SAFE else "_" for c in text)
 
 
-def tiling_series(points: list[Row], varying: tuple[str, ...]) -> dict[str, list[Row]]:
+def tiling_series(points: list[Row], varying: Varying) -> dict[str, list[Row]]:
     """Hyperdrive points grouped by network, input and varying settings, where a group spans
     meshes (baselines have no mesh to tile).
 

@@ -20,7 +20,14 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 from hyperdrive_sim.viz import style
 from hyperdrive_sim.viz.grid import fit_grid
 from hyperdrive_sim.viz.load import Row
-from hyperdrive_sim.viz.points import is_baseline, point_label, varying_columns
+from hyperdrive_sim.viz.points import (
+    NOT_VARYING,
+    Varying,
+    is_baseline,
+    noted,
+    point_label,
+    varying_columns,
+)
 from hyperdrive_sim.viz.save import new_figure, styled
 
 #: sweep columns that name a point rather than set a number
@@ -33,10 +40,10 @@ def _numeric(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def sweep_lines(points: list[Row], column: str, varying: tuple[str, ...]) -> dict[str, list[Row]]:
+def sweep_lines(points: list[Row], column: str, varying: Varying) -> dict[str, list[Row]]:
     """Hyperdrive points grouped into lines along ``column``: one per combination of the
     other varying settings, each sorted by the value of ``column``."""
-    others = tuple(c for c in varying if c != column)
+    others = varying.without(column)
     lines: dict[str, list[Row]] = {}
     for row in points:
         if not is_baseline(row) and _numeric(row.get(column)):
@@ -150,7 +157,7 @@ def _skip_note(name: str, bad: list[Row], column: str, every: bool) -> str:
 
 
 @styled
-def sweep_figure(points: list[Row], column: str, varying: tuple[str, ...] = ()) -> Figure:
+def sweep_figure(points: list[Row], column: str, varying: Varying = NOT_VARYING) -> Figure:
     """System (solid) and core-only (dashed, or a number in the title when it does not vary)
     TOp/s/W, and the I/O share of a frame's
     energy, against the value of ``column``; one line per combination of the other
@@ -232,7 +239,12 @@ def sweep_figure(points: list[Row], column: str, varying: tuple[str, ...] = ()) 
     ]
     ncols = min(len(handles), 2)
     legend = fig.legend(handles=handles, loc="lower center", ncols=ncols)
-    title = fig.suptitle(f"Sweep of {column}: efficiency, I/O share and off-chip traffic")
+    title = fig.suptitle(
+        noted(
+            f"Sweep of {column}: efficiency, I/O share and off-chip traffic",
+            varying.without(column),
+        )
+    )
     grid = eff.get_subplotspec().get_gridspec()
     fit_grid(fig, grid, title=title, legend=legend, legend_columns=ncols)
     return fig

@@ -22,7 +22,7 @@ from hyperdrive_sim.viz import style
 from hyperdrive_sim.viz.bars import infeasible_strip
 from hyperdrive_sim.viz.grid import panel_rows, place_panels
 from hyperdrive_sim.viz.load import Row
-from hyperdrive_sim.viz.points import mesh_name, mesh_shape
+from hyperdrive_sim.viz.points import NOT_VARYING, Varying, mesh_name, mesh_shape, noted
 from hyperdrive_sim.viz.save import styled
 
 #: (column, scale, y label, title, starts at zero) of the panels, left to right
@@ -181,9 +181,10 @@ def _legend(fig: Figure, drawn: set[str]) -> tuple[Legend, int]:
 
 
 @styled
-def tiling_figure(series: dict[str, list[Row]]) -> Figure:
+def tiling_figure(series: dict[str, list[Row]], varying: Varying = NOT_VARYING) -> Figure:
     """Throughput, energy, efficiency and utilisation against chips: a row of panels per
-    series (network, input, settings) of ``tiling_series``; meshes that do not fit are
+    series (network, input, settings; ``varying`` says which it leaves unnamed) of
+    ``tiling_series``; meshes that do not fit are
     crosses in a grey strip at the bottom of each panel. At most ``style.MAX_TILING_ROWS``
     series are drawn (the others are logged)."""
     names = list(series)[: style.MAX_TILING_ROWS]
@@ -204,7 +205,7 @@ def tiling_figure(series: dict[str, list[Row]]) -> Figure:
         row_titles.append(row_title)
     legend, columns = _legend(fig, drawn)
     title = fig.suptitle(
-        "Tiling comparison: the same network on meshes of different size and shape"
+        noted("Tiling comparison: the same network on meshes of different size and shape", varying)
     )
     place_panels(
         rows,
