@@ -167,6 +167,20 @@ def test_energy_figures_laid_out_by_hand_neither_overlap_nor_leave_the_figure(
         assert_laid_out(sweep_figure(rows, varying.columns[0], NOT_VARYING))
 
 
+def test_huge_values_are_written_in_full_not_as_an_offset(assert_laid_out) -> None:
+    """Energies of 1.6e6 mJ per frame: tick labels carry the whole number. An "1e6" offset
+    above the axis pushed the panel's title into the figure's title (found by
+    test_viz_layout)."""
+    energy = ("total_energy_j", "core_energy_j", "offchip_weight_energy_j")
+    rows = [_row(m, **{k: 1.6e3 for k in energy}) for m in ("1x2", "4x1")]
+    rows.append(_row("1x1", fits=False))
+    fig = io_vs_core_figure(rows, NOT_VARYING)
+    assert_laid_out(fig)
+    ax = fig.axes[0]
+    assert ax.yaxis.get_offset_text().get_text() == ""
+    assert max(ax.get_yticks()) >= 1e6  # mJ, plainly
+
+
 # -- one colour per meaning -----------------------------------------------------------------------
 
 

@@ -184,6 +184,10 @@ RC: dict[str, object] = {
     "axes.spines.top": False,
     "axes.spines.right": False,
     "legend.frameon": False,
+    # tick labels in full (no "1e6" offset above an axis, where the layout of
+    # viz.grid does not look and a panel title would be pushed into the figure's title)
+    "axes.formatter.useoffset": False,
+    "axes.formatter.limits": (-9, 9),
     "svg.fonttype": "none",
     "svg.hashsalt": "hyperdrive_sim",
 }
