@@ -181,7 +181,7 @@ def _legend_height(legend: Legend, columns: int) -> float:
     """Height (inches) of a legend: its entry rows and its title's lines."""
     rows = math.ceil(len(legend.legend_handles) / max(1, columns))
     return (
-        rows * style.LEGEND_ENTRY_HEIGHT
+        rows * style.LEGEND_ROW_HEIGHT
         + style.LEGEND_PAD
         + line_height(style.SMALL_FONT_SIZE + 1, _lines(legend.get_title().get_text()))
     )

@@ -226,8 +226,6 @@ PANEL_GAP = 0.3
 #: points); and text line height per point of font size
 PANEL_RIGHT_PAD = 0.2
 LEGEND_PAD = 0.15
-#: height (inches) of a legend row at 8 points: the entry and matplotlib's 0.5 em spacing
-LEGEND_ENTRY_HEIGHT = 0.15
 ROW_GAP = 0.15
 PANEL_GAP_Y = 0.05
 #: the smallest panel (inches) a grid figure keeps: it grows instead (long labels, legends)
