@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.container import BarContainer
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
 from hyperdrive_sim.viz import style
@@ -136,6 +137,14 @@ class PointBars:
         (self.ax.set_xlim if self.horizontal else self.ax.set_ylim)(0, limit)
         if top <= 0:
             (self.ax.set_xticks if self.horizontal else self.ax.set_yticks)([])
+
+
+def infeasible_strip_handle() -> Line2D:
+    """Legend entry of the crosses ``infeasible_strip`` draws."""
+    return Line2D(
+        [], [], color=style.INFEASIBLE_TEXT_COLOR, marker=style.INFEASIBLE_MARKER,
+        linestyle="none", label=f"{style.INFEASIBLE_LABEL} (grey strip)",
+    )  # fmt: skip
 
 
 def infeasible_strip(ax: Axes, xs: Sequence[float], low: float, high: float, **marker) -> None:

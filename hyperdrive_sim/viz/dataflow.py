@@ -36,7 +36,12 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
 from hyperdrive_sim.viz import style
-from hyperdrive_sim.viz.bars import PointBars, infeasible_patch, infeasible_strip
+from hyperdrive_sim.viz.bars import (
+    PointBars,
+    infeasible_patch,
+    infeasible_strip,
+    infeasible_strip_handle,
+)
 from hyperdrive_sim.viz.grid import panel_rows, place_panels
 from hyperdrive_sim.viz.load import Row, cell_key
 from hyperdrive_sim.viz.points import input_name, is_baseline, mesh_name, mesh_order
@@ -342,16 +347,7 @@ def border_stall_figure(points: list[Row], columns: tuple[str, ...]) -> Figure:
         for _, meaning, ls, m in STALLS
     ]
     if infeasible:
-        handles.append(
-            Line2D(
-                [],
-                [],
-                color=style.INFEASIBLE_TEXT_COLOR,
-                marker=style.INFEASIBLE_MARKER,
-                linestyle="none",
-                label=f"{style.INFEASIBLE_LABEL} (grey strip)",
-            )
-        )
+        handles.append(infeasible_strip_handle())
     ncols = min(len(handles), STALL_LEGEND_COLUMNS)
     legend = fig.legend(
         handles=handles,

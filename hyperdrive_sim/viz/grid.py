@@ -84,7 +84,9 @@ def place_panels(
     title.set(y=1 - style.FIG_PAD / height, va="top")
     legend.set_bbox_to_anchor((0.5, style.FIG_PAD / height), transform=fig.transFigure)
     cols = max(len(r) for r in rows.axes)
-    lefts = [_left_margin([r[j] for r in rows.axes if j < len(r)]) for j in range(cols)]
+    lefts = [
+        style.FIG_PAD + _left_margin([r[j] for r in rows.axes if j < len(r)]) for j in range(cols)
+    ]
     panel = width / cols
     texts = []
     for i, (axes, name) in enumerate(zip(rows.axes, row_titles, strict=True)):
@@ -136,7 +138,7 @@ def _left_margin(axes: list[Axes]) -> float:
             else line_height(style.FONT_SIZE, _lines(text))
         )
         ylabel = max(ylabel, room + style.Y_LABEL_PAD)
-    return style.FIG_PAD + ylabel + ticks + style.TICK_ROOM
+    return ylabel + ticks + style.TICK_ROOM
 
 
 #: the tick parameter that shows an axis's labels, by axis (bottom and left: ours)
@@ -205,51 +207,51 @@ def fit_grid(
     width, height = fig.get_size_inches()
     nrows, ncols = grid.get_geometry()
     cell = width / ncols
-    needs = []  # (row span, column span, left, below, above), the room in inches
-    for ax in fig.axes:
-        spec = ax.get_subplotspec()
-        if spec is None or spec.get_gridspec() is not grid:
-            continue
-        left = max(_left_margin([ax]) - style.FIG_PAD, _overhang(ax, cell * len(spec.colspan)))
-        below = _x_axis_height([ax])
+    panels = [
+        (ax, spec)
+        for ax in fig.axes
+        if (spec := ax.get_subplotspec()) is not None and spec.get_gridspec() is grid
+    ]
+    ratios = grid.get_width_ratios() or [1.0] * ncols
+    heights = grid.get_height_ratios() or [1.0] * nrows
+    mean_w, mean_h = sum(ratios) / ncols, sum(heights) / nrows
+    # long labels, titles or legends grow the figure rather than squeeze the panels away:
+    # each panel as wide as its title, as tall as its y label
+    min_w, min_h = style.MIN_PANEL_SIZE
+    rooms = []
+    for ax, spec in panels:
         titles = max(_lines(ax.get_title(loc)) for loc in ("left", "center", "right"))
-        above = line_height(style.FONT_SIZE + 1, titles) + style.TITLE_PAD if titles else 0.0
-        needs.append((spec.rowspan, spec.colspan, left, below, above))
-    first = [n for n in needs if n[1].start == 0]
-    inner = [n for n in needs if n[1].start > 0]
-    left = style.FIG_PAD + max((n[2] for n in first), default=0.0)
-    gap_x = max((n[2] for n in inner), default=0.0) + style.PANEL_RIGHT_PAD
+        rooms.append(
+            _Room(
+                spec.rowspan,
+                spec.colspan,
+                left=max(_left_margin([ax]), _overhang(ax, cell * len(spec.colspan))),
+                below=_x_axis_height([ax]),
+                above=line_height(style.FONT_SIZE + 1, titles) + style.TITLE_PAD if titles else 0.0,
+            )
+        )
+        min_w = max(min_w, _title_width(ax) * mean_w / sum(ratios[c] for c in spec.colspan))
+        if ax.yaxis.label.get_rotation() % 180:
+            tall = text_width([ax.get_ylabel()], style.FONT_SIZE)
+            min_h = max(min_h, tall * mean_h / sum(heights[r] for r in spec.rowspan))
+    left = style.FIG_PAD + max((r.left for r in rooms if r.cols.start == 0), default=0.0)
+    gap_x = max((r.left for r in rooms if r.cols.start > 0), default=0.0) + style.PANEL_RIGHT_PAD
     right = style.PANEL_RIGHT_PAD
     top = (
         style.FIG_PAD
         + line_height(style.TITLE_SIZE, _lines(title.get_text()))
-        + max((n[4] for n in needs if n[0].start == 0), default=0.0)
+        + max((r.above for r in rooms if r.rows.start == 0), default=0.0)
     )
-    legend_height = _legend_height(legend, legend_columns)
     bottom = (
         style.FIG_PAD
-        + legend_height
-        + max((n[3] for n in needs if n[0].stop == nrows), default=0.0)
+        + _legend_height(legend, legend_columns)
+        + max((r.below for r in rooms if r.rows.stop == nrows), default=0.0)
     )
     gap_y = (
-        max((n[3] for n in needs if n[0].stop < nrows), default=0.0)
-        + max((n[4] for n in needs if n[0].start > 0), default=0.0)
+        max((r.below for r in rooms if r.rows.stop < nrows), default=0.0)
+        + max((r.above for r in rooms if r.rows.start > 0), default=0.0)
         + style.PANEL_GAP_Y
     )
-    # long labels, titles or legends grow the figure rather than squeeze the panels away
-    min_w, min_h = style.MIN_PANEL_SIZE
-    ratios = grid.get_width_ratios() or [1.0] * ncols
-    mean = sum(ratios) / ncols
-    heights = grid.get_height_ratios() or [1.0] * nrows
-    mean_h = sum(heights) / nrows
-    for ax in fig.axes:  # each panel as wide as its title, as tall as its y label
-        spec = ax.get_subplotspec()
-        if spec is not None and spec.get_gridspec() is grid:
-            share = sum(ratios[c] for c in spec.colspan) / mean
-            min_w = max(min_w, _title_width(ax) / share)
-            if ax.yaxis.label.get_rotation() % 180:
-                tall = text_width([ax.get_ylabel()], style.FONT_SIZE)
-                min_h = max(min_h, tall / (sum(heights[r] for r in spec.rowspan) / mean_h))
     width = max(width, left + right + (ncols - 1) * gap_x + ncols * min_w)
     if axes_height is None:
         axes_height = height - top - bottom - (nrows - 1) * gap_y
@@ -265,12 +267,22 @@ def fit_grid(
         wspace=gap_x / axes_w,
         hspace=gap_y / axes_h,
     )
-    for ax in fig.axes:  # GridSpec.update moves the panels of pyplot's figures only
-        spec = ax.get_subplotspec()
-        if spec is not None and spec.get_gridspec() is grid:
-            ax.set_position(spec.get_position(fig))
+    for ax, spec in panels:  # GridSpec.update moves the panels of pyplot's figures only
+        ax.set_position(spec.get_position(fig))
     title.set(y=1 - style.FIG_PAD / height, va="top")
     legend.set_bbox_to_anchor((0.5, style.FIG_PAD / height), transform=fig.transFigure)
+
+
+@dataclass(frozen=True, slots=True)
+class _Room:
+    """What a panel on ``rows`` and ``cols`` of a grid needs around it (inches): left of
+    it, under it and above it."""
+
+    rows: range
+    cols: range
+    left: float
+    below: float
+    above: float
 
 
 def _title_width(ax: Axes) -> float:

@@ -111,8 +111,6 @@ INFEASIBLE_COLOR = "#C0C0C0"
 INFEASIBLE_TEXT_COLOR = "#606060"
 INFEASIBLE_HATCH = "///"
 INFEASIBLE_MARKER = "x"
-#: line plots: depth of the grey "does not fit" band below zero (fraction of the axis top)
-INFEASIBLE_BAND = 0.12
 INFEASIBLE_BAND_COLOR = "#EEEEEE"
 
 #: series colours of lines (one per network/resolution/setting), cycled; none of them is a
@@ -141,9 +139,8 @@ MAX_TILING_ROWS = 12
 #: height (fraction of the axes) of the "does not fit" strip at the bottom of line panels
 INFEASIBLE_STRIP = 0.1
 MARKER_SIZE = 6
-#: offsets (points) of point labels above / below their marker
+#: offset (points) of point labels above their marker
 LABEL_OFFSET = (4, 4)
-LABEL_OFFSET_BELOW = (4, -10)
 #: gap (points) between a bar and its annotation
 ANNOTATION_GAP = 3
 LINE_WIDTH = 1.8
@@ -241,7 +238,6 @@ NAMES_MEASURED = 5
 FIG_MIN_HEIGHT = 3.5
 FIG_MARGIN_HEIGHT = 1.6
 SCATTER_WIDTH = 3.6
-TILING_FIG_SIZE = (10.0, 7.0)
 LAYER_FIG_WIDTH = 13.0
 TIMELINE_FIG_WIDTH = 11.0
 TIMELINE_ROW_HEIGHT = 0.35

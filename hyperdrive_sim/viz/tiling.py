@@ -19,7 +19,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
 from hyperdrive_sim.viz import style
-from hyperdrive_sim.viz.bars import infeasible_strip
+from hyperdrive_sim.viz.bars import infeasible_strip, infeasible_strip_handle
 from hyperdrive_sim.viz.grid import panel_rows, place_panels
 from hyperdrive_sim.viz.load import Row
 from hyperdrive_sim.viz.points import NOT_VARYING, Varying, mesh_name, mesh_shape, noted
@@ -167,16 +167,7 @@ def _legend(fig: Figure, drawn: set[str]) -> tuple[Legend, int]:
         if shape in drawn
     ]
     if "infeasible" in drawn:
-        handles.append(
-            Line2D(
-                [],
-                [],
-                color=style.INFEASIBLE_TEXT_COLOR,
-                marker=style.INFEASIBLE_MARKER,
-                linestyle="none",
-                label=f"{style.INFEASIBLE_LABEL} (grey strip)",
-            )
-        )
+        handles.append(infeasible_strip_handle())
     return fig.legend(handles=handles, loc="lower center", ncols=len(handles)), len(handles)
 
 
