@@ -342,7 +342,23 @@ def test_onnx_model_zoo_exports(name: str, macs: float) -> None:
         zoo = get_network(zoo_name)
         assert net.at(224, 224).macs == zoo.at(224, 224).macs
         assert net.at(512, 512).macs == zoo.at(512, 512).macs  # 7x7 AveragePool -> global
-    net.at(320, 480)  # any resolution
+    if name not in LIGHT_FIXED_CLASSIFIER:
+        net.at(320, 480)  # any resolution
+        return
+    # Caffe's classifiers flatten the last map (no adaptive pool): they fit one size only, and
+    # at another the dense layer's weight and the flattened map are named in the error
+    with pytest.raises(NetworkError, match=LIGHT_FIXED_CLASSIFIER[name]):
+        net.at(320, 480)
+
+
+#: the error at 320x480 of the classifiers fixed to 224: VGG19 flattens 512 x 7 x 7 = 25088
+#: at 224 and 512 x (320/32) x (480/32) = 76800 at 320x480; AlexNet's and ZFNet's weights take
+#: 256 x 6 x 6 = 9216 and 512 x 6 x 6 = 18432 features
+LIGHT_FIXED_CLASSIFIER = {
+    "vgg19": r"takes 25088 input features .* 512x10x15 has 76800 ",
+    "bvlc_alexnet": "takes 9216 input features",
+    "zfnet512": "takes 18432 input features",
+}
 
 
 # --------------------------------------------------------------------------------------------
@@ -570,7 +586,11 @@ def test_matmul_with_bias_and_reshape_flatten_is_a_dense() -> None:
     net = network_from_model(g.model([g.node("Softmax", [y], axis=1)]))
     dense = one_layer(net, "dense")
     assert (dense.name, dense.out_features) == ("fc", 10)
-    assert net.at(14, 14).infos[-1].macs == 4 * 14 * 14 * 10  # more inputs at a larger size
+    assert net.at(7, 7).infos[-1].macs == 4 * 7 * 7 * 10
+    # the weight takes 4 x 7 x 7 = 196 features; at 14x14 the flatten gives 4 x 14 x 14 = 784,
+    # which no adaptive pool explains (PyTorch's Linear would refuse it too)
+    with pytest.raises(NetworkError, match=r"takes 196 input features .* 4x14x14 has 784 "):
+        net.at(14, 14)
 
 
 def test_symbolic_input_size_defaults_to_224() -> None:

@@ -11,7 +11,9 @@ work in parallel. The rules below follow from that; each says what it assumes.
   1 of C FMPUs.
   One weight word of the block is read from the weight buffer every cycle.
 - pool: like a depthwise conv without weights (one channel per input word); each window
-  element costs one FP16 compare or add.
+  element costs one FP16 compare or add. adaptive_pool: the same with its largest window
+  at this input size (its windows differ by at most one row or column; assumption: every
+  window is charged as the largest, exact when the output size divides the input size).
 - fused pooling (``chip.fuse_pooling``): a conv stores only the outputs the plan keeps
   (``stored_pixels``) and its pool reads only the windows of its border outputs from the FMM
   (``read_pixels``); cycles and compare/adds are those of the unfused pair (docs/model.md).
@@ -231,8 +233,8 @@ def layer_work(
         if chip.scaling_factors:
             muls = pix * och
             cycles = cycles + nblk * pix_iter
-    elif kind == "pool":
-        kh, kw = layer.kernel
+    elif kind in ("pool", "adaptive_pool"):
+        kh, kw = layer.kernel if kind == "pool" else layer.window(info.in_shapes[0])
         cycles = och * pix_iter * kh * kw
         adds = pix * och * kh * kw
         windows = pix if read_pixels is None else read_pixels

@@ -519,9 +519,13 @@ def needed_pixels(sub: ShapedNetwork, mesh: Mesh) -> np.ndarray:
             continue  # element-wise and reducing readers read the own tile only
         out = Tiling.of(info.out_shape, mesh)
         for r in range(mesh.rows):
-            r0, r1 = layer.input_rows(int(out.row_bounds[r]), int(out.row_bounds[r + 1]), h)
+            r0, r1 = layer.input_rows(
+                int(out.row_bounds[r]), int(out.row_bounds[r + 1]), h, info.out_shape.height
+            )
             for c in range(mesh.cols):
-                c0, c1 = layer.input_cols(int(out.col_bounds[c]), int(out.col_bounds[c + 1]), w)
+                c0, c1 = layer.input_cols(
+                    int(out.col_bounds[c]), int(out.col_bounds[c + 1]), w, info.out_shape.width
+                )
                 masks[r * mesh.cols + c, int(r0) : int(r1), int(c0) : int(c1)] = True
     return masks.reshape(mesh.chips, h * w)
 

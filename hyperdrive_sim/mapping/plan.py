@@ -122,15 +122,31 @@ def _chip_name(chip: int, cols: int) -> str:
     return f"chip ({chip // cols},{chip % cols})"
 
 
-def _placement(info: LayerInfo, placements: dict[str, Placement]) -> Placement:
+def _placement(info: LayerInfo, placements: dict[str, Placement], mesh) -> Placement:
     sources = {placements[ref] for ref in info.layer.inputs}
     if info.layer.spatial and sources == {"tiled"}:
+        return "tiled"
+    if broadcasts(info, placements, mesh):
         return "tiled"
     if sources == {"root"} or (not info.layer.spatial and sources == {"tiled"}):
         return "root"
     raise MappingError(
-        "mixes a tensor reduced onto one chip with tiled maps; this placement is not supported",
+        "mixes a tensor reduced onto one chip with tiled maps; only an upsample of the "
+        "reduced tensor (which broadcasts it onto the mesh) can join them",
         key=f"layer {info.layer.name!r}",
+    )
+
+
+def broadcasts(info: LayerInfo, placements: dict[str, Placement], mesh) -> bool:
+    """True for an upsample of a tensor on the root chip (a global-context branch: pooled
+    to 1x1, convolved, stretched back over the map) whose output covers the mesh: the root
+    multicasts its input to every chip, and each chip computes its own tile."""
+    layer = info.layer
+    return (
+        layer.kind == "upsample"
+        and placements[layer.inputs[0]] == "root"
+        and _tiling(info.out_shape, mesh).covers_mesh
+        and mesh.chips > 1
     )
 
 
@@ -241,13 +257,23 @@ def geometry(net: ShapedNetwork, hw: Hardware, switch: int | None = -1) -> Geome
                     live = live - local[name]
                 layers.append(lg)
                 continue
-        place = _placement(info, placements)
+        broadcast = broadcasts(info, placements, mesh)
+        place = _placement(info, placements, mesh)
         placements[layer.name] = place
         halo_bits = np.zeros((chips, len(DIRECTIONS)), dtype=np.int64)
         from_image = layer.inputs == (INPUT,)
         reduce = False
         h: Halo | None = None
-        if place == "tiled":
+        gather = None
+        received = 0
+        if broadcast:  # the root's tensor reaches every chip; no halo after that
+            tiling = _tiling(out, mesh)
+            out_h = np.repeat(tiling.row_sizes, mesh.cols)
+            out_w = np.tile(tiling.col_sizes, mesh.rows)
+            in_elements = _zeros(chips)
+            gather = multicast(local[layer.inputs[0]], mesh)
+            received = gather.bits.sum(axis=0)
+        elif place == "tiled":
             tiling = _tiling(out, mesh)
             if not tiling.covers_mesh:
                 problems.append(
@@ -291,7 +317,7 @@ def geometry(net: ShapedNetwork, hw: Hardware, switch: int | None = -1) -> Geome
         if layer.name not in views:
             live = live + local[layer.name]
         halo_need = halo_bits.sum(axis=1)
-        fmm_need = live + pooled + (halo_need if chip.border_buffer_bits == 0 else 0)
+        fmm_need = live + pooled + received + (halo_need if chip.border_buffer_bits == 0 else 0)
         for name in expires.get(info.index, ()):
             live = live - local[name]
         if from_image:
@@ -299,7 +325,7 @@ def geometry(net: ShapedNetwork, hw: Hardware, switch: int | None = -1) -> Geome
         layers.append(
             LayerGeometry(
                 info, place, out_h, out_w, in_elements, reduce, h, halo_bits, from_image,
-                fmm_need, halo_need, stored, read,
+                fmm_need, halo_need, stored, read, gather=gather,
             )
         )  # fmt: skip
     for name in net.outputs:

@@ -105,17 +105,27 @@ class Halo:
 
 def halo(layer: Layer, out: Tiling, inp: Tiling) -> Halo:
     """Halo pixel counts of ``layer`` for every chip and each of its 8 neighbours."""
-    rows = _axis_parts(out.row_bounds, inp.row_bounds, inp.shape.height, layer.input_rows)
-    cols = _axis_parts(out.col_bounds, inp.col_bounds, inp.shape.width, layer.input_cols)
+    rows_of, cols_of = _windows(layer, out)
+    rows = _axis_parts(out.row_bounds, inp.row_bounds, inp.shape.height, rows_of)
+    cols = _axis_parts(out.col_bounds, inp.col_bounds, inp.shape.width, cols_of)
     parts_r = {-1: rows[0], 0: rows[1], 1: rows[2]}
     parts_c = {-1: cols[0], 0: cols[1], 1: cols[2]}
     pixels = np.stack([np.outer(parts_r[dr], parts_c[dc]).ravel() for dr, dc in DIRECTIONS], axis=1)
     too_far = np.logical_or.outer(rows[3].astype(bool), cols[3].astype(bool)).ravel()
     interior = np.outer(
-        _interior(out.row_bounds, inp.row_bounds, inp.shape.height, layer.input_rows),
-        _interior(out.col_bounds, inp.col_bounds, inp.shape.width, layer.input_cols),
+        _interior(out.row_bounds, inp.row_bounds, inp.shape.height, rows_of),
+        _interior(out.col_bounds, inp.col_bounds, inp.shape.width, cols_of),
     ).ravel()
     return Halo(pixels, too_far, interior)
+
+
+def _windows(layer: Layer, out: Tiling):
+    """``layer.input_rows`` / ``input_cols`` with the output map's size bound."""
+    h, w = out.shape.height, out.shape.width
+    return (
+        lambda lo, hi, n: layer.input_rows(lo, hi, n, h),
+        lambda lo, hi, n: layer.input_cols(lo, hi, n, w),
+    )
 
 
 def _interior(out_bounds, in_bounds, in_size, window) -> np.ndarray:

@@ -40,7 +40,16 @@ from hyperdrive_sim.mapping.tiling import DIRECTIONS, Tiling
 from hyperdrive_sim.spec.models import Mesh
 from hyperdrive_sim.verify import reference as ref
 from hyperdrive_sim.verify.numerics import Precision, activate, shift
-from hyperdrive_sim.workload.layers import INPUT, Conv, Dense, GlobalPool, Layer, Pool, Upsample
+from hyperdrive_sim.workload.layers import (
+    INPUT,
+    AdaptivePool,
+    Conv,
+    Dense,
+    GlobalPool,
+    Layer,
+    Pool,
+    Upsample,
+)
 from hyperdrive_sim.workload.network import LayerInfo
 
 #: deliberate faults (tests): halo pieces not sent (corners, edges), relays forwarding
@@ -73,6 +82,7 @@ def _cut(lo: int, hi: int) -> tuple[int, int]:
 def axis_spans(layer: Layer, axis: int, out_bounds, in_bounds, in_size: int) -> list[Span]:
     """Spans of every chip position along ``axis`` (0 = rows, 1 = columns)."""
     window = layer.input_rows if axis == 0 else layer.input_cols
+    out_size = int(out_bounds[-1])
     n = len(out_bounds) - 1
     spans = []
     for i in range(n):
@@ -81,7 +91,7 @@ def axis_spans(layer: Layer, axis: int, out_bounds, in_bounds, in_size: int) -> 
             x = (int(in_bounds[i]),) * 2
             spans.append(Span(olo, ohi, x[0], x[0], 0, 0, (x, x, x), False))
             continue
-        lo, hi = (int(v) for v in window(olo, ohi, in_size))
+        lo, hi = (int(v) for v in window(olo, ohi, in_size, out_size))
         pad_lo = pad_hi = 0
         if isinstance(layer, Conv | Pool):
             k, s, d = layer.kernel[axis], layer.stride[axis], layer.dilation[axis]
@@ -177,7 +187,8 @@ def steps(plan: Plan) -> list[Step]:
     for info in plan.network.infos:
         lp = planned.get(info.layer.name)
         if lp is not None:
-            geo = geometry(info, lp.placement, mesh)
+            broadcast = lp.placement == "tiled" and lp.gather is not None
+            geo = None if broadcast else geometry(info, lp.placement, mesh)
             reduce = lp.placement == "root" and placement[info.layer.inputs[0]] == "tiled"
             placement[info.layer.name] = lp.placement
             producer = planned.get(info.layer.inputs[0])
@@ -301,7 +312,7 @@ class MeshRun:
                 if ins[0] is None:
                     raise SimulationError(f"layer {layer.name!r}: channel {kind} of a tiled map")
                 owner = ins[0]
-            elif _depthwise(info) or kind in ("pool", "upsample"):
+            elif _depthwise(info) or kind in ("pool", "adaptive_pool", "upsample"):
                 owner = ins[0] if ins[0] is not None else dealt(conv_blocks(out_c, 1, fmpus))[0]
                 expect = owner if kind == "conv" else None  # one channel per block
             elif kind == "conv":
@@ -352,7 +363,9 @@ class MeshRun:
             raw = Stored("channel", self._channel(lp, owner, weight, traffic), None, owner)
         elif lp.placement == "tiled":
             tiling = Tiling.of(info.out_shape, self.mesh)
-            if layer.arity == 1:
+            if lp.gather is not None:  # a root tensor broadcast onto the tiled map
+                tiles = self._broadcast(lp, traffic)
+            elif layer.arity == 1:
                 tiles = self._windowed(lp, weight, traffic)
             else:
                 srcs = [self.act[name].tiles for name in layer.inputs]
@@ -372,7 +385,7 @@ class MeshRun:
                 tiles[ROOT] = ref.layer_op(layer, [whole], weight)
             else:
                 ins = [self.act[name].tiles[ROOT] for name in layer.inputs]
-                tiles[ROOT] = ref.layer_op(layer, ins, weight)
+                tiles[ROOT] = ref.layer_op(layer, ins, weight, _out_size(info))
             raw = Stored("root", tiles)
         s = shift(info)
         self.act[layer.name] = Stored(
@@ -382,6 +395,29 @@ class MeshRun:
             raw.owner,
         )
         return raw, traffic
+
+    def _broadcast(self, lp: Step, traffic: Traffic) -> list[np.ndarray]:
+        """A tensor held by the root alone (after a reduction), sent to every chip along the
+        plan's multicast legs; each chip then computes its own share of the tiled output."""
+        info, layer = lp.info, lp.info.layer
+        src = self.act[layer.inputs[0]]
+        if src.placement != "root" or lp.gather.kind != "multicast":
+            raise SimulationError(f"layer {layer.name!r}: a broadcast of a {src.placement} map")
+        chips = self.mesh.chips
+        inbox = self._move(lp, [(ROOT, d) for d in range(chips) if d != ROOT], src, traffic)
+        whole_out = _out_size(info)
+        tiling = Tiling.of(info.out_shape, self.mesh)
+        out = []
+        for chip in range(chips):
+            held = src.tiles[ROOT] if chip == ROOT else inbox[chip].get(ROOT)
+            if held is None:
+                if self.break_halo is None:
+                    raise SimulationError(f"layer {layer.name!r}: chip {chip} got no broadcast")
+                held = np.zeros_like(src.tiles[ROOT])
+            rows, cols = self._tile_slices(tiling, chip)
+            full = ref.layer_op(layer, [held], None, whole_out)
+            out.append(np.ascontiguousarray(full[:, rows, cols]))
+        return out
 
     def _windowed(self, lp: Step, weight, traffic: Traffic) -> list[np.ndarray]:
         layer, info = lp.info.layer, lp.info
@@ -401,7 +437,10 @@ class MeshRun:
                 window = self.image[:, rs.lo : rs.hi, cs.lo : cs.hi]
             else:
                 window = self._assemble_window(chip, rs, cs, src, inbox[chip])
-            block = _block(layer, window, rs, cs, weight)
+            in_shape = info.in_shapes[0]
+            block = _block(
+                layer, window, rs, cs, weight, (in_shape.height, in_shape.width), _out_size(info)
+            )
             if block.shape != want:
                 raise SimulationError(
                     f"layer {layer.name!r}: chip ({r},{c}) computed a {block.shape} block, "
@@ -687,19 +726,31 @@ def _check_link(a: int, b: int, holder: int, cols: int, routing: str) -> None:
         raise SimulationError(f"link {a}->{b} is not a usable hop from chip {holder}")
 
 
-def _block(layer: Layer, window: np.ndarray, rs: Span, cs: Span, weight) -> np.ndarray:
-    """The layer on one chip's assembled window, padded only at the map's edges."""
+def _block(
+    layer: Layer, window: np.ndarray, rs: Span, cs: Span, weight, in_size, out_size
+) -> np.ndarray:
+    """The layer on one chip's assembled window, padded only at the map's edges;
+    ``in_size`` and ``out_size`` are the whole maps' (height, width)."""
     pads = (rs.pad_lo, cs.pad_lo, rs.pad_hi, cs.pad_hi)
     if isinstance(layer, Conv):
         return ref.conv2d(window, weight, layer.stride, pads, layer.dilation, layer.groups)
     if isinstance(layer, Pool):
         return ref.pool2d(window, layer.kernel, layer.stride, pads, layer.dilation, layer.mode)
     if isinstance(layer, Upsample):
-        f = layer.factor
-        up = ref.upsample(window, f)
-        r0, c0 = rs.lo * f, cs.lo * f
-        return up[:, rs.out_lo - r0 : rs.out_hi - r0, cs.out_lo - c0 : cs.out_hi - c0]
+        rows = ref.nearest_index(rs.out_lo, rs.out_hi, in_size[0], out_size[0]) - rs.lo
+        cols = ref.nearest_index(cs.out_lo, cs.out_hi, in_size[1], out_size[1]) - cs.lo
+        return ref.resize_rows(window, rows, cols)
+    if isinstance(layer, AdaptivePool):
+        (oh, ow), (h, w) = layer.output, in_size
+        return ref.adaptive_pool2d(
+            window, (rs.out_lo, rs.out_hi, oh), (cs.out_lo, cs.out_hi, ow), (h, w, rs.lo, cs.lo),
+            layer.mode,
+        )  # fmt: skip
     return ref.layer_op(layer, [window], weight)
+
+
+def _out_size(info: LayerInfo) -> tuple[int, int]:
+    return info.out_shape.height, info.out_shape.width
 
 
 def _depthwise(info: LayerInfo) -> bool:
@@ -731,4 +782,4 @@ def _channel_block(info: LayerInfo, inputs: list, mine: np.ndarray, weight, whol
         return np.concatenate(parts, axis=0)
     if whole:
         raise SimulationError(f"layer {layer.name!r}: a {layer.kind} given the whole map")
-    return ref.layer_op(layer, inputs, weight)
+    return ref.layer_op(layer, inputs, weight, _out_size(info))

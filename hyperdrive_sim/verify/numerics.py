@@ -38,7 +38,7 @@ from typing import Literal
 
 import numpy as np
 
-from hyperdrive_sim.workload.layers import Add, Conv, Dense, GlobalPool, Pool
+from hyperdrive_sim.workload.layers import AdaptivePool, Add, Conv, Dense, GlobalPool, Pool
 from hyperdrive_sim.workload.network import LayerInfo
 
 Precision = Literal["fp32", "fp16"]
@@ -67,6 +67,9 @@ def terms_per_output(info: LayerInfo) -> tuple[int, int]:
         return n, n
     if isinstance(layer, GlobalPool) and layer.mode == "avg":
         return ins[0].pixels, ins[0].pixels
+    if isinstance(layer, AdaptivePool) and layer.mode == "avg":
+        kh, kw = layer.window(ins[0])
+        return kh * kw, kh * kw
     return 0, 1
 
 

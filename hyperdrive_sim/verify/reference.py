@@ -17,6 +17,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from hyperdrive_sim.workload.layers import (
+    AdaptivePool,
     Add,
     ChannelShuffle,
     ChannelSlice,
@@ -27,6 +28,7 @@ from hyperdrive_sim.workload.layers import (
     Layer,
     Pool,
     Upsample,
+    adaptive_bounds,
 )
 
 Pads = tuple[int, int, int, int]  # top, left, bottom, right
@@ -111,6 +113,38 @@ def upsample(x: np.ndarray, factor: int) -> np.ndarray:
     return np.repeat(np.repeat(x, factor, axis=1), factor, axis=2)
 
 
+def resize_rows(x: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Nearest-neighbour resize: output pixel (i, j) is input pixel (rows[i], cols[j])."""
+    return x[:, rows][:, :, cols]
+
+
+def nearest_index(lo: int, hi: int, in_size: int, out_size: int) -> np.ndarray:
+    """Input index of output pixels lo .. hi-1 (floor(o * n_in / n_out))."""
+    return np.arange(lo, hi) * in_size // out_size
+
+
+def adaptive_pool2d(
+    x: np.ndarray, rows: tuple[int, int, int], cols: tuple[int, int, int], origin, mode: str
+) -> np.ndarray:
+    """Adaptive pooling of output rows/cols ``(lo, hi, out_size)`` whose input map has
+    ``rows``/``cols`` sizes in ``origin`` = (in_height, in_width, row0, col0): ``x`` holds
+    input rows from row0 and columns from col0. Windows summed row-major (float16: one
+    rounding per addition), divided by their own size."""
+    (rlo, rhi, oh), (clo, chi, ow) = rows, cols
+    n_h, n_w, r0, c0 = origin
+    r_start, r_stop = adaptive_bounds(np.arange(rlo, rhi), np.arange(rlo, rhi) + 1, n_h, oh)
+    c_start, c_stop = adaptive_bounds(np.arange(clo, chi), np.arange(clo, chi) + 1, n_w, ow)
+    out = np.zeros((x.shape[0], rhi - rlo, chi - clo), dtype=x.dtype)
+    for i, (a, b) in enumerate(zip(r_start - r0, r_stop - r0, strict=True)):
+        for j, (c, d) in enumerate(zip(c_start - c0, c_stop - c0, strict=True)):
+            win = x[:, a:b, c:d].reshape(x.shape[0], -1)
+            if mode == "max":
+                out[:, i, j] = win.max(axis=1)
+            else:
+                out[:, i, j] = divide(seq_sum(win.T), win.shape[1])
+    return out
+
+
 def channel_shuffle(x: np.ndarray, groups: int) -> np.ndarray:
     c, h, w = x.shape
     return x.reshape(groups, c // groups, h, w).transpose(1, 0, 2, 3).reshape(c, h, w)
@@ -141,8 +175,16 @@ def finish_global(total: np.ndarray, mode: str, pixels: int) -> np.ndarray:
     return out.reshape(-1, 1, 1)
 
 
-def layer_op(layer: Layer, inputs: Sequence[np.ndarray], weight: np.ndarray | None) -> np.ndarray:
-    """The layer on whole maps, with the layer's own padding (the monolithic reference)."""
+def layer_op(
+    layer: Layer,
+    inputs: Sequence[np.ndarray],
+    weight: np.ndarray | None,
+    out_size: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """The layer on whole maps, with the layer's own padding (the monolithic reference).
+
+    ``out_size`` (height, width) is the output size of an upsample to another tensor's size.
+    """
     x = inputs[0]
     if isinstance(layer, Conv):
         return conv2d(x, weight, layer.stride, layer.padding, layer.dilation, layer.groups)
@@ -160,6 +202,12 @@ def layer_op(layer: Layer, inputs: Sequence[np.ndarray], weight: np.ndarray | No
         return x[layer.start : layer.stop]
     if isinstance(layer, ChannelShuffle):
         return channel_shuffle(x, layer.groups)
+    if isinstance(layer, AdaptivePool):
+        (oh, ow), (_, h, w) = layer.output, x.shape
+        return adaptive_pool2d(x, (0, oh, oh), (0, ow, ow), (h, w, 0, 0), layer.mode)
     if isinstance(layer, Upsample):
-        return upsample(x, layer.factor)
+        if layer.size_of is None:
+            return upsample(x, layer.factor)
+        (oh, ow), (_, h, w) = out_size, x.shape
+        return resize_rows(x, nearest_index(0, oh, h, oh), nearest_index(0, ow, w, ow))
     raise NotImplementedError(f"no reference kernel for layer kind {layer.kind!r}")

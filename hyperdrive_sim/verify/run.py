@@ -269,7 +269,8 @@ def verify(
             ins = [ref_act[name] for name in layer.inputs]
         else:  # each layer from the mesh's own inputs: rounding does not compound
             ins = [run.act[name].assemble() for name in layer.inputs]
-        want = layer_op(layer, ins, weight)
+        size = (info.out_shape.height, info.out_shape.width)
+        want = layer_op(layer, ins, weight, size)
         if got.shape != want.shape:
             raise SimulationError(f"layer {layer.name!r}: mesh {got.shape} vs {want.shape}")
         if precision == "fp32":
@@ -280,7 +281,7 @@ def verify(
         n, _ = terms_per_output(info)
         if precision == "fp16" and n and lp.reduce:
             absw = None if weight is None else np.abs(weight)
-            terms = layer_op(layer, [np.abs(x.astype(np.float64)) for x in ins], absw)
+            terms = layer_op(layer, [np.abs(x.astype(np.float64)) for x in ins], absw, size)
             ratio = err / fp16_bound(n, terms)
             bound_use = float(ratio.max()) if ratio.size else 0.0
             ok = finite and bound_use <= 1.0

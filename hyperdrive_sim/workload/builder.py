@@ -110,8 +110,16 @@ class NetBuilder:
             ChannelShuffle(self._name("shuffle", name), (src or self.last,), groups=groups)
         )
 
-    def upsample(self, factor: int = 2, src: str | None = None, name: str | None = None) -> str:
-        return self._add(Upsample(self._name("upsample", name), (src or self.last,), factor=factor))
+    def upsample(
+        self,
+        factor: int = 2,
+        src: str | None = None,
+        name: str | None = None,
+        size_of: str | None = None,
+    ) -> str:
+        """Upsample by ``factor``, or to the height and width of tensor ``size_of``."""
+        layer = Upsample(self._name("upsample", name), (src or self.last,), factor, size_of)
+        return self._add(layer)
 
     def build(self) -> Network:
         return Network(self.name, tuple(self.layers), self.input_channels)

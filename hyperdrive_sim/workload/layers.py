@@ -66,6 +66,12 @@ class Layer:
     #: Number of inputs the layer takes; None means two or more.
     arity: ClassVar[int | None] = 1
 
+    @property
+    def shape_refs(self) -> tuple[str, ...]:
+        """Earlier tensors whose *shape* (never values) the output shape depends on; their
+        shapes follow the inputs' in the tuple ``infer`` receives."""
+        return ()
+
     def infer(self, shapes: tuple[Shape, ...]) -> Shape:
         raise NotImplementedError
 
@@ -77,14 +83,19 @@ class Layer:
         """Number of weights (each one bit when binary)."""
         return 0
 
-    def input_rows(self, lo: int, hi: int, in_size: int) -> tuple[int, int]:
+    def input_rows(
+        self, lo: int, hi: int, in_size: int, out_size: int | None = None
+    ) -> tuple[int, int]:
         """Input rows [lo', hi') needed for output rows [lo, hi), clipped to the map.
 
-        Works element-wise on integer arrays as well as on scalars.
+        ``out_size`` is the output map's height (only layers whose window depends on the
+        ratio of the sizes read it). Works element-wise on integer arrays as on scalars.
         """
         return lo, hi
 
-    def input_cols(self, lo: int, hi: int, in_size: int) -> tuple[int, int]:
+    def input_cols(
+        self, lo: int, hi: int, in_size: int, out_size: int | None = None
+    ) -> tuple[int, int]:
         """Input columns needed for output columns [lo, hi), clipped to the map."""
         return lo, hi
 
@@ -136,12 +147,16 @@ class _Windowed(Layer):
             )
         return h, w
 
-    def input_rows(self, lo: int, hi: int, in_size: int) -> tuple[int, int]:
+    def input_rows(
+        self, lo: int, hi: int, in_size: int, out_size: int | None = None
+    ) -> tuple[int, int]:
         return _window(
             lo, hi, in_size, self.kernel[0], self.stride[0], self.dilation[0], self.padding[0]
         )
 
-    def input_cols(self, lo: int, hi: int, in_size: int) -> tuple[int, int]:
+    def input_cols(
+        self, lo: int, hi: int, in_size: int, out_size: int | None = None
+    ) -> tuple[int, int]:
         return _window(
             lo, hi, in_size, self.kernel[1], self.stride[1], self.dilation[1], self.padding[1]
         )
@@ -203,17 +218,87 @@ class GlobalPool(Layer):
         return Shape(shapes[0].channels, 1, 1)
 
 
+def adaptive_bounds(lo, hi, in_size: int, out_size: int):
+    """Input rows [start, stop) of adaptive-pooling output rows [lo, hi) (PyTorch's rule:
+    output i pools rows floor(i*n/o) .. ceil((i+1)*n/o) - 1). Element-wise on arrays."""
+    return lo * in_size // out_size, -(-hi * in_size // out_size)
+
+
+@dataclass(frozen=True)
+class AdaptivePool(Layer):
+    """Average (or max) pooling to a fixed output size (PyTorch's AdaptiveAvgPool2d): the
+    windows are re-derived from the input size, so a classifier after it keeps its inputs."""
+
+    output: tuple[int, int] = (1, 1)
+    mode: str = "avg"
+
+    kind: ClassVar[str] = "adaptive_pool"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "output", _pair(self.output))
+        if not 1 <= min(self.output) <= max(self.output) <= MAX_KERNEL:
+            raise self.fail(f"output size must be between 1 and {MAX_KERNEL}, got {self.output}")
+
+    def infer(self, shapes: tuple[Shape, ...]) -> Shape:
+        if self.mode not in ("max", "avg"):
+            raise self.fail(f"pool mode must be 'max' or 'avg', got {self.mode!r}")
+        x = shapes[0]
+        if x.height < self.output[0] or x.width < self.output[1]:
+            raise self.fail(
+                f"input {x} is smaller than the output size {self.output[0]}x{self.output[1]}"
+            )
+        return Shape(x.channels, *self.output)
+
+    def window(self, shape: Shape) -> tuple[int, int]:
+        """The largest window (rows, cols) on an input of ``shape``."""
+        h, w = self.output
+        return _largest_window(shape.height, h), _largest_window(shape.width, w)
+
+    def window_sum(self, shape: Shape) -> int:
+        """Input pixels read over all output pixels of one channel (windows may overlap)."""
+        total = 1
+        for n, o in zip((shape.height, shape.width), self.output, strict=True):
+            start, stop = adaptive_bounds(np.arange(o), np.arange(o) + 1, n, o)
+            total *= int((stop - start).sum())
+        return total
+
+    def input_rows(
+        self, lo: int, hi: int, in_size: int, out_size: int | None = None
+    ) -> tuple[int, int]:
+        return adaptive_bounds(lo, hi, in_size, self.output[0])
+
+    def input_cols(
+        self, lo: int, hi: int, in_size: int, out_size: int | None = None
+    ) -> tuple[int, int]:
+        return adaptive_bounds(lo, hi, in_size, self.output[1])
+
+
+def _largest_window(n: int, o: int) -> int:
+    start, stop = adaptive_bounds(np.arange(o), np.arange(o) + 1, n, o)
+    return int((stop - start).max())
+
+
 @dataclass(frozen=True)
 class Dense(Layer):
     """Fully connected layer over the flattened input."""
 
     out_features: int = 1
+    #: input features the weight matrix has (an imported model's); None: whatever the
+    #: flattened input holds (the zoo's VGG-16 classifier grows with the input)
+    in_features: int | None = None
 
     kind: ClassVar[str] = "dense"
     spatial: ClassVar[bool] = False
 
     def infer(self, shapes: tuple[Shape, ...]) -> Shape:
         _check_channels(self, self.out_features, "output features")
+        got = shapes[0].elements
+        if self.in_features is not None and got != self.in_features:
+            raise self.fail(
+                f"its weight takes {self.in_features} input features but the flattened input "
+                f"{shapes[0]} has {got} at this input size (the model's flatten only fits its "
+                "classifier at other sizes through an adaptive pool, and there is none here)"
+            )
         return Shape(self.out_features, 1, 1)
 
     def macs(self, shapes: tuple[Shape, ...], out: Shape) -> int:
@@ -298,28 +383,55 @@ class ChannelShuffle(Layer):
 
 @dataclass(frozen=True)
 class Upsample(Layer):
-    """Nearest-neighbour upsampling by an integer factor."""
+    """Nearest-neighbour upsampling by an integer factor, or (``size_of``) to the height
+    and width of an earlier tensor (``F.interpolate(x, size=other.shape[-2:])``): output
+    pixel o reads input pixel floor(o * n_in / n_out)."""
 
     factor: int = 2
+    #: the tensor (earlier layer or "input") whose height and width the output takes
+    size_of: str | None = None
 
     kind: ClassVar[str] = "upsample"
 
+    @property
+    def shape_refs(self) -> tuple[str, ...]:
+        return () if self.size_of is None else (self.size_of,)
+
     def infer(self, shapes: tuple[Shape, ...]) -> Shape:
+        x = shapes[0]
+        if self.size_of is not None:
+            like = shapes[1]
+            if max(like.height / x.height, like.width / x.width) > MAX_UPSAMPLE:
+                raise self.fail(
+                    f"resizes {x} to the {like.height}x{like.width} of {self.size_of!r}, more "
+                    f"than {MAX_UPSAMPLE} times (the input limit)"
+                )
+            return Shape(x.channels, like.height, like.width)
         if not 1 <= self.factor <= MAX_UPSAMPLE:
             raise self.fail(
                 f"factor must be between 1 and {MAX_UPSAMPLE} (the input limit), got {self.factor}"
             )
-        x = shapes[0]
         return Shape(x.channels, x.height * self.factor, x.width * self.factor)
 
-    def input_rows(self, lo: int, hi: int, in_size: int) -> tuple[int, int]:
-        return lo // self.factor, np.minimum(in_size, (hi - 1) // self.factor + 1)
+    def input_rows(
+        self, lo: int, hi: int, in_size: int, out_size: int | None = None
+    ) -> tuple[int, int]:
+        if out_size is None:
+            if self.size_of is not None:
+                raise ValueError(f"layer {self.name!r}: the window needs the output size")
+            out_size = in_size * self.factor
+        return lo * in_size // out_size, np.minimum(in_size, (hi - 1) * in_size // out_size + 1)
 
-    def input_cols(self, lo: int, hi: int, in_size: int) -> tuple[int, int]:
-        return self.input_rows(lo, hi, in_size)
+    def input_cols(
+        self, lo: int, hi: int, in_size: int, out_size: int | None = None
+    ) -> tuple[int, int]:
+        return self.input_rows(lo, hi, in_size, out_size)
 
 
 LAYER_TYPES: dict[str, type[Layer]] = {
     cls.kind: cls
-    for cls in (Conv, Pool, GlobalPool, Dense, Add, Concat, ChannelSlice, ChannelShuffle, Upsample)
+    for cls in (
+        *(Conv, Pool, GlobalPool, AdaptivePool, Dense, Add, Concat),
+        *(ChannelSlice, ChannelShuffle, Upsample),
+    )
 }

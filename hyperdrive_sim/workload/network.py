@@ -33,7 +33,7 @@ class Network:
                 raise NetworkError(f"duplicate layer name {layer.name!r}", key=self.name)
             if not layer.inputs:
                 raise layer.fail("has no inputs")
-            for ref in layer.inputs:
+            for ref in (*layer.inputs, *layer.shape_refs):
                 if ref not in seen:
                     raise layer.fail(
                         f"input {ref!r} is not an earlier layer (inputs must come before use)"
@@ -97,7 +97,7 @@ class ShapedNetwork:
         for i, layer in enumerate(self.network.layers):
             ins = tuple(shapes[ref] for ref in layer.inputs)
             try:
-                out = layer.infer(ins)
+                out = layer.infer((*ins, *(shapes[ref] for ref in layer.shape_refs)))
                 if out.elements > MAX_MAP_ELEMENTS:
                     raise layer.fail(
                         f"the output map {out} has more than {MAX_MAP_ELEMENTS} values "

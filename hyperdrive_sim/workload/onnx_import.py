@@ -27,6 +27,7 @@ from hyperdrive_sim import limits
 from hyperdrive_sim.errors import InputError, NetworkError
 from hyperdrive_sim.workload.layers import (
     INPUT,
+    AdaptivePool,
     Add,
     ChannelShuffle,
     ChannelSlice,
@@ -74,6 +75,14 @@ _BINARY = _ADD_LIKE | {"Mul", "Div", "Max", "Min", "Pow"}
 # limits.MAX_FOLD_ELEMENTS.
 _FOLD_LIMIT = 1 << 16
 _AUTO_PADS = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID")
+#: Shape arithmetic whose element origins are followed (see _Converter._origin): the
+#: indices of the inputs that carry data (the others are indices, axes, shapes).
+_ORIGIN_DATA: dict[str, Callable[[int], range]] = {
+    **dict.fromkeys(("Gather", "Slice", "Unsqueeze", "Squeeze", "Reshape"), lambda n: range(1)),
+    **dict.fromkeys(("Cast", "Identity", "Flatten"), lambda n: range(1)),
+    "Concat": lambda n: range(n),
+}
+_SMALL_CODES = 64
 
 
 class OnnxImportWarning(UserWarning):
@@ -183,6 +192,9 @@ class _Const:
     value: np.ndarray | None = None
     shape: tuple[int, ...] | None = None
     proto: Any = None  # an initializer, converted to ``value`` on first use
+    #: shape arithmetic: per element of a 1-D value, the (layer, "h" | "w") whose height or
+    #: width it is (from a Shape node; None for any other element), or None when unknown
+    origin: tuple[tuple[str, str] | None, ...] | None = None
 
     def array(self) -> np.ndarray | None:
         """The value; an initializer is converted only when small (see _FOLD_LIMIT)."""
@@ -463,7 +475,7 @@ class _Converter:
         """The axis of this view that holds the layer's channels (None: no such axis)."""
         s = self.shapes[x.layer]
         if x.view == "map" or (x.view == "flat" and s.height == s.width == 1):
-            return 1
+            return len(x.dims) - 1 if x.view == "flat" else 1
         return 3 if x.view == "nhwc" else None
 
     def _channels_view(self, x: _FMap, axis: int) -> bool:
@@ -488,7 +500,48 @@ class _Converter:
                 dims = self.info.get(out)
                 shape = dims if dims is not None and None not in dims else None
             outs.append(_Const(value, shape))
+        if outs and (origin := self._origin(node)) is not None:
+            outs[0].origin = origin
         self._set(node, *outs)
+
+    def _origin(self, node: _Node) -> tuple[tuple[str, str] | None, ...] | None:
+        """Where the elements of a shape-arithmetic result come from: a Shape node of a
+        feature map gives its height and width, and Gather / Slice / Concat / Cast /
+        (Un)Squeeze / Reshape move those elements around (found by evaluating the node on
+        element codes instead of values). Anything else forgets them."""
+        op = node.op
+        if op == "Shape" and node.ins and isinstance(x := node.ins[0], _FMap):
+            axes = {"map": {2: "h", 3: "w"}, "nhwc": {1: "h", 2: "w"}}.get(x.view, {})
+            rank = len(x.dims)
+            start, end = node.attr("start", 0), node.attr("end", rank)
+            picked = range(rank)[slice(start, end)]
+            found = tuple((x.layer, axes[a]) if a in axes else None for a in picked)
+            return found if any(found) else None
+        data = _ORIGIN_DATA.get(op)
+        if data is None:
+            return None
+        sources = [node.ins[i] if i < len(node.ins) else None for i in data(len(node.ins))]
+        if not any(isinstance(t, _Const) and t.origin for t in sources):
+            return None
+        codes, table, feeds = 0, [], {}
+        for i, t in enumerate(node.ins):
+            name = node.proto.input[i]
+            if not name or not isinstance(t, _Const):
+                return None
+            value = t.array()
+            if value is None or value.size > _SMALL_CODES:
+                return None
+            if any(t is u for u in sources):
+                origin = t.origin if t.origin and len(t.origin) == value.size else None
+                table.extend(origin or [None] * value.size)
+                value = np.arange(codes, codes + value.size, dtype=np.int64).reshape(value.shape)
+                codes += value.size
+            feeds[name] = value
+        out = run_node(node.proto, feeds, self.opset)
+        if not out or out[0] is None or out[0].size > _SMALL_CODES:
+            return None
+        picked = [table[int(c)] if 0 <= int(c) < len(table) else None for c in out[0].ravel()]
+        return tuple(picked) if any(picked) else None
 
     def _predicted(self, node: _Node) -> tuple[tuple[int, ...] | None, int | None]:
         """Output shape and element bound of a constant node, before evaluating it."""
@@ -722,11 +775,36 @@ class _Converter:
             raise _Unsupported(f"expects a flattened (N, features) input, got shape {x.dims}")
         w = self._weight_shape(node, 1, 2)
         inputs, out = (w[1], w[0]) if node.attr("transB", 0) else w
-        if inputs != x.dims[1]:
-            raise NetworkError(f"weight {w} does not fit {x.dims[1]} input features", key=node.key)
-        self._set(
-            node, self._view(self._layer(Dense, node.label, [x.layer], out_features=out), "flat")
+        if inputs != x.dims[-1]:
+            raise NetworkError(
+                f"weight {w} takes {inputs} input features, the flattened input "
+                f"{self.shapes[x.layer]} has {x.dims[-1]}",
+                key=node.key,
+            )
+        self._thaw_adaptive_pool(x.layer)
+        # after a global pool or another dense layer the size cannot change: no check needed
+        fixed = x.layer == INPUT or not self._layer_named(x.layer).spatial
+        name = self._layer(
+            Dense, node.label, [x.layer], out_features=out, in_features=None if fixed else inputs
         )
+        self._set(node, _FMap(name, (*x.dims[:-1], out), "flat"))
+
+    def _layer_named(self, name: str) -> Layer:
+        return next(layer for layer in self.layers if layer.name == name)
+
+    def _thaw_adaptive_pool(self, name: str) -> None:
+        """An adaptive pool the exporter froze at the model's own size (AdaptiveAvgPool2d
+        written as AveragePool with kernel = stride = input / output, 1 when they are equal)
+        feeding a flatten and a dense layer: pooling to that output size again, so that the
+        flattened size fits the dense layer's weight at every input size."""
+        layer = next((lay for lay in self.layers if lay.name == name), None)
+        if not isinstance(layer, Pool) or any(layer.padding) or layer.dilation != (1, 1):
+            return
+        if layer.kernel != layer.stride or (layer.mode != "avg" and layer.kernel != (1, 1)):
+            return
+        s = self.shapes[name]
+        thawed = AdaptivePool(name, layer.inputs, output=(s.height, s.width), mode=layer.mode)
+        self.layers[self.layers.index(layer)] = thawed
 
     def _elementwise(self, node: _Node) -> None:
         """Add/Sub/Mul/... : a sum of equal maps is an Add layer; a bias, scale or SE gate
@@ -816,9 +894,19 @@ class _Converter:
 
     def _gather(self, node: _Node) -> None:
         """Channels picked by constant indices: x[:, k] (as torchvision's Inception-v3 input
-        transform) or x[:, [k, k+1, ...]]."""
-        x = self._map(node)
+        transform) or x[:, [k, k+1, ...]]; or the one image of the batch, x[0] (the dynamo
+        export of a classifier on a pooled vector)."""
+        x = self._plain(node.fmap(0), node)
         index = node.value(1)
+        if int(node.attr("axis", 0)) % len(x.dims) == 0 and self.batch == 1 and x.dims[0] == 1:
+            if index is None or index.size != 1 or int(index.reshape(-1)[0]) not in (0, -1):
+                raise _Unsupported("picks images of the batch other than the first")
+            dims = x.dims[1:] if index.ndim == 0 else x.dims
+            if x.view in ("flat", "map") and dims and dims[-1] == self.shapes[x.layer].elements:
+                self._set(node, _FMap(x.layer, dims, "flat"))
+                return
+            raise _Unsupported(f"picks the first image of shape {x.dims}")
+        x = self._map(node)
         if int(node.attr("axis", 0)) % 4 != 1 or index is None or index.ndim > 1:
             raise _Unsupported("only a constant channel index or index list is supported")
         picks = [int(i) % x.dims[1] for i in index.reshape(-1)]
@@ -833,8 +921,16 @@ class _Converter:
             self._set(node, _FMap(name, (n, h, w), "squeezed"))
 
     def _resize(self, node: _Node) -> None:
-        """Resize / Upsample by one integer factor on H and W: an Upsample layer."""
+        """Resize / Upsample: to the height and width of another tensor when the target
+        size is that tensor's shape (``F.interpolate(x, size=y.shape[-2:])``), or when it
+        is the image's size; else by one integer factor on H and W. Either is an Upsample
+        layer, re-derived at every input size."""
         x = self._map(node)
+        like = self._size_source(node, x)
+        if like is not None:
+            name = self._layer(Upsample, node.label, [x.layer], size_of=like)
+            self._set(node, self._view(name))
+            return
         factors = self._resize_factors(node, x)
         if factors[:2] != [1.0, 1.0] or factors[2] != factors[3]:
             raise _Unsupported(f"scales {factors}; only an equal factor on H and W")
@@ -846,6 +942,45 @@ class _Converter:
             return
         name = self._layer(Upsample, node.label, [x.layer], factor=int(factor))
         self._set(node, self._view(name))
+
+    def _size_source(self, node: _Node, x: _FMap) -> str | None:
+        """The tensor whose height and width a Resize's ``sizes`` are, or None.
+
+        Found from where the sizes come from (a Shape node of that tensor, through Slice /
+        Gather / Concat ...). Sizes written as plain numbers (a static export) are taken as
+        the image's size when they equal it, and as the latest earlier map of that size when
+        they are no integer multiple of the input's."""
+        if "scales" in node.attrs or node.op == "Upsample" or len(node.ins) < 4:
+            return None
+        sizes = node.ins[3]
+        if not isinstance(sizes, _Const):
+            return None
+        axes = [a % 4 for a in node.attr("axes", [0, 1, 2, 3])]
+        origin = sizes.origin
+        if origin is not None and len(origin) == len(axes) and {2, 3} <= set(axes):
+            h, w = origin[axes.index(2)], origin[axes.index(3)]
+            if h is not None and w is not None and h[0] == w[0] and (h[1], w[1]) == ("h", "w"):
+                return h[0]
+        value = node.value(3)
+        if value is None or len(value.reshape(-1)) != len(axes) or not {2, 3} <= set(axes):
+            return None
+        size = tuple(int(value.reshape(-1)[axes.index(a)]) for a in (2, 3))
+        if size == (x.dims[2], x.dims[3]):
+            return None
+        if not self.static_input and size == self.input_size:
+            return None  # a dynamic graph's sizes are a guess at 224: keep the old rule
+        if size == self.input_size:
+            return INPUT
+        if all(n % d == 0 for n, d in zip(size, x.dims[2:], strict=True)) and (
+            size[0] // x.dims[2] == size[1] // x.dims[3]
+        ):
+            return None  # one integer factor: an upsample by it
+        same = [
+            layer.name
+            for layer in self.layers
+            if (self.shapes[layer.name].height, self.shapes[layer.name].width) == size
+        ]
+        return same[-1] if same else None
 
     def _resize_factors(self, node: _Node, x: _FMap) -> list[float]:
         if "scales" in node.attrs:  # Upsample-7
@@ -960,6 +1095,12 @@ class _Converter:
             return plain
         if dims == (self.batch, s.elements):
             return self._view(x.layer, "flat")
+        if (  # (1, C, 1, 1) or (1, C) -> (C,): a 1-D flat view
+            self.batch == 1
+            and dims == (s.elements,)
+            and (x.view == "flat" or (x.view in ("map", "nhwc") and s.pixels == 1))
+        ):
+            return _FMap(x.layer, dims, "flat")
         if x.view == "map" and _is_grouping(dims, plain.dims):
             return _FMap(x.layer, dims, "grouped", groups=dims[1])
         raise _Unsupported(f"reshapes {x.dims} to {dims}")
