@@ -446,7 +446,8 @@ class _Converter:
             k += 1
             name = f"{base}_{k}"
         layer = cls(name, tuple(inputs), **kw)
-        self.shapes[name] = layer.infer(tuple(self.shapes[i] for i in inputs))
+        refs = (*inputs, *layer.shape_refs)
+        self.shapes[name] = layer.infer(tuple(self.shapes[i] for i in refs))
         self.layers.append(layer)
         self.names.add(name)
         return name
