@@ -227,10 +227,14 @@ def test_static_export_sizes_are_the_image_or_the_latest_map_of_that_size() -> N
     high = g.conv(low, 8, 8, k=3, stride=2, name="s16")  # 33x33
     x = g.node("Resize", [high, "", "", g.const([1, 8, 65, 65])], "up", mode="linear")
     y = g.node("Add", [low, x], "add")
-    out = g.node("Resize", [y, "", "", g.const([1, 8, 520, 520])], "out", mode="linear")
+    p = g.node("GlobalAveragePool", [y], "pool")  # a 1x1 map stretched to 65x65, not x65
+    p = g.node("Resize", [p, "", "", g.const([1, 8, 65, 65])], "pool.up", mode="linear")
+    y = g.node("Concat", [y, p], "cat", axis=1)
+    out = g.node("Resize", [y, "", "", g.const([1, 16, 520, 520])], "out", mode="linear")
     net = network_from_model(g.model([out]))
-    assert [layer.size_of for layer in net.layers if layer.kind == "upsample"] == ["s8", "input"]
-    assert net.at(240, 320).infos[-1].out_shape == L.Shape(8, 240, 320)
+    sizes = [layer.size_of for layer in net.layers if layer.kind == "upsample"]
+    assert sizes == ["s8", "add", "input"]
+    assert net.at(240, 320).infos[-1].out_shape == L.Shape(16, 240, 320)
 
 
 # --------------------------------------------------------------------------------------------

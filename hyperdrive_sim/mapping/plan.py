@@ -138,13 +138,15 @@ def _placement(info: LayerInfo, placements: dict[str, Placement], mesh) -> Place
 
 
 def broadcasts(info: LayerInfo, placements: dict[str, Placement], mesh) -> bool:
-    """True for an upsample of a tensor on the root chip (a global-context branch: pooled
-    to 1x1, convolved, stretched back over the map) whose output covers the mesh: the root
-    multicasts its input to every chip, and each chip computes its own tile."""
+    """True for an upsample of a tensor on the root chip to the size of a tiled map (a
+    global-context branch: pooled to 1x1, convolved, stretched back over the map) whose
+    output covers the mesh: the root multicasts its input to every chip, and each chip
+    computes its own tile. (An upsample by a factor after a reduction stays on the root.)"""
     layer = info.layer
     return (
         layer.kind == "upsample"
         and placements[layer.inputs[0]] == "root"
+        and placements.get(getattr(layer, "size_of", None)) == "tiled"
         and _tiling(info.out_shape, mesh).covers_mesh
         and mesh.chips > 1
     )

@@ -972,8 +972,11 @@ class _Converter:
             return None  # a dynamic graph's sizes are a guess at 224: keep the old rule
         if size == self.input_size:
             return INPUT
-        if all(n % d == 0 for n, d in zip(size, x.dims[2:], strict=True)) and (
-            size[0] // x.dims[2] == size[1] // x.dims[3]
+        pooled = x.dims[2:] == (1, 1)  # a 1x1 map is stretched to a map's size, never scaled
+        if (
+            not pooled
+            and all(n % d == 0 for n, d in zip(size, x.dims[2:], strict=True))
+            and (size[0] // x.dims[2] == size[1] // x.dims[3])
         ):
             return None  # one integer factor: an upsample by it
         same = [
