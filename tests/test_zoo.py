@@ -124,3 +124,27 @@ def test_unknown_network_lists_known_names() -> None:
     assert "unknown network 'resnet19'" in message
     assert all(name in message for name in network_names())
     assert info.value.key == "network"
+
+
+# torchvision's segmentation table (GFLOPS = MACs, at 520x520): deeplabv3_mobilenet_v3_large
+# 10.45 (no auxiliary head); fcn_resnet50 152.72 with its auxiliary FCNHead(1024, 21) on
+# layer3, which the zoo leaves out: 3x3 1024 -> 256 and 1x1 256 -> 21 on the 65x65 map,
+# (256 * 1024 * 9 + 21 * 256) * 65 * 65 = 9.99e9 MACs, so 142.73e9 without it.
+SEGMENTATION_520 = {"deeplabv3_mobilenet_v3_large": 10.45e9, "fcn_resnet50": 152.72e9 - 9.99e9}
+
+
+@pytest.mark.parametrize(("name", "macs"), SEGMENTATION_520.items())
+def test_segmentation_networks_against_torchvision(name: str, macs: float) -> None:
+    net = get_network(name)
+    assert net.at(520, 520).macs == pytest.approx(macs, rel=0.002)
+    # at the sizes segmentation runs at the class maps come back at the image's size
+    for height, width in ((512, 1024), (1024, 2048), (520, 520)):
+        assert net.at(height, width).infos[-1].out_shape == Shape(21, height, width)
+
+
+def test_deeplab_pooling_branch_is_stretched_to_the_aspp_input() -> None:
+    # MobileNetV3 at output stride 16: 1024x2048 gives a 64x128 map of 960 channels; the
+    # pooled 256-vector is stretched to it and concatenated with the four conv branches
+    net = get_network("deeplabv3_mobilenet_v3_large").at(1024, 2048)
+    assert net.shape_of("classifier.0.convs.4.upsample") == Shape(256, 64, 128)
+    assert net.shape_of("classifier.0.cat") == Shape(1280, 64, 128)

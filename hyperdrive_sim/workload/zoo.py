@@ -148,6 +148,102 @@ def mobilenet_v2() -> Network:
 
 
 # --------------------------------------------------------------------------------------------
+# Segmentation: FCN-ResNet50 and DeepLabV3-MobileNetV3-Large (torchvision.models.segmentation)
+
+
+def fcn_resnet50() -> Network:
+    """FCN-ResNet50 (Long et al. 2015), torchvision fcn_resnet50 without the auxiliary head."""
+    # layer3 and layer4 keep stride 8 with dilation 2 and 4 (the first block of each keeps
+    # the previous dilation); the FCNHead (3x3 conv 2048 -> 512, 1x1 conv 512 -> 21); the 21
+    # class maps resized to the image's size (bilinear in torchvision, nearest here)
+    b = NetBuilder("fcn_resnet50")
+    b.conv(64, 7, stride=2, pad=3, name="backbone.conv1")
+    b.pool(3, 2, pad=1, name="backbone.maxpool")
+    inplanes, dilation = 64, 1
+    for stage, (planes, blocks, dilate) in enumerate(
+        ((64, 3, False), (128, 4, False), (256, 6, True), (512, 3, True)), 1
+    ):
+        previous, stride = dilation, 1 if stage == 1 else 2
+        if dilate:
+            dilation, stride = dilation * stride, 1
+        for i in range(blocks):
+            prefix = f"backbone.layer{stage}.{i}"
+            x = b.last
+            b.conv(planes, 1, src=x, name=f"{prefix}.conv1")
+            d = previous if i == 0 else dilation
+            b.conv(planes, 3, stride if i == 0 else 1, dilation=d, name=f"{prefix}.conv2")
+            out = b.conv(planes * 4, 1, name=f"{prefix}.conv3")
+            shortcut = x
+            if i == 0 and (stride != 1 or inplanes != planes * 4):
+                shortcut = b.conv(planes * 4, 1, stride, src=x, name=f"{prefix}.downsample")
+            b.add(out, shortcut, name=f"{prefix}.add")
+            inplanes = planes * 4
+    b.conv(512, 3, name="classifier.0")
+    b.conv(21, 1, name="classifier.4")
+    b.upsample(src="classifier.4", size_of="input", name="upsample")
+    return b.build()
+
+
+#: MobileNetV3-Large blocks (torchvision's bneck_conf): kernel, expanded, out, SE, stride
+_MOBILENET_V3_LARGE = (
+    (3, 16, 16, False, 1), (3, 64, 24, False, 2), (3, 72, 24, False, 1),
+    (5, 72, 40, True, 2), (5, 120, 40, True, 1), (5, 120, 40, True, 1),
+    (3, 240, 80, False, 2), (3, 200, 80, False, 1), (3, 184, 80, False, 1),
+    (3, 184, 80, False, 1), (3, 480, 112, True, 1), (3, 672, 112, True, 1),
+    (5, 672, 160, True, 2), (5, 960, 160, True, 1), (5, 960, 160, True, 1),
+)  # fmt: skip
+
+
+def _divisible(v: float, divisor: int = 8) -> int:
+    """torchvision's _make_divisible: round to a multiple of 8, never below 90%."""
+    new = max(divisor, int(v + divisor / 2) // divisor * divisor)
+    return new + divisor if new < 0.9 * v else new
+
+
+def deeplabv3_mobilenet_v3_large() -> Network:
+    """DeepLabV3 (Chen et al. 2017) on MobileNetV3-Large, torchvision's, no auxiliary head."""
+    # the MobileNetV3-Large features with the last stage dilated (stride 16, dilation 2);
+    # the DeepLabHead on its 960 channels: ASPP (1x1 conv, 3x3 convs dilated 12, 24, 36, and
+    # the pooling branch: global pool, 1x1 conv, stretched back to the map), a 1x1
+    # projection 1280 -> 256, a 3x3 conv and the 1x1 classifier to 21 classes, resized to
+    # the image. Squeeze-and-excitation gates are two 1x1 convs after a global pool whose
+    # product with the map is free (as the ONNX import does).
+    b = NetBuilder("deeplabv3_mobilenet_v3_large")
+    b.conv(16, 3, stride=2, name="backbone.0")
+    channels = 16
+    for index, (k, expanded, out, se, stride) in enumerate(_MOBILENET_V3_LARGE, 1):
+        prefix = f"backbone.{index}"
+        dilation = 2 if index >= 13 else 1  # the dilated last stage keeps stride 16
+        stride = 1 if dilation > 1 else stride
+        x = b.last
+        if expanded != channels:
+            b.conv(expanded, 1, name=f"{prefix}.expand")
+        dw = b.conv(expanded, k, stride, groups=expanded, dilation=dilation, name=f"{prefix}.dw")
+        if se:
+            squeeze = _divisible(expanded // 4)
+            b.global_pool(src=dw, name=f"{prefix}.se.pool")
+            b.conv(squeeze, 1, name=f"{prefix}.se.fc1")
+            b.conv(expanded, 1, name=f"{prefix}.se.fc2")
+        y = b.conv(out, 1, src=dw, name=f"{prefix}.project")
+        if stride == 1 and channels == out:
+            b.add(y, x, name=f"{prefix}.add")
+        channels = out
+    x = b.conv(960, 1, name="backbone.16")
+    branches = [b.conv(256, 1, src=x, name="classifier.0.convs.0")]
+    for i, rate in enumerate((12, 24, 36), 1):
+        branches.append(b.conv(256, 3, dilation=rate, src=x, name=f"classifier.0.convs.{i}"))
+    b.global_pool(src=x, name="classifier.0.convs.4.pool")
+    b.conv(256, 1, name="classifier.0.convs.4.conv")
+    branches.append(b.upsample(size_of=x, name="classifier.0.convs.4.upsample"))
+    b.concat(*branches, name="classifier.0.cat")
+    b.conv(256, 1, name="classifier.0.project")
+    b.conv(256, 3, name="classifier.1")
+    b.conv(21, 1, name="classifier.4")
+    b.upsample(size_of="input", name="upsample")
+    return b.build()
+
+
+# --------------------------------------------------------------------------------------------
 # ShuffleNet-V2
 
 
@@ -276,6 +372,8 @@ ZOO: dict[str, Callable[[], Network]] = {
         shufflenet_v2,
         squeezenet1_1,
         yolov3,
+        fcn_resnet50,
+        deeplabv3_mobilenet_v3_large,
     )
 }
 
