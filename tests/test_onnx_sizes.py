@@ -365,3 +365,20 @@ def test_deeplab_aspp_broadcast_is_verified_numerically(size: str, mesh: str) ->
     assert check.placement == "tiled" and check.link_bits == up.gather.link_bits
     broken = verify(net, size, mesh=mesh, break_halo="gather-drop")
     assert not broken.ok and broken.first_bad.name == "aspp.pool.up"
+
+
+def test_pipeline_stage_after_a_cut_freezes_the_size_rule_as_its_factor() -> None:
+    """A pipeline stage is a network of its own whose image is the crossing map: the final
+    resize to the image's size becomes the factor it has at this resolution. DeepLabV3 on
+    MobileNetV3 at 512x1024 classifies a stride-16 map of 32x64: factor 16."""
+    from hyperdrive_sim.mapping.pipeline import cut_points, sub_network
+    from hyperdrive_sim.workload.zoo import get_network
+
+    net = get_network("deeplabv3_mobilenet_v3_large").at(512, 1024)
+    cuts = cut_points(net)
+    last = max(cuts)
+    stage = sub_network(net, last, len(net.infos), cuts[last])
+    up = stage.infos[-1]
+    assert (up.layer.size_of, up.layer.factor) == (None, 16)
+    assert up.out_shape == L.Shape(21, 512, 1024)
+    assert stage.macs == sum(i.macs for i in net.infos[last:])

@@ -20,14 +20,15 @@ from functools import cached_property
 
 import numpy as np
 
+from hyperdrive_sim.errors import MappingError
 from hyperdrive_sim.mapping.costs import LAYOUT_KINDS, ChipWork
 from hyperdrive_sim.mapping.plan import LayerPlan, Plan, build_plan, single_map_cuts
 from hyperdrive_sim.mapping.routes import Transfer
 from hyperdrive_sim.mapping.tiling import Tiling
 from hyperdrive_sim.spec.hardware import Hardware
 from hyperdrive_sim.spec.models import Mesh
-from hyperdrive_sim.workload.layers import INPUT
-from hyperdrive_sim.workload.network import Network, ShapedNetwork
+from hyperdrive_sim.workload.layers import INPUT, Layer
+from hyperdrive_sim.workload.network import LayerInfo, Network, ShapedNetwork
 
 #: ChipWork fields that are per-chip arrays
 _WORK_ARRAYS = tuple(
@@ -479,21 +480,54 @@ def cut_points(net: ShapedNetwork) -> dict[int, str]:
         and name in tiled
         and kinds[name] not in LAYOUT_KINDS
         and name not in net.outputs  # network outputs live to the end
+        and _sizes_known(net, i, name)
     }
+
+
+def _sizes_known(net: ShapedNetwork, i: int, source: str) -> bool:
+    """A cut before layer i keeps every later size rule: an upsample to the size of a
+    tensor before the cut (other than the crossing one) must be a whole factor here, which
+    ``sub_network`` writes instead (``_frozen_ref``)."""
+    before = {INPUT, *(info.layer.name for info in net.infos[:i])} - {source}
+    return all(
+        _frozen_ref(info) is not None
+        for info in net.infos[i:]
+        if set(info.layer.shape_refs) & before
+    )
+
+
+def _frozen_ref(info: LayerInfo) -> Layer | None:
+    """An upsample to another tensor's size as an upsample by the whole factor it has at
+    this resolution, or None when the ratio is not one whole factor on both axes."""
+    x, out = info.in_shapes[0], info.out_shape
+    if out.height % x.height or out.width % x.width:
+        return None
+    factor = out.height // x.height
+    if factor != out.width // x.width or info.layer.kind != "upsample":
+        return None
+    return dataclasses.replace(info.layer, factor=factor, size_of=None)
 
 
 def sub_network(net: ShapedNetwork, a: int, b: int, source: str) -> ShapedNetwork:
     """Layers [a, b) of ``net`` as a network of their own whose image is ``source``."""
-    if source == INPUT:
-        layers = tuple(info.layer for info in net.infos[a:b])
-    else:
-        layers = tuple(
-            dataclasses.replace(
-                info.layer,
-                inputs=tuple(INPUT if ref == source else ref for ref in info.layer.inputs),
-            )
-            for info in net.infos[a:b]
-        )
+    inside = {source, *(info.layer.name for info in net.infos[a:b])}
+    layers = []
+    for info in net.infos[a:b]:
+        layer = info.layer
+        if not set(layer.shape_refs) <= inside:  # a size from before the cut: its factor
+            layer = _frozen_ref(info)
+            if layer is None:
+                raise MappingError(
+                    f"layer {info.layer.name!r}: its size comes from a tensor before the cut",
+                    key="organisation",
+                )
+        if source != INPUT:
+            rename = lambda ref: INPUT if ref == source else ref  # noqa: E731
+            layer = dataclasses.replace(layer, inputs=tuple(map(rename, layer.inputs)))
+            if getattr(layer, "size_of", None) == source:
+                layer = dataclasses.replace(layer, size_of=INPUT)
+        layers.append(layer)
+    layers = tuple(layers)
     shape = net.shape_of(source)
     sub = Network(
         f"{net.name}[{a}:{b}]", layers, input_channels=shape.channels, source=net.network.source
