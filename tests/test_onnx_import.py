@@ -536,7 +536,7 @@ def test_slice_on_channels() -> None:
     assert (s.start, s.stop) == (4, 16)
 
 
-def test_squeeze_excitation_gate_is_free_and_its_convs_follow_a_global_pool() -> None:
+def test_squeeze_excitation_gate_is_a_scale_and_its_convs_follow_a_global_pool() -> None:
     g = Graph(size=(56, 56))
     x = g.conv("input", 3, 32, name="c")
     s = g.node("GlobalAveragePool", [x], "se.pool")
@@ -545,10 +545,14 @@ def test_squeeze_excitation_gate_is_free_and_its_convs_follow_a_global_pool() ->
     y = g.node("Mul", [x, s], "se.mul")
     y = g.conv(y, 32, 16, k=1, pads=[0] * 4, name="next")
     net = network_from_model(g.model([y]))
-    assert [layer.name for layer in net.layers] == ["c", "se.pool", "se.fc1", "se.fc2", "next"]
-    assert net.layers[-1].inputs == ("c",)  # the gate multiplies, it does not move the map
+    names = ["c", "se.pool", "se.fc1", "se.fc2", "se.mul", "next"]
+    assert [layer.name for layer in net.layers] == names
+    # the gate multiplies the map channel by channel: a scale of (gate, map), no MACs
+    assert (net.layers[4].kind, net.layers[4].inputs) == ("scale", ("se.fc2", "c"))
+    assert net.layers[-1].inputs == ("se.mul",)
     assert net.layers[2].inputs == ("se.pool",)
     assert net.at(56, 56).infos[3].macs == 8 * 32
+    assert net.at(56, 56).infos[4].macs == 0
 
 
 def test_swish_and_hardswish_decompositions_are_pass_through() -> None:

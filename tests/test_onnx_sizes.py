@@ -326,7 +326,7 @@ CONTENTION_FREE = {
         "offchip_latency_ns": 0,
         "link_latency_ns": 0,
     },
-    "chip": {"weight_buffer_blocks": 64, "fmm_bits": 64_000_000},  # room for 520x520 maps
+    "chip": {"weight_buffer_blocks": 64, "fmm_bits": 256_000_000},  # room for 520x520 maps
 }
 
 
@@ -382,3 +382,82 @@ def test_pipeline_stage_after_a_cut_freezes_the_size_rule_as_its_factor() -> Non
     assert (up.layer.size_of, up.layer.factor) == (None, 16)
     assert up.out_shape == L.Shape(21, 512, 1024)
     assert stage.macs == sum(i.macs for i in net.infos[last:])
+
+
+def se_block(size=(56, 56)) -> onnx.ModelProto:
+    """A MobileNetV3 block's squeeze-and-excitation: global pool, 1x1 conv 32 -> 8, 1x1 conv
+    8 -> 32, HardSigmoid, the map times the gate, then the projection."""
+    g = Graph(size=size)
+    x = g.conv("input", 3, 32, name="c")
+    s = g.node("GlobalAveragePool", [x], "se.pool")
+    s = g.conv(s, 32, 8, k=1, pads=[0] * 4, name="se.fc1", bn=False)
+    s = g.conv(s, 8, 32, k=1, pads=[0] * 4, name="se.fc2", bn=False, act="HardSigmoid")
+    y = g.node("Mul", [x, s], "se.mul")
+    return g.model([g.conv(y, 32, 16, k=1, pads=[0] * 4, name="next")])
+
+
+@pytest.mark.parametrize(("h", "w"), SIZES)
+def test_se_gate_is_broadcast_and_scales_every_tile(h: int, w: int) -> None:
+    """The 32 gate values (16 bits) go from chip (0,0) to the three others of a 2x2 mesh
+    (three link hops, 3 x 32 x 16 = 1536 bits); each chip multiplies its own tile once per
+    word: 32 x h x w FP16 multiplies in all. Both evaluators count the same."""
+    net = network_from_model(se_block())
+    shaped = net.at(h, w)
+    assert shaped.macs == conv_macs(32, 3, 3, h, w) + 32 * 8 + 8 * 32 + conv_macs(16, 32, 1, h, w)
+    plan = build_plan(shaped, hardware("2x2", **CONTENTION_FREE))
+    mul = next(lp for lp in plan.layers if lp.name == "se.mul")
+    assert mul.placement == "tiled" and mul.gather.link_bits == 3 * 32 * 16
+    assert int(mul.work.fp16_muls.sum()) == 32 * h * w
+    assert plan.result_out_bits.sum() == 16 * h * w * 16  # only 'next' is read out
+    a, s = analytic.evaluate(plan), des.evaluate(plan)
+    for name in EXACT:
+        assert np.array_equal(getattr(a, name), getattr(s, name)), name
+    assert abs(s.total_cycles - a.total_cycles) <= 0.005 * a.total_cycles
+
+
+@pytest.mark.parametrize("partitioning", ["spatial", "hybrid", "channel"])
+@pytest.mark.parametrize(("size", "mesh"), [("12x10", "2x2"), ("17x13", "3x2")])
+def test_se_gate_is_verified_numerically(partitioning: str, size: str, mesh: str) -> None:
+    """Tiled, each chip scales its tile with the gate from the root (3 hops on 2x2, 5 on
+    3x2: row 0 to (0,1), columns 0 and 1 down two rows each); channel partitioned, each chip
+    its own channels, whose gate values the gate conv dealt to it already (both convs deal
+    32 channels the same way: no move). Exact either way, with the plan's link bits."""
+    net = network_from_model(se_block(size=(10, 12)))
+    report = verify(net, size, mesh=mesh, partitioning=partitioning)
+    assert report.ok, report.table()
+    check = next(c for c in report.layers if c.name == "se.mul")
+    hw = hardware(mesh, system={"partitioning": partitioning})
+    plan = build_plan(net.at(*map(int, reversed(size.split("x")))), hw)
+    mul = next(lp for lp in plan.layers if lp.name == "se.mul")
+    if partitioning == "channel":
+        assert mul.placement == "channel" and mul.gather is None and check.link_bits == 0
+        return
+    hops = 3 if mesh == "2x2" else 5
+    assert check.link_bits == mul.gather.link_bits == hops * 32 * 16
+    broken = verify(net, size, mesh=mesh, partitioning=partitioning, break_halo="gather-drop")
+    assert not broken.ok
+
+
+@pytest.mark.parametrize("partitioning", ["spatial", "channel"])
+def test_gate_from_a_dense_on_the_root_reaches_channel_partitioned_chips(partitioning) -> None:
+    """A gate computed by a dense layer (on the root chip under either partitioning) is
+    multicast to the chips holding the map's channels or tiles: 3 hops of 32 x 16 bits on
+    a 2x2 mesh; verified exactly, and both evaluators count the same."""
+    b = NetBuilder("gate", input_channels=4)
+    x = b.conv(32, 3, name="c")
+    b.global_pool(src=x, name="pool")
+    gate = b.dense(32, name="fc")
+    b.scale(gate, x, name="scale")
+    b.conv(8, 3, name="next")
+    net = b.build()
+    report = verify(net, "12x12", mesh="2x2", partitioning=partitioning)
+    assert report.ok, report.table()
+    system = {**CONTENTION_FREE["system"], "partitioning": partitioning}
+    plan = build_plan(net.at(12, 12), hardware("2x2", chip=CONTENTION_FREE["chip"], system=system))
+    scale = next(lp for lp in plan.layers if lp.name == "scale")
+    expected = "channel" if partitioning == "channel" else "tiled"
+    assert scale.placement == expected and scale.gather.link_bits == 3 * 32 * 16
+    assert next(c for c in report.layers if c.name == "scale").link_bits == 3 * 32 * 16
+    a, s = analytic.evaluate(plan), des.evaluate(plan)
+    for name in EXACT:
+        assert np.array_equal(getattr(a, name), getattr(s, name)), name

@@ -18,6 +18,10 @@ work in parallel. The rules below follow from that; each says what it assumes.
   (``stored_pixels``) and its pool reads only the windows of its border outputs from the FMM
   (``read_pixels``); cycles and compare/adds are those of the unfused pair (docs/model.md).
 - add: every operand word is read once (one word per Tile-PU per cycle); n-1 adds per output.
+- scale (a squeeze-and-excitation gate on a map): every map word is read, multiplied by its
+  channel's gate value and written once (one FP16 multiply per word; assumption: the gate
+  is applied in a pass of its own, not fused into the next layer's reads); the C gate
+  values come from the root chip (mapping/plan.py, ``broadcasts``).
 - concat, channel_slice, channel_shuffle: FMM addressing only, no cycles (assumption: the
   FMM layout lets the next layer read the operands in place).
 - upsample (nearest): each output word is read from the input and written once.
@@ -246,6 +250,11 @@ def layer_work(
         adds = (k - 1) * pix * och
         reads, writes = k * pix * och * rd, pix * och * wr
         macs = wbuf_read = wbuf_write = z
+    elif kind == "scale":
+        cycles = och * pix_iter
+        muls = pix * och
+        reads, writes = pix * och * rd, pix * och * wr
+        macs = adds = wbuf_read = wbuf_write = z
     elif kind == "upsample":
         cycles = och * pix_iter
         reads, writes = pix * och * rd, pix * och * wr

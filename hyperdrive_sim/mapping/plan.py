@@ -138,17 +138,20 @@ def _placement(info: LayerInfo, placements: dict[str, Placement], mesh) -> Place
 
 
 def broadcasts(info: LayerInfo, placements: dict[str, Placement], mesh) -> bool:
-    """True for an upsample of a tensor on the root chip to the size of a tiled map (a
-    global-context branch: pooled to 1x1, convolved, stretched back over the map) whose
-    output covers the mesh: the root multicasts its input to every chip, and each chip
-    computes its own tile. (An upsample by a factor after a reduction stays on the root.)"""
+    """True for a layer that brings a tensor on the root chip back onto a tiled map: an
+    upsample to the size of a tiled map (a global-context branch: pooled to 1x1, convolved,
+    stretched back) whose output covers the mesh, or the gate of a scale. The root
+    multicasts the tensor to every chip, and each chip computes its own tile. (An upsample
+    by a factor after a reduction stays on the root.)"""
     layer = info.layer
+    if placements[layer.inputs[0]] != "root" or mesh.chips == 1:
+        return False
+    if layer.kind == "scale":  # a squeeze-and-excitation gate on a tiled map
+        return placements[layer.inputs[1]] == "tiled"
     return (
         layer.kind == "upsample"
-        and placements[layer.inputs[0]] == "root"
         and placements.get(getattr(layer, "size_of", None)) == "tiled"
         and _tiling(info.out_shape, mesh).covers_mesh
-        and mesh.chips > 1
     )
 
 
@@ -381,6 +384,13 @@ def _channel_layer(
             block_owner=block_owner, gather=gather,
         )  # fmt: skip
 
+    if kind == "scale" and srcs[1] == "channel":  # each chip scales its own channels
+        gate, x = layer.inputs
+        h, w = np.full(chips, out.height), np.full(chips, out.width)
+        if srcs[0] == "channel" and np.array_equal(owners[gate], owners[x]):
+            return done("channel", owners[x], None, h, w, _zeros(chips))  # already together
+        # the gate (on the root, or dealt otherwise than the map) goes to every chip
+        return done("channel", owners[x], multicast(local[gate], mesh), h, w, _zeros(chips))
     if "root" in srcs:
         return None
     src = layer.inputs[0]

@@ -308,6 +308,10 @@ class MeshRun:
                     "channel partitioned (use partitioning: spatial, or hybrid)"
                 )
                 owner = np.zeros(out_c, dtype=np.int64)
+            elif kind == "scale":  # the gate reaches every chip; the map's channels stay
+                if ins[1] is None:
+                    raise SimulationError(f"layer {layer.name!r}: channel scale of a tiled map")
+                owner = ins[1]
             elif kind in ("add", "global_pool"):
                 if ins[0] is None:
                     raise SimulationError(f"layer {layer.name!r}: channel {kind} of a tiled map")
@@ -409,15 +413,23 @@ class MeshRun:
         tiling = Tiling.of(info.out_shape, self.mesh)
         out = []
         for chip in range(chips):
-            held = src.tiles[ROOT] if chip == ROOT else inbox[chip].get(ROOT)
-            if held is None:
-                if self.break_halo is None:
-                    raise SimulationError(f"layer {layer.name!r}: chip {chip} got no broadcast")
-                held = np.zeros_like(src.tiles[ROOT])
+            held = self._received(lp, src, inbox, chip)
+            if len(layer.inputs) > 1:  # a gate times the chip's own tile of the map
+                out.append(ref.layer_op(layer, [held, self.act[layer.inputs[1]].tiles[chip]], None))
+                continue
             rows, cols = self._tile_slices(tiling, chip)
             full = ref.layer_op(layer, [held], None, whole_out)
             out.append(np.ascontiguousarray(full[:, rows, cols]))
         return out
+
+    def _received(self, lp: Step, src: Stored, inbox, chip: int) -> np.ndarray:
+        """The root's tensor as ``chip`` holds it after a broadcast (zeros if lost)."""
+        held = src.tiles[ROOT] if chip == ROOT else inbox[chip].get(ROOT)
+        if held is None:
+            if self.break_halo is None:
+                raise SimulationError(f"layer {lp.name!r}: chip {chip} got no broadcast")
+            held = np.zeros_like(src.tiles[ROOT])
+        return held
 
     def _windowed(self, lp: Step, weight, traffic: Traffic) -> list[np.ndarray]:
         layer, info = lp.info.layer, lp.info
@@ -534,7 +546,20 @@ class MeshRun:
         src = srcs[0]
         mine = [np.flatnonzero(owner == chip) for chip in range(chips)]
         every = [(s, d) for s in range(chips) for d in range(chips) if s != d]
-        if lp.gather is None:  # the inputs are already where the channels are computed
+        if layer.kind == "scale":  # the gate's values, times each chip's own channels
+            maps = self.act[layer.inputs[1]]
+            if lp.gather is None:  # the gate's channels are dealt as the map's
+                gates = [src.tiles[chip] for chip in range(chips)]
+            elif src.owner is None:  # from the root to every chip
+                pairs = [(ROOT, d) for d in range(chips) if d != ROOT]
+                inbox = self._move(lp, pairs, src, traffic)
+                gates = [self._received(lp, src, inbox, c)[mine[c]] for c in range(chips)]
+            else:  # every chip's gate channels to every chip
+                inbox = self._move(lp, every, src, traffic)
+                gates = [self._whole(c, src, inbox[c], name)[mine[c]] for c in range(chips)]
+            held = [[gates[chip], maps.tiles[chip]] for chip in range(chips)]
+            whole = False
+        elif lp.gather is None:  # the inputs are already where the channels are computed
             if any(x.owner is None for x in srcs):
                 raise SimulationError(f"layer {name!r}: reads a {src.placement} map unmoved")
             held = [[x.tiles[chip] for x in srcs] for chip in range(chips)]

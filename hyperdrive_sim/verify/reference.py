@@ -27,6 +27,7 @@ from hyperdrive_sim.workload.layers import (
     GlobalPool,
     Layer,
     Pool,
+    Scale,
     Upsample,
     adaptive_bounds,
 )
@@ -196,6 +197,8 @@ def layer_op(
         return dense_sum(x, weight).reshape(-1, 1, 1)
     if isinstance(layer, Add):
         return add(inputs)
+    if isinstance(layer, Scale):  # gate (C, 1, 1) times map (C, H, W), one rounding each
+        return inputs[0] * inputs[1]
     if isinstance(layer, Concat):
         return np.concatenate(inputs, axis=0)
     if isinstance(layer, ChannelSlice):

@@ -13,6 +13,7 @@ from hyperdrive_sim.workload.layers import (
     GlobalPool,
     Layer,
     Pool,
+    Scale,
     Upsample,
 )
 from hyperdrive_sim.workload.network import Network
@@ -96,6 +97,10 @@ class NetBuilder:
 
     def add(self, *srcs: str, name: str | None = None) -> str:
         return self._add(Add(self._name("add", name), tuple(srcs)))
+
+    def scale(self, gate: str, src: str | None = None, name: str | None = None) -> str:
+        """The map ``src`` multiplied channel by channel with the C x 1 x 1 ``gate``."""
+        return self._add(Scale(self._name("scale", name), (gate, src or self.last)))
 
     def concat(self, *srcs: str, name: str | None = None) -> str:
         return self._add(Concat(self._name("concat", name), tuple(srcs)))

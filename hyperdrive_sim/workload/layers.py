@@ -340,6 +340,22 @@ class Add(Layer):
 
 
 @dataclass(frozen=True)
+class Scale(Layer):
+    """A map multiplied channel by channel with a C x 1 x 1 gate (squeeze-and-excitation).
+    Inputs: (gate, map), the gate first: it is the tensor that moves to the map's chips."""
+
+    kind: ClassVar[str] = "scale"
+    arity: ClassVar[int | None] = 2
+
+    def infer(self, shapes: tuple[Shape, ...]) -> Shape:
+        gate, x = shapes
+        if gate.pixels != 1 or gate.channels != x.channels:
+            pairs = ", ".join(f"{ref!r} ({s})" for ref, s in zip(self.inputs, shapes, strict=True))
+            raise self.fail(f"expects a C x 1 x 1 gate and a C x H x W map, got {pairs}")
+        return x
+
+
+@dataclass(frozen=True)
 class Concat(Layer):
     """Channel concatenation; a memory layout, no arithmetic."""
 
@@ -426,7 +442,7 @@ class Upsample(Layer):
 LAYER_TYPES: dict[str, type[Layer]] = {
     cls.kind: cls
     for cls in (
-        *(Conv, Pool, GlobalPool, AdaptivePool, Dense, Add, Concat),
+        *(Conv, Pool, GlobalPool, AdaptivePool, Dense, Add, Scale, Concat),
         *(ChannelSlice, ChannelShuffle, Upsample),
     )
 }

@@ -37,6 +37,7 @@ from hyperdrive_sim.workload.layers import (
     GlobalPool,
     Layer,
     Pool,
+    Scale,
     Shape,
     Upsample,
 )
@@ -820,6 +821,11 @@ class _Converter:
         if not carriers:
             raise _Unsupported(f"result {tuple(full)} is larger than every feature map")
         layers = [m.layer for m in carriers]
+        gate = self._gate(node, maps, carriers)
+        if gate is not None:  # a squeeze-and-excitation gate: the map times a C-vector
+            name = self._layer(Scale, node.label, [gate.layer, carriers[0].layer])
+            self._set(node, self._view(name, carriers[0].view))
+            return
         same = len(set(layers)) == 1
         if len(carriers) == 1 or (
             same and (node.op not in _ADD_LIKE or carriers[0].view == "stat")
@@ -829,6 +835,17 @@ class _Converter:
             return
         name = self._layer(Add, node.label, layers)
         self._set(node, self._view(name, carriers[0].view))
+
+    def _gate(self, node: _Node, maps: list[_FMap], carriers: list[_FMap]) -> _FMap | None:
+        """The gate of ``map * gate``: a C x 1 x 1 map of another layer with the carrier's
+        C channels (squeeze-and-excitation), else None."""
+        if node.op != "Mul" or len(maps) != 2 or len(carriers) != 1:
+            return None
+        (x,) = carriers
+        (g,) = [m for m in maps if m is not x]
+        s, gs = self.shapes[x.layer], self.shapes[g.layer]
+        ok = x.view in ("map", "nhwc") and g.view == x.view and g.layer != x.layer
+        return g if ok and gs.pixels == 1 and s.pixels > 1 and gs.channels == s.channels else None
 
     def _concat(self, node: _Node) -> None:
         if any(isinstance(t, _Const) for t in node.ins):

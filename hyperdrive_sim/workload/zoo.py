@@ -206,8 +206,8 @@ def deeplabv3_mobilenet_v3_large() -> Network:
     # the DeepLabHead on its 960 channels: ASPP (1x1 conv, 3x3 convs dilated 12, 24, 36, and
     # the pooling branch: global pool, 1x1 conv, stretched back to the map), a 1x1
     # projection 1280 -> 256, a 3x3 conv and the 1x1 classifier to 21 classes, resized to
-    # the image. Squeeze-and-excitation gates are two 1x1 convs after a global pool whose
-    # product with the map is free (as the ONNX import does).
+    # the image. Squeeze-and-excitation: a global pool and two 1x1 convs on the root chip,
+    # whose gate scales the map (sent to every chip, as the ONNX import does).
     b = NetBuilder("deeplabv3_mobilenet_v3_large")
     b.conv(16, 3, stride=2, name="backbone.0")
     channels = 16
@@ -223,7 +223,8 @@ def deeplabv3_mobilenet_v3_large() -> Network:
             squeeze = _divisible(expanded // 4)
             b.global_pool(src=dw, name=f"{prefix}.se.pool")
             b.conv(squeeze, 1, name=f"{prefix}.se.fc1")
-            b.conv(expanded, 1, name=f"{prefix}.se.fc2")
+            gate = b.conv(expanded, 1, name=f"{prefix}.se.fc2")
+            dw = b.scale(gate, dw, name=f"{prefix}.se.scale")
         y = b.conv(out, 1, src=dw, name=f"{prefix}.project")
         if stride == 1 and channels == out:
             b.add(y, x, name=f"{prefix}.add")
