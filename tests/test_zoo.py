@@ -148,3 +148,37 @@ def test_deeplab_pooling_branch_is_stretched_to_the_aspp_input() -> None:
     net = get_network("deeplabv3_mobilenet_v3_large").at(1024, 2048)
     assert net.shape_of("classifier.0.convs.4.upsample") == Shape(256, 64, 128)
     assert net.shape_of("classifier.0.cat") == Shape(1280, 64, 128)
+
+
+@pytest.mark.slow
+def test_segmentation_mesh_costs_quoted_in_the_readme() -> None:
+    """The README's sentence on segmentation at 1024x512 on the preset chip and system."""
+    from test_des_properties import hardware
+
+    from hyperdrive_sim.evaluators import analytic
+    from hyperdrive_sim.mapping.plan import build_plan
+
+    def costs(name: str, mesh: str):
+        plan = build_plan(get_network(name).at(512, 1024), hardware(mesh))
+        c = analytic.evaluate(plan)
+        kinds = [lp.info.layer for lp in plan.layers]
+        dilated = sum(
+            int(b) for lay, b in zip(kinds, c.c2c_border_bits, strict=True)
+            if lay.kind == "conv" and max(lay.dilation) > 1
+        )  # fmt: skip
+        ups = [lp for lp in plan.layers if lp.info.layer.kind == "upsample"]
+        up_border = sum(int(lp.halo_bits.sum()) for lp in ups)
+        up_share = sum(int(lp.work.cycles.max()) for lp in ups) / c.total_cycles
+        far = any("beyond its neighbours" in p for p in plan.problems)
+        return plan, c, dilated / c.c2c_border_bits.sum(), up_border, up_share, far
+
+    plan, c, dilated, up_border, up_share, far = costs("fcn_resnet50", "4x4")
+    assert round(c.c2c_border_bits.sum() / 1e6) == 233 and round(100 * dilated) == 72
+    assert up_border == 0 and up_share < 0.005 and not far
+    up = next(lp for lp in plan.layers if lp.name == "upsample")
+    assert int(up.work.fmm_write_bits.sum()) == 21 * 512 * 1024 * 16  # 176 Mbit
+    plan, c, dilated, up_border, up_share, far = costs("deeplabv3_mobilenet_v3_large", "4x4")
+    assert round(c.c2c_border_bits.sum() / 1e8) == 16 and round(100 * dilated) == 97
+    assert up_border == 0 and up_share < 0.005 and far
+    assert round(c.c2c_gather_bits.sum() / 1e5) == 10  # 1.0 Mbit of broadcasts
+    assert not costs("deeplabv3_mobilenet_v3_large", "2x2")[5]
