@@ -513,6 +513,8 @@ class _Converter:
         element codes instead of values). Anything else forgets them."""
         op = node.op
         if op == "Shape" and node.ins and isinstance(x := node.ins[0], _FMap):
+            if x.pad_node is not None:  # a padded size is no layer's size
+                return None
             axes = {"map": {2: "h", 3: "w"}, "nhwc": {1: "h", 2: "w"}}.get(x.view, {})
             rank = len(x.dims)
             start, end = node.attr("start", 0), node.attr("end", rank)
@@ -785,7 +787,7 @@ class _Converter:
             )
         self._thaw_adaptive_pool(x.layer)
         # after a global pool or another dense layer the size cannot change: no check needed
-        fixed = x.layer == INPUT or not self._layer_named(x.layer).spatial
+        fixed = x.layer != INPUT and not self._layer_named(x.layer).spatial
         name = self._layer(
             Dense, node.label, [x.layer], out_features=out, in_features=None if fixed else inputs
         )
