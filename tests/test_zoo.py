@@ -182,3 +182,18 @@ def test_segmentation_mesh_costs_quoted_in_the_readme() -> None:
     assert up_border == 0 and up_share < 0.005 and far
     assert round(c.c2c_gather_bits.sum() / 1e5) == 10  # 1.0 Mbit of broadcasts
     assert not costs("deeplabv3_mobilenet_v3_large", "2x2")[5]
+
+
+def test_deeplab_global_context_broadcasts_on_a_2x2_mesh() -> None:
+    """Every vector reduced onto chip (0,0) and brought back onto the tiled maps is sent
+    over 3 links of a 2x2 mesh: the SE gates of MobileNetV3-Large's blocks 4-6 and 11-15
+    (72 + 120 + 120 + 480 + 672 + 672 + 960 + 960 = 4056 channels) and the ASPP pooling
+    branch (256): 4312 values x 16 bits x 3 hops = 206,976 bits."""
+    from test_des_properties import hardware
+
+    from hyperdrive_sim.mapping.plan import build_plan
+
+    plan = build_plan(get_network("deeplabv3_mobilenet_v3_large").at(256, 512), hardware("2x2"))
+    moved = [lp for lp in plan.layers if lp.gather is not None]
+    assert {lp.info.layer.kind for lp in moved} == {"scale", "upsample"}
+    assert sum(lp.gather.link_bits for lp in moved) == 206_976
