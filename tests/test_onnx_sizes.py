@@ -461,3 +461,20 @@ def test_gate_from_a_dense_on_the_root_reaches_channel_partitioned_chips(partiti
     a, s = analytic.evaluate(plan), des.evaluate(plan)
     for name in EXACT:
         assert np.array_equal(getattr(a, name), getattr(s, name)), name
+
+
+@pytest.mark.parametrize("size", ["32x40", "47x33", "64x64"])
+def test_aspp_and_se_on_one_chip_need_no_move(size: str) -> None:
+    """On a 1x1 mesh (the issue's case: refused even with 100 Mbit of FMM) the root is the
+    only chip: the pooled vector and the gate are already where the map is, 0 link bits."""
+    for model in (deeplab_aspp(c=8, rate=2), se_block()):
+        net = network_from_model(model)
+        w, h = map(int, size.split("x"))
+        hw = hardware("1x1", chip={"fmm_bits": 100_000_000})
+        plan = build_plan(net.at(h, w), hw)
+        assert plan.fits, plan.reason
+        a, s = analytic.evaluate(plan), des.evaluate(plan)
+        for name in EXACT:
+            assert np.array_equal(getattr(a, name), getattr(s, name)), name
+        assert int(a.c2c_gather_bits.sum()) == 0
+        assert verify(net, size, mesh="1x1").ok

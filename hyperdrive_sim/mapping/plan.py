@@ -144,7 +144,7 @@ def broadcasts(info: LayerInfo, placements: dict[str, Placement], mesh) -> bool:
     multicasts the tensor to every chip, and each chip computes its own tile. (An upsample
     by a factor after a reduction stays on the root.)"""
     layer = info.layer
-    if placements[layer.inputs[0]] != "root" or mesh.chips == 1:
+    if placements[layer.inputs[0]] != "root":  # (one chip: a broadcast of no messages)
         return False
     if layer.kind == "scale":  # a squeeze-and-excitation gate on a tiled map
         return placements[layer.inputs[1]] == "tiled"
