@@ -16,6 +16,7 @@ import pytest
 
 onnx = pytest.importorskip("onnx")
 
+from onnx import TensorProto  # noqa: E402
 from test_des_properties import EXACT, HUGE_GBPS, hardware  # noqa: E402
 from test_onnx_import import Graph, one_layer  # noqa: E402
 
@@ -147,11 +148,12 @@ def test_adaptive_pool_costs_the_frozen_pool_at_the_export_size_and_runs_on_the_
 # 2. Resize to another tensor's size (LRASPP)
 
 
-def lraspp(size=("height", "width"), gather_form: bool = False) -> onnx.ModelProto:
+def lraspp(size=("height", "width"), form: str = "slice") -> onnx.ModelProto:
     """A small LRASPP (torchvision's head on a stride-8 and a stride-16 map): the head's
     output is resized to the stride-8 map's size, the sum to the image's size, both with
-    ``F.interpolate(size=t.shape[-2:])``. Dynamic height and width, as exports for
-    segmentation are written."""
+    ``F.interpolate(size=t.shape[-2:])``: the height and width sliced from a Shape, picked
+    one by one with Gather, or (opset 15+) a Shape with start=2. Dynamic height and width,
+    as exports for segmentation are written."""
     g = Graph(size=size)
     x = g.conv("input", 3, 16, k=3, stride=2, name="stem")
     x = g.conv(x, 16, 24, k=3, stride=2, name="s4")
@@ -164,10 +166,12 @@ def lraspp(size=("height", "width"), gather_form: bool = False) -> onnx.ModelPro
 
     def size_of(t: str, like: str) -> str:
         own = g.node("Slice", [g.node("Shape", [t]), g.const([0]), g.const([2])])
-        if gather_form:  # dims picked one by one, as dynamic-axes exports do
+        if form == "gather":  # dims picked one by one, as dynamic-axes exports do
             shape = g.node("Shape", [like])
             dims = [g.node("Gather", [shape, g.const(i)], axis=0) for i in (2, 3)]
             hw = g.node("Concat", [g.node("Unsqueeze", [d, g.const([0])]) for d in dims], axis=0)
+        elif form == "shape_start":
+            hw = g.node("Cast", [g.node("Shape", [like], start=2)], to=TensorProto.INT64)
         else:
             hw = g.node("Slice", [g.node("Shape", [like]), g.const([2]), g.const([4])])
         return g.node("Concat", [own, hw], axis=0)
@@ -202,13 +206,13 @@ def lraspp_macs(h: int, w: int) -> int:
     )
 
 
-@pytest.mark.parametrize("gather_form", [False, True])
+@pytest.mark.parametrize("form", ["slice", "gather", "shape_start"])
 @pytest.mark.parametrize(("h", "w"), [(520, 520), (240, 320), (512, 512)])
-def test_lraspp_resize_to_another_maps_size_at_every_resolution(gather_form, h, w) -> None:
+def test_lraspp_resize_to_another_maps_size_at_every_resolution(form, h, w) -> None:
     """At 520x520 the stride-16 map is 33x33 and the stride-8 map 65x65: not one integer
     factor (before: refused with 'inputs have different spatial sizes ... 21x65x65 ...
     21x66x66', the factor 2 taken at 224)."""
-    net = network_from_model(lraspp(gather_form=gather_form))
+    net = network_from_model(lraspp(form=form))
     ups = [layer for layer in net.layers if layer.kind == "upsample"]
     assert [(u.name, u.size_of) for u in ups] == [("head.up", "s8"), ("out", "input")]
     shaped = net.at(h, w)
