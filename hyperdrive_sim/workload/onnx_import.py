@@ -503,8 +503,21 @@ class _Converter:
                 shape = dims if dims is not None and None not in dims else None
             outs.append(_Const(value, shape))
         if outs and (origin := self._origin(node)) is not None:
-            outs[0].origin = origin
+            outs[0].origin = self._checked(origin, outs[0].value)
         self._set(node, *outs)
+
+    def _checked(self, origin, value: np.ndarray | None):
+        """``origin`` where the value really is that map's height or width at the model's
+        own size (anything else, e.g. a Cast to bool, forgets the element's origin)."""
+        if value is None or value.size != len(origin):
+            return None
+        sizes = {"h": lambda s: s.height, "w": lambda s: s.width}
+        flat = value.reshape(-1)
+        checked = tuple(
+            o if o is not None and int(v) == sizes[o[1]](self.shapes[o[0]]) else None
+            for o, v in zip(origin, flat, strict=True)
+        )
+        return checked if any(checked) else None
 
     def _origin(self, node: _Node) -> tuple[tuple[str, str] | None, ...] | None:
         """Where the elements of a shape-arithmetic result come from: a Shape node of a
