@@ -75,20 +75,22 @@ def _axis_parts(out_bounds, in_bounds, in_size, window) -> tuple[np.ndarray, ...
     """Per chip position along one axis: rows needed before, inside and after its own share.
 
     Returns (before, inside, after, too_far) where too_far flags a halo that reaches past the
-    immediate neighbour's share.
+    immediate neighbour's share. Vectorised over the chip positions (``window`` works on
+    arrays).
     """
-    n = len(out_bounds) - 1
-    before, inside, after, too_far = (np.zeros(n, dtype=np.int64) for _ in range(4))
-    in_sizes = np.diff(in_bounds)
-    for i in range(n):
-        lo, hi = (int(v) for v in window(int(out_bounds[i]), int(out_bounds[i + 1]), in_size))
-        own_lo, own_hi = int(in_bounds[i]), int(in_bounds[i + 1])
-        before[i] = max(0, min(hi, own_lo) - lo)
-        after[i] = max(0, hi - max(lo, own_hi))
-        inside[i] = max(0, min(hi, own_hi) - max(lo, own_lo))
-        too_far[i] = (i > 0 and before[i] > in_sizes[i - 1]) or (
-            i < n - 1 and after[i] > in_sizes[i + 1]
-        )
+    out_bounds = np.asarray(out_bounds, dtype=np.int64)
+    in_bounds = np.asarray(in_bounds, dtype=np.int64)
+    lo, hi = (
+        np.asarray(v, dtype=np.int64) for v in window(out_bounds[:-1], out_bounds[1:], in_size)
+    )
+    own_lo, own_hi = in_bounds[:-1], in_bounds[1:]
+    before = np.maximum(0, np.minimum(hi, own_lo) - lo)
+    after = np.maximum(0, hi - np.maximum(lo, own_hi))
+    inside = np.maximum(0, np.minimum(hi, own_hi) - np.maximum(lo, own_lo))
+    in_sizes = own_hi - own_lo
+    too_far = np.zeros(len(before), dtype=np.int64)
+    too_far[1:] |= before[1:] > in_sizes[:-1]
+    too_far[:-1] |= after[:-1] > in_sizes[1:]
     return before, inside, after, too_far
 
 
@@ -120,10 +122,11 @@ def halo(layer: Layer, out: Tiling, inp: Tiling) -> Halo:
 
 def _interior(out_bounds, in_bounds, in_size, window) -> np.ndarray:
     """Output rows of each chip whose input window lies within the chip's own input rows."""
+    out_bounds = np.asarray(out_bounds, dtype=np.int64)
+    in_bounds = np.asarray(in_bounds, dtype=np.int64)
     n = len(out_bounds) - 1
-    counts = np.zeros(n, dtype=np.int64)
-    for i in range(n):
-        rows = np.arange(out_bounds[i], out_bounds[i + 1])
-        lo, hi = window(rows, rows + 1, in_size)
-        counts[i] = np.count_nonzero((lo >= in_bounds[i]) & (hi <= in_bounds[i + 1]))
-    return counts
+    rows = np.arange(out_bounds[0], out_bounds[-1], dtype=np.int64)
+    owner = np.searchsorted(out_bounds, rows, side="right") - 1
+    lo, hi = window(rows, rows + 1, in_size)
+    inside = (lo >= in_bounds[owner]) & (hi <= in_bounds[owner + 1])
+    return np.bincount(owner[inside], minlength=n).astype(np.int64)
