@@ -384,3 +384,50 @@ def test_pipeline_refuses_frames_and_batch_naming_the_key(capsys) -> None:
     assert len(err.splitlines()) == 1
     assert cli.main(["run", "quickstart", "--no-plots", "--set", "system.pipeline_stages=2"]) == 2
     assert "system.pipeline_stages: applies to organisation: pipeline" in capsys.readouterr().err
+
+
+def _idle_chips_plan(evaluator_mesh: str = "2x2"):
+    """3-channel 16x32 image -> conv 3x3 to 32 -> conv 3x3 to 32 -> maxpool, channel
+    partitioned on 2x2 chips: 2 weight blocks of C=16 per conv, so chips 2 and 3 own none."""
+    b = NetBuilder("idle_chips", input_channels=3)
+    b.conv(32, 3, name="conv1")
+    b.conv(32, 3, name="conv2")
+    b.pool(2, name="pool")
+    sys = SYSTEM.model_copy(update={"partitioning": "channel"})
+    return build_plan(
+        b.build().at(16, 32), Hardware(CHIP, sys, ENERGY, Mesh.model_validate(evaluator_mesh))
+    )
+
+
+@pytest.mark.parametrize("evaluator", sorted(EVALUATORS))
+def test_multicast_reaches_only_the_chips_with_work(evaluator: str) -> None:
+    # By hand. Blocks are dealt in turn: conv1's and conv2's 2 blocks go to chips 0 and 1
+    # (row 0); chips 2 and 3 compute nothing and must receive nothing.
+    # Before conv1 each chip holds an 8x16 tile of the 3-channel FP16 image: 6,144 bits.
+    #   chip 0 -> chip 1 and chip 1 -> chip 0: one link each;
+    #   chip 2 (row 1, col 0) -> chips 0 and 1: east along row 1 (1 link, chip 3 passes it
+    #   on), then up columns 0 and 1 (1 link each): 3 links; chip 3 likewise: 3 links.
+    #   (1 + 1 + 3 + 3) x 6,144 = 49,152 link-hop bits (every chip to every chip: 73,728).
+    # Before conv2 chips 0 and 1 each hold 16 channels of the 16x32 map: 131,072 bits, sent
+    # over the one link between them: 262,144 (to all four chips: 786,432, 2/3 wasted).
+    plan = _idle_chips_plan()
+    layer = {lp.name: lp for lp in plan.layers}
+    assert layer["conv1"].gather.link_bits == 49_152
+    assert layer["conv2"].gather.link_bits == 262_144
+    for name in ("conv1", "conv2"):
+        assert layer[name].gather.bits[:, 2:].sum() == 0  # the idle chips receive nothing
+        assert layer[name].work.cycles[2:].sum() == 0
+    counts = EVALUATORS[evaluator](plan)
+    assert int(counts.c2c_gather_bits.sum()) == 49_152 + 262_144
+    assert counts.macs.sum() == plan.network.macs
+
+
+def test_multicast_to_the_chips_with_work_verifies_exactly() -> None:
+    b = NetBuilder("idle_chips", input_channels=3)
+    b.conv(32, 3, name="conv1")
+    b.conv(32, 3, name="conv2")
+    b.pool(2, name="pool")
+    report = verify(b.build(), "32x16", mesh="2x2", partitioning="channel", seed=1)
+    assert report.ok, report.table()
+    by_name = {c.name: c for c in report.layers}
+    assert by_name["conv2"].link_bits == 262_144  # the hand count above, carried hop by hop

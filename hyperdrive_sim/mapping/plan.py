@@ -384,8 +384,8 @@ def _channel_layer(
     depthwise = kind == "conv" and layer.groups == info.in_shapes[0].channels == out.channels
     blocks = _phase_channels(info, hw.chip) if kind == "conv" else None
     if kind == "conv" and not depthwise:  # every chip reads every input channel
-        gather = multicast(local[src], mesh)
         block_owner = block_owners(len(blocks), chips)
+        gather = multicast(local[src], mesh, receivers=owned(block_owner, chips) > 0)
         return done("channel", channel_owners(blocks, block_owner), gather, h, w, _zeros(chips),
                     block_owner)  # fmt: skip
     # depthwise conv, pool, upsample: each chip needs only its own channels
