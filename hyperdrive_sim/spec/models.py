@@ -215,6 +215,11 @@ class SystemSpec(Sourced):
     )
     offchip_bandwidth_gbps: Bandwidth
     offchip_latency_ns: Latency
+    offchip_burst_bits: integer(gt=0, le=limits.MAX_MEMORY_BITS) = Field(
+        default=65536,
+        description="the off-chip interface moves image tiles and results in bursts of at "
+        "most this many bits, taking turns with the weight reads (one read per block)",
+    )
     link_bandwidth_gbps: Bandwidth
     link_latency_ns: Latency
     border_exchange: Literal["bulk", "streamed"] = Field(
