@@ -473,6 +473,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
             f"  smallest {shapes + ' mesh:':<13} {mesh!s:>6} ({mesh.chips} chips); peak need "
             f"{peak.bits:,} bits at layer {peak.layer!r} on chip {_chip(peak.chip)}"
         )
+    _print_fewest_chips(args.network, res, chip, system)
     for mesh in meshes:
         try:
             peak = smallest_fmm_bits(args.network, res, chip, system, None, mesh=mesh)
@@ -486,6 +487,34 @@ def cmd_fit(args: argparse.Namespace) -> int:
             f"{peak.layer!r} on chip {_chip(peak.chip)}; {verdict})"
         )
     return 0
+
+
+def _print_fewest_chips(network: str, res, chip, system) -> None:
+    """The fit line for the fewest chips of any ROWSxCOLS shape, ties broken by silicon."""
+    from hyperdrive_sim.errors import MappingError
+    from hyperdrive_sim.mapping.costs import largest_block_bits
+    from hyperdrive_sim.mapping.fit import fewest_chips, smallest_fmm_bits
+    from hyperdrive_sim.pricing.area import chip_area
+    from hyperdrive_sim.simulate import resolve_network
+    from hyperdrive_sim.spec.defaults import coerce
+
+    try:
+        meshes = fewest_chips(network, res, chip, system)
+    except MappingError as exc:
+        print(f"  fewest chips: none up to the limit ({exc})")
+        return
+    area = coerce(None, "area")
+    block = largest_block_bits(resolve_network(network).at(res.height, res.width).infos, chip)
+    silicon = {m: chip_area(chip, system, m, area, block).silicon_mm2 for m in meshes}
+    best = min(meshes, key=lambda m: (silicon[m], m.rows))  # equal area: fewer rows first
+    peak = smallest_fmm_bits(network, res, chip, system, None, mesh=best)
+    others = [str(m) for m in meshes if m != best]
+    also = f"; also {', '.join(others)}" if others else ""
+    print(
+        f"  {'fewest chips:':<22} {best!s:>6} ({best.chips} chips, {silicon[best]:.1f} mm2"
+        f"{also}); peak need {peak.bits:,} bits at layer {peak.layer!r} on chip "
+        f"{_chip(peak.chip)}"
+    )
 
 
 def _chip(rc: tuple[int, int] | None) -> str:
@@ -689,7 +718,9 @@ def build_parser() -> argparse.ArgumentParser:
     sens.set_defaults(func=cmd_sensitivity, no_cache=True)
 
     fit = sub.add_parser(
-        "fit", help="smallest mesh, and smallest feature-map memory, on which a network fits"
+        "fit",
+        help="fewest chips (any ROWSxCOLS), smallest square and wide meshes, and smallest "
+        "feature-map memory on which a network fits",
     )
     fit.add_argument("network", help="zoo name, YAML network file or ONNX model")
     fit.add_argument("--input", required=True, help="WIDTHxHEIGHT, e.g. 1920x1080")

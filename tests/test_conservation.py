@@ -188,8 +188,10 @@ def test_energy_parts_sum_to_total_and_follow_the_table(net: str, mesh: str) -> 
     assert parts["offchip_io"] == pytest.approx(offchip_bits * t.offchip_pj_per_bit * pj, rel=1e-12)
     c2c_bits = c.c2c_border_bits.sum() + c.c2c_weight_bits.sum() + c.c2c_reduce_bits.sum()
     assert parts["c2c_io"] == pytest.approx(c2c_bits * t.c2c_pj_per_bit * pj, rel=1e-12)
-    # leakage: every chip leaks for the whole frame, its logic and each SRAM bit (the FMM)
-    seconds = c.total_cycles / r.hw.frequency_hz
+    # leakage: every chip leaks for one steady-state frame interval (frames back to back),
+    # its logic and each SRAM bit (the FMM)
+    seconds = c.frame_interval_cycles / r.hw.frequency_hz
+    assert 0 < c.frame_interval_cycles <= c.total_cycles
     sram_mbit = r.hw.chip.fmm_bits / 1e6
     leak_w = (t.logic_leakage_mw_per_chip + sram_mbit * t.sram_leakage_mw_per_mbit) * 1e-3
     leak_w *= r.hw.chips

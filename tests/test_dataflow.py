@@ -22,7 +22,8 @@ CHIP = default_section("chip")  # 7x7 Tile-PUs, 16 FMPUs, efficient point: 100 M
 ENERGY = default_section("energy")
 # 0.8 Gbit/s at 100 MHz = 8 bits per link cycle, 20 ns = 2 cycles; 12.8 Gbit/s off-chip =
 # 128 bits per cycle
-SYSTEM = default_section("system").model_copy(update={"link_bandwidth_gbps": 0.8})
+# one frame alone unless a test sets frames (the hand derivations follow one frame)
+SYSTEM = default_section("system").model_copy(update={"link_bandwidth_gbps": 0.8, "frames": 1})
 EVALUATORS = {"analytic": analytic.evaluate, "simpy": des.evaluate}
 
 
@@ -63,19 +64,19 @@ def test_streamed_halo_arrives_one_producer_phase_earlier(evaluator: str) -> Non
     # conv1 at 252 (its block) and chip 1 at 476 (its image).
     # conv1: 2 phases of ceil(14/7) * ceil(7/7) = 2 pixel steps x 16*9 taps = 288 cycles:
     # it ends at E0 = 252 + 576 = 828 on chip 0 and E1 = 476 + 576 = 1052 on chip 1.
-    # conv2: 1 phase of 2 x 32*9 = 576 cycles; its border is 1 of 7 output columns,
-    # ceil(576 * 14/98) = 83 cycles, so the interior ends at E + 493.
+    # conv2: 1 phase of 2 x 32*9 = 576 cycles. Each chip's 14x7 share gives every Tile-PU
+    # of the 7x7 array a 2x1 patch, so Tile-PU column 6 computes the output column next to
+    # the neighbour in every step: no step is halo-free, the whole phase waits for the halo.
     # bulk: the 7168-bit halo leaves when the neighbour's conv1 ends: 896 cycles + 2 latency.
-    #   chip 0 waits for E1 + 898 - (E0 + 493) = 629, chip 1 for E0 + 898 - (E1 + 493) = 181.
+    #   chip 0 waits for E1 + 898 - E0 = 1122, chip 1 for E0 + 898 - E1 = 674.
     # streamed: part 0 (3584 bits) leaves at E - 288 and is sent by E + 160; part 1 leaves at
-    #   E and queues until E + 160: delivered at E + 610, 288 cycles earlier.
-    #   chip 0 waits 629 - 288 = 341; chip 1's halo is there by E0 + 610 < E1 + 493: 0.
-    # chip 0 is critical, so the frame is 288 cycles shorter.
+    #   E and queues until E + 160: delivered at E + 610, 288 cycles earlier: chip 0 waits
+    #   1122 - 288 = 834, chip 1 674 - 288 = 386. The frame is 288 cycles shorter.
     evaluate = EVALUATORS[evaluator]
     bulk, streamed = evaluate(_plan("bulk")), evaluate(_plan("streamed"))
     assert bulk.stall_io_cycles.tolist() == [234, 476]  # image arrivals, 10 cycles latency
-    assert bulk.stall_border_cycles[1].tolist() == [629, 181]
-    assert streamed.stall_border_cycles[1].tolist() == [341, 0]
+    assert bulk.stall_border_cycles[1].tolist() == [1122, 674]
+    assert streamed.stall_border_cycles[1].tolist() == [834, 386]
     assert bulk.total_cycles - streamed.total_cycles == 288
     # the same bits cross the links either way
     assert bulk.c2c_border_bits.tolist() == streamed.c2c_border_bits.tolist() == [0, 2 * 7168]
@@ -196,7 +197,8 @@ def test_many_frames_settle_at_the_interface_bound() -> None:
 def test_frames_conserve_bits_per_frame_and_raise_fps_at_1080p() -> None:
     # ResNet-34 at 1920x1080 on 12x12 chips: the 99.5-Mbit image takes about 7.8 ms of the
     # 12.8 Gbit/s interface, which back-to-back frames overlap with the previous frame
-    one = simulate("resnet34", "1920x1080", mesh="12x12", evaluator="simpy")
+    one = simulate("resnet34", "1920x1080", mesh="12x12", evaluator="simpy",
+                   system={"frames": 1})  # fmt: skip
     four = simulate("resnet34", "1920x1080", mesh="12x12", evaluator="simpy",
                     system={"frames": 4})  # fmt: skip
     for key in ("weight_bits", "image_bits", "result_bits", "c2c_bits", "macs"):
@@ -299,7 +301,7 @@ def test_chain_with_channel_blocks_fills_slots_only_the_event_model_sees() -> No
         ev: simulate("resnet18", "224x224", mesh="2x2", system=system, evaluator=ev).row["fps"]
         for ev in ("analytic", "simpy")
     }
-    assert (round(fps["simpy"]), round(fps["analytic"])) == (93, 141)
+    assert (round(fps["simpy"]), round(fps["analytic"])) == (94, 143)
 
 
 def test_readme_dataflow_table_is_what_a_fresh_run_prints() -> None:
@@ -374,13 +376,60 @@ def test_readme_dataflow_table_is_what_a_fresh_run_prints() -> None:
     assert f"{moved / 1e6:.0f} Mbit of maps moved" in text
 
 
-def test_pipeline_refuses_frames_and_batch_naming_the_key(capsys) -> None:
+def test_pipeline_refuses_batch_naming_the_key(capsys) -> None:
     from hyperdrive_sim import cli
 
     args = ["run", "quickstart", "--no-plots", "--set", "system.organisation=pipeline"]
-    assert cli.main([*args, "--set", "system.frames=2"]) == 2
+    assert cli.main([*args, "--set", "system.batch=2"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("hyperdrive-sim: error: --set: system.frames: 2 applies to")
+    assert err.startswith("hyperdrive-sim: error: --set: system.batch: 2 applies to")
     assert len(err.splitlines()) == 1
     assert cli.main(["run", "quickstart", "--no-plots", "--set", "system.pipeline_stages=2"]) == 2
     assert "system.pipeline_stages: applies to organisation: pipeline" in capsys.readouterr().err
+
+
+def _idle_chips_plan(evaluator_mesh: str = "2x2"):
+    """3-channel 16x32 image -> conv 3x3 to 32 -> conv 3x3 to 32 -> maxpool, channel
+    partitioned on 2x2 chips: 2 weight blocks of C=16 per conv, so chips 2 and 3 own none."""
+    b = NetBuilder("idle_chips", input_channels=3)
+    b.conv(32, 3, name="conv1")
+    b.conv(32, 3, name="conv2")
+    b.pool(2, name="pool")
+    sys = SYSTEM.model_copy(update={"partitioning": "channel"})
+    return build_plan(
+        b.build().at(16, 32), Hardware(CHIP, sys, ENERGY, Mesh.model_validate(evaluator_mesh))
+    )
+
+
+@pytest.mark.parametrize("evaluator", sorted(EVALUATORS))
+def test_multicast_reaches_only_the_chips_with_work(evaluator: str) -> None:
+    # By hand. Blocks are dealt in turn: conv1's and conv2's 2 blocks go to chips 0 and 1
+    # (row 0); chips 2 and 3 compute nothing and must receive nothing.
+    # Before conv1 each chip holds an 8x16 tile of the 3-channel FP16 image: 6,144 bits.
+    #   chip 0 -> chip 1 and chip 1 -> chip 0: one link each;
+    #   chip 2 (row 1, col 0) -> chips 0 and 1: east along row 1 (1 link, chip 3 passes it
+    #   on), then up columns 0 and 1 (1 link each): 3 links; chip 3 likewise: 3 links.
+    #   (1 + 1 + 3 + 3) x 6,144 = 49,152 link-hop bits (every chip to every chip: 73,728).
+    # Before conv2 chips 0 and 1 each hold 16 channels of the 16x32 map: 131,072 bits, sent
+    # over the one link between them: 262,144 (to all four chips: 786,432, 2/3 wasted).
+    plan = _idle_chips_plan()
+    layer = {lp.name: lp for lp in plan.layers}
+    assert layer["conv1"].gather.link_bits == 49_152
+    assert layer["conv2"].gather.link_bits == 262_144
+    for name in ("conv1", "conv2"):
+        assert layer[name].gather.bits[:, 2:].sum() == 0  # the idle chips receive nothing
+        assert layer[name].work.cycles[2:].sum() == 0
+    counts = EVALUATORS[evaluator](plan)
+    assert int(counts.c2c_gather_bits.sum()) == 49_152 + 262_144
+    assert counts.macs.sum() == plan.network.macs
+
+
+def test_multicast_to_the_chips_with_work_verifies_exactly() -> None:
+    b = NetBuilder("idle_chips", input_channels=3)
+    b.conv(32, 3, name="conv1")
+    b.conv(32, 3, name="conv2")
+    b.pool(2, name="pool")
+    report = verify(b.build(), "32x16", mesh="2x2", partitioning="channel", seed=1)
+    assert report.ok, report.table()
+    by_name = {c.name: c for c in report.layers}
+    assert by_name["conv2"].link_bits == 262_144  # the hand count above, carried hop by hop

@@ -3,6 +3,9 @@
 A newcomer copies what the docs show; so every block must work as shown, and every quoted
 output must be what a fresh run prints. The test case of a block is named ``FILE:LINE``
 (the line of its opening fence), e.g. ``pytest tests/test_docs.py -k README.md:8``.
+After a deliberate change of what the commands print, ``HYPERDRIVE_UPDATE_DOCS=1 python -m
+pytest tests/test_docs.py`` (add ``-m slow`` for the slow blocks) re-quotes every output
+block that differs; review the diff like any other change.
 
 Conventions for doc writers
 ===========================
@@ -89,6 +92,7 @@ from __future__ import annotations
 
 import copy
 import io
+import os
 import re
 import shlex
 import shutil
@@ -508,7 +512,26 @@ def check_output_block(block: Block, cwd: Path) -> None:
     assert code == expect, f"{command!r} exited with {code}, expected {expect}\n{err}"
     actual = normalise(out if stream == "output-of" else err, cwd)
     quoted = normalise(block.body, cwd)
+    if quoted != actual and os.environ.get("HYPERDRIVE_UPDATE_DOCS") == "1":
+        _rewrite_block(block, actual)
+        return
     assert quoted == actual, f"the block is not what {command!r} prints; it prints:\n{actual}"
+
+
+def _rewrite_block(block: Block, text: str) -> None:
+    """Replace ``block``'s body in its file with ``text`` (HYPERDRIVE_UPDATE_DOCS=1: after a
+    deliberate model change, re-quote what the commands print; review the diff)."""
+    path = REPO / block.file
+    lines = path.read_text(encoding="utf-8").split("\n")
+    body = block.body.split("\n")
+    for i, line in enumerate(lines):
+        if line.startswith("```") and lines[i + 1 : i + 1 + len(body)] == body:
+            end = i + 1 + len(body)
+            if end < len(lines) and lines[end].startswith("```"):
+                lines[i + 1 : end] = text.split("\n")
+                path.write_text("\n".join(lines), encoding="utf-8")
+                return
+    pytest.fail(f"{block.id}: could not find the block to rewrite")
 
 
 # --------------------------------------------------------------------------------------------

@@ -7,8 +7,14 @@ from pathlib import Path
 import pytest
 
 from hyperdrive_sim.errors import MappingError, NetworkError
-from hyperdrive_sim.mapping.fit import fmm_peak, mesh_family, smallest_fmm_bits, smallest_mesh
-from hyperdrive_sim.mapping.plan import build_plan
+from hyperdrive_sim.mapping.fit import (
+    fewest_chips,
+    fmm_peak,
+    mesh_family,
+    smallest_fmm_bits,
+    smallest_mesh,
+)
+from hyperdrive_sim.mapping.plan import build_plan, capacity_problems, geometry
 from hyperdrive_sim.spec import loader
 from hyperdrive_sim.spec.hardware import Hardware
 from hyperdrive_sim.spec.models import ChipSpec, EnergyTable, Mesh, Resolution, SystemSpec
@@ -101,3 +107,41 @@ def test_yolov3_says_its_input_sides_must_be_multiples_of_32() -> None:
         "(1080 = 33.75 x 32); try 1920x1088"
     )
     assert get_network("yolov3").at(1088, 1920).infos  # the suggestion works
+
+
+def test_fewest_chips_beats_every_smaller_mesh_by_brute_force() -> None:
+    # resnet18 at 640x480: the square family answers 4x4 and the wide family 4x5, but
+    # any ROWSxCOLS may be the answer. Brute force: plan every mesh of fewer chips (all
+    # shapes up to 15 rows or columns) and check none fits; every mesh returned fits and
+    # has the same chip count.
+    found = fewest_chips("resnet18", "640x480", CHIP, SYSTEM, ENERGY)
+    net = get_network("resnet18").at(480, 640)
+    chips = found[0].chips
+    assert {m.chips for m in found} == {chips}
+    for mesh in found:
+        assert build_plan(net, _hw(str(mesh))).fits
+    for rows in range(1, chips):
+        for cols in range(1, (chips - 1) // rows + 1):
+            hw = _hw(f"{rows}x{cols}")
+            geo = geometry(net, hw)
+            assert capacity_problems(geo, hw) or geo.problems, f"{rows}x{cols} fits"
+    # every factorisation of that count is either returned or does not fit
+    for rows in range(1, chips + 1):
+        if chips % rows == 0 and Mesh(rows=rows, cols=chips // rows) not in found:
+            assert not build_plan(net, _hw(f"{rows}x{chips // rows}")).fits
+
+
+def test_fewest_chips_finds_the_mesh_the_families_miss() -> None:
+    # resnet50 at 1280x720 (reported by a user): the square family answers 11x11 (121
+    # chips) and the 16:9 family 9x16 (144), while 7x16 (112 chips) fits.
+    res = Resolution.model_validate("1280x720")
+    assert smallest_mesh("resnet50", res, CHIP, SYSTEM, ENERGY, shapes="square").chips == 121
+    found = fewest_chips("resnet50", res, CHIP, SYSTEM, ENERGY)
+    assert Mesh(rows=7, cols=16) in found
+    assert found[0].chips == 112
+
+
+def test_fewest_chips_respects_the_bounds_and_says_when_nothing_fits() -> None:
+    tiny_fmm = CHIP.model_copy(update={"fmm_bits": 1})
+    with pytest.raises(MappingError, match="fits no mesh up to 4x4"):
+        fewest_chips("resnet18", "640x480", tiny_fmm, SYSTEM, ENERGY, max_rows=4, max_cols=4)

@@ -29,7 +29,14 @@ from hyperdrive_sim.mapping.routes import (
     link_loads,
     snake_order,
 )
-from hyperdrive_sim.mapping.tiling import DIRECTION_NAMES, DIRECTIONS, Tiling, halo, split
+from hyperdrive_sim.mapping.tiling import (
+    DIRECTION_NAMES,
+    DIRECTIONS,
+    Tiling,
+    halo,
+    lockstep_interior_steps,
+    split,
+)
 from hyperdrive_sim.spec import loader
 from hyperdrive_sim.spec.hardware import Hardware
 from hyperdrive_sim.spec.models import ChipSpec, EnergyTable, Mesh, SystemSpec
@@ -551,3 +558,29 @@ def test_halo_of_the_image_may_reach_past_the_neighbours() -> None:
     # chip (1,1) loads its 4x4 tile plus a 13x13 window (rows 0..12 clipped) less its own
     # 16 pixels: rows [0, 13) x cols [0, 13) = 169 pixels of 1 channel at 16 bits
     assert int(plan.image_in_bits[5]) == 169 * 16
+
+
+def test_halo_free_steps_follow_the_lock_step_tile_pu_array() -> None:
+    # A 3x3 conv (pad 1) on a 42x42 map over 2x2 chips: each chip computes 21x21 outputs
+    # on 7x7 Tile-PUs, 3x3 pixels each; a step computes local pixel (r, c) in all 49 patches
+    # at once. Chip (0,0) needs its bottom neighbour's row 21 for its output row 20 and its
+    # right neighbour's column 21 for column 20 (rows/cols at the mesh edge read padding).
+    # Row 20 is local row 2 of Tile-PU row 6, so local row 2 touches the halo; local rows
+    # 0 and 1 never do. Likewise columns: 2 x 2 = 4 of the 9 steps are halo-free (the
+    # pixel count would say 400 of 441 outputs, 91%).
+    conv = Conv("c", ("x",), kernel=(3, 3), padding=(1, 1, 1, 1), out_channels=16)
+    two = Tiling.of(Shape(16, 42, 42), Mesh.model_validate("2x2"))
+    assert lockstep_interior_steps(conv, two, two, (7, 7)).tolist() == [4, 4, 4, 4]
+    # the middle chip of 3x3 chips (63x63 map) needs halos on all four sides: local rows
+    # and columns 0 and 2 touch them, only step (1, 1) is halo-free
+    three = Tiling.of(Shape(16, 63, 63), Mesh.model_validate("3x3"))
+    assert lockstep_interior_steps(conv, three, three, (7, 7))[4] == 1
+    # a plan books the halo-dependent share of a phase accordingly: 5 of 9 steps
+    hw = Hardware(CHIP, SYSTEM, ENERGY, Mesh.model_validate("2x2"))
+    b = NetBuilder("one", input_channels=16)
+    b.conv(16, 3, name="a")
+    b.conv(16, 3, name="b")
+    lp = build_plan(b.build().at(42, 42), hw).layers[1]
+    # one block of 16 channels: 9 steps x 144 taps = 1,296 cycles; 5 x 144 = 720 need the halo
+    assert lp.phase_cycles.tolist() == [1296] * 4
+    assert lp.phase_border_cycles.tolist() == [720] * 4

@@ -86,10 +86,12 @@ def test_two_stages_on_1x2_by_hand() -> None:
     # image 16,384 bits / 128 = 128 cycles + 10 latency; stage 1: 576; transfer 16,384 / 16
     # = 1,024 cycles + 2 latency; stage 2: 576; results 128 cycles + 10 latency
     assert c.total_cycles == 128 + 10 + 576 + 1026 + 576 + 128 + 10 == 2454
-    # steady state: stage 1 computes and sends (576 + 1026); stage 2 computes and reads out
-    # (576 + 128); the interface carries image + results (256)
-    assert c.frame_interval_cycles == 576 + 1026 == 1602
-    assert r.row["fps"] == pytest.approx(100e6 / 1602)
+    # steady state: each 6.4 Mbit FMM also holds a second output map (4 MAP + WEIGHTS), so
+    # both stages are double-buffered and send one frame while computing the next: stage 1
+    # max(576, 1026), stage 2 max(576, 128); the interface carries image + results (256)
+    assert [st.double_buffered for st in plan.stages] == [True, True]
+    assert c.frame_interval_cycles == max(576, 1026) == 1026
+    assert r.row["fps"] == pytest.approx(100e6 / 1026)
     assert r.row["latency_s"] == pytest.approx(2454 / 100e6)
     assert r.row["fps"] > 1 / r.row["latency_s"]
     # conservation: every MAC of the network on some chip (2 convs x 64 x 16 x 144)
@@ -99,6 +101,23 @@ def test_two_stages_on_1x2_by_hand() -> None:
         "stage 1 of 2 (column 0)",
         "stage 2 of 2 (column 1)",
     ]
+
+
+@pytest.mark.parametrize("evaluator", ["analytic", "simpy"])
+def test_a_stage_without_room_for_a_second_output_map_sends_then_computes(evaluator) -> None:
+    # The same two stages with an FMM of exactly 3 MAP + WEIGHTS: each stage fits (input,
+    # output, weights and the next frame's input) but has no room for a second output map,
+    # so it holds its output until sent: stage 1 576 + 1026 = 1602 (stage 2: 576 + 128).
+    # One bit more than 4 MAP + WEIGHTS is room enough: max(576, 1026) = 1026.
+    for fmm, double, interval in (
+        (3 * MAP + WEIGHTS, False, 1602),
+        (4 * MAP + WEIGHTS, True, 1026),
+    ):
+        chip = CHIP.model_copy(update={"fmm_bits": fmm})
+        plan = build_plan(_two_convs(), _hw("1x2", 2, chip))
+        assert plan.fits, plan.reason
+        assert [st.double_buffered for st in plan.stages] == [double, double]
+        assert evaluate(plan, evaluator).frame_interval_cycles == interval
 
 
 def test_two_stages_on_2x2_retiling_by_hand() -> None:
@@ -131,7 +150,9 @@ def test_two_stages_on_2x2_retiling_by_hand() -> None:
         # (640 cycles) after the 2-hop messages' first hop (128 + 2 cycles) queued behind
         # the 8,192-bit ones, so the last arrives at 640 + 2 = 642.
         assert c.total_cycles == 170 + 288 + 642 + 288 + 138 == 1526
-        assert c.frame_interval_cycles == 288 + 642 == 930
+        # double-buffered stages (the 6.4 Mbit FMMs have room for a second output map):
+        # stage 1's period is max(288, 642)
+        assert c.frame_interval_cycles == max(288, 642) == 642
         # receivers write what they receive; senders' chips do no work in stage 2
         assert c.fmm_write_bits[1].tolist() == [0, 0, 8192 + 10_240, 8192 + 10_240]
 

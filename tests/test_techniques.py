@@ -167,9 +167,9 @@ def test_cache_leakage_is_priced():
     net = two_convs()
     base = run(net, chip())
     cached = run(net, chip(weight_cache_bits=10_000_000))
-    # 10 Mbit x sram_leakage_mw_per_mbit more per chip, for the frame's duration
-    latency = cached.counts.total_cycles / (CHIP.point.frequency_mhz * 1e6)
+    # 10 Mbit x sram_leakage_mw_per_mbit more per chip, for one steady-state frame interval
+    latency = cached.counts.interval_cycles / (CHIP.point.frequency_mhz * 1e6)
     extra = cached.energy.totals["leakage"] - base.energy.totals["leakage"] * (
-        cached.counts.total_cycles / base.counts.total_cycles
+        cached.counts.interval_cycles / base.counts.interval_cycles
     )
     assert extra == pytest.approx(10 * ENERGY.sram_leakage_mw_per_mbit * 1e-3 * latency)

@@ -148,7 +148,10 @@ def test_timeline_from_simpy_trace(tmp_path: Path) -> None:
     assert list(trace.group("chips")) == ["chip (0,0)", "chip (0,1)", "chip (1,0)", "chip (1,1)"]
     assert trace.frequency_hz == row["frequency_mhz"] * 1e6
     ends = [ivs[-1][1] for ivs in trace.group("chips").values()]
-    assert trace.end_cycles == row["cycles"]  # the results are written after the last chip
+    # three frames back to back: the trace ends when the third frame's results are out,
+    # after the second frame's, which leave one steady-state interval after the first's
+    interval = row["frequency_mhz"] * 1e6 / row["fps"]
+    assert trace.end_cycles > row["cycles"] + interval - 1
     assert max(ends) <= trace.end_cycles and all(isinstance(e, int) for e in ends)
 
     # a trace without frequency metadata is converted with its results row's frequency

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hyperdrive_sim.evaluators.counts import PER_LAYER, Counts, plan_counts
-from hyperdrive_sim.evaluators.cycles import check_cycles, steady_interval, xfer
+from hyperdrive_sim.evaluators.cycles import bursts, check_cycles, steady_interval, xfer
 from hyperdrive_sim.evaluators.des.chip import (
     STALL_BORDER,
     STALL_WEIGHT,
@@ -178,8 +178,14 @@ def _interface(
     (the results' last) and when the interface is free."""
     items = []
     if results:
-        cycles = xfer(plan.result_out_bits, plan.hw.offchip_bits_per_cycle)
-        items = [(carry.results_at, int(c)) for c in cycles[plan.result_out_bits > 0]]
+        hw = plan.hw
+        cycles = xfer(plan.result_out_bits, hw.offchip_bits_per_cycle)
+        items = [
+            (carry.results_at, part)
+            for bits, c in zip(plan.result_out_bits.tolist(), cycles.tolist(), strict=True)
+            if bits
+            for _, part in bursts(bits, c, hw.offchip_burst_cycles)
+        ]
     asks = [*carry.asks[: len(requests)], carry.asks[2]]
     return port_queue([*requests, items], asks, carry.free)
 
@@ -199,23 +205,29 @@ def _frame(
     act = hw.chip.activation_bits
     image_cycles = xfer(plan.image_in_bits, hw.offchip_bits_per_cycle).tolist()
     reads = _read_cycles(plan)
-    image_items = [(int(carry.room[c]), cyc) for c, cyc in enumerate(image_cycles)]
+    image_items, owner = [], []  # every tile in bursts, and the chip of each burst
+    for c, (bits, cyc) in enumerate(zip(plan.image_in_bits.tolist(), image_cycles, strict=True)):
+        parts = bursts(bits, cyc, hw.offchip_burst_cycles)
+        image_items += [(int(carry.room[c]), part) for _, part in parts]
+        owner += [c] * len(parts)
+    last_burst = np.cumsum(np.bincount(owner, minlength=chips)) - 1
     # the stream restarts: block q waits for the slot of the block `slots` before it
     slots = hw.chip.weight_buffer_blocks
     deficit = slots - len(carry.used)
     weight_items = [
         (carry.used[q - deficit] if deficit <= q < slots else 0, cyc) for q, cyc in enumerate(reads)
     ]
-    (img_end, w_end, res_ends), free = _interface(
+    (burst_end, w_end, res_ends), free = _interface(
         plan, carry, [image_items, weight_items], results=previous
     )
+    img_end = [burst_end[k] for k in last_burst]
     results_end = _results_arrival(plan, carry, res_ends) if previous else None
     res_ask = max(res_ends, default=carry.asks[2])
     image_arrival = np.array(img_end, dtype=np.int64) + hw.offchip_latency_cycles
     link_free = carry.link_free.copy()
     arrivals = _weight_arrivals(plan, w_end, link_free)
     if record is not None:
-        _record_port(record, plan, image_cycles, img_end, w_end)
+        _record_port(record, plan, image_items, owner, burst_end, w_end)
         for c in range(chips):
             record[chip_name(c, hw.mesh.cols)] = []
             mark(record[chip_name(c, hw.mesh.cols)], 0, int(image_arrival[c]), WAIT_IMAGE)
@@ -235,6 +247,8 @@ def _frame(
     phase_ends: dict[str, np.ndarray] = {}  # streamed: when each phase of a layer ends
     layer_done: list[np.ndarray] = []
     block_used: list[int] = []  # when every chip is done with each block, in stream order
+    bus = hw.system.weight_distribution == "bus"
+    stream = 0  # when the weight stream's latest read left the interface
 
     for i, lp in enumerate(plan.layers):
         works = lp.work.cycles > 0
@@ -260,6 +274,22 @@ def _frame(
         # phase 0 starts once block 0 has arrived; its interior needs no halo
         arrival = arrivals.get(i)
         phases = lp.phases if lp.chip_phases is None else np.maximum(lp.chip_phases, 1)
+        pressed = (
+            bus
+            and arrival is not None
+            and lp.block_owner is None
+            and lp.chip_phases is None
+            and lp.phases == len(arrival)
+        )
+        g0 = len(block_used)
+        if pressed:  # the first blocks wait for slots freed by earlier layers
+            arrival = arrival.copy()
+            for p in range(min(slots, lp.phases)):
+                dep = g0 + p - slots
+                stream = _press(arrival, p, block_used[dep] if dep >= 0 else 0, stream,
+                                w_end[g0 + p], reads[g0 + p], lp, hw)  # fmt: skip
+        elif arrival is not None:
+            stream = max(stream, *w_end[g0 : g0 + len(lp.work.blocks)])
         if arrival is not None and lp.block_owner is not None:
             arrival = _own_blocks(arrival, lp)
         begin = start if arrival is None else np.where(works, np.maximum(start, arrival[0]), start)
@@ -270,7 +300,17 @@ def _frame(
         start = start - gather_wait  # stalls are counted from the layer's start
         # phase p ends when it has computed after phase p-1 and after block p arrived
         ends = waited + lp.phase_border_cycles + np.arange(lp.phases)[:, None] * lp.phase_cycles
-        if arrival is not None:
+        if pressed:
+            needs = (lp.work.wbuf_write_bits > 0) & works
+            pc = lp.phase_cycles
+            ends[0] = np.maximum(ends[0], arrival[0] + pc)
+            for p in range(1, lp.phases):
+                if p >= slots:  # block p takes the slot of block p - slots of this layer
+                    done_with = ends[p - slots, needs] if needs.any() else ends[p - slots]
+                    stream = _press(arrival, p, int(done_with.max()), stream, w_end[g0 + p],
+                                    reads[g0 + p], lp, hw)  # fmt: skip
+                ends[p] = np.maximum(ends[p - 1] + pc, arrival[p] + pc)
+        elif arrival is not None:
             ends = np.maximum(ends, _weight_ends(arrival, lp))
         if lp.chip_phases is not None:  # a chip with fewer blocks ends with its last one
             last = ends[phases - 1, np.arange(chips)]
@@ -322,15 +362,40 @@ def _frame(
         "stall_io_cycles": image_arrival,
         "finish_cycles": ready,
     }
-    asks = [img_end[-1] if img_end else carry.asks[0], w_end[-1] if w_end else carry.asks[1]]
+    asks = [burst_end[-1] if burst_end else carry.asks[0], w_end[-1] if w_end else carry.asks[1]]
     nxt = _Carry(ready, room, used, int(ready.max()), [*asks, res_ask], free, link_free)
     return _Frame(counts, nxt, results_end)
 
 
-def _record_port(record, plan: Plan, image: list[int], img_end, w_end) -> None:
-    """Off-chip interface track: image tiles, then weight reads, as the schedule placed them."""
+def _press(
+    arrival: np.ndarray,
+    p: int,
+    slot_free: int,
+    stream: int,
+    port_end: int,
+    read: int,
+    lp: LayerPlan,
+    hw: Hardware,
+) -> int:
+    """Back-pressure on the bus: block ``p``'s read starts only when every chip that needs
+    it has a free buffer slot (``slot_free``: all of them are done with the block ``slots``
+    before it) and the previous read has left the interface (``stream``); it ends no earlier
+    than the interface schedule allowed (``port_end``). Updates ``arrival[p]`` for the
+    chips that need it; returns when the read left the interface."""
+    end = max(int(port_end), slot_free + read, stream + read)
+    latency = 0 if lp.cached_blocks[p] else hw.offchip_latency_cycles
+    needs = lp.work.wbuf_write_bits > 0
+    arrival[p] = np.where(needs, np.maximum(arrival[p], end + latency), arrival[p])
+    return end
+
+
+def _record_port(
+    record, plan: Plan, image: list[tuple[int, int]], owner: list[int], img_end, w_end
+) -> None:
+    """Off-chip interface track: image bursts (``image``: (earliest, cycles) of each,
+    ``owner``: its chip), then weight reads, as the schedule placed them."""
     track: list[Interval] = []
-    for c, (cycles, end) in enumerate(zip(image, img_end, strict=True)):
+    for c, (_, cycles), end in zip(owner, image, img_end, strict=True):
         mark(track, end - cycles, end, f"image {chip_name(c, plan.hw.mesh.cols)}")
     reads = iter(zip(_read_cycles(plan), w_end, strict=True))
     for lp in plan.layers:

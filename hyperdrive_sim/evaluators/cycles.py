@@ -49,3 +49,20 @@ def steady_interval(ends: list[int]) -> int:
         return 0
     h = (n - 1) // 2
     return round((usable[-1] - usable[h]) / (n - 1 - h))
+
+
+def bursts(bits: int, cycles: int, burst_cycles: int) -> list[tuple[int, int]]:
+    """A transfer of ``bits`` taking ``cycles`` split into bursts of at most ``burst_cycles``:
+    (bits, cycles) of each, in order; their cycles and bits add up to the whole exactly (a
+    transfer of 0 cycles is one empty burst)."""
+    if cycles <= 0:
+        return [(bits, 0)]
+    out: list[tuple[int, int]] = []
+    done_cycles = done_bits = 0
+    while done_cycles < cycles:
+        step = min(burst_cycles, cycles - done_cycles)
+        done_cycles += step
+        upto = bits * done_cycles // cycles
+        out.append((upto - done_bits, step))
+        done_bits = upto
+    return out

@@ -15,10 +15,13 @@ results are read out after the last stage.
 
 One frame (latency): image load + sum of T_s + the transfers between stages + read-out.
 Steady state: every stage keeps a receive buffer for the next frame's input (planned in its
-FMM), so a stage receives frame n+1 while it computes frame n, but it holds its output until
-it has been sent. The interval between frames is the largest of T_s + (sending its output:
-the transfer to the next stage, or the results' interface cycles for the last stage), and
-the off-chip interface's cycles per frame (image tiles + results).
+FMM), so a stage receives frame n+1 while it computes frame n. Sending its output (the
+transfer to the next stage, or the results' interface cycles for the last stage) overlaps
+computing the next frame when the stage is double-buffered (its FMM also holds a second
+output share, ``Stage.double_buffered``): the stage's period is max(T_s, sending);
+otherwise it holds its output until it has been sent: T_s + sending. The interval between
+frames is the largest stage period, or the off-chip interface's cycles per frame (image
+tiles + results) when that is larger.
 """
 
 from __future__ import annotations
@@ -68,7 +71,10 @@ def _run(plan: Plan, evaluator: str) -> tuple[Counts, list[int]]:
     total = end + results + hw.offchip_latency_cycles
     outgoing = [*moves, results]
     interval = max(
-        max(t + x for t, x in zip(compute, outgoing, strict=True)),
+        max(
+            max(t, x) if st.double_buffered else t + x
+            for st, t, x in zip(stages, compute, outgoing, strict=True)
+        ),
         image + results,
     )
     check_cycles([total, interval])

@@ -153,6 +153,59 @@ def smallest_mesh(
     )
 
 
+def _meshes_of(chips: int, max_rows: int, max_cols: int) -> list[Mesh]:
+    """Every rows x cols = ``chips`` within the bounds, fewest rows first."""
+    return [
+        Mesh(rows=r, cols=chips // r)
+        for r in range(1, min(chips, max_rows) + 1)
+        if chips % r == 0 and chips // r <= max_cols
+    ]
+
+
+def fewest_chips(
+    network: Network | NetworkRef | str,
+    resolution: Resolution | str | tuple[int, int],
+    chip: ChipSpec | SpecLike | None = None,
+    system: SystemSpec | SpecLike | None = None,
+    energy: EnergyTable | SpecLike | None = None,
+    *,
+    max_rows: int = MAX_MESH_SIDE,
+    max_cols: int = MAX_MESH_SIDE,
+) -> list[Mesh]:
+    """Every mesh with the fewest chips on which the network fits (memory and geometry),
+    of any shape rows x cols within the bounds, fewest rows first.
+
+    Chip counts are tried upwards from the lower bound of ``smallest_mesh``; at each count
+    every factorisation into rows x cols is planned (memory side only), so the answer is
+    exact, not limited to a family. The caller breaks ties (e.g. by silicon area: a 1xN
+    mesh needs fewer link ports than a 2D one of the same chips).
+    Raises MappingError when no mesh within the bounds fits.
+    """
+    res = (
+        resolution if isinstance(resolution, Resolution) else Resolution.model_validate(resolution)
+    )
+    net = _shaped(network, res)
+    hw1 = _hardware(chip, system, energy, Mesh(rows=1, cols=1))
+    geo1 = geometry(net, hw1)
+    total = peak_of(geo1, 1).bits
+    last = ""
+    for chips in range(max(1, math.ceil(total / hw1.chip.fmm_bits)), max_rows * max_cols + 1):
+        found = []
+        for mesh in _meshes_of(chips, max_rows, max_cols):
+            hw = Hardware(hw1.chip, hw1.system, hw1.energy, mesh)
+            geo = geo1 if chips == 1 else geometry(net, hw)
+            problems = (*capacity_problems(geo, hw), *geo.problems)
+            if problems:
+                last = f" (at {mesh}: {problems[0]})"
+            else:
+                found.append(mesh)
+        if found:
+            return found
+    raise MappingError(
+        f"{net.name} at {res.width}x{res.height} fits no mesh up to {max_rows}x{max_cols}{last}"
+    )
+
+
 def require_tiled(system, what: str) -> None:
     """The memory pass answers for the tiled organisation only (InputError otherwise)."""
     if system.organisation != "tiled":

@@ -10,9 +10,11 @@ every chip computes whole blocks; a depthwise conv keeps the channels where its 
 
 Moves (``Gather``) are lists of legs over the mesh links, store-and-forward per hop:
 
-- a *multicast* sends one chip's share to every other chip along a tree: along its row in
-  both directions, and from every chip of that row along its column in both directions;
-  each link of the tree carries the share once and every chip on the way keeps a copy;
+- a *multicast* sends one chip's share to every chip that reads it (the chips that own a
+  weight block of the next layer) along a tree: along its row in both directions, and from
+  every chip of that row along its column in both directions, each branch only as far as
+  its furthest receiver; each link of the tree carries the share once and every receiver
+  on the way keeps a copy;
 - a *unicast* carries a distinct payload from one chip to another, first along the row,
   then along the column.
 """
@@ -94,34 +96,49 @@ def _line(start: int, stop: int, fixed: int, mesh: Mesh, along_row: bool) -> lis
     return [fixed * mesh.cols + p if along_row else p * mesh.cols + fixed for p in pos]
 
 
-def _path_leg(chips: list[int], bits: int, src: int, after=None, every: bool = True) -> Leg:
+def _path_leg(
+    chips: list[int], bits: int, src: int, after=None, keep: set[int] | None = None
+) -> Leg:
+    """A leg along ``chips``; every chip on the way keeps a copy, or those in ``keep``
+    (None: every chip), the others only pass it on."""
     links = tuple(itertools.pairwise(chips))
-    deliver = tuple(chips[1:]) if every else (*([None] * (len(links) - 1)), chips[-1])
+    deliver = tuple(c if keep is None or c in keep else None for c in chips[1:])
     return Leg(src, links, bits, deliver, after)
 
 
-def multicast(shares: np.ndarray, mesh: Mesh) -> Gather:
-    """Every chip's ``shares[s]`` bits to every other chip, along row-then-column trees."""
-    rows, cols, chips = mesh.rows, mesh.cols, mesh.chips
+def multicast(shares: np.ndarray, mesh: Mesh, receivers: np.ndarray | None = None) -> Gather:
+    """Every chip's ``shares[s]`` bits to every other receiving chip, along row-then-column
+    trees.
+
+    ``receivers`` (a boolean per chip; None: every chip) names the chips that read the
+    shares, e.g. those that own a weight block of the next layer. A tree reaches only as
+    far as its furthest receiver along each row and column; chips on the way that are not
+    receivers pass the share on without keeping it.
+    """
+    cols, chips = mesh.cols, mesh.chips
+    wants = np.ones(chips, dtype=bool) if receivers is None else np.asarray(receivers, bool)
     legs: list[Leg] = []
     for s in range(chips):
         b = int(shares[s])
-        if not b or chips == 1:
+        targets = {int(d) for d in np.flatnonzero(wants) if d != s}
+        if not b or not targets:
             continue
         r0, c0 = divmod(s, cols)
+        need_cols = {d % cols for d in targets}
         reach: dict[int, tuple[int, int] | None] = {c0: None}  # column -> (leg, hop) there
-        for stop in (cols - 1, 0):
+        for stop in (max(need_cols | {c0}), min(need_cols | {c0})):
             line = _line(c0, stop, r0, mesh, along_row=True)
             if len(line) > 1:
-                legs.append(_path_leg(line, b, s))
+                legs.append(_path_leg(line, b, s, keep=targets))
                 for hop, chip in enumerate(line[1:]):
                     reach[chip % cols] = (len(legs) - 1, hop)
-        for col in sorted(reach):
-            for stop in (rows - 1, 0):
+        for col in sorted(need_cols):
+            need_rows = {d // cols for d in targets if d % cols == col} | {r0}
+            for stop in (max(need_rows), min(need_rows)):
                 line = _line(r0, stop, col, mesh, along_row=False)
                 if len(line) > 1:
-                    legs.append(_path_leg(line, b, s, reach[col]))
-    bits = np.repeat(shares[:, None], chips, axis=1).astype(np.int64)
+                    legs.append(_path_leg(line, b, s, reach[col], keep=targets))
+    bits = np.outer(shares, wants).astype(np.int64)
     np.fill_diagonal(bits, 0)
     return Gather(tuple(legs), bits, "multicast")
 
@@ -136,7 +153,7 @@ def unicast(bits: np.ndarray, mesh: Mesh) -> Gather:
         (rs, cs), (rd, cd) = divmod(int(s), cols), divmod(int(d), cols)
         path = _line(cs, cd, rs, mesh, along_row=True)
         path += _line(rs, rd, cd, mesh, along_row=False)[1:]
-        legs.append(_path_leg(path, int(bits[s, d]), int(s), every=False))
+        legs.append(_path_leg(path, int(bits[s, d]), int(s), keep={int(d)}))
     return Gather(tuple(legs), bits, "unicast")
 
 

@@ -61,6 +61,9 @@ class Stage:
     received_bits: np.ndarray
     #: True: the band is whole rows; False: whole columns
     by_rows: bool = True
+    #: True when every chip's FMM also holds a second copy of its output share, so the
+    #: stage computes the next frame while the last one's output is still being sent
+    double_buffered: bool = False
 
     @property
     def label(self) -> str:
@@ -360,8 +363,9 @@ def _assemble(planner: _Planner, bounds: list[int], lines: list[int]) -> Plan:
         ids = tuple(r * hw.mesh.cols + c for r in range(*rows) for c in range(*cols))
         source = planner.source(a)
         stage = Stage(
-            s, count, a, b, rows, cols, ids, source, plan, weights, (), received, planner.by_rows
-        )
+            s, count, a, b, rows, cols, ids, source, plan, weights, (), received,
+            planner.by_rows, double_buffer_fits(plan),
+        )  # fmt: skip
         if s and plan.fits and stages[-1].plan.fits:
             inbound = retile(net, source, stages[-1], stage, planner.value_bits, hw.mesh)
             stage = dataclasses.replace(stage, inbound=inbound)
@@ -386,6 +390,16 @@ def _assemble(planner: _Planner, bounds: list[int], lines: list[int]) -> Plan:
     if len(layers) != len(net.infos):
         layers = []  # some stage could not be mapped: no per-layer table
     return Plan(net, hw, tuple(layers), image_in, result_out, tuple(problems), tuple(stages))
+
+
+def double_buffer_fits(plan: Plan) -> bool:
+    """Whether a stage's FMM holds, at every layer and on every chip, what the layer needs
+    plus a second copy of the stage's output share (the previous frame's, still being sent
+    to the next stage or read out)."""
+    if not plan.fits or not plan.layers:
+        return False
+    need = np.stack([lp.fmm_need_bits for lp in plan.layers]).max(axis=0)
+    return bool((need + plan.result_out_bits).max() <= plan.hw.chip.fmm_bits)
 
 
 def _layer_range(net: ShapedNetwork, st: Stage) -> str:

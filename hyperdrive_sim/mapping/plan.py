@@ -36,7 +36,7 @@ from hyperdrive_sim.mapping.partition import (
     scaled,
     unicast,
 )
-from hyperdrive_sim.mapping.tiling import DIRECTIONS, Halo, Tiling, halo
+from hyperdrive_sim.mapping.tiling import DIRECTIONS, Halo, Tiling, halo, lockstep_interior_steps
 from hyperdrive_sim.spec.hardware import Hardware
 from hyperdrive_sim.techniques.effects import weight_technique_effects
 from hyperdrive_sim.techniques.weight_cache import steady_state_hits
@@ -422,8 +422,8 @@ def _channel_layer(
     depthwise = kind == "conv" and layer.groups == info.in_shapes[0].channels == out.channels
     blocks = _phase_channels(info, hw.chip) if kind == "conv" else None
     if kind == "conv" and not depthwise:  # every chip reads every input channel
-        gather = multicast(local[src], mesh)
         block_owner = block_owners(len(blocks), chips)
+        gather = multicast(local[src], mesh, receivers=owned(block_owner, chips) > 0)
         return done("channel", channel_owners(blocks, block_owner), gather, h, w, _zeros(chips),
                     block_owner)  # fmt: skip
     # depthwise conv, pool, upsample: each chip needs only its own channels
@@ -593,8 +593,12 @@ def build_plan(net: ShapedNetwork, hw: Hardware) -> Plan:
         phase_cycles = work.cycles // per_chip
         phase_border = _zeros(chips)
         if g.halo is not None and g.halo_bits.any():
-            pix = np.maximum(g.out_h * g.out_w, 1)
-            phase_border = -(-phase_cycles * (pix - g.halo.interior_pixels) // pix)
+            units = (chip.tile_rows, chip.tile_cols)
+            steps = np.maximum(-(-g.out_h // units[0]) * -(-g.out_w // units[1]), 1)
+            free = lockstep_interior_steps(
+                layer, _tiling(info.out_shape, mesh), _tiling(info.in_shapes[0], mesh), units
+            )
+            phase_border = -(-phase_cycles * (steps - free) // steps)
         layers.append(
             LayerPlan(
                 info,

@@ -75,20 +75,22 @@ def _axis_parts(out_bounds, in_bounds, in_size, window) -> tuple[np.ndarray, ...
     """Per chip position along one axis: rows needed before, inside and after its own share.
 
     Returns (before, inside, after, too_far) where too_far flags a halo that reaches past the
-    immediate neighbour's share.
+    immediate neighbour's share. Vectorised over the chip positions (``window`` works on
+    arrays).
     """
-    n = len(out_bounds) - 1
-    before, inside, after, too_far = (np.zeros(n, dtype=np.int64) for _ in range(4))
-    in_sizes = np.diff(in_bounds)
-    for i in range(n):
-        lo, hi = (int(v) for v in window(int(out_bounds[i]), int(out_bounds[i + 1]), in_size))
-        own_lo, own_hi = int(in_bounds[i]), int(in_bounds[i + 1])
-        before[i] = max(0, min(hi, own_lo) - lo)
-        after[i] = max(0, hi - max(lo, own_hi))
-        inside[i] = max(0, min(hi, own_hi) - max(lo, own_lo))
-        too_far[i] = (i > 0 and before[i] > in_sizes[i - 1]) or (
-            i < n - 1 and after[i] > in_sizes[i + 1]
-        )
+    out_bounds = np.asarray(out_bounds, dtype=np.int64)
+    in_bounds = np.asarray(in_bounds, dtype=np.int64)
+    lo, hi = (
+        np.asarray(v, dtype=np.int64) for v in window(out_bounds[:-1], out_bounds[1:], in_size)
+    )
+    own_lo, own_hi = in_bounds[:-1], in_bounds[1:]
+    before = np.maximum(0, np.minimum(hi, own_lo) - lo)
+    after = np.maximum(0, hi - np.maximum(lo, own_hi))
+    inside = np.maximum(0, np.minimum(hi, own_hi) - np.maximum(lo, own_lo))
+    in_sizes = own_hi - own_lo
+    too_far = np.zeros(len(before), dtype=np.int64)
+    too_far[1:] |= before[1:] > in_sizes[:-1]
+    too_far[:-1] |= after[:-1] > in_sizes[1:]
     return before, inside, after, too_far
 
 
@@ -130,10 +132,66 @@ def _windows(layer: Layer, out: Tiling):
 
 def _interior(out_bounds, in_bounds, in_size, window) -> np.ndarray:
     """Output rows of each chip whose input window lies within the chip's own input rows."""
+    out_bounds = np.asarray(out_bounds, dtype=np.int64)
+    in_bounds = np.asarray(in_bounds, dtype=np.int64)
     n = len(out_bounds) - 1
-    counts = np.zeros(n, dtype=np.int64)
-    for i in range(n):
-        rows = np.arange(out_bounds[i], out_bounds[i + 1])
-        lo, hi = window(rows, rows + 1, in_size)
-        counts[i] = np.count_nonzero((lo >= in_bounds[i]) & (hi <= in_bounds[i + 1]))
-    return counts
+    rows = np.arange(out_bounds[0], out_bounds[-1], dtype=np.int64)
+    owner = np.searchsorted(out_bounds, rows, side="right") - 1
+    lo, hi = window(rows, rows + 1, in_size)
+    inside = (lo >= in_bounds[owner]) & (hi <= in_bounds[owner + 1])
+    return np.bincount(owner[inside], minlength=n).astype(np.int64)
+
+
+def _border_rows(out_bounds, in_bounds, in_size, window) -> np.ndarray:
+    """Per output row: True when its input window reaches outside the owning chip's input
+    rows (the row needs the halo)."""
+    out_bounds = np.asarray(out_bounds, dtype=np.int64)
+    in_bounds = np.asarray(in_bounds, dtype=np.int64)
+    rows = np.arange(out_bounds[0], out_bounds[-1], dtype=np.int64)
+    owner = np.searchsorted(out_bounds, rows, side="right") - 1
+    lo, hi = window(rows, rows + 1, in_size)
+    return (lo < in_bounds[owner]) | (hi > in_bounds[owner + 1])
+
+
+def _lockstep_free(out_bounds, border: np.ndarray, units: int) -> np.ndarray:
+    """Per chip position along one axis: local positions (rows or columns of a Tile-PU's
+    patch) at which no Tile-PU of the lock-step array reads the halo.
+
+    A chip's share of ``size`` rows is cut into ``units`` patches of ceil(size / units)
+    rows (the last ones shorter or empty); at local row r every Tile-PU computes row
+    i * patch + r of the share, so r is halo-free only if none of those rows needs the
+    halo (``border``, per output row of the map)."""
+    out_bounds = np.asarray(out_bounds, dtype=np.int64)
+    n = len(out_bounds) - 1
+    sizes = np.diff(out_bounds)
+    patch = -(-sizes // units)
+    width = max(1, int(patch.max(initial=1)))
+    rows = np.arange(out_bounds[0], out_bounds[-1], dtype=np.int64)
+    owner = np.searchsorted(out_bounds, rows, side="right") - 1
+    local = (rows - out_bounds[owner]) % np.maximum(patch[owner], 1)
+    touched = np.zeros(n * width, dtype=bool)
+    touched[(owner * width + local)[border]] = True
+    return patch - touched.reshape(n, width).sum(axis=1)
+
+
+def lockstep_interior_steps(layer: Layer, out: Tiling, inp: Tiling, units: tuple[int, int]):
+    """Per chip: lock-step steps of the M x N Tile-PU array (``units``) in which no Tile-PU
+    reads a halo pixel, out of ceil(h / M) * ceil(w / N) steps per weight block.
+
+    A step computes one pixel in every Tile-PU's patch, at the same local position; it
+    needs the halo if any of those pixels' input windows leaves the chip's own input. A
+    step is halo-free when its local row is halo-free for every Tile-PU row and its local
+    column for every Tile-PU column (``_lockstep_free``): the chip can run those steps of
+    its first phase before the halo arrives, the others after.
+    """
+    rows = _lockstep_free(
+        out.row_bounds,
+        _border_rows(out.row_bounds, inp.row_bounds, inp.shape.height, layer.input_rows),
+        units[0],
+    )
+    cols = _lockstep_free(
+        out.col_bounds,
+        _border_rows(out.col_bounds, inp.col_bounds, inp.shape.width, layer.input_cols),
+        units[1],
+    )
+    return np.outer(rows, cols).ravel()

@@ -43,6 +43,11 @@ class Hardware:
         return self.system.link_bandwidth_gbps * 1e9 / self.frequency_hz
 
     @cached_property
+    def offchip_burst_cycles(self) -> int:
+        """Interface cycles of one full burst of an image tile or of results (at least 1)."""
+        return max(1, int(self.system.offchip_burst_bits // self.offchip_bits_per_cycle))
+
+    @cached_property
     def offchip_latency_cycles(self) -> int:
         return _cycles(self.system.offchip_latency_ns, self.chip.point.frequency_mhz)
 

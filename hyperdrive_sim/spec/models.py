@@ -215,6 +215,11 @@ class SystemSpec(Sourced):
     )
     offchip_bandwidth_gbps: Bandwidth
     offchip_latency_ns: Latency
+    offchip_burst_bits: integer(gt=0, le=limits.MAX_MEMORY_BITS) = Field(
+        default=65536,
+        description="the off-chip interface moves image tiles and results in bursts of at "
+        "most this many bits, taking turns with the weight reads (one read per block)",
+    )
     link_bandwidth_gbps: Bandwidth
     link_latency_ns: Latency
     border_exchange: Literal["bulk", "streamed"] = Field(
@@ -238,9 +243,11 @@ class SystemSpec(Sourced):
         description="pipeline: number of chip groups (0: the fewest whose weights fit)",
     )
     frames: integer(ge=1, le=limits.MAX_FRAMES) = Field(
-        default=1,
-        description="frames simulated back to back; fps is then the steady-state rate, "
-        "no longer 1 / latency",
+        default=3,
+        description="frames simulated back to back (tiled organisation): fps is the "
+        "steady-state rate at which frames leave (3 reach it); 1: one frame alone, "
+        "fps = 1 / latency. The pipeline organisation computes its steady state directly "
+        "and does not use it",
     )
     batch: integer(ge=1, le=limits.MAX_BATCH) = Field(
         default=1,
@@ -248,13 +255,13 @@ class SystemSpec(Sourced):
         "B frames' maps are held in the FMM",
     )
 
-    @field_validator("pipeline_stages", "frames", "batch")
+    @field_validator("pipeline_stages", "batch")
     @classmethod
     def _fits_organisation(cls, value: int, info: ValidationInfo) -> int:
         pipeline = info.data.get("organisation") == "pipeline"
         if info.field_name == "pipeline_stages" and value and not pipeline:
             raise ValueError("applies to organisation: pipeline (this system is tiled)")
-        if info.field_name != "pipeline_stages" and value != 1 and pipeline:
+        if info.field_name == "batch" and value != 1 and pipeline:
             raise ValueError(
                 f"{value} applies to organisation: tiled; the pipeline organisation reports "
                 "its own steady state (leave it at 1)"

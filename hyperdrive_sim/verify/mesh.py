@@ -564,9 +564,13 @@ class MeshRun:
                 raise SimulationError(f"layer {name!r}: reads a {src.placement} map unmoved")
             held = [[x.tiles[chip] for x in srcs] for chip in range(chips)]
             whole = False
-        elif lp.gather.kind == "multicast":  # every chip gets every share: the whole input
-            inbox = self._move(lp, every, src, traffic)
-            held = [[self._whole(chip, src, inbox[chip], name)] for chip in range(chips)]
+        elif lp.gather.kind == "multicast":  # every chip with work gets the whole input
+            readers = [(s, d) for s, d in every if len(mine[d])]
+            inbox = self._move(lp, readers, src, traffic)
+            held = [
+                [self._whole(chip, src, inbox[chip], name)] if len(mine[chip]) else []
+                for chip in range(chips)
+            ]
             whole = True
         else:  # at the switch: each tile's part of the receiver's channels
             if src.tiling is None:
@@ -623,8 +627,10 @@ class MeshRun:
         last = len(gather.legs) - 1
         for i, leg in enumerate(gather.legs):
             if leg.after is None:  # leaves the source with what it cut for the far end
-                target = [chip for chip in leg.deliver if chip is not None][-1]
-                holder, payload = leg.src, payloads[(leg.src, target)]
+                kept = [chip for chip in leg.deliver if chip is not None]
+                # a multicast branch may only pass through on its way to the receivers
+                holder = leg.src
+                payload = payloads[(leg.src, kept[-1])] if kept else cut(leg.src, None)
             elif leg.after in arrived:  # where an earlier leg arrived, what it received
                 holder, payload = arrived[leg.after]
             else:
