@@ -184,14 +184,15 @@ def lockstep_interior_steps(layer: Layer, out: Tiling, inp: Tiling, units: tuple
     column for every Tile-PU column (``_lockstep_free``): the chip can run those steps of
     its first phase before the halo arrives, the others after.
     """
+    rows_of, cols_of = _windows(layer, out)
     rows = _lockstep_free(
         out.row_bounds,
-        _border_rows(out.row_bounds, inp.row_bounds, inp.shape.height, layer.input_rows),
+        _border_rows(out.row_bounds, inp.row_bounds, inp.shape.height, rows_of),
         units[0],
     )
     cols = _lockstep_free(
         out.col_bounds,
-        _border_rows(out.col_bounds, inp.col_bounds, inp.shape.width, layer.input_cols),
+        _border_rows(out.col_bounds, inp.col_bounds, inp.shape.width, cols_of),
         units[1],
     )
     return np.outer(rows, cols).ravel()
