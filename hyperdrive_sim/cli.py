@@ -76,7 +76,11 @@ def _evaluation_arguments(p: argparse.ArgumentParser) -> None:
     and where evaluations run (read back by ``_search_options``)."""
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a spec value (as for run)")  # fmt: skip
-    p.add_argument("--out", help="output folder (default: the spec's, else results/<name>/)")
+    p.add_argument(
+        "--out",
+        help="output folder (default: explore/ or sensitivity/ inside the folder `run` would "
+        "write)",
+    )
     p.add_argument("--executor", choices=EXECUTORS, default="processes",
                    help="where evaluations run (default: processes)")  # fmt: skip
     p.add_argument("--jobs", "-j", type=int, help="worker processes (default: all cores)")
@@ -140,7 +144,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     for line in table.render(shown, columns, notes):
         print(line)
     if len(result.rows) > args.show:
-        print(f"... {len(result.rows) - args.show} more rows in results.csv")
+        print(f"... {plural(len(result.rows) - args.show, 'more row')} in results.csv")
     for line in table.footer(columns):
         print(line)
     st = result.stats
@@ -339,7 +343,8 @@ def cmd_explore(args: argparse.Namespace) -> int:
     if last_case is not None and sizes[last_case] > args.show:
         print(f"  ... {sizes[last_case] - args.show} more in pareto.csv")
     print(
-        f"{st['points']} design points in {st['groups']} groups ({st['pruned_groups']} ruled "
+        f"{plural(st['points'], 'design point')} in {plural(st['groups'], 'group')} "
+        f"({st['pruned_groups']} ruled "
         f"out before evaluating, {st['evaluated_groups']} evaluated, {st['cached_groups']} "
         f"from cache): {st['ok']} fit, "
         f"{st['meet_constraints']} meet the constraints, {st['front']} on the front "
@@ -609,7 +614,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="override a spec value, e.g. --set chip.fmm_bits=12800000 --set meshes=[2x2,4x4] "
         "(repeatable; VALUE is YAML)",
     )
-    run.add_argument("--out", help="output folder (default: the spec's, else results/<name>/)")
+    run.add_argument(
+        "--out",
+        help="output folder (default: the spec's, else results/<name>/; with --set, that name "
+        "+ the overrides, e.g. results/quickstart+chip.fmm_bits=12800000/)",
+    )
     run.add_argument("--evaluator", choices=EVALUATORS, help="override the evaluator")
     run.add_argument(
         "--executor",

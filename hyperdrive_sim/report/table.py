@@ -32,7 +32,7 @@ IO_PARTS = ("offchip_io_energy_j", "c2c_io_energy_j")
 
 def plural(count: int, noun: str, many: str | None = None) -> str:
     """``1 point``, ``2 points`` (``many``: an irregular plural)."""
-    return f"{count:,} {noun if count == 1 else many or noun + 's'}"
+    return f"{count} {noun if count == 1 else many or noun + 's'}"
 
 
 def number(row: Row, key: str) -> float | None:
