@@ -113,8 +113,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from hyperdrive_sim.report import table
     from hyperdrive_sim.result import RESULT_COLUMNS
 
-    table.parse_columns(args.columns, RESULT_COLUMNS)  # a typo fails before any point runs
-
+    if args.columns:  # a typo fails before any point runs
+        table.parse_columns(args.columns, _run_columns(args.experiment, args.set))
     result = run_experiment(
         args.experiment,
         evaluator=args.evaluator,
@@ -149,7 +149,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(line)
     st = result.stats
     print(
-        f"{table.plural(st['points'], 'point')}: {st['ok']} ok, {st['infeasible']} "
+        f"{plural(st['points'], 'point')}: {st['ok']} ok, {st['infeasible']} "
         f"{'does' if st['infeasible'] == 1 else 'do'} not fit, {st['failed']} failed; "
         f"{st['computed']} computed, {st['cached']} from cache"
     )
@@ -170,6 +170,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         return EXIT_INTERNAL
     return 0
+
+
+def _run_columns(experiment: str, overrides: list[str]) -> tuple[str, ...]:
+    """The columns of results.csv that `run` would write for this experiment."""
+    from hyperdrive_sim.experiment import load_experiment
+    from hyperdrive_sim.result import RESULT_COLUMNS
+    from hyperdrive_sim.spec import loader
+    from hyperdrive_sim.sweep.points import expand
+
+    spec, _ = load_experiment(experiment, overrides)
+    columns, _ = expand(spec, str(loader.find_experiment(experiment)))
+    return (*RESULT_COLUMNS, *columns)
 
 
 def _written(folder: Path, files: str, draw: Callable[[], list[Path]] | None) -> None:

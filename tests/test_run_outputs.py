@@ -85,6 +85,19 @@ def test_run_prints_the_footer_and_singular_counts(tmp_path, capsys):
     assert "1 point: 1 ok, 0 do not fit, 0 failed; 1 computed, 0 from cache" in out
 
 
+def test_columns_may_name_a_sweep_column_and_a_typo_fails_before_running(tmp_path, capsys):
+    data = {**SMALL, "meshes": None, "sweep": {"tilings": {"square": ["2x2"], "wide": ["1x4"]}}}
+    data.pop("meshes")
+    exp, out = str(write(tmp_path, data)), tmp_path / "o"
+    assert run(exp, "--out", str(out), "--no-plots", "--columns", "tiling,chips") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["tiling", "chips", "note"]
+    assert [line.split()[:2] for line in lines[1:3]] == [["square", "4"], ["wide", "4"]]
+    assert run(exp, "--out", str(tmp_path / "p"), "--columns", "tilling") == 2
+    assert "did you mean 'tiling'" in capsys.readouterr().err
+    assert not (tmp_path / "p").exists()  # refused before anything ran or was written
+
+
 # --- folders ---------------------------------------------------------------------------
 
 
