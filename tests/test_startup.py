@@ -73,6 +73,20 @@ def test_help_and_version_work_without_heavy_libraries(argv, expected):
     assert _loaded(result) == []
 
 
+def test_fit_loads_no_figure_onnx_or_dask_library():
+    """`fit` needs numpy and the spec models, but neither figures, ONNX, Dask nor pandas."""
+    code = (
+        "import contextlib, io, json, sys\n"
+        "from hyperdrive_sim.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    assert main(['fit', 'resnet18', '--input', '64x64']) == 0\n"
+        f"{LOADED}"
+    )
+    result = _fresh(code)
+    assert result.returncode == 0, result.stderr
+    assert set(_loaded(result)) <= {"numpy", "pydantic", "yaml", "simpy"}
+
+
 def test_package_names_load_on_first_use():
     """``import hyperdrive_sim`` is cheap; its public names still resolve (the function
     ``simulate``, not the module of the same name, even after that module is imported)."""
