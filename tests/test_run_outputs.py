@@ -130,26 +130,54 @@ def test_set_without_out_keeps_the_baseline(tmp_path, monkeypatch, capsys):
     assert "results/small+chip.fmm_bits=12800000/" in capsys.readouterr().out
 
 
-def test_new_results_remove_the_figures_of_the_old(tmp_path, capsys):
+def _fake_plot_results(results_dir, out_dir=None, **_options) -> list[Path]:
+    """Stands in for viz.plot_results (which takes seconds): two "figures" whose bytes are
+    those of the results they are drawn from, rewritten on every call."""
+    out = Path(out_dir) if out_dir is not None else Path(results_dir) / "figures"
+    out.mkdir(parents=True, exist_ok=True)
+    data = (Path(results_dir) / "results.json").read_bytes()
+    paths = [out / "io_vs_core_energy.png", out / "energy_share.png"]
+    for path in paths:
+        path.write_bytes(data)
+    return paths
+
+
+def test_new_results_remove_the_figures_of_the_old(tmp_path, monkeypatch, capsys):
     """A figure of earlier results is removed when the results change, drawn or not; a
-    cached re-run with the same results keeps its figures and says they are up to date, and
-    so does `plot`."""
+    re-run with the same results says its figures are up to date (same bytes), and so does
+    `plot`."""
+    import hyperdrive_sim.viz
+
+    monkeypatch.setattr(hyperdrive_sim.viz, "plot_results", _fake_plot_results)
     out = tmp_path / "o"
     exp = str(write(tmp_path))
     assert run(exp, "--out", str(out)) == 0
-    first = capsys.readouterr().out
-    assert "wrote 4 figures to" in first
+    assert "wrote 2 figures to" in capsys.readouterr().out
     stray = out / "figures" / "tornado_from_elsewhere.png"
     stray.write_bytes(b"not ours")
-    assert run(exp, "--out", str(out)) == 0  # same results: nothing redrawn
+    assert run(exp, "--out", str(out)) == 0  # same results: same figures
     again = capsys.readouterr().out
-    assert "4 figures in" in again and "up to date" in again and "wrote 4 figures" not in again
+    assert f"2 figures in {out}/figures/ up to date" in again and "wrote 2" not in again
     assert "removed 1 figure of earlier results" in again and not stray.exists()
     assert cli.main(["plot", str(out)]) == 0  # `plot` as well: nothing changed, nothing "wrote"
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 4 and all(line.startswith("up to date: ") for line in lines)
+    assert len(lines) == 2 and all(line.startswith("up to date: ") for line in lines)
     assert run(exp, "--out", str(out), "--no-plots", "--set", "meshes=[1x1]") == 0
     assert not list((out / "figures").glob("*.png"))  # other results: the figures went
+    assert run(exp, "--out", str(out)) == 0  # and drawn again from these results, written
+    assert "wrote 2 figures to" in capsys.readouterr().out
+
+
+def test_a_cached_run_does_not_redraw_its_figures(tmp_path, capsys):
+    """With the real figures: the second run finds them up to date (the figure stamp)."""
+    out = tmp_path / "o"
+    exp = str(write(tmp_path, {**SMALL, "meshes": ["2x2"]}))
+    assert run(exp, "--out", str(out)) == 0
+    assert "wrote 3 figures to" in capsys.readouterr().out  # one point: no tiling comparison
+    stamps = {p: p.stat().st_mtime_ns for p in (out / "figures").glob("*.png")}
+    assert run(exp, "--out", str(out)) == 0
+    assert f"3 figures in {out}/figures/ up to date" in capsys.readouterr().out
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps  # not even rewritten
 
 
 def test_draw_into_reports_changes_and_prunes(tmp_path):
@@ -206,9 +234,14 @@ def test_explore_writes_its_own_subfolder(tmp_path, monkeypatch):
             "objectives": {"energy": "min", "fps": "max"},
         },
     }
-    result = explore_experiment(write(tmp_path, data), executor="serial", plots=False)
+    stray = tmp_path / "results/space/explore/figures/pareto_of_a_removed_scenario.png"
+    stray.parent.mkdir(parents=True)
+    stray.write_bytes(b"not of these results")
+    result = explore_experiment(write(tmp_path, data), executor="serial")
     assert result.out_dir == Path("results/space/explore")
     assert (tmp_path / "results/space/explore/pareto.csv").is_file()
+    figures = sorted(p.name for p in stray.parent.iterdir() if p.suffix == ".png")
+    assert figures and stray.name not in figures
 
 
 # --- verify progress and Ctrl-C ----------------------------------------------------------

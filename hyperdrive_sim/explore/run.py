@@ -26,7 +26,7 @@ from hyperdrive_sim.explore.pareto import pareto_ranks
 from hyperdrive_sim.explore.space import Group, expand_groups
 from hyperdrive_sim.mapping.fit import peak_of
 from hyperdrive_sim.mapping.plan import geometry
-from hyperdrive_sim.report.folders import output_folder
+from hyperdrive_sim.report.folders import output_folder, prune_figures
 from hyperdrive_sim.report.writers import OutputSet
 from hyperdrive_sim.result import RESULT_COLUMNS
 from hyperdrive_sim.simulate import resolve_network
@@ -206,8 +206,8 @@ def explore_experiment(
         spec, base, file=file, out_dir=target, executor=executor, jobs=jobs,
         scheduler=scheduler, cache=cache, progress=_progress(progress),
     )  # fmt: skip
-    if plots:
-        draw_pareto(result)
+    if plots:  # the figures of this search only: those of cases it no longer has go
+        prune_figures(target / "figures", keep=draw_pareto(result))
     return result
 
 
