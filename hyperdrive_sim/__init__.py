@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import sys
 import types
-from typing import TYPE_CHECKING
+
+#: as ``typing.TYPE_CHECKING`` (type checkers read it as true), without importing typing
+TYPE_CHECKING = False
 
 __version__ = "0.1.0"
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from hyperdrive_sim import __version__, limits
 from hyperdrive_sim.choices import EVALUATORS, EXECUTORS
 from hyperdrive_sim.errors import HyperdriveSimError, InputError
-from hyperdrive_sim.report.table import plural
+from hyperdrive_sim.report.words import plural
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 1

@@ -91,7 +91,7 @@ class Drawn:
 
     def summary(self) -> str:
         """One line for the terminal: what was written, what was already up to date."""
-        from hyperdrive_sim.report.table import plural
+        from hyperdrive_sim.report.words import plural
 
         kept = len(self.files) - len(self.changed)
         if self.changed:

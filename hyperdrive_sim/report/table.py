@@ -9,12 +9,14 @@ below, or by any results.csv column name. Column widths follow the cells shown.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from hyperdrive_sim.errors import InputError
+from hyperdrive_sim.report.words import plural
+
+__all__ = ["COLUMNS", "DEFAULT", "FOOTER", "Column", "footer", "parse_columns", "plural", "render"]
 
 Row = dict[str, Any]
 
@@ -28,11 +30,6 @@ ENERGY_PARTS = (
 )
 #: the parts the I/O share counts
 IO_PARTS = ("offchip_io_energy_j", "c2c_io_energy_j")
-
-
-def plural(count: int, noun: str, many: str | None = None) -> str:
-    """``1 point``, ``2 points`` (``many``: an irregular plural)."""
-    return f"{count} {noun if count == 1 else many or noun + 's'}"
 
 
 def number(row: Row, key: str) -> float | None:
@@ -120,6 +117,8 @@ def parse_columns(values: Sequence[str], available: Sequence[str] = ()) -> tuple
         elif name in available:
             chosen.append(Column(name, name, _any(name)))
         else:
+            import difflib
+
             names = [*COLUMNS, *available]
             close = difflib.get_close_matches(name, names, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""

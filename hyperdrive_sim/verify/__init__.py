@@ -10,7 +10,8 @@ register ``verify`` (``verify.cli``) without loading numpy.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+#: as ``typing.TYPE_CHECKING`` (type checkers read it as true), without importing typing
+TYPE_CHECKING = False
 
 __all__ = ["LayerCheck", "VerifyGeometryError", "VerifyReport", "verify"]
 
