@@ -17,31 +17,17 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+# only light modules here: each command imports what it needs when it runs, so that
+# `--help`, `--version` and quick commands do not load numpy, pydantic, simpy or matplotlib
+# (tests/test_startup.py checks this)
 from hyperdrive_sim import __version__, limits
+from hyperdrive_sim.choices import EVALUATORS, EXECUTORS
 from hyperdrive_sim.errors import HyperdriveSimError, InputError
-from hyperdrive_sim.evaluators import EVALUATORS
-from hyperdrive_sim.sweep.executors import EXECUTORS
+from hyperdrive_sim.report.words import plural
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 1
 EXIT_WORKER_LOST = 4  # = errors.WorkerLost.exit_code
-
-
-def _fmt(value, spec: str) -> str:
-    """Format a cell, or a dash of the same width when it is missing or not a number."""
-    try:
-        if value is not None:
-            return format(value, spec)
-    except (TypeError, ValueError):
-        pass
-    width = "".join(ch for ch in spec.split(".")[0] if ch.isdigit())
-    return format("-" if value is None else str(value), ">" + width)
-
-
-def _num(row: dict, key: str) -> float | None:
-    """A numeric cell of a results row, or None (missing, blank or not a number)."""
-    value = row.get(key)
-    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _check_out_dir(out: str | None) -> Path | None:
@@ -60,26 +46,16 @@ def _check_out_dir(out: str | None) -> Path | None:
     return Path(out)
 
 
-def _result_line(row: dict, labels: str) -> str:
-    """One row of the run summary table; any cell may be missing (None)."""
-    total, io = _num(row, "total_energy_j"), None
-    parts = [_num(row, "offchip_io_energy_j"), _num(row, "c2c_io_energy_j")]
-    if total and None not in parts:
-        io = 100 * sum(parts) / total
+def _note(row: dict, labels: str) -> str:
+    """The note of a run table row: its departures from the usual sweep values, and why it
+    failed or does not fit."""
     status = row.get("status")
     note = labels
     if status == "failed":
         note += f"  FAILED: {row.get('reason')}"
     elif not row.get("fits"):
         note += f"  does not fit: {row.get('reason')}"
-    return (
-        f"{row.get('network')!s:<14} {row.get('accelerator')!s:<22} "
-        f"{_fmt(row.get('input_w'), '5')}x{row.get('input_h')!s:<4} "
-        f"{_fmt(row.get('mesh_rows'), '3')}x{row.get('mesh_cols')!s:<2} "
-        f"{_fmt(_num(row, 'fps'), '9.1f')} "
-        f"{_fmt(total * 1e3 if total else None, '9.3f')} {_fmt(io, '6.1f')} "
-        f"{_fmt(_num(row, 'system_tops_per_w'), '8.2f')}  {note}"
-    )
+    return note.strip()
 
 
 def _usual_values(rows: list[dict], columns: list[str]) -> dict[str, object]:
@@ -100,7 +76,11 @@ def _evaluation_arguments(p: argparse.ArgumentParser) -> None:
     and where evaluations run (read back by ``_search_options``)."""
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a spec value (as for run)")  # fmt: skip
-    p.add_argument("--out", help="output folder (default: the spec's, else results/<name>/)")
+    p.add_argument(
+        "--out",
+        help="output folder (default: explore/ or sensitivity/ inside the folder `run` would "
+        "write)",
+    )
     p.add_argument("--executor", choices=EXECUTORS, default="processes",
                    help="where evaluations run (default: processes)")  # fmt: skip
     p.add_argument("--jobs", "-j", type=int, help="worker processes (default: all cores)")
@@ -130,8 +110,11 @@ def _search_options(args: argparse.Namespace) -> dict:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from hyperdrive_sim.experiment import draw_figures, run_experiment
+    from hyperdrive_sim.report import table
     from hyperdrive_sim.result import RESULT_COLUMNS
 
+    if args.columns:  # a typo fails before any point runs
+        table.parse_columns(args.columns, _run_columns(args.experiment, args.set))
     result = run_experiment(
         args.experiment,
         evaluator=args.evaluator,
@@ -139,30 +122,36 @@ def cmd_run(args: argparse.Namespace) -> int:
         trace=args.trace,
         **_search_options(args),
     )
-    header = (
-        f"{'network':<14} {'accelerator':<22} {'input':>10} {'mesh':>6} {'fps':>9} "
-        f"{'mJ/frame':>9} {'I/O %':>6} {'TOp/s/W':>8}  note"
-    )
-    print(header)
+    columns = table.parse_columns(args.columns, result.columns)
     sweep = [
         c
         for c in result.columns
         if c not in RESULT_COLUMNS and c not in ("network", "input", "mesh")
     ]
     usual = _usual_values(result.rows, sweep)
-    for row in result.rows[: args.show]:
-        labels = " ".join(
-            f"{k.rsplit('.', 1)[-1]}={row.get(k)}"
-            for k in sweep
-            if k not in usual or row.get(k) != usual[k]
+    shown = result.rows[: args.show]
+    notes = [
+        _note(
+            row,
+            " ".join(
+                f"{k.rsplit('.', 1)[-1]}={row.get(k)}"
+                for k in sweep
+                if k not in usual or row.get(k) != usual[k]
+            ),
         )
-        print(_result_line(row, labels))
+        for row in shown
+    ]
+    for line in table.render(shown, columns, notes):
+        print(line)
     if len(result.rows) > args.show:
-        print(f"... {len(result.rows) - args.show} more rows in results.csv")
+        print(f"... {plural(len(result.rows) - args.show, 'more row')} in results.csv")
+    for line in table.footer(columns):
+        print(line)
     st = result.stats
     print(
-        f"{st['points']} points: {st['ok']} ok, {st['infeasible']} do not fit, "
-        f"{st['failed']} failed; {st['computed']} computed, {st['cached']} from cache"
+        f"{plural(st['points'], 'point')}: {st['ok']} ok, {st['infeasible']} "
+        f"{'does' if st['infeasible'] == 1 else 'do'} not fit, {st['failed']} failed; "
+        f"{st['computed']} computed, {st['cached']} from cache"
     )
     _written(
         result.out_dir,
@@ -183,13 +172,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_columns(experiment: str, overrides: list[str]) -> tuple[str, ...]:
+    """The columns of results.csv that `run` would write for this experiment."""
+    from hyperdrive_sim.experiment import load_experiment
+    from hyperdrive_sim.result import RESULT_COLUMNS
+    from hyperdrive_sim.spec import loader
+    from hyperdrive_sim.sweep.points import expand
+
+    spec, _ = load_experiment(experiment, overrides)
+    columns, _ = expand(spec, str(loader.find_experiment(experiment)))
+    return (*RESULT_COLUMNS, *columns)
+
+
 def _written(folder: Path, files: str, draw: Callable[[], list[Path]] | None) -> None:
-    """Say what a command wrote, then draw its figures (after the tables are on disk)."""
+    """Say what a command wrote, then draw its figures (after the tables are on disk) and
+    say which of them changed; figures of earlier results in that folder are removed."""
+    from hyperdrive_sim.report.folders import draw_into
+
     print(f"wrote {folder}/ ({files})", flush=True)
     if draw is not None:
-        print("drawing figures...", flush=True)
-        figures = draw()
-        print(f"wrote {len(figures)} figures to {folder / 'figures'}/")
+        print("updating figures...", file=sys.stderr, flush=True)
+        print(draw_into(folder / "figures", draw).summary())
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
@@ -199,18 +202,22 @@ def cmd_plot(args: argparse.Namespace) -> int:
             "no results.json here; give a folder written by `hyperdrive-sim run`", file=str(folder)
         )
     _check_results_json(folder / "results.json")
+    from hyperdrive_sim.report.folders import draw_into
     from hyperdrive_sim.viz import PointSelector, plot_results
 
     point = PointSelector.parse(args.layer_point) if args.layer_point else None
-    paths = plot_results(
-        folder,
-        Path(args.out) if args.out else None,
-        layer_point=point,
-        formats=_formats(args.figure_format),
-        force=args.force,
+    out = Path(args.out) if args.out else folder / "figures"
+    drawn = draw_into(
+        out,
+        lambda: plot_results(
+            folder, out, layer_point=point, formats=_formats(args.figure_format), force=args.force
+        ),
+        prune=args.out is None,  # a folder given with --out may hold other files
     )
-    for path in paths:
-        print(f"wrote {path}")
+    for path in drawn.files:
+        print(f"{'wrote' if path in drawn.changed else 'up to date:'} {path}")
+    if drawn.removed:
+        print(f"removed {plural(len(drawn.removed), 'figure')} of earlier results from {out}/")
     return 0
 
 
@@ -348,7 +355,8 @@ def cmd_explore(args: argparse.Namespace) -> int:
     if last_case is not None and sizes[last_case] > args.show:
         print(f"  ... {sizes[last_case] - args.show} more in pareto.csv")
     print(
-        f"{st['points']} design points in {st['groups']} groups ({st['pruned_groups']} ruled "
+        f"{plural(st['points'], 'design point')} in {plural(st['groups'], 'group')} "
+        f"({st['pruned_groups']} ruled "
         f"out before evaluating, {st['evaluated_groups']} evaluated, {st['cached_groups']} "
         f"from cache): {st['ok']} fit, "
         f"{st['meet_constraints']} meet the constraints, {st['front']} on the front "
@@ -366,11 +374,13 @@ def cmd_explore(args: argparse.Namespace) -> int:
 
 def cmd_sensitivity(args: argparse.Namespace) -> int:
     from hyperdrive_sim.experiment import _progress, load_experiment, prepare_output
+    from hyperdrive_sim.report.folders import output_folder
     from hyperdrive_sim.sensitivity import sensitivity
     from hyperdrive_sim.spec import loader
 
     options = _search_options(args)
-    spec, base = load_experiment(args.experiment, options.pop("overrides"))
+    overrides = options.pop("overrides")
+    spec, base = load_experiment(args.experiment, overrides)
     file = str(loader.find_experiment(args.experiment))
     if spec.explore is not None:
         raise InputError(
@@ -383,8 +393,9 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
                          key="--samples")  # fmt: skip
     if args.seed < 0:
         raise InputError(f"expected a seed >= 0, got {args.seed}", key="--seed")
-    target = Path(options.pop("out_dir") or spec.output_dir or Path("results") / spec.name)
-    options.pop("cache")
+    target = output_folder(
+        spec.name, spec.output_dir, options.pop("out_dir"), overrides, sub="sensitivity"
+    )
     prepare_output(target, file)
     result = sensitivity(
         spec, base, file=file, samples=args.samples, seed=args.seed, out_dir=target,
@@ -404,9 +415,11 @@ def cmd_sensitivity(args: argparse.Namespace) -> int:
         io = _interval(u, "io_share", 100, "4.1f")
         mj = _interval(u, "total_energy_j", 1e3, "5.3f")
         print(f"{where}  {eff:<22} {io:<20} {mj:<22} {_largest(result.tornado, u['point'])}")
+    st = result.stats
     print(
-        f"{result.samples} Monte-Carlo samples (seed {result.seed}) and a low/high run per "
-        f"parameter at each point"
+        f"{plural(result.samples, 'Monte-Carlo sample')} (seed {result.seed}) and a low/high "
+        f"run per parameter at each point; {plural(st['groups'], 'evaluation')}: "
+        f"{st['computed']} computed, {st['cached']} from cache"
     )
     from hyperdrive_sim.viz.uncertainty import uncertainty_figures
 
@@ -470,7 +483,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
             continue
         peak = smallest_fmm_bits(args.network, res, chip, system, None, mesh=mesh)
         print(
-            f"  smallest {shapes + ' mesh:':<13} {mesh!s:>6} ({mesh.chips} chips); peak need "
+            f"  smallest {shapes + ' mesh:':<13} {mesh!s:>6} ({plural(mesh.chips, 'chip')}); "
+            "peak need "
             f"{peak.bits:,} bits at layer {peak.layer!r} on chip {_chip(peak.chip)}"
         )
     _print_fewest_chips(args.network, res, chip, system)
@@ -641,8 +655,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="override a spec value, e.g. --set chip.fmm_bits=12800000 --set meshes=[2x2,4x4] "
         "(repeatable; VALUE is YAML)",
     )
-    run.add_argument("--out", help="output folder (default: the spec's, else results/<name>/)")
-    run.add_argument("--evaluator", choices=sorted(EVALUATORS), help="override the evaluator")
+    run.add_argument(
+        "--out",
+        help="output folder (default: the spec's, else results/<name>/; with --set, that name "
+        "+ the overrides, e.g. results/quickstart+chip.fmm_bits=12800000/)",
+    )
+    run.add_argument("--evaluator", choices=EVALUATORS, help="override the evaluator")
     run.add_argument(
         "--executor",
         choices=EXECUTORS,
@@ -671,6 +689,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--show", type=int, default=40, help="rows to print (default 40)")
+    run.add_argument(
+        "--columns",
+        action="append",
+        default=[],
+        metavar="NAMES",
+        help="table columns, comma-separated, in order: network, accelerator, input, mesh, "
+        "chips, area (silicon mm2), fps, energy (mJ/frame), core, memory, offchip, c2c, "
+        "leakage (shares of the energy per frame, %%), io (I/O %%), efficiency (TOp/s/W), "
+        "or any results.csv column (default: all the named ones)",
+    )
     run.set_defaults(func=cmd_run)
 
     plot = sub.add_parser("plot", help="re-draw the figures of a results folder")
@@ -715,7 +743,8 @@ def build_parser() -> argparse.ArgumentParser:
     _evaluation_arguments(sens)
     sens.add_argument("--no-plots", action="store_true", help="skip the figures")
     sens.add_argument("--no-progress", action="store_true", help="no progress bar")
-    sens.set_defaults(func=cmd_sensitivity, no_cache=True)
+    sens.add_argument("--no-cache", action="store_true", help="re-evaluate every variant")
+    sens.set_defaults(func=cmd_sensitivity)
 
     fit = sub.add_parser(
         "fit",
@@ -770,6 +799,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: what a re-run of an interrupted command keeps (run, explore and sensitivity cache each
+#: finished point or group as soon as it is done)
+_RESUME = dict.fromkeys(
+    ("run", "explore", "sensitivity"),
+    "; finished points are cached: run the same command again to resume",
+)
+
+
 def _one_line(exc: BaseException) -> str:
     """Error messages go out on one line (pydantic and others may span several)."""
     return " ".join(str(exc).split())
@@ -797,7 +834,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.close()
         return 0
     except KeyboardInterrupt:
-        print("hyperdrive-sim: interrupted", file=sys.stderr)
+        print(f"hyperdrive-sim: interrupted{_RESUME.get(args.command, '')}", file=sys.stderr)
         return 130
     except (HyperdriveSimError, Exception) as exc:
         if args.debug:

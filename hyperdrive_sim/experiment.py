@@ -3,7 +3,9 @@
 Outputs are checked before anything is simulated (the folder can be created and written,
 and is not the experiment file), written as one set (results.csv, results.json, layers.csv,
 chips.csv, manifest.json: all or none, see ``report.writers.OutputSet``), then the figures
-are drawn and the manifest is rewritten with their list. A point that fails with an
+are drawn and the manifest is rewritten with their list. When the results differ from the
+folder's earlier ones, the earlier figures are removed first, drawn or not (``--no-plots``),
+so that no figure is left beside results it was not drawn from. A point that fails with an
 internal error is reported in the tables with its reason but never cached.
 """
 
@@ -22,14 +24,16 @@ from typing import Any
 
 from hyperdrive_sim import __version__
 from hyperdrive_sim.baselines import baseline_rows
+from hyperdrive_sim.choices import EXECUTORS
 from hyperdrive_sim.errors import InputError, OutputError, SpecError
+from hyperdrive_sim.report.folders import output_folder, prune_figures
 from hyperdrive_sim.report.writers import OutputSet, ensure_folder, output_error, write_json
 from hyperdrive_sim.result import CHIP_COLUMNS, LAYER_COLUMNS, RESULT_COLUMNS
 from hyperdrive_sim.simulate import resolve_network
 from hyperdrive_sim.spec import loader
 from hyperdrive_sim.spec.models import ExperimentSpec
 from hyperdrive_sim.sweep.cache import PointCache
-from hyperdrive_sim.sweep.executors import EXECUTORS, RUNNERS, trace_name
+from hyperdrive_sim.sweep.executors import RUNNERS, trace_name
 from hyperdrive_sim.sweep.points import expand, point_hash, uses_weights
 
 Progress = Callable[[int, int, str], None]
@@ -173,7 +177,7 @@ def run_experiment(
         keys.append(point_hash(point, networks[ref]))
 
     _check_pruning_weights(points)
-    target = Path(out_dir or spec.output_dir or Path("results") / spec.name)
+    target = output_folder(spec.name, spec.output_dir, out_dir, overrides)
     by_key = dict(zip(keys, points, strict=True))
     traces = {
         k: str(target / "traces" / trace_name(k, p)) for k, p in by_key.items() if trace and write
@@ -255,6 +259,7 @@ def run_experiment(
         manifest if write else None,
     )  # fmt: skip
     if write:
+        previous = _read_bytes(target / "results.json")
         with OutputSet(target) as out:
             out.csv("results.csv", out_columns, rows)
             out.json(
@@ -264,9 +269,18 @@ def run_experiment(
             out.csv("layers.csv", _columns(LAYER_COLUMNS, columns), details("layers"))
             out.csv("chips.csv", _columns(CHIP_COLUMNS, columns), details("chips"))
             out.json("manifest.json", manifest)
+        if previous != _read_bytes(target / "results.json"):
+            prune_figures(target / "figures")  # drawn from other results: never left beside these
         if plots:
             draw_figures(result)
     return result
+
+
+def _read_bytes(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
 
 
 def draw_figures(result: ExperimentResult, formats: Sequence[str] | None = None) -> list[Path]:

@@ -14,6 +14,10 @@ point's one evaluation and are re-priced (the grouping of ``explore``); system a
 parameters change what is counted and are evaluated per variant. A parameter that is a
 sweep axis of the experiment is the experiment's choice and is not sampled. The same
 experiment, samples and seed give the same numbers, bit for bit, on any executor.
+
+Each evaluated group is cached in ``<out>/cache`` (as ``run`` caches its points) under the
+hash of its payload (every variant's resolved spec) and its network's structure, so a
+re-run, or a run resumed after Ctrl-C, recomputes nothing that is done.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +35,10 @@ from hyperdrive_sim import __version__
 from hyperdrive_sim.errors import InputError
 from hyperdrive_sim.explore.evaluate import evaluate_group
 from hyperdrive_sim.explore.space import Group, Variant
+from hyperdrive_sim.report.folders import output_folder
 from hyperdrive_sim.report.writers import OutputSet
 from hyperdrive_sim.spec.models import SWEEP_SECTIONS, ExperimentSpec, PointSpec
+from hyperdrive_sim.sweep.cache import PointCache
 from hyperdrive_sim.sweep.executors import RUNNERS
 from hyperdrive_sim.sweep.points import expand
 
@@ -104,6 +110,8 @@ class SensitivityResult:
     out_dir: Path | None
     samples: int
     seed: int
+    #: evaluated groups: how many in all, computed now, taken from the cache
+    stats: dict[str, int] = field(default_factory=dict)
 
 
 def _variant(point: PointSpec, changes: dict[Param, float]) -> PointSpec:
@@ -152,8 +160,13 @@ def sensitivity(
     scheduler: str | None = None,
     progress: Progress | None = None,
     write: bool = True,
+    cache: bool = True,
 ) -> SensitivityResult:
-    """OAT and Monte-Carlo over the ranges of every point of ``spec`` that fits."""
+    """OAT and Monte-Carlo over the ranges of every point of ``spec`` that fits.
+
+    Writes to ``out_dir``, else ``<the spec's output folder>/sensitivity/``; with ``write``
+    and ``cache``, evaluated groups are cached there and reused by a re-run.
+    """
     if samples < 1:
         raise InputError(f"expected at least 1 sample, got {samples}", key="--samples")
     _columns, points = expand(spec, file)
@@ -174,19 +187,34 @@ def sensitivity(
         plans.append((i, point, params, variants))
     per_point = [_groups(variants, str(i)) for i, _, _, variants in plans]
     groups = [g for gs in per_point for g in gs]
+    target = output_folder(spec.name, spec.output_dir, out_dir, sub="sensitivity")
+    store = PointCache(target / "cache") if write and cache else None
+    keys = _cache_keys(groups, base)
     rows: dict[str, list[dict[str, Any]]] = {}
+    if store is not None:
+        for g in groups:
+            hit = store.get_payload(keys[g.key])
+            if hit is not None:
+                rows[g.key] = hit["rows"]
+    group_of = {keys[g.key]: g.key for g in groups}
+    if progress:
+        progress(len(rows), len(groups), "cached" if rows else "starting")
 
     def on_done(key: str, entry: dict[str, Any]) -> None:
         if "rows" not in entry:
             reason = (entry.get("row") or {}).get("reason") or "internal error"
             raise InputError(f"a sensitivity variant failed: {reason}", key="sensitivity")
-        rows[key] = entry["rows"]
+        if store is not None:
+            store.put_payload(key, entry)
+        rows[group_of[key]] = entry["rows"]
         if progress:
             progress(len(rows), len(groups), "")
 
-    jobs_list = [(g.key, g.payload(), None) for g in groups]
-    run = RUNNERS["serial" if executor == "processes" and len(jobs_list) == 1 else executor]
-    run(jobs_list, str(base), on_done, workers=jobs, scheduler=scheduler, task=evaluate_group)
+    jobs_list = [(keys[g.key], g.payload(), None) for g in groups if g.key not in rows]
+    computed = len(jobs_list)
+    if jobs_list:
+        run = RUNNERS["serial" if executor == "processes" and computed == 1 else executor]
+        run(jobs_list, str(base), on_done, workers=jobs, scheduler=scheduler, task=evaluate_group)
     uncertainty: list[dict[str, Any]] = []
     tornado: list[dict[str, Any]] = []
     for (i, point, params, _), gs in zip(plans, per_point, strict=True):
@@ -196,10 +224,10 @@ def sensitivity(
             for v, row in zip(g.variants, rows[g.key], strict=True)
         }
         _summarise(i, point, params, got, samples, uncertainty, tornado)
-    target = Path(out_dir or spec.output_dir or Path("results") / spec.name)
     result = SensitivityResult(
-        tuple(uncertainty), tuple(tornado), target if write else None, samples, seed
-    )
+        tuple(uncertainty), tuple(tornado), target if write else None, samples, seed,
+        {"groups": len(groups), "computed": computed, "cached": len(groups) - computed},
+    )  # fmt: skip
     if write:
         with OutputSet(target) as out:
             out.csv("uncertainty.csv", _uncertainty_columns(), uncertainty)
@@ -215,6 +243,22 @@ def sensitivity(
                 },
             )
     return result
+
+
+def _cache_keys(groups: list[Group], base: Path) -> dict[str, str]:
+    """Cache key of each group: its payload (every variant's resolved spec, so samples and
+    seed are in it) with the simulator version and its network's structure."""
+    from hyperdrive_sim.simulate import resolve_network
+
+    fingerprints: dict[str, str] = {}
+    keys = {}
+    for g in groups:
+        ref = str(g.point.network)
+        if ref not in fingerprints:
+            fingerprints[ref] = repr(resolve_network(g.point.network, base))
+        text = f"sensitivity {__version__}\n{g.payload()}\n{fingerprints[ref]}"
+        keys[g.key] = hashlib.sha256(text.encode()).hexdigest()[:32]
+    return keys
 
 
 def _point_fields(i: int, point: PointSpec) -> dict[str, Any]:

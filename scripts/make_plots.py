@@ -3,7 +3,9 @@
     python scripts/make_plots.py
 
 Runs every experiment in experiments/ into results/<name>/ (cached points are reused; the
-explore_* ones are searched with `explore`), then copies its PNG figures to plots/<name>/.
+explore_* ones are searched with `explore`, into results/<name>/explore/), then copies its
+PNG figures to plots/<name>/; the quickstart's sensitivity goes to
+results/quickstart/sensitivity/ and plots/sensitivity_quickstart/.
 The contention experiment also writes simpy traces and their timeline figures.
 """
 
@@ -36,7 +38,7 @@ def _copy_figures(source: Path, target: Path) -> int:
 def sensitivity_plots(plots: Path) -> None:
     """The quickstart's sensitivity figures (the README shows its tornado chart)."""
     spec, base = load_experiment(ROOT / "experiments" / "quickstart.yaml")
-    out = ROOT / "results" / "sensitivity_quickstart"
+    out = ROOT / "results" / "quickstart" / "sensitivity"
     sensitivity(spec, base, out_dir=out)
     n = _copy_figures(uncertainty_figures(out)[0].parent, plots / "sensitivity_quickstart")
     print(f"sensitivity_quickstart: {n} figures")
@@ -48,10 +50,12 @@ def main() -> int:
     for spec in sorted((ROOT / "experiments").glob("*.yaml")):
         name = spec.stem
         out = ROOT / "results" / name
-        shutil.rmtree(out / "figures", ignore_errors=True)  # no figure of an earlier run stays
         if name.startswith("explore_"):
+            out = out / "explore"
+            shutil.rmtree(out / "figures", ignore_errors=True)  # no figure of an earlier run
             result = explore_experiment(spec, out_dir=out, progress=True)
         else:
+            shutil.rmtree(out / "figures", ignore_errors=True)
             result = run_experiment(spec, out_dir=out, progress=True, trace=name in TRACED)
         n = _copy_figures(out / "figures", plots / name)
         st = result.stats

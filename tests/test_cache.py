@@ -52,7 +52,7 @@ def test_a_failed_point_is_reported_not_cached_and_recomputed(exp, tmp_path, mon
                  "--no-progress"])  # fmt: skip
     captured = capsys.readouterr()
     assert code == 1
-    assert "1 points: 0 ok, 0 do not fit, 1 failed; 1 computed, 0 from cache" in captured.out
+    assert "1 point: 0 ok, 0 do not fit, 1 failed; 1 computed, 0 from cache" in captured.out
     assert captured.out.startswith("network")  # the table printed, no crash on None cells
     assert "FAILED: internal error: MemoryError" in captured.out
     errors = captured.err.strip().splitlines()

@@ -75,7 +75,8 @@ block's fixtures; exit code as ``expect-exit``, default 0) and compares its stdo
 block exactly, after stripping trailing spaces of every line, trailing empty lines, and
 removing the temporary folder's path (``/tmp/.../results`` reads ``results``). Note that a
 first run computes everything (``N computed, 0 from cache``), and ``run`` without
-``--no-plots`` also prints ``drawing figures...`` and ``wrote N figures to ...``.
+``--no-plots`` also prints ``wrote N figures to ...`` (``updating figures...`` goes to
+stderr).
 
 Fixtures (``docs-fixture``)
 ---------------------------

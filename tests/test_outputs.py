@@ -234,9 +234,9 @@ def test_the_cli_prints_the_table_before_drawing_figures(tmp_path, monkeypatch, 
                  "--no-progress"])  # fmt: skip
     assert code == 0
     ((_, printed),) = events
-    assert printed.startswith("network") and "1 points: 1 ok" in printed
-    assert printed.rstrip().endswith("drawing figures...")
-    assert "wrote 1 figures to" in capsys.readouterr().out
+    assert printed.startswith("network") and "1 point: 1 ok" in printed
+    assert printed.rstrip().endswith("manifest.json)")  # the tables' line, then the figures
+    assert "wrote 1 figure to" in capsys.readouterr().out
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["figures"] == ["figures/io_vs_core_energy.png"]
 

@@ -26,6 +26,7 @@ from hyperdrive_sim.explore.pareto import pareto_ranks
 from hyperdrive_sim.explore.space import Group, expand_groups
 from hyperdrive_sim.mapping.fit import peak_of
 from hyperdrive_sim.mapping.plan import geometry
+from hyperdrive_sim.report.folders import output_folder, prune_figures
 from hyperdrive_sim.report.writers import OutputSet
 from hyperdrive_sim.result import RESULT_COLUMNS
 from hyperdrive_sim.simulate import resolve_network
@@ -193,7 +194,7 @@ def explore_experiment(
 
     spec, base = load_experiment(source, overrides)
     file = str(loader.find_experiment(source))
-    target = Path(out_dir or spec.output_dir or Path("results") / spec.name)
+    target = output_folder(spec.name, spec.output_dir, out_dir, overrides, sub="explore")
     if spec.explore is None:
         raise SpecError(
             "this experiment has no explore: block; run it with `hyperdrive-sim run`",
@@ -205,8 +206,8 @@ def explore_experiment(
         spec, base, file=file, out_dir=target, executor=executor, jobs=jobs,
         scheduler=scheduler, cache=cache, progress=_progress(progress),
     )  # fmt: skip
-    if plots:
-        draw_pareto(result)
+    if plots:  # the figures of this search only: those of cases it no longer has go
+        prune_figures(target / "figures", keep=draw_pareto(result))
     return result
 
 
@@ -253,7 +254,7 @@ def explore(
             fingerprints[ref] = repr(resolve_network(g.point.network, base))
         keys[g.key] = hashlib.sha256((g.key + fingerprints[ref]).encode()).hexdigest()[:32]
     todo, pruned = _prune(groups, base)
-    target = Path(out_dir or spec.output_dir or Path("results") / spec.name)
+    target = output_folder(spec.name, spec.output_dir, out_dir, sub="explore")
     store = PointCache(target / "cache") if write and cache else None
     done: dict[str, list[dict[str, Any]]] = {}
     if store is not None:

@@ -26,7 +26,6 @@ Job = tuple[str, str, str | None]  # (point hash, point JSON, trace path or None
 OnDone = Callable[[str, dict[str, Any]], None]
 #: what a runner calls per job, in a worker: (payload JSON, base folder, trace path) -> entry
 Task = Callable[[str, str, str | None], dict[str, Any]]
-EXECUTORS = ("serial", "processes", "dask")
 
 
 def trace_name(key: str, point: PointSpec) -> str:

@@ -41,6 +41,11 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--chip", help="chip YAML (default: the bundled hyperdrive preset)")
     p.add_argument("--system", help="system YAML (default: the bundled hyperdrive_mesh)")
     p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar (shown on stderr on a terminal: one step per layer, with ETA)",
+    )
+    p.add_argument(
         "--break-halo",
         choices=("corners", "edges", "relay", "parts", "gather-drop", "gather-offset"),
         help=argparse.SUPPRESS,
@@ -79,6 +84,7 @@ def check_arguments(seed: int, mesh) -> None:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     """Run the verification, print the per-layer table and the verdict."""
+    from hyperdrive_sim.experiment import _progress
     from hyperdrive_sim.spec.models import Mesh, Resolution
     from hyperdrive_sim.verify.run import verify
 
@@ -98,6 +104,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         border_exchange=args.border_exchange,
         partitioning=args.partitioning,
         break_halo=args.break_halo,
+        progress=_progress(False if args.no_progress else None),
     )
     print(report.table())
     for note in report.notes:

@@ -13,7 +13,7 @@ its layers, the global pooling of a channel map included, must match bit for bit
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -217,6 +217,7 @@ def verify(
     break_halo: str | None = None,
     border_exchange: str | None = None,
     partitioning: str | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> VerifyReport:
     """Compute ``network`` numerically on the mesh and compare every layer with numpy.
 
@@ -225,7 +226,8 @@ def verify(
     ``weights``: None for seeded +-1 weights, a mapping of arrays per layer name, or an
     .npz/.npy path (signs are taken). ``break_halo`` (one of ``BREAKS``: "corners", "edges",
     "relay", "parts" for the halo exchange, "gather-drop", "gather-offset" for the moves of
-    channel partitioning) deliberately corrupts the exchange (tests).
+    channel partitioning) deliberately corrupts the exchange (tests). ``progress(done,
+    total, layer)`` is called after each layer (the command line's progress bar).
     Raises VerifyGeometryError when the mesh cannot run the network at all.
     """
     if precision not in PRECISIONS:
@@ -258,7 +260,9 @@ def verify(
 
     ref_act = {INPUT: image}
     checks, outputs = [], {}
-    for lp in run.steps:
+    if progress:
+        progress(0, len(run.steps), "starting")
+    for done, lp in enumerate(run.steps, 1):
         info, layer = lp.info, lp.info.layer
         raw, traffic = run.step(lp)
         got = raw.assemble()
@@ -303,6 +307,8 @@ def verify(
                 lp.planned,
             )
         )
+        if progress:
+            progress(done, len(run.steps), layer.name)
     return VerifyReport(
         net.name,
         net.input_shape,
