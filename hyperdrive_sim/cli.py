@@ -193,7 +193,9 @@ def _written(folder: Path, files: str, draw: Callable[[], list[Path]] | None) ->
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    folder = Path(args.results_dir)
+    from hyperdrive_sim.readfile import check_path
+
+    folder = check_path(args.results_dir, key="RESULTS_DIR")
     if not (folder / "results.json").is_file():
         raise InputError(
             "no results.json here; give a folder written by `hyperdrive-sim run`", file=str(folder)
@@ -225,9 +227,12 @@ def _formats(values: list[str]) -> tuple[str, ...] | None:
 def _check_results_json(path: Path) -> None:
     """results.json must be what `run` writes: an object with a list of column names and a
     list of row objects. InputError naming what is wrong otherwise."""
+    from hyperdrive_sim.readfile import read_input
+
+    raw = read_input(path, limit=limits.MAX_RESULTS_BYTES, what="results.json")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise InputError(
             f"cannot read it as JSON ({exc.__class__.__name__}); expected the results.json "
             "written by `hyperdrive-sim run`",

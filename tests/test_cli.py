@@ -540,7 +540,7 @@ def one_error_line(capsys) -> str:
 @pytest.mark.parametrize(
     "content, expected",
     [
-        (None, "no such weight file"),
+        (None, "file not found"),
         (b"not a zip archive", "cannot read the weights"),
     ],
     ids=["missing", "not-a-zip"],

@@ -14,8 +14,8 @@ bounds the include chain and the merged document, and applies ``--set`` style ov
 from __future__ import annotations
 
 import difflib
+import os
 import re
-import stat
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,10 +23,11 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 from yaml.events import AliasEvent, MappingStartEvent, SequenceStartEvent
-from yaml.nodes import MappingNode, SequenceNode
+from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 from hyperdrive_sim import limits
 from hyperdrive_sim.errors import SpecError
+from hyperdrive_sim.readfile import check_path, open_input
 
 INCLUDE = "include"
 #: origin recorded for values given by :func:`apply_overrides` (``--set`` on the command line)
@@ -57,7 +58,7 @@ def find_experiment(name_or_path: str | Path) -> Path:
     ``quickstart`` and ``quickstart.yaml`` both name the bundled
     ``experiments/quickstart.yaml``. Raises :class:`SpecError` listing the bundled names.
     """
-    path = Path(name_or_path)
+    path = check_path(name_or_path, error=SpecError)
     if path.is_file():
         return path
     if path.exists() and not path.is_dir():
@@ -126,6 +127,21 @@ class _BoundedLoader(yaml.SafeLoader):
         self._measure(node)
         return node
 
+    def _unique_keys(self, node: MappingNode) -> None:
+        """A key given twice in one mapping is refused (YAML says keys are unique; PyYAML
+        would silently keep the last value)."""
+        seen: set[tuple[str, str]] = set()
+        for key, _ in node.value:
+            if not isinstance(key, ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+                continue
+            ident = (key.tag, key.value)
+            if ident in seen:
+                raise self._fail(
+                    f"duplicate key {key.value!r}: a key may appear once in a mapping",
+                    key.start_mark,
+                )
+            seen.add(ident)
+
     def _measure(self, node: Any) -> None:
         if id(node) in self._stats:
             return
@@ -133,6 +149,7 @@ class _BoundedLoader(yaml.SafeLoader):
             children = node.value
         elif isinstance(node, MappingNode):
             children = [item for pair in node.value for item in pair]
+            self._unique_keys(node)
         else:
             self._stats[id(node)] = (1, 0)
             return
@@ -184,23 +201,24 @@ def parse_yaml(text: str, file: str) -> Any:
             loader.dispose()
 
 
+#: suffixes of the files read as YAML specs; no other file is parsed, so an error can never
+#: quote a line of a file that is not a spec (docs/security.md)
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
 def _read_text(path: Path) -> str:
-    """At most MAX_YAML_BYTES of a regular file, decoded as UTF-8."""
-    try:
-        info = path.stat()
-        if stat.S_ISDIR(info.st_mode):
-            raise SpecError("expected a YAML file, got a folder", file=str(path))
-        if not stat.S_ISREG(info.st_mode):
-            raise SpecError("expected a YAML file, got a device, pipe or socket", file=str(path))
-        with path.open("rb") as handle:
-            data = handle.read(limits.MAX_YAML_BYTES + 1)
-    except FileNotFoundError:
-        raise SpecError("file not found", file=str(path)) from None
-    except OSError as exc:
-        raise SpecError(f"cannot read file ({exc.__class__.__name__})", file=str(path)) from None
-    if len(data) > limits.MAX_YAML_BYTES:
+    """At most MAX_YAML_BYTES of a regular .yaml or .yml file, decoded as UTF-8."""
+    limit = limits.MAX_YAML_BYTES
+    with open_input(path, limit=limit, what="YAML file", error=SpecError) as (handle, _):
+        if path.suffix.lower() not in YAML_SUFFIXES:
+            raise SpecError(
+                "expected a YAML file whose name ends in .yaml or .yml; other files are not read",
+                file=str(path),
+            )
+        data = handle.read(limit + 1)
+    if len(data) > limit:
         raise SpecError(
-            f"file is larger than {limits.MAX_YAML_BYTES} bytes (the input limit of one YAML file)",
+            f"file is larger than {limit} bytes (the input limit of one YAML file)",
             file=str(path),
         )
     try:
@@ -210,24 +228,67 @@ def _read_text(path: Path) -> str:
 
 
 def read_yaml(path: Path) -> Any:
-    """Parse one YAML file safely and within the input limits; errors carry line numbers."""
-    return parse_yaml(_read_text(Path(path)), str(path))
+    """Parse one YAML file safely and within the input limits; errors carry line numbers.
+
+    Only ``.yaml`` and ``.yml`` files are read, and only regular files within the size limit
+    (:mod:`hyperdrive_sim.readfile`).
+    """
+    return parse_yaml(_read_text(check_path(path, error=SpecError)), str(path))
 
 
-def _find_include(ref: Any, base: Path, origin: Path, key: KeyPath) -> Path:
+#: environment variable naming further folders ``include:`` may read (os.pathsep-separated);
+#: ``--include-dir`` on the command line adds to it
+INCLUDE_PATH_ENV = "HYPERDRIVE_SIM_INCLUDE_PATH"
+
+
+def include_roots(root: Path) -> tuple[Path, ...]:
+    """Folders an ``include:`` of the file ``root`` may read: the folder of ``root`` and
+    below, the bundled configs/ folder, and the folders of ``HYPERDRIVE_SIM_INCLUDE_PATH``."""
+    named = [p for p in os.environ.get(INCLUDE_PATH_ENV, "").split(os.pathsep) if p]
+    out = []
+    for folder in (Path(root).parent, bundled_dir("configs"), *map(Path, named)):
+        try:
+            out.append(folder.resolve())
+        except (OSError, RuntimeError):
+            continue
+    return tuple(out)
+
+
+def _find_include(
+    ref: Any, base: Path, origin: Path, key: KeyPath, roots: tuple[Path, ...]
+) -> Path:
+    """The file an ``include:`` names: a .yaml file next to the including file, else in the
+    bundled configs/ folder, that lies within ``roots`` once symbolic links are resolved."""
+    where = format_key((*key, INCLUDE))
     if not isinstance(ref, str) or not ref:
         raise SpecError("include must be a file path", file=str(origin), key=format_key(key))
-    names = [ref] if ref.endswith((".yaml", ".yml")) else [ref, ref + ".yaml"]
-    for root in (base, bundled_dir("configs")):
-        for name in names:
-            candidate = (root / name).resolve()
-            if candidate.is_file():
-                return candidate
+    check_path(ref, key=where, error=SpecError)
+    name = ref if ref.lower().endswith(YAML_SUFFIXES) else ref + ".yaml"
+    outside = None
+    for folder in (base, bundled_dir("configs")):
+        try:
+            candidate = (folder / name).resolve()
+            found = candidate.is_file()
+        except (OSError, RuntimeError):  # a loop of links, a path the OS refuses
+            continue
+        if not found:
+            continue
+        if any(candidate.is_relative_to(r) for r in roots):
+            return candidate
+        outside = outside or candidate
+    if outside is not None:
+        raise SpecError(
+            f"included file {ref!r} lies outside the folders includes may read: the "
+            f"experiment's folder and below, the bundled configs/ folder, and folders named "
+            f"with --include-dir or {INCLUDE_PATH_ENV}",
+            file=str(origin),
+            key=where,
+        )
     raise SpecError(
-        f"included file {ref!r} not found (looked next to {origin.name} and in the bundled "
-        f"configs/ folder)",
+        f"included file {ref!r} not found (looked for a .yaml file next to {origin.name} and "
+        "in the bundled configs/ folder)",
         file=str(origin),
-        key=format_key((*key, INCLUDE)),
+        key=where,
     )
 
 
@@ -260,11 +321,11 @@ class _Walk:
     """State of one load: nodes seen after includes, mappings that were included, and each
     included file parsed once however often it is included."""
 
-    def __init__(self) -> None:
+    def __init__(self, root: Path) -> None:
         self.nodes = 0
         self.included: set[KeyPath] = set()
         self.files: dict[str, Any] = {}
-
+        self.roots = include_roots(root)
         self.targets: dict[tuple[str, str], Path] = {}
 
     def count(self, origin: Path, key: KeyPath) -> None:
@@ -279,10 +340,10 @@ class _Walk:
 
     def find(self, ref: Any, origin: Path, key: KeyPath) -> Path:
         if not isinstance(ref, str):
-            return _find_include(ref, origin.parent, origin, key)
+            return _find_include(ref, origin.parent, origin, key, self.roots)
         cached = (ref, str(origin))  # str of a Path is cached; its hash is not
         if cached not in self.targets:
-            self.targets[cached] = _find_include(ref, origin.parent, origin, key)
+            self.targets[cached] = _find_include(ref, origin.parent, origin, key, self.roots)
         return self.targets[cached]
 
     def read(self, path: Path) -> Any:
@@ -409,9 +470,10 @@ def load(path: str | Path, overrides: Sequence[str] = ()) -> Loaded:
 
     Each override is ``dotted.key=value`` (see :func:`apply_overrides`).
     """
-    root = Path(path).resolve() if Path(path).exists() else Path(path)
+    path = check_path(path, error=SpecError)
+    root = path.resolve() if path.exists() else path
     origins: dict[KeyPath, Path] = {}
-    walk = _Walk()
+    walk = _Walk(root)
     data = _expand(read_yaml(root), root, (), origins, (root,), walk)
     if data is None:
         raise SpecError("file is empty; expected a mapping of keys", file=str(path))
@@ -520,7 +582,7 @@ def with_defaults(model: type[BaseModel], loaded: Loaded) -> Loaded:
             continue
         target = bundled_dir("configs") / ref
         preset_origins: dict[KeyPath, Path] = {}
-        walk = _Walk()
+        walk = _Walk(target)
         preset = _expand(read_yaml(target), target, (section,), preset_origins, (target,), walk)
         if given is not None:
             given_sources = given.get("sources")
