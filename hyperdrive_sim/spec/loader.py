@@ -13,7 +13,6 @@ bounds the include chain and the merged document, and applies ``--set`` style ov
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -26,7 +25,7 @@ from yaml.events import AliasEvent, MappingStartEvent, SequenceStartEvent
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 from hyperdrive_sim import limits
-from hyperdrive_sim.errors import SpecError
+from hyperdrive_sim.errors import SpecError, did_you_mean
 from hyperdrive_sim.readfile import check_path, open_input
 
 INCLUDE = "include"
@@ -497,11 +496,12 @@ def apply_overrides(loaded: Loaded, overrides: Sequence[str]) -> Loaded:
     for text in overrides:
         key, value = _parse_override(text)
         parent: Any = data
-        for part in key[:-1]:
+        for depth, part in enumerate(key[:-1], 1):
             child = parent[part] if _has(parent, part) else None
             if not isinstance(child, (dict, list)):
                 child = {}
                 parent[part] = child
+                origins[key[:depth]] = Path(OVERRIDE_ORIGIN)  # made by this override
             parent = child
         last = key[-1]
         if isinstance(parent, list) and not _has(parent, last):
@@ -607,26 +607,78 @@ def validate(model: type[M], loaded: Loaded, *, context: dict | None = None) -> 
         raise spec_error_from(exc, loaded) from None
 
 
+#: problems of one validation listed in full in the message; more are counted
+SHOWN_PROBLEMS = 3
+
+
 def spec_error_from(exc: ValidationError, loaded: Loaded | None = None, file: str | None = None):
-    """Turn the first pydantic error into a SpecError; mention how many more there are."""
-    errors = exc.errors(include_url=False)
-    first = errors[0]
-    loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-    message = describe_error(first)
+    """Turn pydantic errors into one SpecError: the first names its file and key path, the
+    next few follow in full on the same line (``; also ...``), any more are counted."""
+    problems = [_problem(e, loaded, file) for e in exc.errors(include_url=False)]
+    where, key, message = problems[0]
+    extra = []
+    for other_where, other_key, other in problems[1:SHOWN_PROBLEMS]:
+        place = ": ".join(
+            p for p in (other_where if other_where != where else None, other_key) if p
+        )
+        extra.append(f"{place}: {other}" if place else other)
+    if extra:
+        message += "; also " + "; also ".join(extra)
+    if len(problems) > SHOWN_PROBLEMS:
+        more = len(problems) - SHOWN_PROBLEMS
+        message += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return SpecError(message, file=where, key=key)
+
+
+def _problem(
+    error: dict, loaded: Loaded | None, file: str | None
+) -> tuple[str | None, str | None, str]:
+    """(file, key path, message) of one pydantic error."""
+    loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    message = describe_error(error)
     unknown = _UNKNOWN_KEY.fullmatch(message)
     if unknown:  # Spec._known_keys reports at the model; point at the key itself
         key, allowed = unknown.group(1), unknown.group(2).split(", ")
-        close = difflib.get_close_matches(key, allowed, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
         loc = (*loc, key)
-        message = f"unknown key{hint}; expected one of: {', '.join(allowed)}"
-    if len(errors) > 1:
-        message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
-    where = str(loaded.file_of(loc)) if loaded else file
-    return SpecError(message, file=where, key=format_key(loc) or None)
+        message = f"unknown key{did_you_mean(key, allowed)}; expected one of: {', '.join(allowed)}"
+    inner = _INNER_KEY.fullmatch(message)
+    if inner:  # a model validator's message about one of its keys: point at that key
+        loc = (*loc, *inner.group(1).split("."))
+        message = inner.group(2)
+    named = _NAMES_UNKNOWN.fullmatch(message)
+    if named:
+        loc = (*loc, named.group(1)) if loc[-1:] != (named.group(1),) else loc
+        loc = (*loc, named.group(2))
+        message = f"unknown parameter{named.group(3)}"
+    if not loc and loaded is not None:  # a check of the whole file naming one of its keys
+        named_keys = [k for k in _quoted(message) if (k,) in loaded.origins]
+        loc = (named_keys[0],) if named_keys and _from_overrides(loaded, (named_keys[0],)) else loc
+    if loaded is None:
+        where = file
+    elif loc and _from_overrides(loaded, loc):
+        where = OVERRIDE_ORIGIN
+    else:
+        where = str(loaded.file_of(loc))
+    return where, format_key(loc) or None, message
+
+
+def _quoted(message: str) -> list[str]:
+    return re.findall(r"'([A-Za-z_][A-Za-z0-9_]*)'", message)
+
+
+def _from_overrides(loaded: Loaded, loc: KeyPath) -> bool:
+    """Whether the value at ``loc`` (or something below it) was set with ``--set``."""
+    marker = Path(OVERRIDE_ORIGIN)
+    return any(
+        origin == marker and (key[: len(loc)] == loc or loc[: len(key)] == key)
+        for key, origin in loaded.origins.items()
+        if key
+    )
 
 
 _UNKNOWN_KEY = re.compile(r"unknown key '([^']*)'; allowed keys: (.*)")
+_INNER_KEY = re.compile(r"((?:ranges|sources)\.[A-Za-z0-9_]+): (.*)")
+_NAMES_UNKNOWN = re.compile(r"(ranges|sources) names unknown parameter '([^']*)'(.*)")
 _EXPECTED = {
     "int_type": "expected an integer",
     "int_parsing": "expected an integer",

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from hyperdrive_sim.readfile import read_output_file
-from hyperdrive_sim.report.writers import json_default, write_json
+from hyperdrive_sim.report.writers import json_default, remove_stale_temps, write_json
 from hyperdrive_sim.result import RESULT_COLUMNS
 
 #: statuses a cache entry may hold; "failed" (an internal error) is never cached
@@ -68,6 +68,7 @@ class PointCache:
 
     def __init__(self, folder: Path):
         self.folder = folder
+        remove_stale_temps(folder)  # left by a run that was killed while writing an entry
 
     def path(self, key: str) -> Path:
         return self.folder / f"{key}.json"
