@@ -209,7 +209,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     from hyperdrive_sim.readfile import check_path
 
     folder = check_path(args.results_dir, key="RESULTS_DIR")
-    if not (folder / "results.json").is_file():
+    if not (folder / "results.json").exists():
         raise InputError(
             "no results.json here; give a folder written by `hyperdrive-sim run`", file=str(folder)
         )

@@ -637,10 +637,25 @@ def _problem(
     loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-")))
     message = describe_error(error)
     unknown = _UNKNOWN_KEY.fullmatch(message)
-    if unknown:  # Spec._known_keys reports at the model; point at the key itself
+    given = error.get("input")
+    at = loc  # where the file is looked up
+    if unknown and isinstance(given, dict) and not _known_keys_of_file(given, unknown, loc, loaded):
+        at = (*loc, next(iter(given)))  # the file the mapping came from (an included one)
+        # not one known key: not a spec file of this kind, and its keys may be anything (a
+        # password file read as YAML): name the place only, never what the file holds
+        message = (
+            f"none of the keys here is one this section knows ({unknown.group(2)}); is it the "
+            "right file?"
+        )
+    elif unknown:  # Spec._known_keys reports at the model; point at the key itself
         key, allowed = unknown.group(1), unknown.group(2).split(", ")
         loc = (*loc, key)
         message = f"unknown key{did_you_mean(key, allowed)}; expected one of: {', '.join(allowed)}"
+    if not loc and error["type"] in _NOT_A_MAPPING:
+        # the file as a whole is no mapping, so no spec file: say what it is, not what it holds
+        message = (
+            f"expected a mapping (key: value pairs) at the top of the file, got {_kind(given)}"
+        )
     inner = _INNER_KEY.fullmatch(message)
     if inner:  # a model validator's message about one of its keys: point at that key
         loc = (*loc, *inner.group(1).split("."))
@@ -658,8 +673,28 @@ def _problem(
     elif loc and _from_overrides(loaded, loc):
         where = OVERRIDE_ORIGIN
     else:
-        where = str(loaded.file_of(loc))
+        where = str(loaded.file_of(at if at[: len(loc)] == loc else loc))
     return where, format_key(loc) or None, message
+
+
+def _known_keys_of_file(given: dict, unknown: re.Match, loc: KeyPath, loaded) -> bool:
+    """Whether the mapping the user wrote at ``loc`` has any key the section knows (keys a
+    bundled preset filled in do not count)."""
+    allowed = unknown.group(2).split(", ")
+    own = loaded.file_of(loc) if loaded is not None else None
+    return any(k in allowed and (loaded is None or loaded.file_of((*loc, k)) == own) for k in given)
+
+
+_NOT_A_MAPPING = ("model_type", "dict_type", "model_attributes_type")
+
+
+def _kind(value: Any) -> str:
+    """What a value is, without quoting it."""
+    if value is None:
+        return "nothing"
+    return {str: "text", list: "a list", bool: "true or false"}.get(
+        type(value), "a number" if isinstance(value, (int, float)) else type(value).__name__
+    )
 
 
 def _quoted(message: str) -> list[str]:
