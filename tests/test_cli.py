@@ -268,7 +268,7 @@ CASES = [
         {"exp.yaml": "- resnet18\n- 224x224\n"},
         "exp.yaml",
         None,
-        ("expected a mapping", "got ['resnet18'"),
+        ("expected a mapping", "got a list"),
     ),
     Case(
         "section-not-a-mapping",

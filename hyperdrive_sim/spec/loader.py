@@ -678,11 +678,19 @@ def _problem(
 
 
 def _known_keys_of_file(given: dict, unknown: re.Match, loc: KeyPath, loaded) -> bool:
-    """Whether the mapping the user wrote at ``loc`` has any key the section knows (keys a
-    bundled preset filled in do not count)."""
+    """Whether the file that holds the unknown key is a spec: it gives a key this section
+    knows, or keys elsewhere in the document (an experiment overriding one chip key). A file
+    whose every key is unknown here (a password file read as YAML) is not."""
     allowed = unknown.group(2).split(", ")
-    own = loaded.file_of(loc) if loaded is not None else None
-    return any(k in allowed and (loaded is None or loaded.file_of((*loc, k)) == own) for k in given)
+    if loaded is None:
+        return any(k in allowed for k in given)
+    culprit = next((k for k in given if k not in allowed), None)
+    source = loaded.file_of((*loc, culprit))
+    return any(
+        origin == source and (key[:-1] != loc or key[-1] in allowed)
+        for key, origin in loaded.origins.items()
+        if key and (len(key) != len(loc) + 1 or key[:-1] == loc)
+    )
 
 
 _NOT_A_MAPPING = ("model_type", "dict_type", "model_attributes_type")
