@@ -664,7 +664,7 @@ def _problem(
     if named:
         loc = (*loc, named.group(1)) if loc[-1:] != (named.group(1),) else loc
         loc = (*loc, named.group(2))
-        message = f"unknown parameter{named.group(3)}"
+        message = f"unknown parameter {named.group(2)!r}{named.group(3)}"
     if not loc and loaded is not None:  # a check of the whole file naming one of its keys
         named_keys = [k for k in _quoted(message) if (k,) in loaded.origins]
         loc = (named_keys[0],) if named_keys and _from_overrides(loaded, (named_keys[0],)) else loc
