@@ -138,16 +138,36 @@ def _groups(variants: list[tuple[str, PointSpec]], tag: str) -> list[Group]:
 
 
 def _variants(
-    point: PointSpec, params: list[Param], draws: np.ndarray, samples: int
+    point: PointSpec, params: list[Param], draws: np.ndarray, samples: int, file: str | None
 ) -> Iterator[tuple[str, PointSpec]]:
     """The base point, each parameter at its low and high end, then the Monte-Carlo
-    samples, made one at a time (only MC_CHUNK of them are held at once)."""
+    samples, made one at a time (only MC_CHUNK of them are held at once). A variant the
+    spec refuses is bad input naming the ranges, never an internal error."""
     yield "base", point
     for p in params:
-        yield f"low:{p.path}", _variant(point, {p: p.low})
-        yield f"high:{p.path}", _variant(point, {p: p.high})
+        for end in ("low", "high"):
+            yield f"{end}:{p.path}", _checked(point, {p: getattr(p, end)}, file, [p], end)
     for s in range(samples):
-        yield f"mc:{s}", _variant(point, {p: p.draw(draws[s, k]) for k, p in enumerate(params)})
+        changes = {p: p.draw(draws[s, k]) for k, p in enumerate(params)}
+        yield f"mc:{s}", _checked(point, changes, file, params, f"sample {s}")
+
+
+def _checked(
+    point: PointSpec, changes: dict[Param, float], file: str | None, blamed: list[Param], what: str
+) -> PointSpec:
+    try:
+        return _variant(point, changes)
+    except ValidationError as exc:
+        problem = describe_error(exc.errors(include_url=False)[0])
+        raise InputError(
+            f"the spec is invalid at the range's {what}: {problem}; narrow the range",
+            file=file,
+            key=(
+                f"{blamed[0].section}.ranges.{blamed[0].key}"
+                if len(blamed) == 1
+                else ", ".join(sorted({f"{p.section}.ranges" for p in blamed}))
+            ),
+        ) from None
 
 
 def _check_extremes(point: PointSpec, params: list[Param], file: str | None) -> None:
@@ -246,7 +266,7 @@ def sensitivity(
 
     chunk: list[tuple[int, str, PointSpec]] = []
     for i, point, params, draws in plans:
-        for label, variant in _variants(point, params, draws, samples):
+        for label, variant in _variants(point, params, draws, samples, file):
             chunk.append((i, label, variant))
             if len(chunk) >= MC_CHUNK:
                 run_chunk(chunk)

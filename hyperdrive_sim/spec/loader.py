@@ -496,7 +496,16 @@ def apply_overrides(loaded: Loaded, overrides: Sequence[str]) -> Loaded:
     for text in overrides:
         key, value = _parse_override(text)
         parent: Any = data
-        for depth, part in enumerate(key[:-1], 1):
+        for depth, part in enumerate(key, 1):
+            if isinstance(parent, list) and not isinstance(part, int):
+                raise SpecError(
+                    f"{format_key(key[: depth - 1])} is a list: index it with a number, got "
+                    f"{part!r}",
+                    file=OVERRIDE_ORIGIN,
+                    key=format_key(key),
+                )
+            if depth == len(key):
+                break
             child = parent[part] if _has(parent, part) else None
             if not isinstance(child, (dict, list)):
                 child = {}
