@@ -537,3 +537,29 @@ def test_a_likely_swapped_input_is_warned_about(capsys, size, warned):
     err = capsys.readouterr().err
     assert ("WIDTHxHEIGHT" in err and "portrait" in err) is warned, err
     assert "error" not in err
+
+
+def test_every_file_read_goes_through_the_checked_reader():
+    """The mechanism, not the cases: no module reads a file but hyperdrive_sim.readfile
+    (the figure code hashes its own source files, which are the package's)."""
+    import re
+
+    import hyperdrive_sim
+
+    package = Path(hyperdrive_sim.__file__).parent
+    reads = re.compile(
+        r"\.read_text\(|\.read_bytes\(|np\.load\(|onnx\.load\(|json\.load\(|(?<![\w.])open\("
+    )
+    allowed = {"readfile.py", "report/writers.py"}  # writers: its own temp files, /proc
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        name = path.relative_to(package).as_posix()
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            code = line.split("#")[0]
+            own_source = 'add(f"code' in code  # the figure code hashes its own files
+            if reads.search(code) and name not in allowed and not own_source:
+                found.append(f"{name}:{n}: {line.strip()}")
+    assert not found, "\n".join(found)
+    # the pattern does find the reads it looks for
+    for read in ("p.read_text()", "p.read_bytes()", "np.load(p)", "with open(p) as fh:"):
+        assert reads.search(read), read
