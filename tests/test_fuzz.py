@@ -7,6 +7,12 @@ and non-negative) or is refused with exit 2 and exactly one line that starts wit
 Examples are derandomised so CI runs the same bounded budget every time (120 examples per
 language, 60 argument lists; ``HYPERDRIVE_FUZZ_EXAMPLES=N`` runs N by hand); the resource
 test runs the worst inputs in a child process whose peak memory is measured.
+
+The newer surface (explore blocks, sensitivity ranges and options, fit arguments, --set
+paths, every dataflow option) is held to the same property, and its error line must also
+name a file or option before the message; each example runs under an alarm (a hang fails)
+and may not grow the process by 1 GB. Its slower commands get a sixth (explore,
+sensitivity) or a third (--set) of the budget.
 """
 
 from __future__ import annotations
@@ -574,7 +580,7 @@ SET_VALUES = st.sampled_from(
 )  # fmt: skip
 
 
-@FUZZ
+@settings(FUZZ, max_examples=max(2, FUZZ.max_examples // 3))  # each valid one runs a point
 @given(sets=st.lists(st.tuples(st.lists(SET_PARTS, min_size=1, max_size=5), SET_VALUES),
                      min_size=1, max_size=3))  # fmt: skip
 def test_set_path_fuzz(tmp_path_factory, capsys, sets) -> None:
