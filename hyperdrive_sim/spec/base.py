@@ -43,11 +43,19 @@ class Spec(BaseModel):
     @classmethod
     def _known_keys(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            unknown = [k for k in data if k not in cls.model_fields]
+            known = _field_names(cls)
+            unknown = [k for k in data if k not in known]
             if unknown:
                 allowed = ", ".join(sorted(cls.model_fields))
                 raise ValueError(f"unknown key {unknown[0]!r}; allowed keys: {allowed}")
         return data
+
+
+@cache
+def _field_names(model: type[BaseModel]) -> frozenset[str]:
+    """A model's field names (``model_fields`` is rebuilt on every access in pydantic 2.11;
+    this check runs for every mapping validated)."""
+    return frozenset(model.model_fields)
 
 
 class Range(Spec):
