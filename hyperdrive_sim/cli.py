@@ -789,10 +789,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"hyperdrive-sim: warning: {message}", file=sys.stderr)
 
     warnings.showwarning = _warn
-    if args.include_dir:  # the environment carries it to worker processes too
-        from hyperdrive_sim.spec.loader import INCLUDE_PATH_ENV
+    from hyperdrive_sim.readfile import INCLUDE_PATH_ENV
 
-        given = [os.environ.get(INCLUDE_PATH_ENV, ""), *args.include_dir]
+    before = os.environ.get(INCLUDE_PATH_ENV)
+    if args.include_dir:  # the environment carries it to worker processes too
+        given = [before or "", *args.include_dir]
         os.environ[INCLUDE_PATH_ENV] = os.pathsep.join(p for p in given if p)
     try:
         return args.func(args)
@@ -821,6 +822,11 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERNAL
+    finally:  # --include-dir holds for this command only (main may run again in a process)
+        if before is None:
+            os.environ.pop(INCLUDE_PATH_ENV, None)
+        else:
+            os.environ[INCLUDE_PATH_ENV] = before
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 from hyperdrive_sim import limits
 from hyperdrive_sim.errors import InputError
 
+#: environment variable naming further folders ``include:`` may read (os.pathsep-separated);
+#: ``--include-dir`` on the command line adds to it (see spec.loader.include_roots)
+INCLUDE_PATH_ENV = "HYPERDRIVE_SIM_INCLUDE_PATH"
 #: bytes read at a time while hashing
 _BLOCK = 1 << 20
 

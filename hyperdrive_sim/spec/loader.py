@@ -26,7 +26,7 @@ from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 from hyperdrive_sim import limits
 from hyperdrive_sim.errors import SpecError, did_you_mean
-from hyperdrive_sim.readfile import check_path, open_input
+from hyperdrive_sim.readfile import INCLUDE_PATH_ENV, check_path, open_input
 
 INCLUDE = "include"
 #: origin recorded for values given by :func:`apply_overrides` (``--set`` on the command line)
@@ -233,11 +233,6 @@ def read_yaml(path: Path) -> Any:
     (:mod:`hyperdrive_sim.readfile`).
     """
     return parse_yaml(_read_text(check_path(path, error=SpecError)), str(path))
-
-
-#: environment variable naming further folders ``include:`` may read (os.pathsep-separated);
-#: ``--include-dir`` on the command line adds to it
-INCLUDE_PATH_ENV = "HYPERDRIVE_SIM_INCLUDE_PATH"
 
 
 def include_roots(root: Path) -> tuple[Path, ...]:
