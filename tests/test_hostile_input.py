@@ -528,6 +528,8 @@ SIZES = [
     ("1920x1080", False),
     ("600x700", False),  # portrait, but neither standard nor taller than 16:9
     ("224x224", False),
+    ("8x18", False),  # a small test image, not a video frame
+    ("400x1000", True),  # taller than 16:9
 ]
 
 

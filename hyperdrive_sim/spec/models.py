@@ -64,15 +64,17 @@ LANDSCAPE_SIZES = frozenset(
     {(640, 480), (800, 600), (1024, 768), (1280, 720), (1280, 1024), (1920, 1080),
      (2048, 1080), (2560, 1440), (3840, 2160), (4096, 2160), (7680, 4320)}
 )  # fmt: skip
-#: height over width from which a portrait input is warned about (16:9 turned on its side)
+#: height over width from which a portrait input is warned about (16:9 turned on its side),
+#: for frames whose width is at least SWAP_WARNING_MIN_WIDTH (small test images are not)
 SWAP_WARNING_RATIO = 16 / 9
+SWAP_WARNING_MIN_WIDTH = 240
 
 
 def _likely_swapped(width: int, height: int) -> bool:
-    """A portrait size that is a standard landscape size turned round, or taller than 16:9."""
-    return height > width and (
-        (height, width) in LANDSCAPE_SIZES or height >= SWAP_WARNING_RATIO * width
-    )
+    """A portrait size that is a standard landscape size turned round, or a video-sized one
+    taller than 16:9."""
+    tall = width >= SWAP_WARNING_MIN_WIDTH and height >= SWAP_WARNING_RATIO * width
+    return height > width and ((height, width) in LANDSCAPE_SIZES or tall)
 
 
 FINITE = ConfigDict(allow_inf_nan=False)  # merged into Spec's frozen, extra=forbid
