@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import sys
 import traceback
 import warnings
@@ -28,6 +30,10 @@ from hyperdrive_sim.report.words import plural
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 1
 EXIT_WORKER_LOST = 4  # = errors.WorkerLost.exit_code
+#: a Dask scheduler address: [protocol://]host[:port] (the forms dask.distributed accepts)
+SCHEDULER_ADDRESS = re.compile(
+    r"(?:[a-z][a-z0-9+.-]*://)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(?::\d{1,5})?/?"
+)
 
 
 def _check_out_dir(out: str | None) -> Path | None:
@@ -92,9 +98,16 @@ def _search_options(args: argparse.Namespace) -> dict:
     _check_out_dir(args.out)
     if args.jobs is not None and args.jobs < 1:
         raise InputError(f"expected a positive number of jobs, got {args.jobs}", key="--jobs")
-    if args.scheduler and args.executor != "dask":
+    if args.scheduler is not None and args.executor != "dask":
         raise InputError(
             f"a scheduler address needs --executor dask (got --executor {args.executor})",
+            key="--scheduler",
+        )
+    if args.scheduler is not None and not SCHEDULER_ADDRESS.fullmatch(args.scheduler):
+        # checked here, not only on connecting: a run served from the cache never connects
+        raise InputError(
+            f"expected a scheduler address such as tcp://host:8786 or host:8786, got "
+            f"{args.scheduler!r}",
             key="--scheduler",
         )
     return {
@@ -196,8 +209,10 @@ def _written(folder: Path, files: str, draw: Callable[[], list[Path]] | None) ->
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    folder = Path(args.results_dir)
-    if not (folder / "results.json").is_file():
+    from hyperdrive_sim.readfile import check_path
+
+    folder = check_path(args.results_dir, key="RESULTS_DIR")
+    if not (folder / "results.json").exists():
         raise InputError(
             "no results.json here; give a folder written by `hyperdrive-sim run`", file=str(folder)
         )
@@ -232,9 +247,12 @@ def _formats(values: list[str]) -> tuple[str, ...] | None:
 def _check_results_json(path: Path) -> None:
     """results.json must be what `run` writes: an object with a list of column names and a
     list of row objects. InputError naming what is wrong otherwise."""
+    from hyperdrive_sim.readfile import read_input
+
+    raw = read_input(path, limit=limits.MAX_RESULTS_BYTES, what="results.json")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise InputError(
             f"cannot read it as JSON ({exc.__class__.__name__}); expected the results.json "
             "written by `hyperdrive-sim run`",
@@ -462,13 +480,18 @@ def case_of_row(row: dict, result) -> tuple:
 def cmd_fit(args: argparse.Namespace) -> int:
     from hyperdrive_sim.errors import MappingError
     from hyperdrive_sim.mapping.fit import require_tiled, smallest_fmm_bits, smallest_mesh
+    from hyperdrive_sim.readfile import check_path
     from hyperdrive_sim.simulate import resolve_network
     from hyperdrive_sim.spec.defaults import coerce
+    from hyperdrive_sim.spec.models import DEFAULT_SECTIONS
 
     res = _parse_resolution(args.input)
+    for option in ("chip", "system"):
+        if getattr(args, option) is not None:
+            check_path(getattr(args, option), key=f"--{option}")
     chip = coerce(args.chip, "chip")
     system = coerce(args.system, "system")
-    require_tiled(system, "fit")
+    require_tiled(system, "fit", args.system or f"configs/{DEFAULT_SECTIONS['system']}")
     meshes = [_parse_mesh(m) for m in args.mesh] or [system.mesh]
     resolve_network(args.network).at(res.height, res.width)  # a bad network fails first
     print(
@@ -580,7 +603,7 @@ def cmd_network(args: argparse.Namespace) -> int:
     # without --input: the model's own size (an ONNX graph with a fixed input), else 224x224
     native = network.native_input
     default = f"{native[1]}x{native[0]}" if native else "224x224"
-    res = _parse_resolution(args.input or default)
+    res = _parse_resolution(args.input if args.input is not None else default)
     net = network.at(res.height, res.width)
     if args.json:
         print(json.dumps([_layer_dict(i) for i in net.infos], indent=1))
@@ -641,6 +664,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"hyperdrive_sim {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument(
+        "--include-dir",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a further folder that include: may read (repeatable; also the environment "
+        "variable HYPERDRIVE_SIM_INCLUDE_PATH). Without it, includes read the experiment's "
+        "folder and below and the bundled configs/ only",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run an experiment YAML and write tables")
@@ -706,7 +738,7 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--out", help="figure folder (default: RESULTS_DIR/figures)")
     plot.add_argument(
         "--layer-point",
-        metavar="NETWORK,WxH,RxC",
+        metavar="NETWORK,WIDTHxHEIGHT,ROWSxCOLS",
         help="point of the layer breakdown, e.g. resnet34,224x224,2x2 (parts may be left "
         "empty; default: the first point that fits)",
     )
@@ -752,15 +784,17 @@ def build_parser() -> argparse.ArgumentParser:
         "feature-map memory on which a network fits",
     )
     fit.add_argument("network", help="zoo name, YAML network file or ONNX model")
-    fit.add_argument("--input", required=True, help="WIDTHxHEIGHT, e.g. 1920x1080")
+    fit.add_argument(
+        "--input", required=True, help="WIDTHxHEIGHT, e.g. 1920x1080 (landscape full HD)"
+    )
     fit.add_argument("--chip", help="chip YAML (default: the bundled Hyperdrive chip)")
     fit.add_argument("--system", help="system YAML (default: the bundled mesh system)")
     fit.add_argument(
         "--mesh",
         action="append",
         default=[],
-        metavar="RxC",
-        help="mesh for the memory answer (repeatable; default: the system's)",
+        metavar="ROWSxCOLS",
+        help="mesh for the memory answer, ROWSxCOLS (repeatable; default: the system's)",
     )
     fit.set_defaults(func=cmd_fit)
 
@@ -823,6 +857,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"hyperdrive-sim: warning: {message}", file=sys.stderr)
 
     warnings.showwarning = _warn
+    from hyperdrive_sim.readfile import INCLUDE_PATH_ENV
+
+    before = os.environ.get(INCLUDE_PATH_ENV)
+    if args.include_dir:  # the environment carries it to worker processes too
+        given = [before or "", *args.include_dir]
+        os.environ[INCLUDE_PATH_ENV] = os.pathsep.join(p for p in given if p)
     try:
         return args.func(args)
     except InputError as exc:
@@ -850,6 +890,11 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERNAL
+    finally:  # --include-dir holds for this command only (main may run again in a process)
+        if before is None:
+            os.environ.pop(INCLUDE_PATH_ENV, None)
+        else:
+            os.environ[INCLUDE_PATH_ENV] = before
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -177,6 +177,7 @@ def run_experiment(
         keys.append(point_hash(point, networks[ref]))
 
     _check_pruning_weights(points)
+    _check_onnx_shapes(points, networks)
     target = output_folder(spec.name, spec.output_dir, out_dir, overrides)
     by_key = dict(zip(keys, points, strict=True))
     traces = {
@@ -332,6 +333,20 @@ def _check_pruning_weights(points) -> None:
     paths = (p.chip.pruning_weights for p in points if uses_weights(p.chip))
     for path in dict.fromkeys(p for p in paths if p):
         load_weights(path)
+
+
+def _check_onnx_shapes(points, networks: dict[str, Any]) -> None:
+    """Every ONNX network imports at each of its inputs. An ONNX graph whose shapes do not
+    follow at an input (a fixed-size reshape, an operator the importer refuses) is a wrong
+    input file, as `hyperdrive-sim network` reports it (exit 2), not a point that does not
+    fit. Shapes are inferred once per network and input, in this process."""
+    pairs = dict.fromkeys(
+        (str(p.network), p.input.height, p.input.width)
+        for p in points
+        if getattr(p.network, "onnx", None) is not None
+    )
+    for ref, height, width in pairs:
+        networks[ref].at(height, width)
 
 
 def _slim(entry: dict[str, Any]) -> dict[str, Any]:

@@ -38,6 +38,13 @@ MAX_YAML_DEPTH = 64
 MAX_INCLUDE_DEPTH = 32
 #: size of an ONNX model file
 MAX_ONNX_BYTES = 2 * 1024**3
+#: size of a weight file (``pruning_weights``, ``verify --weights``: .npz, .npy, .onnx), and
+#: of the arrays it holds once decompressed or read from ONNX external data (ResNet-152 in
+#: float32 is 240 MB)
+MAX_WEIGHT_BYTES = 512 * 1024**2
+#: size of a file the tool wrote and reads back (results.json, layers.csv, a cache entry, a
+#: trace, sensitivity tables): a 100,000-point results.json is about 100 MB
+MAX_RESULTS_BYTES = 512 * 1024**2
 #: elements of a tensor that ONNX constant folding may create
 MAX_FOLD_ELEMENTS = 1 << 24
 #: mesh side of the numerical ``verify`` (it computes real feature maps)

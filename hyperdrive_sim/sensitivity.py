@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 
 from hyperdrive_sim import __version__
 from hyperdrive_sim.errors import InputError
@@ -37,6 +38,7 @@ from hyperdrive_sim.explore.evaluate import evaluate_group
 from hyperdrive_sim.explore.space import Group, Variant
 from hyperdrive_sim.report.folders import output_folder
 from hyperdrive_sim.report.writers import OutputSet
+from hyperdrive_sim.spec.loader import describe_error
 from hyperdrive_sim.spec.models import SWEEP_SECTIONS, ExperimentSpec, PointSpec
 from hyperdrive_sim.sweep.cache import PointCache
 from hyperdrive_sim.sweep.executors import RUNNERS
@@ -58,6 +60,9 @@ QUANTILES = (5, 50, 95)
 #: columns that name a point in the output tables
 POINT_COLUMNS = ("point", "network", "input_w", "input_h", "mesh_rows", "mesh_cols")
 Progress = Callable[[int, int, str], None]
+#: variants evaluated at once: only this many result rows are held in memory, whatever the
+#: number of samples (Monte-Carlo rows are reduced to their metrics as they arrive)
+MC_CHUNK = 1000
 
 
 @dataclass(frozen=True)
@@ -133,11 +138,62 @@ def _groups(variants: list[tuple[str, PointSpec]], tag: str) -> list[Group]:
     for label, v in variants:
         plan_part = v.model_dump_json(exclude={"energy", "area", "system", "labels"})
         key = hashlib.sha256(f"{__version__}{tag}{plan_part}".encode()).hexdigest()[:32]
-        groups.setdefault(key, []).append(Variant({"variant": label}, v))
+        groups.setdefault(key, []).append(Variant({"variant": label, "point": tag}, v))
     return [
         Group(key, max(vs, key=lambda x: x.point.chip.fmm_bits).point, tuple(vs))
         for key, vs in groups.items()
     ]
+
+
+def _variants(
+    point: PointSpec, params: list[Param], draws: np.ndarray, samples: int, file: str | None
+) -> Iterator[tuple[str, PointSpec]]:
+    """The base point, each parameter at its low and high end, then the Monte-Carlo
+    samples, made one at a time (only MC_CHUNK of them are held at once). A variant the
+    spec refuses is bad input naming the ranges, never an internal error."""
+    yield "base", point
+    for p in params:
+        for end in ("low", "high"):
+            yield f"{end}:{p.path}", _checked(point, {p: getattr(p, end)}, file, [p], end)
+    for s in range(samples):
+        changes = {p: p.draw(draws[s, k]) for k, p in enumerate(params)}
+        yield f"mc:{s}", _checked(point, changes, file, params, f"sample {s}")
+
+
+def _checked(
+    point: PointSpec, changes: dict[Param, float], file: str | None, blamed: list[Param], what: str
+) -> PointSpec:
+    try:
+        return _variant(point, changes)
+    except ValidationError as exc:
+        problem = describe_error(exc.errors(include_url=False)[0])
+        raise InputError(
+            f"the spec is invalid at the range's {what}: {problem}; narrow the range",
+            file=file,
+            key=(
+                f"{blamed[0].section}.ranges.{blamed[0].key}"
+                if len(blamed) == 1
+                else ", ".join(sorted({f"{p.section}.ranges" for p in blamed}))
+            ),
+        ) from None
+
+
+def _check_extremes(point: PointSpec, params: list[Param], file: str | None) -> None:
+    """Every parameter at its low end together, and at its high end together, must still be
+    a valid spec (each range end alone was checked when the file was read): an energy table
+    whose every energy may be zero is refused here, naming the parameters, not mid-run."""
+    for end in ("low", "high"):
+        try:
+            _variant(point, {p: getattr(p, end) for p in params})
+        except ValidationError as exc:
+            problem = describe_error(exc.errors(include_url=False)[0])
+            sections = sorted({p.section for p in params})
+            raise InputError(
+                f"with every ranged parameter at its {end} end the spec is invalid: {problem}; "
+                "narrow the ranges",
+                file=file,
+                key=", ".join(f"{s}.ranges" for s in sections),
+            ) from None
 
 
 def _quantiles(values: Sequence[float | None]) -> dict[int, float | None]:
@@ -172,61 +228,91 @@ def sensitivity(
     _columns, points = expand(spec, file)
     swept = set(spec.sweep.grid) | set(spec.sweep.zip) if spec.sweep else set()
     fixed = {path for path in swept if "." in path}
-    plans: list[tuple[int, PointSpec, list[Param], list[tuple[str, PointSpec]]]] = []
+    plans = []
     for i, point in enumerate(points):
         params = uncertain_params(point, fixed)
-        rng = np.random.default_rng([seed, i])
-        draws = rng.random((samples, len(params)))
-        variants: list[tuple[str, PointSpec]] = [("base", point)]
-        for p in params:
-            variants.append((f"low:{p.path}", _variant(point, {p: p.low})))
-            variants.append((f"high:{p.path}", _variant(point, {p: p.high})))
-        for s in range(samples):
-            changes = {p: p.draw(draws[s, k]) for k, p in enumerate(params)}
-            variants.append((f"mc:{s}", _variant(point, changes)))
-        plans.append((i, point, params, variants))
-    per_point = [_groups(variants, str(i)) for i, _, _, variants in plans]
-    groups = [g for gs in per_point for g in gs]
+        _check_extremes(point, params, file)
+        plans.append(
+            (i, point, params, np.random.default_rng([seed, i]).random((samples, len(params))))
+        )
+    total = sum(1 + 2 * len(params) + samples for _, _, params, _ in plans)
+    fixed_rows: dict[int, dict[str, dict[str, Any]]] = {i: {} for i, _, _, _ in plans}
+    mc_values = {i: {name: [] for name in METRICS} for i, _, _, _ in plans}
+    mc_fit = dict.fromkeys(fixed_rows, 0)
+    done = 0
     target = output_folder(spec.name, spec.output_dir, out_dir, sub="sensitivity")
     store = PointCache(target / "cache") if write and cache else None
-    keys = _cache_keys(groups, base)
-    rows: dict[str, list[dict[str, Any]]] = {}
-    if store is not None:
-        for g in groups:
-            hit = store.get_payload(keys[g.key])
-            if hit is not None:
-                rows[g.key] = hit["rows"]
-    group_of = {keys[g.key]: g.key for g in groups}
+    stats = {"groups": 0, "computed": 0, "cached": 0}
     if progress:
-        progress(len(rows), len(groups), "cached" if rows else "starting")
+        progress(0, total, "starting")
 
-    def on_done(key: str, entry: dict[str, Any]) -> None:
-        if "rows" not in entry:
-            reason = (entry.get("row") or {}).get("reason") or "internal error"
-            raise InputError(f"a sensitivity variant failed: {reason}", key="sensitivity")
-        if store is not None:
-            store.put_payload(key, entry)
-        rows[group_of[key]] = entry["rows"]
+    def keep(i: int, label: str, row: dict[str, Any] | None) -> None:
+        """A variant's row: base and one-at-a-time rows are kept, Monte-Carlo rows are
+        reduced to their metrics at once (memory stays bounded by MC_CHUNK rows)."""
+        if not label.startswith("mc:"):
+            fixed_rows[i][label] = row
+        elif row and row.get("fits"):
+            mc_fit[i] += 1
+            for name, metric in METRICS.items():
+                mc_values[i][name].append(metric(row))
+
+    def take(group: Group, rows: list[dict[str, Any]]) -> None:
+        nonlocal done
+        for v, row in zip(group.variants, rows, strict=True):
+            keep(int(v.labels["point"]), v.labels["variant"], row)
+        done += len(group.variants)
         if progress:
-            progress(len(rows), len(groups), "")
+            progress(done, total, "")
 
-    jobs_list = [(keys[g.key], g.payload(), None) for g in groups if g.key not in rows]
-    computed = len(jobs_list)
-    if jobs_list:
-        run = RUNNERS["serial" if executor == "processes" and computed == 1 else executor]
+    def run_chunk(chunk: list[tuple[int, str, PointSpec]]) -> None:
+        groups = [
+            g
+            for i in dict.fromkeys(i for i, _, _ in chunk)
+            for g in _groups([(label, v) for j, label, v in chunk if j == i], str(i))
+        ]
+        keys = _cache_keys(groups, base)
+        by_key = {keys[g.key]: g for g in groups}
+
+        def on_done(key: str, entry: dict[str, Any]) -> None:
+            if "rows" not in entry:
+                reason = (entry.get("row") or {}).get("reason") or "internal error"
+                raise InputError(f"a sensitivity variant failed: {reason}", key="sensitivity")
+            if store is not None:
+                store.put_payload(key, entry)
+            take(by_key[key], entry["rows"])
+
+        jobs_list = []
+        for key, group in by_key.items():
+            hit = store.get_payload(key) if store is not None else None
+            if hit is not None:
+                stats["cached"] += 1
+                take(group, hit["rows"])
+            else:
+                jobs_list.append((key, group.payload(), None))
+        stats["groups"] += len(groups)
+        stats["computed"] += len(jobs_list)
+        if not jobs_list:
+            return
+        serial = executor == "processes" and len(jobs_list) == 1
+        run = RUNNERS["serial" if serial else executor]
         run(jobs_list, str(base), on_done, workers=jobs, scheduler=scheduler, task=evaluate_group)
+
+    chunk: list[tuple[int, str, PointSpec]] = []
+    for i, point, params, draws in plans:
+        for label, variant in _variants(point, params, draws, samples, file):
+            chunk.append((i, label, variant))
+            if len(chunk) >= MC_CHUNK:
+                run_chunk(chunk)
+                chunk = []
+    if chunk:
+        run_chunk(chunk)
     uncertainty: list[dict[str, Any]] = []
     tornado: list[dict[str, Any]] = []
-    for (i, point, params, _), gs in zip(plans, per_point, strict=True):
-        got = {
-            v.labels["variant"]: row
-            for g in gs
-            for v, row in zip(g.variants, rows[g.key], strict=True)
-        }
-        _summarise(i, point, params, got, samples, uncertainty, tornado)
+    for i, point, params, _ in plans:
+        _summarise(i, point, params, fixed_rows[i], mc_values[i], mc_fit[i], uncertainty, tornado)
     result = SensitivityResult(
         tuple(uncertainty), tuple(tornado), target if write else None, samples, seed,
-        {"groups": len(groups), "computed": computed, "cached": len(groups) - computed},
+        stats,
     )  # fmt: skip
     if write:
         with OutputSet(target) as out:
@@ -274,16 +360,14 @@ def _point_fields(i: int, point: PointSpec) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _summarise(i, point, params, got, samples, uncertainty, tornado) -> None:
+def _summarise(i, point, params, got, mc_values, mc_fit, uncertainty, tornado) -> None:
     base = got["base"]
     fields = _point_fields(i, point)
     row: dict[str, Any] = {**fields, "fits": bool(base and base.get("fits"))}
-    mc = [got[f"mc:{s}"] for s in range(samples)]
-    fits = [r for r in mc if r and r.get("fits")]
-    row["samples_fit"] = len(fits)
+    row["samples_fit"] = mc_fit
     for name, metric in METRICS.items():
         row[name] = metric(base) if row["fits"] else None
-        qs = _quantiles([metric(r) for r in fits])
+        qs = _quantiles(mc_values[name])
         for q in QUANTILES:
             row[f"{name}_p{q}"] = qs[q]
     uncertainty.append(row)

@@ -487,7 +487,10 @@ def run_yaml_block(block: Block, cwd: Path) -> None:
     elif "name" in data and ("networks" in data or "inputs" in data):
         check_experiment(data, cwd)
     else:
-        check_experiment(_merge(FRAGMENT_BASE, data), cwd)
+        base = dict(FRAGMENT_BASE)
+        if "explore" in data:  # explore.mesh gives the meshes; meshes: beside it is refused
+            base.pop("meshes")
+        check_experiment(_merge(base, data), cwd)
 
 
 # --------------------------------------------------------------------------------------------

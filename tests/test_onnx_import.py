@@ -654,9 +654,18 @@ def test_missing_file_and_non_onnx_file(tmp_path: Path) -> None:
 
 
 def test_missing_onnx_package_is_an_input_error(monkeypatch, tmp_path: Path) -> None:
+    (tmp_path / "model.onnx").write_bytes(b"\x08\x07")  # any file: onnx is asked for next
     monkeypatch.setitem(sys.modules, "onnx", None)
     with pytest.raises(InputError, match=r"hyperdrive_sim\[onnx\]"):
         load_onnx(tmp_path / "model.onnx")
+
+
+def test_a_missing_model_file_is_file_not_found_even_without_onnx(monkeypatch, tmp_path):
+    """`network missing.onnx` says the file is missing, not that the onnx extra is needed
+    (issue 21): the file is checked before the package is imported."""
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    with pytest.raises(InputError, match="file not found"):
+        load_onnx(tmp_path / "missing.onnx")
 
 
 # --------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from hyperdrive_sim import __version__
-from hyperdrive_sim.errors import SpecError
+from hyperdrive_sim.errors import SpecError, did_you_mean
 from hyperdrive_sim.explore.evaluate import evaluate_group
 from hyperdrive_sim.explore.pareto import pareto_ranks
 from hyperdrive_sim.explore.space import Group, expand_groups
@@ -71,15 +71,25 @@ class ExploreResult:
 def objectives_of(explore: ExploreSpec, file: str | None) -> tuple[Objective, ...]:
     """Objectives as result columns; unknown names fail with the allowed ones."""
     out = []
+    named: dict[str, str] = {}
     for name, sense in explore.objectives.items():
         column = ALIASES.get(name, name)
         if column not in NUMERIC_COLUMNS:
             raise SpecError(
-                f"unknown objective {name!r}; expected a numeric result column or one of "
-                f"{', '.join(ALIASES)}",
+                f"unknown objective {name!r}{did_you_mean(name, [*ALIASES, *NUMERIC_COLUMNS])}; "
+                f"expected a numeric result column or one of {', '.join(ALIASES)}",
                 file=file,
                 key=f"explore.objectives.{name}",
             )
+        if column in named:
+            raise SpecError(
+                f"{name!r} and {named[column]!r} are the same result column ({column}); "
+                "each objective must be a different column (the same column twice, or in "
+                "opposite senses, would put every point on the front)",
+                file=file,
+                key=f"explore.objectives.{name}",
+            )
+        named[column] = name
         out.append(Objective(column, sense == "max"))
     return tuple(out)
 

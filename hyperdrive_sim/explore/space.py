@@ -121,7 +121,7 @@ def expand_groups(spec: ExperimentSpec, explore: ExploreSpec, file: str | None) 
         ident = json.dumps(
             [str(net), str(res), str(mesh), evaluator, *(j for _, j in specs.values())]
         )
-        require_tiled(specs["system"][0], "explore")
+        require_tiled(specs["system"][0], "explore", file)
         p = PointSpec(
             network=net,
             input=res,

@@ -206,11 +206,13 @@ def fewest_chips(
     )
 
 
-def require_tiled(system, what: str) -> None:
-    """The memory pass answers for the tiled organisation only (InputError otherwise)."""
+def require_tiled(system, what: str, file: str | None = None) -> None:
+    """The memory pass answers for the tiled organisation only (InputError naming ``file``,
+    the file that sets the system, otherwise)."""
     if system.organisation != "tiled":
         raise InputError(
             f"{what} answers for organisation: tiled only; a pipeline's stages are chosen "
             "when the point is simulated (run it with `hyperdrive-sim run`)",
+            file=file,
             key="system.organisation",
         )

@@ -21,10 +21,14 @@ from __future__ import annotations
 import contextlib
 import csv
 import errno
+import hashlib
 import json
 import math
 import os
+import re
+import socket
 import tempfile
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -103,10 +107,61 @@ def ensure_folder(folder: Path) -> None:
         raise output_error(exc, folder, "create folder") from None
 
 
+def _owner_tag() -> str:
+    """``<pid>-<host hash>``: which process on which machine a temporary file belongs to."""
+    host = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:6]
+    return f"{os.getpid()}-{host}"
+
+
+#: a temporary file of a dead process on another machine (seen over a shared folder) is
+#: removed once it is this old; one of a dead process on this machine at once
+STALE_TEMP_SECONDS = 3600
+_TEMP_NAME = re.compile(r"^\..+\.(\d+)-([0-9a-f]{6})\.[^.]+" + re.escape(TEMP_SUFFIX) + "$")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):  # another user's process, or no way to tell
+        return True
+    return True
+
+
+def remove_stale_temps(folder: Path) -> int:
+    """Remove temporary files that a killed run left in ``folder`` (written by ``_stage``);
+    return how many. A file of a live process (a concurrent run) is left alone."""
+    mine = _owner_tag().split("-")[1]
+    removed = 0
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return 0
+    now = time.time()
+    for entry in entries:
+        if not (entry.name.startswith(".") and entry.name.endswith(TEMP_SUFFIX)):
+            continue
+        match = _TEMP_NAME.match(entry.name)
+        try:
+            if match and match.group(2) == mine:
+                stale = not _alive(int(match.group(1)))
+            else:
+                stale = now - entry.stat(follow_symlinks=False).st_mtime > STALE_TEMP_SECONDS
+            if stale and entry.is_file(follow_symlinks=False):
+                os.unlink(entry.path)
+                removed += 1
+        except OSError:
+            continue
+    return removed
+
+
 def _stage(path: Path) -> tuple[int, Path]:
-    """A new temporary file beside ``path`` with the umask's permissions: (fd, its path)."""
+    """A new temporary file beside ``path`` with the umask's permissions: (fd, its path).
+    Its name carries the process and machine (``remove_stale_temps`` reads them)."""
     ensure_folder(path.parent)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
+    prefix = f".{path.name}.{_owner_tag()}."
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=TEMP_SUFFIX)
     with contextlib.suppress(AttributeError, OSError):  # no fchmod: keep mkstemp's mode
         os.fchmod(fd, 0o666 & ~current_umask())
     return fd, Path(tmp)

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from hyperdrive_sim.errors import did_you_mean
 
 # strict: YAML's `true` or "3" is not silently a number (an int is still a valid float)
 PositiveInt = Annotated[int, Field(gt=0, strict=True)]
@@ -32,19 +43,27 @@ class Spec(BaseModel):
     @classmethod
     def _known_keys(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            unknown = [k for k in data if k not in cls.model_fields]
+            known = _field_names(cls)
+            unknown = [k for k in data if k not in known]
             if unknown:
                 allowed = ", ".join(sorted(cls.model_fields))
                 raise ValueError(f"unknown key {unknown[0]!r}; allowed keys: {allowed}")
         return data
 
 
+@cache
+def _field_names(model: type[BaseModel]) -> frozenset[str]:
+    """A model's field names (``model_fields`` is rebuilt on every access in pydantic 2.11;
+    this check runs for every mapping validated)."""
+    return frozenset(model.model_fields)
+
+
 class Range(Spec):
     """Where an assumed value plausibly lies, and why (for sensitivity analysis). The preset
     value normally lies inside; a value set by the user drops the range of the preset."""
 
-    low: float = Field(allow_inf_nan=False)
-    high: float = Field(allow_inf_nan=False)
+    low: float = Field(allow_inf_nan=False, strict=True)
+    high: float = Field(allow_inf_nan=False, strict=True)
     why: str = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -76,17 +95,52 @@ class Sourced(Spec):
     @field_validator("sources")
     @classmethod
     def _sources_name_fields(cls, value: dict[str, str]) -> dict[str, str]:
+        params = [k for k in cls.model_fields if k not in META]
         for key in value:
             if key not in cls.model_fields or key in META:
-                raise ValueError(f"sources names unknown parameter {key!r}")
+                raise ValueError(
+                    f"sources names unknown parameter {key!r}{did_you_mean(key, params)}"
+                )
         return value
 
     @model_validator(mode="after")
     def _ranges_hold_values(self) -> Sourced:
         for key in self.ranges:
             if key not in type(self).model_fields or key in META:
-                raise ValueError(f"ranges names unknown parameter {key!r}")
+                params = [k for k in type(self).model_fields if k not in META]
+                raise ValueError(
+                    f"ranges names unknown parameter {key!r}{did_you_mean(key, params)}"
+                )
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ValueError(f"ranges.{key}: only numeric parameters can have a range")
+            for end in ("low", "high"):
+                problem = _outside_bounds(type(self), key, getattr(self.ranges[key], end), value)
+                if problem:
+                    raise ValueError(f"ranges.{key}: {end}: {problem}")
         return self
+
+
+@cache
+def _field_adapter(model: type[BaseModel], key: str) -> TypeAdapter:
+    """A validator of one field alone: its type and its bounds (``limits``)."""
+    info = model.model_fields[key]
+    annotation = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+    return TypeAdapter(annotation)
+
+
+def _outside_bounds(model: type[BaseModel], key: str, end: float, value: Any) -> str | None:
+    """Why the range end ``end`` is not a valid value of parameter ``key`` (None if it is):
+    the parameter's own type and bounds, so that sensitivity never samples a value the
+    parameter would refuse. A whole number stands for an integer parameter's value."""
+    if isinstance(value, int):
+        if not float(end).is_integer():
+            return f"must be a whole number (the parameter is an integer), got {end:g}"
+        end = int(end)
+    try:
+        _field_adapter(model, key).validate_python(end)
+    except ValidationError as exc:
+        from hyperdrive_sim.spec.loader import describe_error
+
+        return describe_error(exc.errors(include_url=False)[0])
+    return None

@@ -8,13 +8,13 @@ search starts, since the spec does not know the result table.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field, field_validator, model_validator
 
 from hyperdrive_sim import limits
 from hyperdrive_sim.spec.base import Spec, integer
-from hyperdrive_sim.spec.models import Mesh, check_axis
+from hyperdrive_sim.spec.models import Evaluator, Mesh, check_axis
 
 #: short objective names users write, and the result column each stands for
 ALIASES = {
@@ -53,6 +53,11 @@ class MeshSpace(Spec):
             raise ValueError("give max_rows and max_cols (or a list of shapes)")
         if bounded and (self.min_rows > self.max_rows or self.min_cols > self.max_cols):
             raise ValueError("min_rows/min_cols must not exceed max_rows/max_cols")
+        if bounded and not self.meshes():
+            raise ValueError(
+                f"no mesh shape is {self.aspect} with rows {self.min_rows}..{self.max_rows} and "
+                f"cols {self.min_cols}..{self.max_cols}: the space is empty"
+            )
         return self
 
     def meshes(self) -> list[Mesh]:
@@ -126,6 +131,12 @@ class ExploreSpec(Spec):
                     "the experiment's networks and inputs"
                 )
             check_axis(path)
+        for value in axes.get("evaluator", []):
+            if value not in get_args(Evaluator):
+                raise ValueError(
+                    f"axis 'evaluator': unknown evaluator {value!r}; expected one of "
+                    f"{', '.join(get_args(Evaluator))}"
+                )
         return axes
 
     @model_validator(mode="after")

@@ -13,9 +13,8 @@ bounds the include chain and the merged document, and applies ``--set`` style ov
 
 from __future__ import annotations
 
-import difflib
+import os
 import re
-import stat
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,10 +22,11 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 from yaml.events import AliasEvent, MappingStartEvent, SequenceStartEvent
-from yaml.nodes import MappingNode, SequenceNode
+from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 from hyperdrive_sim import limits
-from hyperdrive_sim.errors import SpecError
+from hyperdrive_sim.errors import SpecError, did_you_mean
+from hyperdrive_sim.readfile import INCLUDE_PATH_ENV, check_path, open_input
 
 INCLUDE = "include"
 #: origin recorded for values given by :func:`apply_overrides` (``--set`` on the command line)
@@ -57,7 +57,7 @@ def find_experiment(name_or_path: str | Path) -> Path:
     ``quickstart`` and ``quickstart.yaml`` both name the bundled
     ``experiments/quickstart.yaml``. Raises :class:`SpecError` listing the bundled names.
     """
-    path = Path(name_or_path)
+    path = check_path(name_or_path, error=SpecError)
     if path.is_file():
         return path
     if path.exists() and not path.is_dir():
@@ -126,6 +126,21 @@ class _BoundedLoader(yaml.SafeLoader):
         self._measure(node)
         return node
 
+    def _unique_keys(self, node: MappingNode) -> None:
+        """A key given twice in one mapping is refused (YAML says keys are unique; PyYAML
+        would silently keep the last value)."""
+        seen: set[tuple[str, str]] = set()
+        for key, _ in node.value:
+            if not isinstance(key, ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+                continue
+            ident = (key.tag, key.value)
+            if ident in seen:
+                raise self._fail(
+                    f"duplicate key {key.value!r}: a key may appear once in a mapping",
+                    key.start_mark,
+                )
+            seen.add(ident)
+
     def _measure(self, node: Any) -> None:
         if id(node) in self._stats:
             return
@@ -133,6 +148,7 @@ class _BoundedLoader(yaml.SafeLoader):
             children = node.value
         elif isinstance(node, MappingNode):
             children = [item for pair in node.value for item in pair]
+            self._unique_keys(node)
         else:
             self._stats[id(node)] = (1, 0)
             return
@@ -184,23 +200,24 @@ def parse_yaml(text: str, file: str) -> Any:
             loader.dispose()
 
 
+#: suffixes of the files read as YAML specs; no other file is parsed, so an error can never
+#: quote a line of a file that is not a spec (docs/security.md)
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
 def _read_text(path: Path) -> str:
-    """At most MAX_YAML_BYTES of a regular file, decoded as UTF-8."""
-    try:
-        info = path.stat()
-        if stat.S_ISDIR(info.st_mode):
-            raise SpecError("expected a YAML file, got a folder", file=str(path))
-        if not stat.S_ISREG(info.st_mode):
-            raise SpecError("expected a YAML file, got a device, pipe or socket", file=str(path))
-        with path.open("rb") as handle:
-            data = handle.read(limits.MAX_YAML_BYTES + 1)
-    except FileNotFoundError:
-        raise SpecError("file not found", file=str(path)) from None
-    except OSError as exc:
-        raise SpecError(f"cannot read file ({exc.__class__.__name__})", file=str(path)) from None
-    if len(data) > limits.MAX_YAML_BYTES:
+    """At most MAX_YAML_BYTES of a regular .yaml or .yml file, decoded as UTF-8."""
+    limit = limits.MAX_YAML_BYTES
+    with open_input(path, limit=limit, what="YAML file", error=SpecError) as (handle, _):
+        if path.suffix.lower() not in YAML_SUFFIXES:
+            raise SpecError(
+                "expected a YAML file whose name ends in .yaml or .yml; other files are not read",
+                file=str(path),
+            )
+        data = handle.read(limit + 1)
+    if len(data) > limit:
         raise SpecError(
-            f"file is larger than {limits.MAX_YAML_BYTES} bytes (the input limit of one YAML file)",
+            f"file is larger than {limit} bytes (the input limit of one YAML file)",
             file=str(path),
         )
     try:
@@ -210,24 +227,62 @@ def _read_text(path: Path) -> str:
 
 
 def read_yaml(path: Path) -> Any:
-    """Parse one YAML file safely and within the input limits; errors carry line numbers."""
-    return parse_yaml(_read_text(Path(path)), str(path))
+    """Parse one YAML file safely and within the input limits; errors carry line numbers.
+
+    Only ``.yaml`` and ``.yml`` files are read, and only regular files within the size limit
+    (:mod:`hyperdrive_sim.readfile`).
+    """
+    return parse_yaml(_read_text(check_path(path, error=SpecError)), str(path))
 
 
-def _find_include(ref: Any, base: Path, origin: Path, key: KeyPath) -> Path:
+def include_roots(root: Path) -> tuple[Path, ...]:
+    """Folders an ``include:`` of the file ``root`` may read: the folder of ``root`` and
+    below, the bundled configs/ folder, and the folders of ``HYPERDRIVE_SIM_INCLUDE_PATH``."""
+    named = [p for p in os.environ.get(INCLUDE_PATH_ENV, "").split(os.pathsep) if p]
+    out = []
+    for folder in (Path(root).parent, bundled_dir("configs"), *map(Path, named)):
+        try:
+            out.append(folder.resolve())
+        except (OSError, RuntimeError):
+            continue
+    return tuple(out)
+
+
+def _find_include(
+    ref: Any, base: Path, origin: Path, key: KeyPath, roots: tuple[Path, ...]
+) -> Path:
+    """The file an ``include:`` names: a .yaml file next to the including file, else in the
+    bundled configs/ folder, that lies within ``roots`` once symbolic links are resolved."""
+    where = format_key((*key, INCLUDE))
     if not isinstance(ref, str) or not ref:
         raise SpecError("include must be a file path", file=str(origin), key=format_key(key))
-    names = [ref] if ref.endswith((".yaml", ".yml")) else [ref, ref + ".yaml"]
-    for root in (base, bundled_dir("configs")):
-        for name in names:
-            candidate = (root / name).resolve()
-            if candidate.is_file():
-                return candidate
+    check_path(ref, key=where, error=SpecError)
+    name = ref if ref.lower().endswith(YAML_SUFFIXES) else ref + ".yaml"
+    outside = None
+    for folder in (base, bundled_dir("configs")):
+        try:
+            candidate = (folder / name).resolve()
+            found = candidate.is_file()
+        except (OSError, RuntimeError):  # a loop of links, a path the OS refuses
+            continue
+        if not found:
+            continue
+        if any(candidate.is_relative_to(r) for r in roots):
+            return candidate
+        outside = outside or candidate
+    if outside is not None:
+        raise SpecError(
+            f"included file {ref!r} lies outside the folders includes may read: the "
+            f"experiment's folder and below, the bundled configs/ folder, and folders named "
+            f"with --include-dir or {INCLUDE_PATH_ENV}",
+            file=str(origin),
+            key=where,
+        )
     raise SpecError(
-        f"included file {ref!r} not found (looked next to {origin.name} and in the bundled "
-        f"configs/ folder)",
+        f"included file {ref!r} not found (looked for a .yaml file next to {origin.name} and "
+        "in the bundled configs/ folder)",
         file=str(origin),
-        key=format_key((*key, INCLUDE)),
+        key=where,
     )
 
 
@@ -260,11 +315,11 @@ class _Walk:
     """State of one load: nodes seen after includes, mappings that were included, and each
     included file parsed once however often it is included."""
 
-    def __init__(self) -> None:
+    def __init__(self, root: Path) -> None:
         self.nodes = 0
         self.included: set[KeyPath] = set()
         self.files: dict[str, Any] = {}
-
+        self.roots = include_roots(root)
         self.targets: dict[tuple[str, str], Path] = {}
 
     def count(self, origin: Path, key: KeyPath) -> None:
@@ -279,10 +334,10 @@ class _Walk:
 
     def find(self, ref: Any, origin: Path, key: KeyPath) -> Path:
         if not isinstance(ref, str):
-            return _find_include(ref, origin.parent, origin, key)
+            return _find_include(ref, origin.parent, origin, key, self.roots)
         cached = (ref, str(origin))  # str of a Path is cached; its hash is not
         if cached not in self.targets:
-            self.targets[cached] = _find_include(ref, origin.parent, origin, key)
+            self.targets[cached] = _find_include(ref, origin.parent, origin, key, self.roots)
         return self.targets[cached]
 
     def read(self, path: Path) -> Any:
@@ -409,9 +464,10 @@ def load(path: str | Path, overrides: Sequence[str] = ()) -> Loaded:
 
     Each override is ``dotted.key=value`` (see :func:`apply_overrides`).
     """
-    root = Path(path).resolve() if Path(path).exists() else Path(path)
+    path = check_path(path, error=SpecError)
+    root = path.resolve() if path.exists() else path
     origins: dict[KeyPath, Path] = {}
-    walk = _Walk()
+    walk = _Walk(root)
     data = _expand(read_yaml(root), root, (), origins, (root,), walk)
     if data is None:
         raise SpecError("file is empty; expected a mapping of keys", file=str(path))
@@ -435,11 +491,21 @@ def apply_overrides(loaded: Loaded, overrides: Sequence[str]) -> Loaded:
     for text in overrides:
         key, value = _parse_override(text)
         parent: Any = data
-        for part in key[:-1]:
+        for depth, part in enumerate(key, 1):
+            if isinstance(parent, list) and not isinstance(part, int):
+                raise SpecError(
+                    f"{format_key(key[: depth - 1])} is a list: index it with a number, got "
+                    f"{part!r}",
+                    file=OVERRIDE_ORIGIN,
+                    key=format_key(key),
+                )
+            if depth == len(key):
+                break
             child = parent[part] if _has(parent, part) else None
             if not isinstance(child, (dict, list)):
                 child = {}
                 parent[part] = child
+                origins[key[:depth]] = Path(OVERRIDE_ORIGIN)  # made by this override
             parent = child
         last = key[-1]
         if isinstance(parent, list) and not _has(parent, last):
@@ -520,7 +586,7 @@ def with_defaults(model: type[BaseModel], loaded: Loaded) -> Loaded:
             continue
         target = bundled_dir("configs") / ref
         preset_origins: dict[KeyPath, Path] = {}
-        walk = _Walk()
+        walk = _Walk(target)
         preset = _expand(read_yaml(target), target, (section,), preset_origins, (target,), walk)
         if given is not None:
             given_sources = given.get("sources")
@@ -545,26 +611,121 @@ def validate(model: type[M], loaded: Loaded, *, context: dict | None = None) -> 
         raise spec_error_from(exc, loaded) from None
 
 
+#: problems of one validation listed in full in the message; more are counted
+SHOWN_PROBLEMS = 3
+
+
 def spec_error_from(exc: ValidationError, loaded: Loaded | None = None, file: str | None = None):
-    """Turn the first pydantic error into a SpecError; mention how many more there are."""
-    errors = exc.errors(include_url=False)
-    first = errors[0]
-    loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-    message = describe_error(first)
+    """Turn pydantic errors into one SpecError: the first names its file and key path, the
+    next few follow in full on the same line (``; also ...``), any more are counted."""
+    problems = [_problem(e, loaded, file) for e in exc.errors(include_url=False)]
+    where, key, message = problems[0]
+    extra = []
+    for other_where, other_key, other in problems[1:SHOWN_PROBLEMS]:
+        place = ": ".join(
+            p for p in (other_where if other_where != where else None, other_key) if p
+        )
+        extra.append(f"{place}: {other}" if place else other)
+    if extra:
+        message += "; also " + "; also ".join(extra)
+    if len(problems) > SHOWN_PROBLEMS:
+        more = len(problems) - SHOWN_PROBLEMS
+        message += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return SpecError(message, file=where, key=key)
+
+
+def _problem(
+    error: dict, loaded: Loaded | None, file: str | None
+) -> tuple[str | None, str | None, str]:
+    """(file, key path, message) of one pydantic error."""
+    loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    message = describe_error(error)
     unknown = _UNKNOWN_KEY.fullmatch(message)
-    if unknown:  # Spec._known_keys reports at the model; point at the key itself
+    given = error.get("input")
+    at = loc  # where the file is looked up
+    if unknown and isinstance(given, dict) and not _known_keys_of_file(given, unknown, loc, loaded):
+        at = (*loc, next(iter(given)))  # the file the mapping came from (an included one)
+        # not one known key: not a spec file of this kind, and its keys may be anything (a
+        # password file read as YAML): name the place only, never what the file holds
+        message = (
+            f"none of the keys here is one this section knows ({unknown.group(2)}); is it the "
+            "right file?"
+        )
+    elif unknown:  # Spec._known_keys reports at the model; point at the key itself
         key, allowed = unknown.group(1), unknown.group(2).split(", ")
-        close = difflib.get_close_matches(key, allowed, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
         loc = (*loc, key)
-        message = f"unknown key{hint}; expected one of: {', '.join(allowed)}"
-    if len(errors) > 1:
-        message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
-    where = str(loaded.file_of(loc)) if loaded else file
-    return SpecError(message, file=where, key=format_key(loc) or None)
+        message = f"unknown key{did_you_mean(key, allowed)}; expected one of: {', '.join(allowed)}"
+    if not loc and error["type"] in _NOT_A_MAPPING:
+        # the file as a whole is no mapping, so no spec file: say what it is, not what it holds
+        message = (
+            f"expected a mapping (key: value pairs) at the top of the file, got {_kind(given)}"
+        )
+    inner = _INNER_KEY.fullmatch(message)
+    if inner:  # a model validator's message about one of its keys: point at that key
+        loc = (*loc, *inner.group(1).split("."))
+        message = inner.group(2)
+    named = _NAMES_UNKNOWN.fullmatch(message)
+    if named:
+        loc = (*loc, named.group(1)) if loc[-1:] != (named.group(1),) else loc
+        loc = (*loc, named.group(2))
+        message = f"unknown parameter {named.group(2)!r}{named.group(3)}"
+    if not loc and loaded is not None:  # a check of the whole file naming one of its keys
+        named_keys = [k for k in _quoted(message) if (k,) in loaded.origins]
+        loc = (named_keys[0],) if named_keys and _from_overrides(loaded, (named_keys[0],)) else loc
+    if loaded is None:
+        where = file
+    elif loc and _from_overrides(loaded, loc):
+        where = OVERRIDE_ORIGIN
+    else:
+        where = str(loaded.file_of(at if at[: len(loc)] == loc else loc))
+    return where, format_key(loc) or None, message
+
+
+def _known_keys_of_file(given: dict, unknown: re.Match, loc: KeyPath, loaded) -> bool:
+    """Whether the file that holds the unknown key is a spec: it gives a key this section
+    knows, or keys elsewhere in the document (an experiment overriding one chip key). A file
+    whose every key is unknown here (a password file read as YAML) is not."""
+    allowed = unknown.group(2).split(", ")
+    if loaded is None:
+        return any(k in allowed for k in given)
+    culprit = next((k for k in given if k not in allowed), None)
+    source = loaded.file_of((*loc, culprit))
+    return any(
+        origin == source and (key[:-1] != loc or key[-1] in allowed)
+        for key, origin in loaded.origins.items()
+        if key and (len(key) != len(loc) + 1 or key[:-1] == loc)
+    )
+
+
+_NOT_A_MAPPING = ("model_type", "dict_type", "model_attributes_type")
+
+
+def _kind(value: Any) -> str:
+    """What a value is, without quoting it."""
+    if value is None:
+        return "nothing"
+    return {str: "text", list: "a list", bool: "true or false"}.get(
+        type(value), "a number" if isinstance(value, (int, float)) else type(value).__name__
+    )
+
+
+def _quoted(message: str) -> list[str]:
+    return re.findall(r"'([A-Za-z_][A-Za-z0-9_]*)'", message)
+
+
+def _from_overrides(loaded: Loaded, loc: KeyPath) -> bool:
+    """Whether the value at ``loc`` (or something below it) was set with ``--set``."""
+    marker = Path(OVERRIDE_ORIGIN)
+    return any(
+        origin == marker and (key[: len(loc)] == loc or loc[: len(key)] == key)
+        for key, origin in loaded.origins.items()
+        if key
+    )
 
 
 _UNKNOWN_KEY = re.compile(r"unknown key '([^']*)'; allowed keys: (.*)")
+_INNER_KEY = re.compile(r"((?:ranges|sources)\.[A-Za-z0-9_]+): (.*)")
+_NAMES_UNKNOWN = re.compile(r"(ranges|sources) names unknown parameter '([^']*)'(.*)")
 _EXPECTED = {
     "int_type": "expected an integer",
     "int_parsing": "expected an integer",

@@ -6,9 +6,9 @@ or "assumption: why"). Nothing downstream re-validates these objects.
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
+import warnings
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from hyperdrive_sim import limits
+from hyperdrive_sim.errors import did_you_mean
 from hyperdrive_sim.spec.accelerator import AcceleratorSpec
 from hyperdrive_sim.spec.area import AreaTable
 from hyperdrive_sim.spec.base import META, Sourced, Spec, integer, number
@@ -49,10 +50,31 @@ def _dims(text: Any, what: str, order: str, example: str, limit: int) -> tuple[i
     else:
         raise ValueError(wrong)
     if a < 1 or b < 1:
-        raise ValueError(f"{what} must be positive, got {text!r}")
+        raise ValueError(f"{what} ({order}) must be positive, got {text!r}")
     if max(a, b) > limit:
-        raise ValueError(f"{what} side must be at most {limit} (the input limit), got {text!r}")
+        raise ValueError(
+            f"{what} ({order}) side must be at most {limit} (the input limit), got {text!r}"
+        )
     return a, b
+
+
+#: landscape video and display sizes (WIDTHxHEIGHT); one written the other way round
+#: (1080x1920) is most likely a swap of width and height, and is warned about
+LANDSCAPE_SIZES = frozenset(
+    {(640, 480), (800, 600), (1024, 768), (1280, 720), (1280, 1024), (1920, 1080),
+     (2048, 1080), (2560, 1440), (3840, 2160), (4096, 2160), (7680, 4320)}
+)  # fmt: skip
+#: height over width from which a portrait input is warned about (16:9 turned on its side),
+#: for frames whose width is at least SWAP_WARNING_MIN_WIDTH (small test images are not)
+SWAP_WARNING_RATIO = 16 / 9
+SWAP_WARNING_MIN_WIDTH = 240
+
+
+def _likely_swapped(width: int, height: int) -> bool:
+    """A portrait size that is a standard landscape size turned round, or a video-sized one
+    taller than 16:9."""
+    tall = width >= SWAP_WARNING_MIN_WIDTH and height >= SWAP_WARNING_RATIO * width
+    return height > width and ((height, width) in LANDSCAPE_SIZES or tall)
 
 
 FINITE = ConfigDict(allow_inf_nan=False)  # merged into Spec's frozen, extra=forbid
@@ -93,6 +115,13 @@ class Resolution(Spec):
             width, height = _dims(
                 data, "an input resolution", "WIDTHxHEIGHT", "1920x1080", limits.MAX_INPUT_SIDE
             )
+            if _likely_swapped(width, height):
+                warnings.warn(
+                    f"input {width}x{height} is read as WIDTHxHEIGHT: {width} wide and {height} "
+                    f"high, a portrait image; write {height}x{width} for a landscape one",
+                    UserWarning,
+                    stacklevel=2,
+                )
             return {"height": height, "width": width}
         return data
 
@@ -355,8 +384,7 @@ def _known_network(ref: NetworkRef) -> NetworkRef:
     from hyperdrive_sim.workload.zoo import ZOO
 
     if ref.zoo is not None and ref.zoo not in ZOO:
-        close = difflib.get_close_matches(ref.zoo, ZOO, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(ref.zoo, ZOO)
         raise ValueError(
             f"unknown network {ref.zoo!r}{hint}; expected a zoo name ({', '.join(ZOO)}) "
             "or a network file ending in .yaml or .onnx"
@@ -381,14 +409,18 @@ def check_axis(path: str) -> None:
         return
     model = SWEEP_SECTIONS.get(head)
     if model is None or not rest:
+        hint = did_you_mean(path, SWEEP_TOP) or did_you_mean(head, SWEEP_SECTIONS)
         raise ValueError(
-            f"sweep axis {path!r} is not a spec path; use one of {', '.join(SWEEP_TOP)}, "
+            f"sweep axis {path!r} is not a spec path{hint}; use one of {', '.join(SWEEP_TOP)}, "
             "or chip.<key>, system.<key>, energy.<key>"
         )
     key = rest.split(".")[0]
     if key not in model.model_fields or key in META:
-        allowed = ", ".join(k for k in sorted(model.model_fields) if k not in META)
-        raise ValueError(f"sweep axis {path!r}: {head} has no key {key!r}; allowed: {allowed}")
+        keys = [k for k in sorted(model.model_fields) if k not in META]
+        raise ValueError(
+            f"sweep axis {path!r}: {head} has no key {key!r}{did_you_mean(key, keys)}; "
+            f"allowed: {', '.join(keys)}"
+        )
 
 
 class SweepSpec(Spec):
@@ -470,9 +502,12 @@ class ExperimentSpec(Spec):
     networks: list[KnownNetwork] = Field(
         default_factory=list, description="zoo names or YAML network files"
     )
-    inputs: list[Resolution] = Field(default_factory=list, description="WIDTHxHEIGHT strings")
+    inputs: list[Resolution] = Field(
+        default_factory=list, description="WIDTHxHEIGHT strings (1920x1080 is landscape)"
+    )
     meshes: list[Mesh] = Field(
-        default_factory=list, description="mesh shapes to try; empty means the system's mesh"
+        default_factory=list,
+        description="mesh shapes to try, ROWSxCOLS; empty means the system's mesh",
     )
     chip: ChipSpec
     system: SystemSpec
@@ -502,6 +537,14 @@ class ExperimentSpec(Spec):
                 raise ValueError(f"{axis!r} is both in {key!r} and a sweep axis; keep one")
         if self.meshes and self.sweep and (self.sweep.tilings or "mesh" in swept):
             raise ValueError("give mesh shapes in one place: meshes, sweep.tilings or a mesh axis")
+        if self.explore is not None:
+            beside = [k for k in ("sweep", "meshes", "baselines") if getattr(self, k)]
+            if beside:
+                raise ValueError(
+                    f"{beside[0]!r} is not used beside 'explore' (explore.mesh sets the meshes, "
+                    "explore.axes the swept values, and explore compares no baselines); "
+                    "remove it or move it to another experiment"
+                )
         return self
 
 

@@ -18,7 +18,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from hyperdrive_sim.report.writers import json_default, write_json
+from hyperdrive_sim.readfile import read_output_file
+from hyperdrive_sim.report.writers import json_default, remove_stale_temps, write_json
 from hyperdrive_sim.result import RESULT_COLUMNS
 
 #: statuses a cache entry may hold; "failed" (an internal error) is never cached
@@ -52,21 +53,29 @@ def valid_entry(entry: Any) -> bool:
     )
 
 
+def _read_entry(path: Path) -> Any:
+    """The JSON of a cache file, or None when it is missing, not a regular file, larger
+    than ``limits.MAX_RESULTS_BYTES`` or not JSON (it is then recomputed)."""
+    text = read_output_file(path)
+    try:
+        return json.loads(text) if text is not None else None
+    except (ValueError, RecursionError):
+        return None
+
+
 class PointCache:
     """Results of finished points under ``folder/<hash>.json``."""
 
     def __init__(self, folder: Path):
         self.folder = folder
+        remove_stale_temps(folder)  # left by a run that was killed while writing an entry
 
     def path(self, key: str) -> Path:
         return self.folder / f"{key}.json"
 
     def get(self, key: str) -> dict[str, Any] | None:
         """The entry of ``key``, or None when there is none or it cannot be trusted."""
-        try:
-            entry = json.loads(self.path(key).read_text(encoding="utf-8"))
-        except (OSError, ValueError, RecursionError):
-            return None
+        entry = _read_entry(self.path(key))
         if not valid_entry(entry) or entry.get("hash") != key:
             return None
         try:
@@ -90,10 +99,7 @@ class PointCache:
     def get_payload(self, key: str) -> dict[str, Any] | None:
         """A free-form entry stored by :meth:`put_payload` (design exploration), or None
         when there is none or its hash or checksum does not match."""
-        try:
-            entry = json.loads(self.path(key).read_text(encoding="utf-8"))
-        except (OSError, ValueError, RecursionError):
-            return None
+        entry = _read_entry(self.path(key))
         if not isinstance(entry, dict) or entry.get("hash") != key:
             return None
         payload = entry.get("payload")

@@ -12,13 +12,13 @@ import hashlib
 import itertools
 import json
 import math
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from hyperdrive_sim import __version__, limits
 from hyperdrive_sim.errors import SpecError
+from hyperdrive_sim.readfile import digest_input
 from hyperdrive_sim.spec.loader import describe_error, format_key
 from hyperdrive_sim.spec.models import SWEEP_SECTIONS, ExperimentSpec, Mesh, PointSpec
 from hyperdrive_sim.workload.network import Network
@@ -131,10 +131,9 @@ def _file_digest(path: str | None) -> str | None:
     """sha256 of a file's bytes (None without a file; a missing one fails later, clearly)."""
     if not path:
         return None
-    try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    except OSError:
-        return None
+    return digest_input(
+        path, limit=limits.MAX_WEIGHT_BYTES, what="weight file", key="pruning_weights"
+    )
 
 
 def uses_weights(chip) -> bool:

@@ -34,8 +34,10 @@ from typing import Literal
 
 import numpy as np
 
+from hyperdrive_sim import limits
 from hyperdrive_sim.errors import InputError
 from hyperdrive_sim.mapping.costs import Pruning
+from hyperdrive_sim.readfile import load_arrays, open_input, read_external_data
 from hyperdrive_sim.workload.network import LayerInfo, ShapedNetwork
 
 Method = Literal["mst", "sequential"]
@@ -427,22 +429,14 @@ def load_weights(path: str | Path, name: str | None = None) -> dict[str, np.ndar
             file=str(path),
             key="pruning_weights",
         )
-    if not path.is_file():
-        raise InputError(
-            "no such weight file (a relative path is taken from the current folder)",
-            file=str(path),
-            key="pruning_weights",
-        )
+    if suffix != ".onnx":
+        arrays = load_arrays(path, key="pruning_weights")
+        return {name or path.stem: arrays[""]} if "" in arrays else arrays
     try:
-        if suffix == ".npz":
-            with np.load(path, allow_pickle=False) as data:
-                return {key: data[key] for key in data.files}
-        if suffix == ".npy":
-            return {name or path.stem: np.load(path, allow_pickle=False)}
         return weights_from_onnx(path)
     except InputError:
         raise
-    except Exception as exc:  # not a readable weight file: zip, pickle, protobuf errors...
+    except Exception as exc:  # not a readable model: protobuf errors...
         raise InputError(
             f"cannot read the weights ({exc.__class__.__name__}: {' '.join(str(exc).split())}); "
             f"expected a {suffix} file of numeric arrays",
@@ -465,8 +459,12 @@ def weights_from_onnx(path: str | Path) -> dict[str, np.ndarray]:
         from onnx import numpy_helper
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError("reading ONNX weights needs the 'onnx' package") from exc
-    graph = onnx.load(str(path)).graph
+    with open_input(
+        path, limit=limits.MAX_WEIGHT_BYTES, what="weight file", key="pruning_weights"
+    ) as (handle, _):
+        graph = onnx.load_model_from_string(handle.read()).graph
     inits = {init.name: init for init in graph.initializer}
+    budget = [limits.MAX_WEIGHT_BYTES]
     out: dict[str, np.ndarray] = {}
     aliases: dict[str, np.ndarray] = {}
     for node in graph.node:
@@ -475,6 +473,10 @@ def weights_from_onnx(path: str | Path) -> dict[str, np.ndarray]:
         init = inits.get(node.input[1])
         if init is None:
             continue
+        if init.data_location == onnx.TensorProto.EXTERNAL:
+            init.raw_data = read_external_data(init, Path(path), budget)
+            init.data_location = onnx.TensorProto.DEFAULT
+            del init.external_data[:]
         w = numpy_helper.to_array(init)
         if node.op_type == "MatMul" or (
             node.op_type == "Gemm" and not any(a.name == "transB" and a.i for a in node.attribute)

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from hyperdrive_sim.errors import InputError
+from hyperdrive_sim.readfile import load_arrays
 from hyperdrive_sim.workload.layers import Conv, Dense
 from hyperdrive_sim.workload.network import ShapedNetwork
 
@@ -73,13 +74,8 @@ def binarize(arrays: Mapping[str, np.ndarray], net: ShapedNetwork, source: str =
 def load_weights(path: str | Path, net: ShapedNetwork) -> Weights:
     """Weights from an .npz (one array per layer name) or an .npy (single weighted layer)."""
     path = Path(path)
-    try:
-        data = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise InputError("file not found", file=str(path)) from None
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read weights ({exc})", file=str(path)) from None
-    if isinstance(data, np.ndarray):
+    arrays = load_arrays(path)
+    if "" in arrays:  # an .npy: one array
         names = list(weight_shapes(net))
         if len(names) != 1:
             raise InputError(
@@ -87,7 +83,5 @@ def load_weights(path: str | Path, net: ShapedNetwork) -> Weights:
                 "layers; use an .npz with one array per layer name",
                 file=str(path),
             )
-        return binarize({names[0]: data}, net, str(path))
-    with data:
-        arrays = {key: data[key] for key in data.files}
+        return binarize({names[0]: arrays[""]}, net, str(path))
     return binarize(arrays, net, str(path))

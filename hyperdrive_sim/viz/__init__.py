@@ -45,7 +45,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hyperdrive_sim import limits
 from hyperdrive_sim.errors import InputError
+from hyperdrive_sim.readfile import read_input, read_output_file
 from hyperdrive_sim.report.writers import write_atomic
 from hyperdrive_sim.viz import style
 from hyperdrive_sim.viz.load import (
@@ -323,9 +325,9 @@ def _stamp(
 
     for name in ("results.json", "layers.csv"):
         path = results_dir / name
-        add(name, path.read_bytes() if path.is_file() else b"")
+        add(name, _read_back(path) if path.is_file() else b"")
     for path in trace_files(results_dir):
-        add(f"trace {path.name}", path.read_bytes())
+        add(f"trace {path.name}", _read_back(path))
     for path in sorted(Path(__file__).parent.glob("*.py")):
         add(f"code {path.name}", path.read_bytes())
     options = {
@@ -339,6 +341,11 @@ def _stamp(
     return digest.hexdigest()
 
 
+def _read_back(path: Path) -> bytes:
+    """A results file or trace, read within the input limits (``hyperdrive_sim.readfile``)."""
+    return read_input(path, limit=limits.MAX_RESULTS_BYTES, what=f"{path.suffix[1:]} file")
+
+
 def _matplotlib_version() -> str:
     try:
         return metadata.version("matplotlib")
@@ -348,9 +355,10 @@ def _matplotlib_version() -> str:
 
 def _up_to_date(out: Path, stamp: str) -> list[Path] | None:
     """The figure files of ``out`` when its stamp is ``stamp`` and all of them exist."""
+    text = read_output_file(out / STAMP)
     try:
-        data = json.loads((out / STAMP).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = json.loads(text) if text is not None else None
+    except ValueError:
         return None
     if not isinstance(data, dict) or data.get("stamp") != stamp:
         return None

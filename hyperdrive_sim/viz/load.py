@@ -11,12 +11,15 @@ Timeline traces (Chrome trace-event JSON) are read back into intervals in cycles
 from __future__ import annotations
 
 import csv
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hyperdrive_sim import limits
 from hyperdrive_sim.errors import InputError
+from hyperdrive_sim.readfile import read_input
 from hyperdrive_sim.result import LAYER_COLUMNS, RESULT_COLUMNS
 
 Row = dict[str, Any]
@@ -79,11 +82,12 @@ class Results:
 def load_results(results_dir: Path) -> Results:
     """Read ``results.json`` (required) and ``layers.csv`` (optional) of ``results_dir``."""
     path = Path(results_dir) / "results.json"
+    if not path.exists():
+        raise InputError("no results.json: not a results folder", file=str(path))
+    raw = read_input(path, limit=limits.MAX_RESULTS_BYTES, what="results.json")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError("no results.json: not a results folder", file=str(path)) from None
-    except json.JSONDecodeError as exc:
+        data = json.loads(raw.decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"results.json is not valid JSON ({exc})", file=str(path)) from None
     columns = data.get("columns") or list(RESULT_COLUMNS)
     extra = tuple(c for c in columns if c not in RESULT_COLUMNS and c not in META_COLUMNS)
@@ -131,8 +135,8 @@ def _pair(text: Any) -> tuple[int, int] | None:
 
 def read_layers(path: Path) -> list[Row]:
     """layers.csv as typed rows: empty cells None, numbers int/float, True/False bool."""
-    with open(path, encoding="utf-8", newline="") as fh:
-        rows = list(csv.DictReader(fh))
+    text = read_input(path, limit=limits.MAX_RESULTS_BYTES, what="layers.csv")
+    rows = list(csv.DictReader(io.StringIO(text.decode("utf-8", errors="replace"), newline="")))
     typed = []
     for raw in rows:
         row: Row = dict.fromkeys(LAYER_COLUMNS)
@@ -253,9 +257,10 @@ def load_trace(path: Path, frequency_hz: float | None = None) -> Trace:
     not a trace or no frequency is known.
     """
     path = Path(path)
+    raw = read_input(path, limit=limits.MAX_RESULTS_BYTES, what="trace file")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
+        data = json.loads(raw.decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"trace is not valid JSON ({exc})", file=str(path)) from None
     events = data.get("traceEvents") if isinstance(data, dict) else data
     if not isinstance(events, list):

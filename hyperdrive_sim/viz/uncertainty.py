@@ -9,12 +9,15 @@
 from __future__ import annotations
 
 import csv
+import io
 import re
 from pathlib import Path
 
 import numpy as np
 
+from hyperdrive_sim import limits
 from hyperdrive_sim.errors import InputError
+from hyperdrive_sim.readfile import read_input
 from hyperdrive_sim.viz import style
 from hyperdrive_sim.viz.save import new_figure, save_figure, styled
 
@@ -33,8 +36,8 @@ LOW_COLOUR, HIGH_COLOUR = "#0072B2", "#D55E00"
 def _read(path: Path) -> list[dict]:
     if not path.is_file():
         raise InputError("not found; run `hyperdrive-sim sensitivity` first", file=str(path))
-    with path.open(encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
+    text = read_input(path, limit=limits.MAX_RESULTS_BYTES, what="sensitivity table")
+    return list(csv.DictReader(io.StringIO(text.decode("utf-8", errors="replace"), newline="")))
 
 
 def _num(cell: str) -> float:

@@ -25,6 +25,7 @@ import numpy as np
 
 from hyperdrive_sim import limits
 from hyperdrive_sim.errors import InputError, NetworkError
+from hyperdrive_sim.readfile import open_input
 from hyperdrive_sim.workload.layers import (
     INPUT,
     AdaptivePool,
@@ -108,23 +109,16 @@ def load_onnx(
     warning). External weight data is never loaded: only tensor shapes are needed.
     """
     file = str(path)
-    onnx = _import_onnx(file)
     path = Path(path)
-    if not path.is_file():
-        raise InputError("ONNX model file not found", file=file)
-    size = path.stat().st_size
-    if size > limits.MAX_ONNX_BYTES:
-        raise InputError(
-            f"the file has {size} bytes; ONNX models may have at most {limits.MAX_ONNX_BYTES} "
-            "bytes (the input limit)",
-            file=file,
-        )
-    try:
-        model = onnx.load(path, load_external_data=False)
-    except Exception as exc:  # protobuf raises DecodeError, UnicodeDecodeError, ValueError ...
-        raise InputError(
-            f"not a valid ONNX model ({type(exc).__name__}: {exc})", file=file
-        ) from exc
+    # the file is checked (exists, regular, within the size limit) before onnx is needed
+    with open_input(path, limit=limits.MAX_ONNX_BYTES, what="ONNX model file") as (handle, _):
+        onnx = _import_onnx(file)
+        try:
+            model = onnx.load_model_from_string(handle.read())
+        except Exception as exc:  # protobuf raises DecodeError, UnicodeDecodeError, ValueError ...
+            raise InputError(
+                f"not a valid ONNX model ({type(exc).__name__}: {exc})", file=file
+            ) from exc
     if not model.graph.node:
         raise InputError("not a valid ONNX model (the file has no graph nodes)", file=file)
     return network_from_model(

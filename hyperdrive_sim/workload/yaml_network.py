@@ -19,7 +19,6 @@ both carry the file and the dotted key path (``layers[2].kernel``).
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -35,7 +34,7 @@ from pydantic import (
 )
 
 from hyperdrive_sim import limits
-from hyperdrive_sim.errors import NetworkError, SpecError
+from hyperdrive_sim.errors import NetworkError, SpecError, did_you_mean
 from hyperdrive_sim.spec.loader import read_yaml
 from hyperdrive_sim.workload.layers import (
     INPUT,
@@ -354,13 +353,11 @@ def _describe(error: dict[str, Any]) -> tuple[str, str]:
     if kind == "extra_forbidden":
         field = str(loc[-1])
         allowed = list(_model_at(loc[:-1]).model_fields)
-        close = difflib.get_close_matches(field, allowed, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(field, allowed)
         return key, f"unknown key {field!r}{hint}; allowed: {_allowed(_model_at(loc[:-1]))}"
     if kind == "union_tag_invalid":
         tag = error["ctx"]["tag"]
-        close = difflib.get_close_matches(str(tag), _SPECS, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(str(tag), _SPECS)
         return f"{key}.type", f"unknown layer type {tag!r}{hint}; allowed: {types}"
     if kind == "union_tag_not_found":
         return f"{key}.type", f"missing key 'type'; allowed types: {types}"

@@ -7,11 +7,10 @@ the classifier of VGG-16 (Dense on the last feature map) then simply has more in
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from dataclasses import replace
 
-from hyperdrive_sim.errors import NetworkError
+from hyperdrive_sim.errors import NetworkError, did_you_mean
 from hyperdrive_sim.workload.builder import NetBuilder
 from hyperdrive_sim.workload.network import Network
 
@@ -388,8 +387,7 @@ def get_network(name: str) -> Network:
     """Build the zoo network ``name``; raises NetworkError listing the known names."""
     builder = ZOO.get(name)
     if builder is None:
-        close = difflib.get_close_matches(name, ZOO, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(name, ZOO)
         raise NetworkError(
             f"unknown network {name!r}{hint}; known: {', '.join(ZOO)}", key="network"
         )
