@@ -26,6 +26,7 @@ from hyperdrive_sim import __version__
 from hyperdrive_sim.baselines import baseline_rows
 from hyperdrive_sim.choices import EXECUTORS
 from hyperdrive_sim.errors import InputError, OutputError, SpecError
+from hyperdrive_sim.readfile import read_output_file
 from hyperdrive_sim.report.folders import output_folder, prune_figures
 from hyperdrive_sim.report.writers import OutputSet, ensure_folder, output_error, write_json
 from hyperdrive_sim.result import CHIP_COLUMNS, LAYER_COLUMNS, RESULT_COLUMNS
@@ -277,11 +278,9 @@ def run_experiment(
     return result
 
 
-def _read_bytes(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except OSError:
-        return None
+def _read_bytes(path: Path) -> str | None:
+    """The text of a results file written earlier, or None (missing, unreadable)."""
+    return read_output_file(path)
 
 
 def draw_figures(result: ExperimentResult, formats: Sequence[str] | None = None) -> list[Path]:

@@ -22,6 +22,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from hyperdrive_sim import limits
+from hyperdrive_sim.errors import InputError
+from hyperdrive_sim.readfile import digest_input
+
 #: suffixes of the figure files a figure folder may hold
 FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
 #: longest override part of a folder name before it is shortened with a hash
@@ -73,11 +77,14 @@ def figure_files(folder: Path) -> dict[Path, str]:
     """Figure files of ``folder`` with a digest of their bytes."""
     if not folder.is_dir():
         return {}
-    return {
-        p: hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.iterdir())
-        if p.suffix.lower() in FIGURE_SUFFIXES and p.is_file()
-    }
+    digests = {}
+    for p in sorted(folder.iterdir()):
+        if p.suffix.lower() in FIGURE_SUFFIXES and p.is_file():
+            try:
+                digests[p] = digest_input(p, limit=limits.MAX_RESULTS_BYTES, what="figure")
+            except InputError:  # vanished or unreadable: not a figure to keep
+                continue
+    return digests
 
 
 @dataclass(frozen=True)
