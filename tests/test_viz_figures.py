@@ -231,7 +231,7 @@ def test_one_colour_per_meaning_across_figures(tmp_path: Path, assert_laid_out) 
     # compute, weights, stalls, ... in the layer figure; every transfer kind in the timeline
     assert seen >= 15
     # the orange of waiting for weights is not the orange of off-chip I/O (the old clash)
-    assert style.ACTIVITY_COLORS["stall_weight"] != style.PART_COLORS["offchip_io"]
+    assert style.ACTIVITY_COLORS["stall_weight"] != style.color("offchip_weights")
     assert not set(style.SERIES_COLORS) & {c for c, _ in style.MEANINGS.values()}
 
 

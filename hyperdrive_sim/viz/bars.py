@@ -41,8 +41,8 @@ def infeasible_patch() -> Patch:
 
 
 def part_patch(part: str) -> Patch:
-    """Legend entry of an energy part (valid even when no bar of it was drawn)."""
-    return Patch(facecolor=style.PART_COLORS[part], label=style.PART_LABELS[part])
+    """Legend entry of energy part ``part`` (a key of ``style.ENERGY_PARTS``)."""
+    return Patch(facecolor=style.color(part), label=style.label(part))
 
 
 class PointBars:

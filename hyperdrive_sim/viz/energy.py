@@ -5,7 +5,6 @@ from __future__ import annotations
 from matplotlib.artist import Artist
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
 
 from hyperdrive_sim.viz import style
 from hyperdrive_sim.viz.bars import (
@@ -17,6 +16,7 @@ from hyperdrive_sim.viz.bars import (
 )
 from hyperdrive_sim.viz.grid import fit_grid
 from hyperdrive_sim.viz.load import Row
+from hyperdrive_sim.viz.palette import frame_energy
 from hyperdrive_sim.viz.points import (
     NOT_VARYING,
     Varying,
@@ -49,8 +49,8 @@ def _unfit_labels(points: list[Row], index: list[int]) -> list[str]:
 
 
 def _share(row: Row, part: str) -> float:
-    """Percent of the frame's energy spent in ``part``."""
-    return row[f"{part}_energy_j"] / row["total_energy_j"] * style.PERCENT
+    """Percent of the frame's energy spent in ``part`` (a key of ``style.ENERGY_PARTS``)."""
+    return frame_energy(row, part) / row["total_energy_j"] * style.PERCENT
 
 
 def _panel_label(row: Row, varying: Varying) -> str:
@@ -90,9 +90,9 @@ def io_vs_core_figure(points: list[Row], varying: Varying = NOT_VARYING) -> Figu
         bars = PointBars(ax, [_panel_label(r, varying) for r in rows], horizontal=stacked)
         feasible, infeasible = _split(rows)
         base = [0.0] * len(feasible)
-        for column, (color, _) in style.FRAME_PARTS.items():
-            values = [(rows[i].get(column) or 0.0) * style.MJ_PER_J for i in feasible]
-            bars.bar(feasible, values, base, color=color)
+        for part in style.ENERGY_PARTS:
+            values = [frame_energy(rows[i], part) * style.MJ_PER_J for i in feasible]
+            bars.bar(feasible, values, base, color=style.color(part))
             base = [b + v for b, v in zip(base, values, strict=True)]
         for i, total in zip(feasible, base, strict=True):
             bars.annotate(i, total, f"{rows[i]['system_tops_per_w']:.2f}\nTOp/s/W")
@@ -101,7 +101,7 @@ def io_vs_core_figure(points: list[Row], varying: Varying = NOT_VARYING) -> Figu
         bars.set_value_label("energy per frame (mJ)")
         ax.set_title(name, loc="left", fontweight="bold")
         unfit = unfit or bool(infeasible)
-    handles: list[Artist] = [Patch(facecolor=c, label=lbl) for c, lbl in style.FRAME_PARTS.values()]
+    handles: list[Artist] = [part_patch(p) for p in style.ENERGY_PARTS]
     handles += [infeasible_patch()] if unfit else []
     legend = fig.legend(handles=handles, loc="lower center", ncols=style.LEGEND_COLUMNS)
     title = fig.suptitle(
@@ -142,7 +142,7 @@ def energy_share_figure(points: list[Row], varying: Varying = NOT_VARYING) -> Fi
     base = [0.0] * len(feasible)
     handles: list[Artist] = [part_patch(p) for p in style.IO_PARTS]
     for part, values in shares.items():
-        bars.bar(feasible, values, base, color=style.PART_COLORS[part])
+        bars.bar(feasible, values, base, color=style.color(part))
         base = [b + v for b, v in zip(base, values, strict=True)]
     for i, share in zip(feasible, base, strict=True):
         bars.annotate(i, share, f"{share:.0f} %")

@@ -11,10 +11,10 @@ from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.transforms import ScaledTranslation
 
-from hyperdrive_sim.pricing import PARTS
 from hyperdrive_sim.viz import style
 from hyperdrive_sim.viz.grid import text_width
 from hyperdrive_sim.viz.load import Row
+from hyperdrive_sim.viz.palette import layer_energy
 from hyperdrive_sim.viz.points import NOT_VARYING, Varying, point_label
 from hyperdrive_sim.viz.save import new_figure, styled
 
@@ -136,9 +136,11 @@ def _stall_panel(ax: Axes, point: Row, layers: list[Row], y: np.ndarray) -> None
 
 def _energy_panel(ax: Axes, layers: list[Row], y: np.ndarray) -> None:
     left = 0 * y
-    for part in PARTS:
-        values = _values(layers, f"{part}_energy_j", style.UJ_PER_J)
-        _hbar(ax, y, values, left, color=style.PART_COLORS[part], label=style.PART_LABELS[part])
+    for part in style.ENERGY_PARTS:
+        values = np.array([layer_energy(r, part) * style.UJ_PER_J for r in layers])
+        if part == "offchip_maps" and not values.any():
+            continue  # a Hyperdrive layer streams weights only: no empty legend entry
+        _hbar(ax, y, values, left, color=style.color(part), label=style.label(part))
         left = left + values
     ax.set_xlabel("energy (µJ)")
     ax.set_title("Energy by part (image in/out not included)")

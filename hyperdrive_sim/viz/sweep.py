@@ -20,6 +20,7 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 from hyperdrive_sim.viz import style
 from hyperdrive_sim.viz.grid import fit_grid
 from hyperdrive_sim.viz.load import Row
+from hyperdrive_sim.viz.palette import frame_energy
 from hyperdrive_sim.viz.points import (
     NOT_VARYING,
     Varying,
@@ -93,7 +94,7 @@ def _x_axis(ax: Axes, column: str, values: list[float]) -> None:
 
 
 def _io_share(row: Row) -> float:
-    io = sum(row[f"{part}_energy_j"] or 0.0 for part in style.IO_PARTS)
+    io = sum(frame_energy(row, part) for part in style.IO_PARTS)
     return io / row["total_energy_j"] * style.PERCENT
 
 
