@@ -110,7 +110,7 @@ def _efficiency_panel(ax: Axes, rows: list[Row], labels: list[str]) -> None:
     axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
     low, high = min(values), max(values)
     (ax.set_xlim if bars.horizontal else ax.set_ylim)(low / 2, high * 2)
-    bars.set_value_label("TOp/s/W (log scale)")
+    bars.set_value_label("efficiency (TOp/s/W, log scale)")
 
 
 def _energy_panel(ax: Axes, rows: list[Row], labels: list[str]) -> None:

@@ -42,7 +42,7 @@ from hyperdrive_sim.viz.bars import (
     infeasible_strip,
     infeasible_strip_handle,
 )
-from hyperdrive_sim.viz.grid import panel_rows, place_panels
+from hyperdrive_sim.viz.grid import fit_title, panel_rows, place_panels
 from hyperdrive_sim.viz.load import Row, cell_key
 from hyperdrive_sim.viz.points import input_name, is_baseline, mesh_name, mesh_order
 from hyperdrive_sim.viz.save import new_figure, styled
@@ -68,10 +68,10 @@ POINT_COLUMNS = frozenset(("network", "input", "mesh", "tiling", "accelerator"))
 REFERENCE = "reference"
 #: (column, scale, axis label, title, value format) of the comparison panels, left to right
 PANELS = (
-    ("total_energy_j", style.MJ_PER_J, "mJ per frame", "Energy per frame", "{:.4g}"),
-    ("fps", 1.0, "frames/s", "Frames/s (steady state)", "{:.1f}"),
-    ("latency_s", style.MS_PER_S, "ms", "Latency (first frame)", "{:.2f}"),
-    ("chips", 1.0, "chips", "Chips", "{:.0f}"),
+    ("total_energy_j", style.MJ_PER_J, "energy per frame (mJ)", "Energy per frame", "{:.4g}"),
+    ("fps", 1.0, "throughput (frames/s)", "Frames/s (steady state)", "{:.1f}"),
+    ("latency_s", style.MS_PER_S, "latency (ms)", "Latency (first frame)", "{:.2f}"),
+    ("chips", 1.0, "mesh size (chips)", "Chips", "{:.0f}"),
 )
 #: (column, title, line style, marker) of the stall panels
 STALLS = (
@@ -282,7 +282,7 @@ def _chips_axis(ax: Axes, rows: list[Row]) -> None:
     ax.xaxis.set_minor_locator(NullLocator())
     ax.set_xticklabels(names)
     ax.set_xlim(min(ticks) / 2**0.35, max(ticks) * 2**0.35)
-    ax.set_xlabel("chips (log scale)")
+    ax.set_xlabel("mesh size (chips, log scale)")
     ax.grid(alpha=style.GRID_ALPHA)
     ax.set_axisbelow(True)
 
@@ -332,7 +332,7 @@ def border_stall_figure(points: list[Row], columns: tuple[str, ...]) -> Figure:
         for ax, (column, meaning, _, _) in zip(axes, STALLS, strict=True):
             _stall_panel(ax, column, lines, colors)
             _chips_axis(ax, rows)
-            ax.set_ylabel("share of chip-cycles")
+            ax.set_ylabel("share of chip-cycles (%)")
             ax.set_title(style.label(meaning))
         drawn |= set(lines)
         infeasible |= any(not r["fits"] for r in rows)
@@ -430,11 +430,12 @@ def dataflow_comparison_figure(points: list[Row], columns: tuple[str, ...]) -> F
     if any(not r["fits"] for picks in chosen.values() for _, r in picks):
         handles.append(infeasible_patch())
     fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4))
-    fig.suptitle(
+    title = fig.suptitle(
         "Dataflow alternatives: each configuration [mesh] per network and input\n"
         f"(change against the reference in brackets; {reference_text(points, columns)})",
         fontsize=style.FONT_SIZE + 1,
     )
+    fit_title(title, fig.get_figwidth())
     return fig
 
 

@@ -164,7 +164,7 @@ def energy_share_figure(points: list[Row], varying: Varying = NOT_VARYING) -> Fi
     sc.set_xlim(0, style.PERCENT)
     sc.set_ylim(0, max(efficiency, default=1.0) * (1 + style.HEADROOM))
     sc.set_xlabel("I/O share (%)")
-    sc.set_ylabel("system-level TOp/s/W")
+    sc.set_ylabel("system-level efficiency (TOp/s/W)")
     sc.grid(alpha=style.GRID_ALPHA)
     sc.set_title("System efficiency vs I/O share")
     title = fig.suptitle(noted("I/O share of system energy", varying))

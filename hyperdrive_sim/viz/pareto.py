@@ -20,6 +20,7 @@ from matplotlib import colormaps
 from matplotlib.colors import LogNorm, Normalize
 
 from hyperdrive_sim.explore.pareto import front_2d
+from hyperdrive_sim.viz.grid import fit_title
 from hyperdrive_sim.viz.save import new_figure, save_figure, styled
 
 #: axis labels of the usual objectives
@@ -136,7 +137,9 @@ def pareto_figure(rows: Sequence[dict], objectives: Sequence[tuple[str, bool]], 
         fig.legend(handles, labels, loc="outside lower center", ncols=len(handles), fontsize=8)
     if scatter is not None:
         fig.colorbar(scatter, ax=list(axes[: len(pairs)]), label="chips", shrink=0.8)
-    fig.suptitle(title + "   (↓ lower is better, ↑ higher is better)")
+    fit_title(
+        fig.suptitle(title + "   (↓ lower is better, ↑ higher is better)"), fig.get_figwidth()
+    )
     return fig
 
 

@@ -60,6 +60,11 @@ INFEASIBLE_BAND_COLOR = "#EEEEEE"
 #: series colours of lines (one per network/resolution/setting), cycled; none of them is a
 #: colour of MEANINGS, so a line never reads as an energy part or an activity
 SERIES_COLORS = ("#332288", "#117733", "#882255", "#44AA99", "#999933", "#AA4499", "#000000")
+#: markers of lines, one per cycle through SERIES_COLORS, so no two lines look alike
+SERIES_MARKERS = ("o", "s", "^", "D")
+#: sweep curves: the most lines drawn (with one legend entry each, plus one for the crosses
+#: of points that do not fit: a dozen entries at most); the others are named in the title
+MAX_SWEEP_LINES = 11
 #: mesh shape class -> (colour, marker, legend label): a square marker for square meshes, a
 #: right-pointing triangle for wide ones (more columns), an upward one for tall ones
 MESH_SHAPES: dict[str, tuple[str, str, str]] = {

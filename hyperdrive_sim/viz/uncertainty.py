@@ -16,6 +16,7 @@ import numpy as np
 
 from hyperdrive_sim.errors import InputError
 from hyperdrive_sim.viz import style
+from hyperdrive_sim.viz.grid import fit_title
 from hyperdrive_sim.viz.save import new_figure, save_figure, styled
 
 #: tornado charts drawn at most (the first points that fit), and bars per chart
@@ -68,7 +69,7 @@ def uncertainty_figure(rows: list[dict]):
     axes[0].invert_yaxis()
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=2)
-    fig.suptitle("Results over the assumed values' ranges")
+    fit_title(fig.suptitle("Results over the assumed values' ranges"), fig.get_figwidth())
     return fig
 
 
