@@ -13,7 +13,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter
 
 from hyperdrive_sim.viz import style
-from hyperdrive_sim.viz.bars import PointBars, is_horizontal, part_patch
+from hyperdrive_sim.viz.bars import PointBars, fit_annotations, is_horizontal, part_patch
 from hyperdrive_sim.viz.grid import fit_grid
 from hyperdrive_sim.viz.load import Row
 from hyperdrive_sim.viz.palette import frame_energy
@@ -180,4 +180,5 @@ def comparison_figure(groups: dict[Group, list[Row]], varying: Varying = NOT_VAR
     )
     grid = axes[0, 0].get_subplotspec().get_gridspec()
     fit_grid(fig, grid, title=title, legend=legend, legend_columns=style.LEGEND_COLUMNS)
+    fit_annotations(fig)
     return fig

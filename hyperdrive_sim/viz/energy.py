@@ -9,6 +9,7 @@ from matplotlib.lines import Line2D
 from hyperdrive_sim.viz import style
 from hyperdrive_sim.viz.bars import (
     PointBars,
+    fit_annotations,
     infeasible_patch,
     is_horizontal,
     part_patch,
@@ -120,6 +121,7 @@ def io_vs_core_figure(points: list[Row], varying: Varying = NOT_VARYING) -> Figu
         legend_columns=style.LEGEND_COLUMNS,
         axes_height=sum(counts) * style.POINT_ROW_HEIGHT if stacked else None,
     )
+    fit_annotations(fig)
     return fig
 
 
@@ -169,4 +171,5 @@ def energy_share_figure(points: list[Row], varying: Varying = NOT_VARYING) -> Fi
     sc.set_title("System efficiency vs I/O share")
     title = fig.suptitle(noted("I/O share of system energy", varying))
     fit_grid(fig, grid, title=title, legend=legend, legend_columns=len(handles))
+    fit_annotations(fig)
     return fig

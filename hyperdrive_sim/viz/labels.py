@@ -1,8 +1,11 @@
 """Point labels that do not overlap: once a figure is laid out, each label that overlaps an
-earlier one or leaves its panel moves to the first of ``CANDIDATES`` where it overlaps no
-earlier label and stays inside the panel (measured with the renderer)."""
+earlier one or a marker, or leaves its panel, moves to the first of ``CANDIDATES`` where it
+overlaps no earlier label and no marker and stays inside the panel (measured with the
+renderer)."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -31,7 +34,7 @@ def declutter(fig: Figure, axes: list[Axes]) -> None:
     renderer = FigureCanvasAgg(fig).get_renderer()
     for ax in axes:
         frame = ax.get_window_extent(renderer)  # tick labels are outside it
-        taken: list[Bbox] = []
+        taken: list[Bbox] = list(_markers(ax, renderer))
         for label in [t for t in ax.texts if isinstance(t, Annotation)]:
             if not label.get_visible() or label.get_anncoords() != "offset points":
                 continue
@@ -51,3 +54,13 @@ def declutter(fig: Figure, axes: list[Axes]) -> None:
 
 def _inside(box: Bbox, frame: Bbox) -> bool:
     return box.x0 >= frame.x0 and box.x1 <= frame.x1 and box.y0 >= frame.y0 and box.y1 <= frame.y1
+
+
+def _markers(ax: Axes, renderer) -> Iterator[Bbox]:
+    """The extent of every marker drawn in ``ax`` (a label must not hide a point)."""
+    for line in ax.lines:
+        if not line.get_visible() or line.get_marker() in ("None", "none", "", " ", None):
+            continue
+        half = renderer.points_to_pixels(line.get_markersize()) / 2
+        for x, y in line.get_transform().transform(line.get_xydata()):
+            yield Bbox.from_extents(x - half, y - half, x + half, y + half)

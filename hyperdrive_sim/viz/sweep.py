@@ -25,6 +25,7 @@ from hyperdrive_sim.viz.palette import frame_energy
 from hyperdrive_sim.viz.points import (
     NOT_VARYING,
     Varying,
+    implied_by_alternative,
     is_baseline,
     noted,
     point_label,
@@ -62,9 +63,12 @@ def sweep_columns(points: list[Row], extra_columns: Iterable[str]) -> tuple[str,
     rows = [r for r in points if not is_baseline(r)]
     extra = tuple(extra_columns)
     varying = varying_columns(points, extra)
+    implied = implied_by_alternative(points, extra)  # an alternative's overrides: no axis
     found = []
     for col in extra:
-        if col in NOT_SETTINGS or not rows or not all(_numeric(r.get(col)) for r in rows):
+        if col in NOT_SETTINGS or col in implied:
+            continue
+        if not rows or not all(_numeric(r.get(col)) for r in rows):
             continue
         lines = sweep_lines(points, col, varying)
         if any(len({r[col] for r in line}) > 1 for line in lines.values()):

@@ -107,6 +107,7 @@ def _panel(ax: Axes, column: str, scale: float, rows: list[Row], x: dict[int, fl
                     ha=align,
                     fontsize=style.SMALL_FONT_SIZE,
                     color=color,
+                    bbox=style.TEXT_BOX,  # readable where it crosses a line
                 )
     return drawn | _crosses(ax, rows, x, values, column)
 
