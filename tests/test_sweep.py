@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -337,3 +338,30 @@ def test_bad_alternatives_name_the_problem(tmp_path, alternatives, expected):
     with pytest.raises(SpecError, match=expected) as info:
         load_experiment(path)
     assert f"{path}: sweep" in str(info.value)  # the file and the key path
+
+
+def test_points_sharing_a_result_keep_their_own_alternative(tmp_path):
+    """ "bulk, said twice" resolves to the reference's point (bulk is the preset): one result,
+    two rows, each named by its own alternative, also when the result comes from the cache
+    of a run whose alternatives had other names."""
+    body = """
+networks: [resnet18]
+inputs: [224x224]
+meshes: [2x2]
+sweep:
+  alternatives:
+    - {name: reference}
+    - {name: "bulk, said twice", set: {system.border_exchange: bulk}}
+"""
+    path = write_exp(tmp_path, body)
+    out = tmp_path / "out"
+    first = run_experiment(path, out_dir=out, executor="serial", plots=False)
+    assert [r["alternative"] for r in first.rows] == ["reference", "bulk, said twice"]
+    assert first.rows[0]["point_id"] == first.rows[1]["point_id"]
+    path.write_text(path.read_text().replace("reference", "preset"))
+    again = run_experiment(path, out_dir=out, executor="serial", plots=False)
+    assert again.stats["cached"] == 1
+    assert [r["alternative"] for r in again.rows] == ["preset", "bulk, said twice"]
+    with (out / "layers.csv").open(newline="") as f:
+        names = {row["alternative"] for row in csv.DictReader(f)}
+    assert names == {"preset", "bulk, said twice"}
