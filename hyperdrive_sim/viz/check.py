@@ -252,7 +252,7 @@ def _matches(handle: Artist, artist: Artist) -> bool:
                 return False
             return _solid(handle.get_linestyle()) == _solid(artist.get_linestyle())
         if isinstance(artist, Collection) and _no_line(handle.get_linestyle()):
-            return color in {_hex(c) for c in artist.get_facecolors()}
+            return color in _colors(artist)
         return False
     if isinstance(handle, Patch):
         fill, hatch = _hex(handle.get_facecolor()), handle.get_hatch()
@@ -263,14 +263,18 @@ def _matches(handle: Artist, artist: Artist) -> bool:
                 return bool(hatch) or _hex(artist.get_edgecolor()) == _hex(handle.get_edgecolor())
             return _hex(artist.get_facecolor()) == fill
         if isinstance(artist, Collection):
-            return fill in {_hex(c) for c in artist.get_facecolors()}
+            return fill in _colors(artist)
         return False
     if isinstance(handle, Collection):
-        fills = {_hex(c) for c in handle.get_facecolors()}
-        if isinstance(artist, Collection):
-            return bool(fills & {_hex(c) for c in artist.get_facecolors()})
-        return False
+        return isinstance(artist, Collection) and bool(_colors(handle) & _colors(artist))
     return True  # a kind of handle this check does not know: not judged
+
+
+def _colors(coll: Collection) -> set[str]:
+    """The fill colours of a collection's items, or their edge colours when unfilled (rings,
+    line segments)."""
+    fills = {c for c in map(_hex, coll.get_facecolors()) if c is not None}
+    return fills or {c for c in map(_hex, coll.get_edgecolors()) if c is not None}
 
 
 # -- units --------------------------------------------------------------------------------
@@ -303,12 +307,17 @@ def _on(text: Text, axis) -> bool:
 
 
 def results_figures(results_dir: Path) -> Iterator[tuple[str, Callable[[], Figure]]]:
-    """(file stem, build) of every figure ``plot_results`` draws from ``results_dir``; each
-    ``build()`` returns the figure, unsaved."""
+    """(file stem, build) of every figure ``plot_results`` draws from ``results_dir`` (or
+    the sensitivity figures of a sensitivity run's folder); each ``build()`` returns the
+    figure, unsaved. The Pareto figures of an explore run: ``viz.pareto.pareto_builds``."""
     from hyperdrive_sim.viz import _figure_jobs, _TimelineJob, load_results, select_point
     from hyperdrive_sim.viz import figures as fg
     from hyperdrive_sim.viz.load import load_trace
+    from hyperdrive_sim.viz.uncertainty import uncertainty_builds
 
+    if (Path(results_dir) / "uncertainty.csv").is_file():
+        yield from uncertainty_builds(results_dir)
+        return
     results = load_results(Path(results_dir))
     if not results.points:
         return
