@@ -215,7 +215,7 @@ def sweep_figure(points: list[Row], column: str, varying: Varying = NOT_VARYING)
         )
         top = max(top, *system)
     # core-only efficiency rarely depends on the setting: then it is a number in the title,
-    # and the axis zooms on the system-level curves instead of spanning 0 to the core's value
+    # and the axis spans 0 to the system-level curves instead of to the core's value
     core = [r["core_tops_per_w"] for n in shown for r in drawn[n] if r["core_tops_per_w"]]
     flat = bool(core) and max(core) - min(core) <= style.FLAT_SPREAD * max(core)
     if not flat:
@@ -230,13 +230,11 @@ def sweep_figure(points: list[Row], column: str, varying: Varying = NOT_VARYING)
     traffic.set_ylabel("off-chip traffic per frame (Mbit)")
     traffic.set_title("Off-chip bits: all (solid), weights (dashed)")
     eff.set_ylabel("efficiency (TOp/s/W)")
+    # from zero, as every axis of a magnitude: a difference reads at its true size
+    eff.set_ylim(0, (top or 1.0) * (1 + style.HEADROOM))
     if flat:
-        low = min((r["system_tops_per_w"] for n in shown for r in drawn[n]), default=0.0)
-        span = (top - low) or top or 1.0
-        eff.set_ylim(low - span * style.HEADROOM, top + span * style.HEADROOM)
         eff.set_title(f"System-level efficiency\n(core only: {max(core):.1f} TOp/s/W throughout)")
     else:
-        eff.set_ylim(0, (top or 1.0) * (1 + style.HEADROOM))
         eff.set_title("Efficiency: system level (solid), core only (dashed)")
     share.set_ylim(0, style.PERCENT)
     share.set_ylabel("I/O share of energy per frame (%)")
