@@ -13,17 +13,12 @@ from matplotlib.figure import Figure
 from matplotlib.text import Annotation
 from matplotlib.transforms import Bbox
 
-#: offsets (points) and horizontal alignment tried in turn: right above, right below, left
-#: above, left below, then further out
-CANDIDATES: tuple[tuple[tuple[float, float], str], ...] = (
-    ((3, 5), "left"),
-    ((3, -11), "left"),
-    ((-4, 5), "right"),
-    ((-4, -11), "right"),
-    ((3, 14), "left"),
-    ((-4, 14), "right"),
-    ((3, -20), "left"),
-    ((-4, -20), "right"),
+#: offsets (points) and horizontal alignment tried in turn: above right, above left, below
+#: right, below left, then further out, a line at a time
+CANDIDATES: tuple[tuple[tuple[float, float], str], ...] = tuple(
+    ((dx, dy), align)
+    for dy in (5, -11, 14, -20, 23, -29, 32, -38)
+    for dx, align in ((3, "left"), (-4, "right"))
 )
 
 
