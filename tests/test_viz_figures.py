@@ -232,6 +232,9 @@ def test_one_colour_per_meaning_across_figures(tmp_path: Path, assert_laid_out) 
             assert colour_of.setdefault(label, colour) == colour, label
     # compute, weights, stalls, ... in the layer figure; every transfer kind in the timeline
     assert seen >= 15
+    # the image and the results of the trace's off-chip track: the colour of the bars' part
+    timeline = dict(_legend_entries(figures[2]))
+    assert timeline[style.label("offchip_maps")] == style.color("offchip_maps").lower()
     # the orange of waiting for weights is not the orange of off-chip I/O (the old clash)
     assert style.ACTIVITY_COLORS["stall_weight"] != style.color("offchip_weights")
     assert not set(style.SERIES_COLORS) & {c for c, _ in style.MEANINGS.values()}

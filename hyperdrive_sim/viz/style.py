@@ -38,13 +38,14 @@ INTERVAL_ACTIVITY: dict[str, str] = {
 #: writes it, e.g. "halo layer1.0.conv1") -> meaning; anything else is "transfer_other"
 TRANSFERS: dict[tuple[str, str], str] = {
     ("off-chip", "weights"): "offchip_weights",
-    ("off-chip", "image"): "offchip_image",
-    ("off-chip", "results"): "offchip_image",
+    ("off-chip", "image"): "offchip_maps",
+    ("off-chip", "results"): "offchip_maps",
     ("links", "halo"): "link_halo",
     ("links", "reduce"): "link_reduce",
     ("links", "weights"): "link_weights",
 }
 TRANSFER_OTHER = "transfer_other"
+assert set(TRANSFERS.values()) | {TRANSFER_OTHER} <= set(MEANINGS), "a transfer of no meaning"
 #: bins of the link / off-chip activity panel of a trace
 TRANSFER_BINS = 200
 
