@@ -145,3 +145,17 @@ def test_every_sensitivity_figure_passes(tmp_path: Path) -> None:
     sensitivity(spec, base, out_dir=tmp_path)
     problems = {stem: figure_problems(build()) for stem, build in results_figures(tmp_path)}
     assert len(problems) >= 2 and {s: p for s, p in problems.items() if p} == {}
+
+
+def test_wrap_breaks_lines_to_the_width_and_keeps_every_word() -> None:
+    from hyperdrive_sim.viz.grid import text_width, wrap
+
+    text = (
+        "Energy per frame by part\n(settings not named: "
+        + ", ".join(f"option_{k}=value" for k in range(12))
+        + ")"
+    )
+    wrapped = wrap(text, 4.0, 11)
+    assert wrapped.split() == text.split()  # only line breaks changed
+    assert all(text_width([line], 11) <= 4.0 for line in wrapped.split("\n"))
+    assert wrapped.count("\n") > text.count("\n")
