@@ -22,6 +22,7 @@ from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 
 from hyperdrive_sim.explore.pareto import front_2d
+from hyperdrive_sim.viz import style
 from hyperdrive_sim.viz.grid import fit_title
 from hyperdrive_sim.viz.labels import declutter
 from hyperdrive_sim.viz.save import new_figure, save_figure, styled
@@ -105,11 +106,11 @@ def pareto_figure(rows: Sequence[dict], objectives: Sequence[tuple[str, bool]], 
     scatter = None
     for ax, (i, j) in zip(axes, pairs, strict=False):
         (cx, mx), (cy, my) = objectives[i], objectives[j]
-        for group, style in ((bad, {"c": "#CFCFCF", "s": 8, "alpha": 0.5}),):
+        for group, look in ((bad, {"c": "#CFCFCF", "s": 8, "alpha": 0.5}),):
             if group:
                 ax.scatter(
                     [_value(r, cx) for r in group], [_value(r, cy) for r in group],
-                    marker="x", linewidths=0.6, label="violates a constraint", **style,
+                    marker="x", linewidths=0.6, label="violates a constraint", **look,
                 )  # fmt: skip
         if ok:
             x = np.array([_value(r, cx) for r in ok])
@@ -126,7 +127,7 @@ def pareto_figure(rows: Sequence[dict], objectives: Sequence[tuple[str, bool]], 
             for k in spread_out(x, y, stair):
                 ax.annotate(
                     point_name(ok[k]), (x[k], y[k]), xytext=(4, 4), textcoords="offset points",
-                    fontsize=6.5, color="#333333",
+                    fontsize=6.5, color="#333333", bbox=style.TEXT_BOX,
                 )  # fmt: skip
             _log_if_spread(ax, "x", x)
             _log_if_spread(ax, "y", y)
