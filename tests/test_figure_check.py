@@ -159,3 +159,36 @@ def test_wrap_breaks_lines_to_the_width_and_keeps_every_word() -> None:
     assert wrapped.split() == text.split()  # only line breaks changed
     assert all(text_width([line], 11) <= 4.0 for line in wrapped.split("\n"))
     assert wrapped.count("\n") > text.count("\n")
+
+
+def test_a_sweep_of_many_lines_keeps_a_dozen_legend_entries() -> None:
+    """20 meshes along a swept key: 11 lines, each its own colour and marker, one entry for
+    the crosses of a point that does not fit, and the title counts the lines left out."""
+    from hyperdrive_sim.result import RESULT_COLUMNS
+    from hyperdrive_sim.viz import style
+    from hyperdrive_sim.viz.points import varying_columns
+    from hyperdrive_sim.viz.sweep import series_styles, sweep_figure
+
+    column = "energy.offchip_pj_per_bit"
+    rows = []
+    for k in range(1, 21):
+        for pj in (10, 21):
+            fits = (k, pj) != (1, 21)
+            row = {**dict.fromkeys(RESULT_COLUMNS), column: pj}
+            row.update(network="resnet34", input_w=224, input_h=224, mesh_rows=k, mesh_cols=k,
+                       chips=k * k, evaluator="analytic", accelerator="hyperdrive", fits=fits,
+                       status="ok" if fits else "infeasible")  # fmt: skip
+            if fits:
+                row.update(total_energy_j=1e-3, core_energy_j=5e-4, offchip_io_energy_j=5e-4,
+                           offchip_weight_energy_j=4e-4, image_io_energy_j=1e-4,
+                           system_tops_per_w=8.0 - pj / 10, core_tops_per_w=40.0,
+                           offchip_bits=2e7, weight_bits=1.8e7)  # fmt: skip
+            rows.append(row)
+    fig = sweep_figure(rows, column, varying_columns(rows, (column,)))
+    assert figure_problems(fig) == []
+    entries = fig.legends[0].texts
+    assert len(entries) == style.MAX_SWEEP_LINES + 1 == MAX_LEGEND_ENTRIES
+    assert "9 more lines not drawn" in fig.texts[0].get_text()
+    looks = series_styles([f"line {k}" for k in range(style.MAX_SWEEP_LINES)])
+    assert len(set(looks.values())) == style.MAX_SWEEP_LINES  # no two lines alike
+    assert not {c for c, _ in looks.values()} & {c for c, _ in style.MEANINGS.values()}
