@@ -226,15 +226,27 @@ def run_experiment(
             raise
 
     out_columns = _columns(RESULT_COLUMNS, columns)
-    rows = tuple({**entries[k]["row"], "status": entries[k]["status"], "point_id": k} for k in keys)
+    # a point's own labels (sweep settings, alternative), not those its result was cached or
+    # first computed under: points that differ only in their labels share one result
+    labels = [p.labels for p in points]
+    rows = tuple(
+        {**entries[k]["row"], **own, "status": entries[k]["status"], "point_id": k}
+        for k, own in zip(keys, labels, strict=True)
+    )
     extra_rows, extra_layers = _baselines(spec, points, networks) if spec.baselines else ((), ())
     rows += extra_rows
 
     def details(kind: str) -> Iterator[dict[str, Any]]:
         """Per-layer or per-chip rows, point by point, from the cache when there is one."""
-        for k in keys if kind == "layers" else dict.fromkeys(keys):
+        pairs = list(zip(keys, labels, strict=True))
+        if kind != "layers":  # per-chip rows once per result, with its first point's labels
+            first: dict[str, dict[str, Any]] = {}
+            for k, own in pairs:
+                first.setdefault(k, own)
+            pairs = list(first.items())
+        for k, own in pairs:
             entry = entries[k] if kind in entries[k] else (store and store.get(k)) or {kind: []}
-            yield from ({**r, "point_id": k} for r in entry[kind])
+            yield from ({**r, **own, "point_id": k} for r in entry[kind])
         if kind == "layers":
             yield from extra_layers
 

@@ -12,7 +12,8 @@ why). For each point of an experiment this module evaluates
 Parameters of the energy and area tables only change prices, so their variants share the
 point's one evaluation and are re-priced (the grouping of ``explore``); system and chip
 parameters change what is counted and are evaluated per variant. A parameter that is a
-sweep axis of the experiment is the experiment's choice and is not sampled. The same
+sweep axis of the experiment, or that an alternative of it sets, is the experiment's choice
+and is not sampled. The same
 experiment, samples and seed give the same numbers, bit for bit, on any executor.
 
 Each evaluated group is cached in ``<out>/cache`` (as ``run`` caches its points) under the
@@ -227,6 +228,8 @@ def sensitivity(
         raise InputError(f"expected at least 1 sample, got {samples}", key="--samples")
     _columns, points = expand(spec, file)
     swept = set(spec.sweep.grid) | set(spec.sweep.zip) if spec.sweep else set()
+    for alternative in spec.sweep.alternatives if spec.sweep else ():  # what each one sets
+        swept.update(*alternative.case_points())
     fixed = {path for path in swept if "." in path}
     plans = []
     for i, point in enumerate(points):

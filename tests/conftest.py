@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 from matplotlib.transforms import Bbox
 
 from hyperdrive_sim.viz import style
+from hyperdrive_sim.viz.check import figure_problems
 
 
 def _layout_texts(fig: Figure, renderer) -> list[tuple[str, int | None, Bbox]]:
@@ -38,7 +39,8 @@ def _layout_texts(fig: Figure, renderer) -> list[tuple[str, int | None, Bbox]]:
 
 def _assert_laid_out(fig: Figure) -> None:
     """Every title, label, tick label and legend inside the figure; none overlaps another,
-    nor a panel other than its own."""
+    nor a panel other than its own; and the figure check (viz.check) finds nothing."""
+    assert figure_problems(fig) == []
     renderer = FigureCanvasAgg(fig).get_renderer()
     with mpl.rc_context(style.RC):
         fig.draw(renderer)
@@ -65,6 +67,6 @@ def _inset(box: Bbox) -> Bbox:
 
 @pytest.fixture
 def assert_laid_out() -> Callable[[Figure], None]:
-    """Fails when a figure draws outside itself or two of its panels, titles or legends
-    overlap (the check of figures laid out by hand)."""
+    """Fails when a figure draws outside itself, two of its panels, titles or legends
+    overlap, or the figure check (viz.check.figure_problems) finds a problem."""
     return _assert_laid_out

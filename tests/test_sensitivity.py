@@ -88,6 +88,16 @@ def test_a_swept_parameter_is_not_sampled(tmp_path):
     assert "energy.offchip_pj_per_bit" not in {t["parameter"] for t in result.tornado}
 
 
+def test_a_parameter_an_alternative_sets_is_not_sampled(tmp_path):
+    alternatives = [
+        {"name": "preset"},
+        {"name": "dear I/O", "set": {"energy.offchip_pj_per_bit": 40}},
+    ]
+    result = run(tmp_path, {**SMALL, "sweep": {"alternatives": alternatives}})
+    assert len(result.uncertainty) == 2
+    assert "energy.offchip_pj_per_bit" not in {t["parameter"] for t in result.tornado}
+
+
 def test_cli_writes_tables_and_refuses_bad_counts(tmp_path, capsys):
     path = write(tmp_path, SMALL)
     out = tmp_path / "out"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -240,3 +241,127 @@ def test_chips_table_accounts_for_every_cycle(tmp_path, evaluator):
     # per-chip MACs add up to the network's MACs
     for pid in cycles:
         assert sum(int(r["macs"]) for r in rows if r["point_id"] == pid) == 1_814_073_344
+
+
+# -- named alternatives (sweep.alternatives) ------------------------------------------------
+
+ALTERNATIVES = """
+sweep:
+  alternatives:
+    - name: reference
+      cases:
+        - {network: resnet18, input: 224x224, mesh: [2x2, 4x4]}
+    - name: streamed
+      set: {system.border_exchange: streamed}
+      cases:
+        - {network: resnet18, input: 224x224, mesh: 2x2}
+        - {network: resnet18, input: 448x448, mesh: 4x4, evaluator: simpy}
+    - name: fused and bigger
+      set: {chip.fuse_pooling: true, chip.fmm_bits: 12800000}
+"""
+
+
+def test_alternatives_run_their_overrides_on_their_cases(tmp_path):
+    path = write_exp(tmp_path, ALTERNATIVES)
+    with pytest.raises(SpecError, match="give at least one entry in 'networks'"):
+        load_experiment(path)  # the last alternative has no case: no network for it
+    case = "      cases: [{network: resnet18, input: 224x224, mesh: 3x3}]\n"
+    path = write_exp(tmp_path, ALTERNATIVES.replace("bigger\n", "bigger\n" + case))
+    spec, _ = load_experiment(path)
+    columns, points = expand(spec, str(path))
+    # the alternative's name, then every section path any alternative sets, first seen first
+    assert columns == ["alternative", "system.border_exchange", "chip.fuse_pooling",
+                       "chip.fmm_bits"]  # fmt: skip
+    # 2 meshes + 2 cases + 1 case: 5 points, alternatives and cases in file order
+    got = [(p.labels["alternative"], str(p.network), p.input.width, f"{p.mesh.rows}x{p.mesh.cols}",
+            p.evaluator) for p in points]  # fmt: skip
+    assert got == [
+        ("reference", "resnet18", 224, "2x2", "analytic"),
+        ("reference", "resnet18", 224, "4x4", "analytic"),
+        ("streamed", "resnet18", 224, "2x2", "analytic"),
+        ("streamed", "resnet18", 448, "4x4", "simpy"),
+        ("fused and bigger", "resnet18", 224, "3x3", "analytic"),
+    ]
+    # every point names the value of every column, its own or the preset's
+    # (configs/chips/hyperdrive.yaml: fmm_bits 6,400,000, no fused pooling; bulk exchange)
+    assert points[0].labels == {"alternative": "reference", "system.border_exchange": "bulk",
+                                "chip.fuse_pooling": False, "chip.fmm_bits": 6_400_000}  # fmt: skip
+    assert points[3].system.border_exchange == "streamed" and not points[3].chip.fuse_pooling
+    assert points[4].chip.fuse_pooling and points[4].chip.fmm_bits == 12_800_000
+    assert points[4].labels["system.border_exchange"] == "bulk"
+
+
+def test_alternatives_give_the_zip_they_replace(tmp_path):
+    """The same points as the equivalent zip of lists, so results (and cache entries,
+    hashed without labels) are the same."""
+    zipped = write_exp(tmp_path, """
+sweep:
+  zip:
+    network: [resnet18, resnet18, resnet18]
+    input: [224x224, 224x224, 224x224]
+    mesh: [2x2, 4x4, 2x2]
+    system.border_exchange: [bulk, bulk, streamed]
+""", name="zipped")  # fmt: skip
+    named = write_exp(tmp_path, """
+sweep:
+  alternatives:
+    - {name: reference, cases: [{network: resnet18, input: 224x224, mesh: [2x2, 4x4]}]}
+    - name: streamed
+      set: {system.border_exchange: streamed}
+      cases: [{network: resnet18, input: 224x224, mesh: 2x2}]
+""", name="named")  # fmt: skip
+
+    def dumps(path):
+        return [p.model_dump_json(exclude={"labels"}) for p in expand(load_experiment(path)[0])[1]]
+
+    assert dumps(zipped) == dumps(named)
+
+
+@pytest.mark.parametrize(
+    "alternatives, expected",
+    [
+        ("[{name: a, set: {system.batch: [1, 2]}}]", "an alternative sets one value"),
+        ("[{name: a, set: {system.bach: 2}}]", "system has no key 'bach'"),
+        ("[{name: a}, {name: a}]", "'a' is named twice"),
+        ("[{name: a, set: {system.batch: 2}, cases: [{system.batch: 1}]}]", "both in 'set'"),
+        ("[{name: a, set: {energy.offchip_pj_per_bit: 5}}]", "also a sweep axis"),
+        ("[{name: 'a=b'}]", "a name has no '='"),
+        ("[{set: {system.batch: 2}}]", "name"),
+    ],
+)
+def test_bad_alternatives_name_the_problem(tmp_path, alternatives, expected):
+    body = (
+        "networks: [resnet18]\ninputs: [224x224]\nsweep:\n"
+        f"  grid: {{energy.offchip_pj_per_bit: [5, 21]}}\n  alternatives: {alternatives}"
+    )
+    path = write_exp(tmp_path, body)
+    with pytest.raises(SpecError, match=expected) as info:
+        load_experiment(path)
+    assert f"{path}: sweep" in str(info.value)  # the file and the key path
+
+
+def test_points_sharing_a_result_keep_their_own_alternative(tmp_path):
+    """ "bulk, said twice" resolves to the reference's point (bulk is the preset): one result,
+    two rows, each named by its own alternative, also when the result comes from the cache
+    of a run whose alternatives had other names."""
+    body = """
+networks: [resnet18]
+inputs: [224x224]
+meshes: [2x2]
+sweep:
+  alternatives:
+    - {name: reference}
+    - {name: "bulk, said twice", set: {system.border_exchange: bulk}}
+"""
+    path = write_exp(tmp_path, body)
+    out = tmp_path / "out"
+    first = run_experiment(path, out_dir=out, executor="serial", plots=False)
+    assert [r["alternative"] for r in first.rows] == ["reference", "bulk, said twice"]
+    assert first.rows[0]["point_id"] == first.rows[1]["point_id"]
+    path.write_text(path.read_text().replace("reference", "preset"))
+    again = run_experiment(path, out_dir=out, executor="serial", plots=False)
+    assert again.stats["cached"] == 1
+    assert [r["alternative"] for r in again.rows] == ["preset", "bulk, said twice"]
+    with (out / "layers.csv").open(newline="") as f:
+        names = {row["alternative"] for row in csv.DictReader(f)}
+    assert names == {"preset", "bulk, said twice"}

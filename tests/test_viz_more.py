@@ -63,7 +63,9 @@ def test_sweep_curves_offchip_energy(tmp_path: Path) -> None:
     assert _pngs(paths) == {"sweep_energy_offchip_pj_per_bit"}
     _check(paths)
     svg = (tmp_path / "figures/sweep_energy_offchip_pj_per_bit.svg").read_text(encoding="utf-8")
-    for text in ("resnet34 224x224 2x2", "resnet34 1920x1080 12x12", "(log scale)", "TOp/s/W"):
+    # the unit of the swept key on the x axis (viz.units: _pj_per_bit -> pJ/bit)
+    for text in ("resnet34 224x224 2x2", "resnet34 1920x1080 12x12", "(pJ/bit, log scale)",
+                 "(TOp/s/W)"):  # fmt: skip
         assert text in svg, text
     assert "offchip_pj_per_bit=" not in svg  # the swept value is the x axis, not a line name
 
@@ -95,7 +97,8 @@ def test_sweep_skips_text_axis_and_notes_infeasible(tmp_path: Path) -> None:
     _check(paths)
     svg = (out / "figures/sweep_chip_weight_cache_bits.svg").read_text(encoding="utf-8")
     assert "resnet34 224x224 2x2 operating_point=nominal" in svg
-    assert f"{style.INFEASIBLE_LABEL} at any value" in svg  # the 1x1 lines, not drawn
+    # the 1x1 lines: not drawn, named in the title rather than given legend entries
+    assert f"not drawn, {style.INFEASIBLE_LABEL} at every value: resnet34 224x224 1x1" in svg
 
 
 def test_sweep_text_axis_only(tmp_path: Path) -> None:

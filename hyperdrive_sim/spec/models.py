@@ -6,6 +6,7 @@ or "assumption: why"). Nothing downstream re-validates these objects.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import warnings
@@ -423,13 +424,75 @@ def check_axis(path: str) -> None:
         )
 
 
+def _one_value(path: str, value: Any) -> Any:
+    """A value of ``set``: one value, not a list of them (a mesh or input as "4x4")."""
+    if isinstance(value, list | dict):
+        raise ValueError(
+            f"{path!r}: an alternative sets one value; give several in its 'cases' instead"
+        )
+    return value
+
+
+class Alternative(Spec):
+    """A named set of overrides, compared with the experiment's other alternatives.
+
+    ``set`` holds the overrides that make the alternative (dotted paths, one value each);
+    ``cases`` says where it runs: each case is a mapping of dotted paths (``network``,
+    ``input``, ``mesh``, ``evaluator`` or a ``chip.``/``system.``/``energy.``/``area.`` key)
+    to one value or a list of values (the case runs every combination of its lists). With
+    no cases the alternative runs once on each point of the rest of the experiment.
+    """
+
+    name: Annotated[str, Field(min_length=1, max_length=40)] = Field(
+        description="how figures, tables and the `alternative` column name it (no '=')"
+    )
+    set: dict[str, Any] = Field(
+        default_factory=dict, description="the overrides: dotted path -> one value"
+    )
+    cases: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="where it runs: dotted path -> value or list of values (every combination)",
+    )
+
+    @model_validator(mode="after")
+    def _paths_valid(self) -> Alternative:
+        if "=" in self.name or "\n" in self.name:
+            raise ValueError(f"name {self.name!r}: a name has no '=' and no line break")
+        for path, value in self.set.items():
+            check_axis(path)
+            _one_value(path, value)
+        for case in self.cases:
+            for path, values in case.items():
+                check_axis(path)
+                if path in self.set:
+                    raise ValueError(f"{path!r} is both in 'set' and in a case; keep one")
+                if isinstance(values, list) and not values:
+                    raise ValueError(f"case axis {path!r} has no values")
+        return self
+
+    def case_points(self) -> list[dict[str, Any]]:
+        """Overrides of each point of the alternative: ``set`` plus one combination of a
+        case's values, cases in order (one point of ``set`` alone without cases)."""
+        points = []
+        for case in self.cases or [{}]:
+            axes = {k: v if isinstance(v, list) else [v] for k, v in case.items()}
+            for combo in itertools.product(*axes.values()):
+                points.append({**self.set, **dict(zip(axes, combo, strict=True))})
+        return points
+
+
 class SweepSpec(Spec):
-    """Axes over dotted spec paths: ``grid`` (cartesian), ``zip`` (paired), named tilings."""
+    """Axes over dotted spec paths: ``grid`` (cartesian), ``zip`` (paired), named tilings,
+    and named ``alternatives`` (override sets compared side by side)."""
 
     grid: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(default_factory=dict)
     zip: dict[str, Annotated[list[Any], Field(min_length=1)]] = Field(default_factory=dict)
     tilings: dict[str, Annotated[list[Mesh], Field(min_length=1)]] = Field(
         default_factory=dict, description="named lists of mesh shapes (replace `meshes`)"
+    )
+    alternatives: list[Alternative] = Field(
+        default_factory=list,
+        description="named override sets compared side by side, each on its own cases",
     )
 
     @model_validator(mode="after")
@@ -445,6 +508,18 @@ class SweepSpec(Spec):
             raise ValueError(f"zip axes must have equal lengths, got {sizes}")
         if self.tilings and "mesh" in (*self.grid, *self.zip):
             raise ValueError("give mesh shapes either as tilings or as a mesh axis, not both")
+        names = [a.name for a in self.alternatives]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"alternative {twice[0]!r} is named twice; names must differ")
+        for alt in self.alternatives:
+            paths = set(alt.set).union(*alt.cases) if alt.cases else set(alt.set)
+            clash = sorted(paths & {*self.grid, *self.zip, *(("mesh",) if self.tilings else ())})
+            if clash:
+                raise ValueError(
+                    f"alternative {alt.name!r} sets {clash[0]!r}, which is also a sweep axis; "
+                    "keep one"
+                )
         if self.combinations > limits.MAX_POINTS:
             raise ValueError(
                 f"the sweep has {self.combinations} combinations "
@@ -461,8 +536,10 @@ class SweepSpec(Spec):
 
     @property
     def combinations(self) -> int:
-        """Value combinations of grid and zip axes (tilings not included), by multiplication."""
-        return math.prod(self._sizes())
+        """Value combinations of grid and zip axes, times the points of the alternatives
+        (tilings not included), by multiplication."""
+        alternatives = sum(len(a.case_points()) for a in self.alternatives)
+        return math.prod(self._sizes()) * (alternatives or 1)
 
 
 class PointSpec(Spec):
@@ -530,13 +607,24 @@ class ExperimentSpec(Spec):
     @model_validator(mode="after")
     def _has_axes(self) -> ExperimentSpec:
         swept = set(self.sweep.grid) | set(self.sweep.zip) if self.sweep else set()
+        alternatives = self.sweep.alternatives if self.sweep else []
+        # the paths every point of the alternatives sets, and those some point sets
+        points = [p for a in alternatives for p in a.case_points()]
+        always = set.intersection(*(set(p) for p in points)) if points else set()
+        sometimes = set().union(*points)
         for key, axis in (("networks", "network"), ("inputs", "input")):
-            if not getattr(self, key) and axis not in swept:
-                raise ValueError(f"give at least one entry in {key!r} (or a sweep axis {axis!r})")
-            if getattr(self, key) and axis in swept:
+            if not getattr(self, key) and axis not in swept | always:
+                raise ValueError(
+                    f"give at least one entry in {key!r} (or a sweep axis {axis!r}, or "
+                    f"{axis!r} in every case of the alternatives)"
+                )
+            if getattr(self, key) and axis in swept | sometimes:
                 raise ValueError(f"{axis!r} is both in {key!r} and a sweep axis; keep one")
-        if self.meshes and self.sweep and (self.sweep.tilings or "mesh" in swept):
-            raise ValueError("give mesh shapes in one place: meshes, sweep.tilings or a mesh axis")
+        if self.meshes and self.sweep and (self.sweep.tilings or "mesh" in swept | sometimes):
+            raise ValueError(
+                "give mesh shapes in one place: meshes, sweep.tilings, a mesh axis or the "
+                "alternatives' cases"
+            )
         if self.explore is not None:
             beside = [k for k in ("sweep", "meshes", "baselines") if getattr(self, k)]
             if beside:

@@ -1,8 +1,10 @@
-"""Expand an experiment into points: networks x inputs x meshes x grid x zip.
+"""Expand an experiment into points: networks x inputs x meshes x grid x zip x alternatives.
 
 A sweep axis is a dotted path: ``network``, ``input``, ``mesh``, ``evaluator``, or a key of
 ``chip.``, ``system.`` or ``energy.`` (for example ``energy.offchip_pj_per_bit``). ``grid``
-axes form a cartesian product; ``zip`` axes advance together. Each point is validated
+axes form a cartesian product; ``zip`` axes advance together; each of the named
+``alternatives`` applies its overrides on each of its cases (``sweep.alternatives``), and
+its name becomes the ``alternative`` column. Each point is validated
 before anything runs, so a bad sweep value fails fast with its key path.
 """
 
@@ -35,6 +37,28 @@ def _axes(spec: ExperimentSpec) -> tuple[list[str], list[tuple[Any, ...]]]:
     zip_values = list(zip(*zipped.values(), strict=True)) if zipped else [()]
     combos = [z + g for z in zip_values for g in grid_values]
     return list(zipped) + list(grid), combos
+
+
+#: the results column naming a point's alternative (``sweep.alternatives``)
+ALTERNATIVE = "alternative"
+
+
+def _alternatives(spec: ExperimentSpec) -> tuple[list[str], list[tuple[str | None, dict]]]:
+    """Columns the alternatives add (``alternative``, then every section path any of them
+    sets, in order of first appearance) and (name, overrides) of each of their points; one
+    nameless point without overrides when there are none."""
+    alternatives = spec.sweep.alternatives if spec.sweep else []
+    if not alternatives:
+        return [], [(None, {})]
+    points = [(a.name, p) for a in alternatives for p in a.case_points()]
+    paths = dict.fromkeys(k for _, p in points for k in p if k.split(".")[0] in SECTIONS)
+    return [ALTERNATIVE, *paths], points
+
+
+def _get(data: dict, path: list[str]) -> Any:
+    for key in path:
+        data = data[key]
+    return data
 
 
 def _set(data: dict, path: list[str], value: Any) -> None:
@@ -71,6 +95,7 @@ def expand(spec: ExperimentSpec, file: str | None = None) -> tuple[list[str], li
             key="sweep" if spec.sweep else "meshes",
         )
     names, combos = _axes(spec)
+    alt_columns, alternatives = _alternatives(spec)
     tilings: list[tuple[str | None, Mesh]]
     if spec.sweep and spec.sweep.tilings:
         tilings = [(name, m) for name, ms in spec.sweep.tilings.items() for m in ms]
@@ -80,7 +105,7 @@ def expand(spec: ExperimentSpec, file: str | None = None) -> tuple[list[str], li
     points = []
     nets, inputs = spec.networks or [None], spec.inputs or [None]
     for net, res, (tiling, mesh) in itertools.product(nets, inputs, tilings):
-        for combo in combos:
+        for combo, (alternative, overrides) in itertools.product(combos, alternatives):
             sections = json.loads(json.dumps(base))
             top: dict[str, Any] = {
                 "network": net,
@@ -89,13 +114,19 @@ def expand(spec: ExperimentSpec, file: str | None = None) -> tuple[list[str], li
                 "evaluator": spec.evaluator,
             }
             labels: dict[str, Any] = {"tiling": tiling} if tiling else {}
-            for name, value in zip(names, combo, strict=True):
-                labels[name] = value
+            for name, value in (*zip(names, combo, strict=True), *overrides.items()):
                 head, *rest = name.split(".")
                 if head in SECTIONS:
                     _set(sections[head], rest, value)
                 else:
                     top[head] = value
+                if name not in overrides or name in alt_columns:
+                    labels[name] = value
+            if alternative is not None:  # every point says what each alternative sets
+                labels[ALTERNATIVE] = alternative
+                for name in alt_columns[1:]:
+                    head, *rest = name.split(".")
+                    labels.setdefault(name, _get(sections[head], rest))
             try:
                 points.append(PointSpec.model_validate({**top, **sections, "labels": labels}))
             except ValidationError as exc:
@@ -107,7 +138,7 @@ def expand(spec: ExperimentSpec, file: str | None = None) -> tuple[list[str], li
                     file=file,
                     key="sweep",
                 ) from None
-    columns = (["tiling"] if spec.sweep and spec.sweep.tilings else []) + names
+    columns = (["tiling"] if spec.sweep and spec.sweep.tilings else []) + names + alt_columns
     return columns, points
 
 

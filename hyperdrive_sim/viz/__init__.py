@@ -9,16 +9,21 @@ internals.
   chips, when one network and input ran on several mesh shapes;
 - ``layer_breakdown``: per-layer latency, stalls, energy and feature-map memory of one point;
 - ``sweep_<column>`` (dots as underscores): system / core TOp/s/W and I/O share against each
-  numeric sweep setting that varies, one line per combination of the other settings;
+  numeric sweep setting that varies (not the overrides of named alternatives, which the
+  alternative's name says), one line per combination of the other settings;
 - ``accelerator_comparison``: Hyperdrive vs the baselines per network and input, core vs
   system efficiency and energy per frame by part;
 - ``border_stall``, ``dataflow_comparison``: when a dataflow option varies (border
-  exchange, fused pooling, organisation, frames, batch, ...), halo and weight stall against
-  the number of chips per configuration, and each configuration's energy, frames/s, latency
-  and chips (``viz.dataflow``);
+  exchange, fused pooling, organisation, frames, batch, ...) or named alternatives are
+  compared, halo and weight stall against the number of chips per configuration, and each
+  configuration's energy, frames/s, latency and chips (``viz.dataflow``);
 - ``timeline_<point>``: per-chip Gantt chart and link / off-chip activity of each simpy
   trace in ``traces/`` (the first ``style.MAX_TIMELINES`` in sorted order), named by the
   point's network, input, mesh and sweep settings (``timeline_resnet34_224x224_4x4_...``).
+
+Every energy part has one colour and label in every figure (``viz.palette``); titles wrap
+and legends are measured so they fit; ``viz.check`` is the figure check the tests and
+``scripts/make_plots.py`` run on every figure.
 
 Figures are drawn in parallel worker processes (forked, so matplotlib is imported once),
 and not at all when a stamp file in the figure folder says they were drawn from the same

@@ -6,9 +6,12 @@ from collections.abc import Sequence
 
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.container import BarContainer
+from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
+from matplotlib.text import Annotation
 
 from hyperdrive_sim.viz import style
 
@@ -41,8 +44,8 @@ def infeasible_patch() -> Patch:
 
 
 def part_patch(part: str) -> Patch:
-    """Legend entry of an energy part (valid even when no bar of it was drawn)."""
-    return Patch(facecolor=style.PART_COLORS[part], label=style.PART_LABELS[part])
+    """Legend entry of energy part ``part`` (a key of ``style.ENERGY_PARTS``)."""
+    return Patch(facecolor=style.color(part), label=style.label(part))
 
 
 class PointBars:
@@ -163,3 +166,33 @@ def infeasible_strip(ax: Axes, xs: Sequence[float], low: float, high: float, **m
         color=style.INFEASIBLE_TEXT_COLOR, markersize=style.MARKER_SIZE,
         transform=ax.get_xaxis_transform(), **marker,
     )  # fmt: skip
+
+
+def fit_annotations(fig: Figure) -> None:
+    """Once ``fig`` is laid out, widen each linear value axis so the annotations past the
+    ends of its bars stay inside their panel (they fit by construction, whatever their
+    length); the axes start at zero, so a bar at ``v`` reaches ``v / limit`` of the panel."""
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    for ax in fig.axes:
+        frame = ax.get_window_extent(renderer)
+        need = {"x": ax.get_xlim()[1], "y": ax.get_ylim()[1]}
+        for note in (t for t in ax.texts if isinstance(t, Annotation)):
+            if note.get_anncoords() != "offset points" or not note.get_visible():
+                continue
+            dx, dy = note.xyann
+            axis = "x" if dx > 0 and dy == 0 else "y" if dx == 0 and dy > 0 else None
+            if axis is None or (ax.get_xscale() if axis == "x" else ax.get_yscale()) != "linear":
+                continue
+            box = note.get_window_extent(renderer)
+            value = note.xy[0 if axis == "x" else 1]
+            start, size, end = (
+                (frame.x0, frame.width, box.x1) if axis == "x" else (frame.y0, frame.height, box.y1)
+            )
+            limit = need[axis]
+            reach = end - (start + value / limit * size)  # pixels past the bar's end
+            if value > 0 and reach < size:
+                need[axis] = max(limit, value * size / (size - reach))
+        if need["x"] != ax.get_xlim()[1]:
+            ax.set_xlim(right=need["x"])
+        if need["y"] != ax.get_ylim()[1]:
+            ax.set_ylim(top=need["y"])

@@ -12,11 +12,11 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter
 
-from hyperdrive_sim.pricing import PARTS
 from hyperdrive_sim.viz import style
-from hyperdrive_sim.viz.bars import PointBars, is_horizontal, part_patch
+from hyperdrive_sim.viz.bars import PointBars, fit_annotations, is_horizontal, part_patch
 from hyperdrive_sim.viz.grid import fit_grid
 from hyperdrive_sim.viz.load import Row
+from hyperdrive_sim.viz.palette import frame_energy
 from hyperdrive_sim.viz.points import (
     ACCELERATOR,
     NOT_VARYING,
@@ -89,7 +89,7 @@ def _efficiency_panel(ax: Axes, rows: list[Row], labels: list[str]) -> None:
             line = list(zip(at(pos, core), at(pos, system), strict=True))
             ax.plot(*line, color=style.LOSS_COLOR, linewidth=style.LINE_WIDTH)
         if core:
-            ax.plot(*at(pos, core), style.CORE_MARKER, color=style.PART_COLORS["core"], zorder=3)
+            ax.plot(*at(pos, core), style.CORE_MARKER, color=style.color("compute"), zorder=3)
         ax.plot(*at(pos, system), style.SYSTEM_MARKER, color="black", zorder=3)
         values += [v for v in (core, system) if v]
         loss = _loss(row)
@@ -110,19 +110,19 @@ def _efficiency_panel(ax: Axes, rows: list[Row], labels: list[str]) -> None:
     axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
     low, high = min(values), max(values)
     (ax.set_xlim if bars.horizontal else ax.set_ylim)(low / 2, high * 2)
-    bars.set_value_label("TOp/s/W (log scale)")
+    bars.set_value_label("efficiency (TOp/s/W, log scale)")
 
 
 def _energy_panel(ax: Axes, rows: list[Row], labels: list[str]) -> None:
     bars = _slots(ax, rows, labels)
     index = list(range(len(rows)))
     base = [0.0] * len(rows)
-    for part in PARTS:
-        values = [(r[f"{part}_energy_j"] or 0.0) * style.MJ_PER_J for r in rows]
-        bars.bar(index, values, base, color=style.PART_COLORS[part])
+    for part in style.ENERGY_PARTS:
+        values = [frame_energy(r, part) * style.MJ_PER_J for r in rows]
+        bars.bar(index, values, base, color=style.color(part))
         base = [b + v for b, v in zip(base, values, strict=True)]
     for i, (row, total) in enumerate(zip(rows, base, strict=True)):
-        io = sum(row[f"{p}_energy_j"] or 0.0 for p in style.IO_PARTS) / row["total_energy_j"]
+        io = sum(frame_energy(row, p) for p in style.IO_PARTS) / row["total_energy_j"]
         bars.annotate(i, total, f"{total:.3g} mJ\n{io:.0%} I/O")
     bars.set_extent(max(base))
     bars.set_value_label("energy per frame (mJ)")
@@ -150,7 +150,7 @@ def comparison_figure(groups: dict[Group, list[Row]], varying: Varying = NOT_VAR
             [],
             [],
             marker=style.CORE_MARKER,
-            color=style.PART_COLORS["core"],
+            color=style.color("compute"),
             linestyle="none",
             label="core only (published / simulated core energy)",
         ),
@@ -169,7 +169,7 @@ def comparison_figure(groups: dict[Group, list[Row]], varying: Varying = NOT_VAR
             linewidth=style.LINE_WIDTH,
             label="loss: I/O (+ on-chip memory, leakage)",
         ),
-        *(part_patch(p) for p in PARTS),
+        *(part_patch(p) for p in style.ENERGY_PARTS),
     ]
     legend = fig.legend(handles=handles, loc="lower center", ncols=style.LEGEND_COLUMNS)
     title = fig.suptitle(
@@ -180,4 +180,5 @@ def comparison_figure(groups: dict[Group, list[Row]], varying: Varying = NOT_VAR
     )
     grid = axes[0, 0].get_subplotspec().get_gridspec()
     fit_grid(fig, grid, title=title, legend=legend, legend_columns=style.LEGEND_COLUMNS)
+    fit_annotations(fig)
     return fig

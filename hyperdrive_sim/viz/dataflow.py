@@ -9,7 +9,10 @@ the point's network, input and mesh that differs between two points of one netwo
 input. The *reference* value of a column is its most common one (ties: first seen); a
 configuration is named by the settings that differ from it (``border_exchange=streamed``),
 or ``reference`` when none does, so any new setting or value (another system key) shows up
-without code changes. Each configuration keeps its colour in both figures.
+without code changes. With named alternatives (an ``alternative`` column, from the
+experiment's ``sweep.alternatives``) a configuration is named by its alternative, the
+first one is the reference, and both figures are drawn whatever the alternatives set.
+Each configuration keeps its colour in both figures.
 
 - ``border_stall``: share of chip-cycles stalled waiting for halos and for weights, against
   the number of chips, per network and input, one line per configuration run on two or more
@@ -42,9 +45,16 @@ from hyperdrive_sim.viz.bars import (
     infeasible_strip,
     infeasible_strip_handle,
 )
-from hyperdrive_sim.viz.grid import panel_rows, place_panels
+from hyperdrive_sim.viz.grid import fit_title, panel_rows, place_panels
 from hyperdrive_sim.viz.load import Row, cell_key
-from hyperdrive_sim.viz.points import input_name, is_baseline, mesh_name, mesh_order
+from hyperdrive_sim.viz.points import (
+    ALTERNATIVE,
+    implied_by_alternative,
+    input_name,
+    is_baseline,
+    mesh_name,
+    mesh_order,
+)
 from hyperdrive_sim.viz.save import new_figure, styled
 
 #: file stems of the two figures
@@ -68,10 +78,10 @@ POINT_COLUMNS = frozenset(("network", "input", "mesh", "tiling", "accelerator"))
 REFERENCE = "reference"
 #: (column, scale, axis label, title, value format) of the comparison panels, left to right
 PANELS = (
-    ("total_energy_j", style.MJ_PER_J, "mJ per frame", "Energy per frame", "{:.4g}"),
-    ("fps", 1.0, "frames/s", "Frames/s (steady state)", "{:.1f}"),
-    ("latency_s", style.MS_PER_S, "ms", "Latency (first frame)", "{:.2f}"),
-    ("chips", 1.0, "chips", "Chips", "{:.0f}"),
+    ("total_energy_j", style.MJ_PER_J, "energy per frame (mJ)", "Energy per frame", "{:.4g}"),
+    ("fps", 1.0, "throughput (frames/s)", "Frames/s (steady state)", "{:.1f}"),
+    ("latency_s", style.MS_PER_S, "latency (ms)", "Latency (first frame)", "{:.2f}"),
+    ("chips", 1.0, "mesh size (chips)", "Chips", "{:.0f}"),
 )
 #: (column, title, line style, marker) of the stall panels
 STALLS = (
@@ -93,7 +103,7 @@ COMPARISON_WIDTH = 13.0
 CONFIG_HEIGHT = 0.34
 ROW_MARGIN = 1.5
 STALL_PANEL = (4.6, 3.6)
-#: legend columns of the stall figure (configurations, then the two line styles)
+#: legend columns of the stall figure (configurations)
 STALL_LEGEND_COLUMNS = 3
 #: head-room (fraction of the largest value) for the value labels right of the bars
 LABEL_ROOM = 0.75
@@ -105,7 +115,16 @@ MIN_STALL_TOP = 0.5
 
 def config_columns(points: list[Row], extra_columns: Iterable[str]) -> tuple[str, ...]:
     """Sweep columns (not network, input, mesh, tiling) whose value differs between two
-    Hyperdrive points of one network and input."""
+    Hyperdrive points of one network and input; with named alternatives, ``alternative``
+    first and without the columns an alternative's name already says."""
+    found = _differing(points, extra_columns)
+    if ALTERNATIVE not in found:
+        return found
+    implied = implied_by_alternative(points, found)
+    return (ALTERNATIVE, *(c for c in found if c != ALTERNATIVE and c not in implied))
+
+
+def _differing(points: list[Row], extra_columns: Iterable[str]) -> tuple[str, ...]:
     rows = [r for r in points if not is_baseline(r)]
     found = []
     for col in extra_columns:
@@ -147,14 +166,36 @@ def _setting(column: str, value: Any) -> str:
 
 
 def config_label(row: Row, columns: tuple[str, ...], reference: dict[str, str]) -> str:
-    """The settings of ``row`` that differ from the reference, or ``reference``."""
-    diff = [_setting(c, row.get(c)) for c in columns if cell_key(row.get(c)) != reference[c]]
-    return ", ".join(diff) or REFERENCE
+    """The settings of ``row`` that differ from the reference, or ``reference``; a named
+    alternative by its name (and the other settings that differ)."""
+    named = [cell_key(row.get(ALTERNATIVE))] if ALTERNATIVE in columns else []
+    diff = [
+        _setting(c, row.get(c))
+        for c in columns
+        if c != ALTERNATIVE and cell_key(row.get(c)) != reference[c]
+    ]
+    return ", ".join(named + diff) or REFERENCE
+
+
+def reference_name(points: list[Row], columns: tuple[str, ...]) -> str:
+    """The configuration others are compared with: ``reference``, or with named
+    alternatives the first (as the experiment lists them)."""
+    if ALTERNATIVE not in columns:
+        return REFERENCE
+    rows = [r for r in points if not is_baseline(r)]
+    return next(cell_key(r[ALTERNATIVE]) for r in rows if r.get(ALTERNATIVE) is not None)
 
 
 def reference_text(points: list[Row], columns: tuple[str, ...]) -> str:
-    """``reference: border_exchange=bulk, ...`` with the values as the points hold them."""
+    """``reference: border_exchange=bulk, ...`` with the values as the points hold them;
+    with named alternatives, the first one's name and the settings it runs with."""
     rows = [r for r in points if not is_baseline(r)]
+    if ALTERNATIVE in columns:
+        name = reference_name(points, columns)
+        own = [r for r in rows if cell_key(r.get(ALTERNATIVE)) == name]
+        implied = implied_by_alternative(rows, [k for k in own[0] if "." in k])
+        shown = [_setting(c, own[0].get(c)) for c in implied]
+        return f"{name}: {', '.join(shown)}" if shown else name
     ref = reference_values(points, columns)
     shown = []
     for col in columns:
@@ -282,7 +323,7 @@ def _chips_axis(ax: Axes, rows: list[Row]) -> None:
     ax.xaxis.set_minor_locator(NullLocator())
     ax.set_xticklabels(names)
     ax.set_xlim(min(ticks) / 2**0.35, max(ticks) * 2**0.35)
-    ax.set_xlabel("chips (log scale)")
+    ax.set_xlabel("mesh size (chips, log scale)")
     ax.grid(alpha=style.GRID_ALPHA)
     ax.set_axisbelow(True)
 
@@ -332,7 +373,7 @@ def border_stall_figure(points: list[Row], columns: tuple[str, ...]) -> Figure:
         for ax, (column, meaning, _, _) in zip(axes, STALLS, strict=True):
             _stall_panel(ax, column, lines, colors)
             _chips_axis(ax, rows)
-            ax.set_ylabel("share of chip-cycles")
+            ax.set_ylabel("share of chip-cycles (%)")
             ax.set_title(style.label(meaning))
         drawn |= set(lines)
         infeasible |= any(not r["fits"] for r in rows)
@@ -342,10 +383,7 @@ def border_stall_figure(points: list[Row], columns: tuple[str, ...]) -> Figure:
         for n in colors
         if n in drawn
     ]
-    handles += [
-        Line2D([], [], color="black", linestyle=ls, marker=m, label=style.label(meaning))
-        for _, meaning, ls, m in STALLS
-    ]
+    # each panel's title names its stall: no legend entry for its line style
     if infeasible:
         handles.append(infeasible_strip_handle())
     ncols = min(len(handles), STALL_LEGEND_COLUMNS)
@@ -371,11 +409,15 @@ def _relative(value: float, base: float | None) -> str:
 
 
 def _comparison_row(
-    sub: SubFigure, group: str, picks: list[tuple[str, Row]], colors: dict[str, str]
+    sub: SubFigure,
+    group: str,
+    picks: list[tuple[str, Row]],
+    colors: dict[str, str],
+    reference: str,
 ) -> None:
     labels = [f"{name} [{mesh_name(row)}]" for name, row in picks]
     axes = sub.subplots(1, len(PANELS))
-    ref = next((row for name, row in picks if name == REFERENCE and row["fits"]), None)
+    ref = next((row for name, row in picks if name == reference and row["fits"]), None)
     bad = [i for i, (_, row) in enumerate(picks) if not row["fits"]]
     for k, (ax, (column, scale, unit, title, fmt)) in enumerate(zip(axes, PANELS, strict=True)):
         bars = PointBars(ax, labels, horizontal=True)
@@ -386,7 +428,7 @@ def _comparison_row(
         base = ref[column] * scale if ref is not None and ref.get(column) else None
         for i, value in zip(good, values, strict=True):
             same = base is not None and value == base  # e.g. the same chips: no "+0.0%"
-            extra = "" if picks[i][0] == REFERENCE or same else _relative(value, base)
+            extra = "" if picks[i][0] == reference or same else _relative(value, base)
             bars.annotate(i, value, fmt.format(value) + extra)
         if bad:
             texts = [
@@ -424,27 +466,31 @@ def dataflow_comparison_figure(points: list[Row], columns: tuple[str, ...]) -> F
     ]
     fig = new_figure(COMPARISON_WIDTH, sum(heights) + style.FIG_MARGIN_HEIGHT)
     subs = fig.subfigures(len(chosen), 1, squeeze=False, height_ratios=heights)[:, 0]
+    reference = reference_name(points, columns)
     for sub, (group, picks) in zip(subs, chosen.items(), strict=True):
-        _comparison_row(sub, group, picks, colors)
+        _comparison_row(sub, group, picks, colors, reference)
     handles: list[Patch] = [Patch(color=c, label=n) for n, c in colors.items()]
     if any(not r["fits"] for picks in chosen.values() for _, r in picks):
         handles.append(infeasible_patch())
     fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4))
-    fig.suptitle(
+    title = fig.suptitle(
         "Dataflow alternatives: each configuration [mesh] per network and input\n"
         f"(change against the reference in brackets; {reference_text(points, columns)})",
         fontsize=style.FONT_SIZE + 1,
     )
+    fit_title(title, fig.get_figwidth())
     return fig
 
 
 def dataflow_figures(points: list[Row], extra_columns: Iterable[str]) -> list[tuple[str, Any]]:
     """(file stem, builder, points, config columns) of the figures the points support:
-    none unless a dataflow option varies and a point fits; the border-stall figure when a
+    none unless a dataflow option varies or named alternatives are compared, and a point
+    fits; the border-stall figure when a
     configuration ran on two or more meshes, the comparison when a network and input ran in
     two or more configurations."""
     columns = config_columns(points, extra_columns)
-    if not is_dataflow(columns) or not any(r["fits"] for r in points):
+    compared = ALTERNATIVE in columns or is_dataflow(_differing(points, extra_columns))
+    if not compared or not any(r["fits"] for r in points):
         return []
     figures: list[tuple[str, Any]] = []
     if stall_series(points, columns):

@@ -5,11 +5,11 @@ from __future__ import annotations
 from matplotlib.artist import Artist
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
 
 from hyperdrive_sim.viz import style
 from hyperdrive_sim.viz.bars import (
     PointBars,
+    fit_annotations,
     infeasible_patch,
     is_horizontal,
     part_patch,
@@ -17,6 +17,7 @@ from hyperdrive_sim.viz.bars import (
 )
 from hyperdrive_sim.viz.grid import fit_grid
 from hyperdrive_sim.viz.load import Row
+from hyperdrive_sim.viz.palette import frame_energy
 from hyperdrive_sim.viz.points import (
     NOT_VARYING,
     Varying,
@@ -49,8 +50,8 @@ def _unfit_labels(points: list[Row], index: list[int]) -> list[str]:
 
 
 def _share(row: Row, part: str) -> float:
-    """Percent of the frame's energy spent in ``part``."""
-    return row[f"{part}_energy_j"] / row["total_energy_j"] * style.PERCENT
+    """Percent of the frame's energy spent in ``part`` (a key of ``style.ENERGY_PARTS``)."""
+    return frame_energy(row, part) / row["total_energy_j"] * style.PERCENT
 
 
 def _panel_label(row: Row, varying: Varying) -> str:
@@ -90,9 +91,9 @@ def io_vs_core_figure(points: list[Row], varying: Varying = NOT_VARYING) -> Figu
         bars = PointBars(ax, [_panel_label(r, varying) for r in rows], horizontal=stacked)
         feasible, infeasible = _split(rows)
         base = [0.0] * len(feasible)
-        for column, (color, _) in style.FRAME_PARTS.items():
-            values = [(rows[i].get(column) or 0.0) * style.MJ_PER_J for i in feasible]
-            bars.bar(feasible, values, base, color=color)
+        for part in style.ENERGY_PARTS:
+            values = [frame_energy(rows[i], part) * style.MJ_PER_J for i in feasible]
+            bars.bar(feasible, values, base, color=style.color(part))
             base = [b + v for b, v in zip(base, values, strict=True)]
         for i, total in zip(feasible, base, strict=True):
             bars.annotate(i, total, f"{rows[i]['system_tops_per_w']:.2f}\nTOp/s/W")
@@ -101,7 +102,7 @@ def io_vs_core_figure(points: list[Row], varying: Varying = NOT_VARYING) -> Figu
         bars.set_value_label("energy per frame (mJ)")
         ax.set_title(name, loc="left", fontweight="bold")
         unfit = unfit or bool(infeasible)
-    handles: list[Artist] = [Patch(facecolor=c, label=lbl) for c, lbl in style.FRAME_PARTS.values()]
+    handles: list[Artist] = [part_patch(p) for p in style.ENERGY_PARTS]
     handles += [infeasible_patch()] if unfit else []
     legend = fig.legend(handles=handles, loc="lower center", ncols=style.LEGEND_COLUMNS)
     title = fig.suptitle(
@@ -120,6 +121,7 @@ def io_vs_core_figure(points: list[Row], varying: Varying = NOT_VARYING) -> Figu
         legend_columns=style.LEGEND_COLUMNS,
         axes_height=sum(counts) * style.POINT_ROW_HEIGHT if stacked else None,
     )
+    fit_annotations(fig)
     return fig
 
 
@@ -142,7 +144,7 @@ def energy_share_figure(points: list[Row], varying: Varying = NOT_VARYING) -> Fi
     base = [0.0] * len(feasible)
     handles: list[Artist] = [part_patch(p) for p in style.IO_PARTS]
     for part, values in shares.items():
-        bars.bar(feasible, values, base, color=style.PART_COLORS[part])
+        bars.bar(feasible, values, base, color=style.color(part))
         base = [b + v for b, v in zip(base, values, strict=True)]
     for i, share in zip(feasible, base, strict=True):
         bars.annotate(i, share, f"{share:.0f} %")
@@ -164,9 +166,10 @@ def energy_share_figure(points: list[Row], varying: Varying = NOT_VARYING) -> Fi
     sc.set_xlim(0, style.PERCENT)
     sc.set_ylim(0, max(efficiency, default=1.0) * (1 + style.HEADROOM))
     sc.set_xlabel("I/O share (%)")
-    sc.set_ylabel("system-level TOp/s/W")
+    sc.set_ylabel("system-level efficiency (TOp/s/W)")
     sc.grid(alpha=style.GRID_ALPHA)
     sc.set_title("System efficiency vs I/O share")
     title = fig.suptitle(noted("I/O share of system energy", varying))
     fit_grid(fig, grid, title=title, legend=legend, legend_columns=len(handles))
+    fit_annotations(fig)
     return fig

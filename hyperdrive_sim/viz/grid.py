@@ -27,7 +27,7 @@ from hyperdrive_sim.viz import style
 from hyperdrive_sim.viz.save import new_figure
 
 
-def text_width(texts: Iterable[str], size: float, weight: str = "normal") -> float:
+def text_width(texts: Iterable[str], size: float, weight: str | int = "normal") -> float:
     """Width (inches) of the widest line of ``texts`` at font ``size`` (points), as the PNG
     renderer will draw it (its hinting at ``style.DPI`` included)."""
     prop = FontProperties(size=size, weight=weight)
@@ -38,6 +38,36 @@ def text_width(texts: Iterable[str], size: float, weight: str = "normal") -> flo
 
 #: measures texts only: its one-pixel canvas is never drawn on
 _MEASURE = RendererAgg(1, 1, style.DPI)
+
+
+def wrap(text: str, width: float, size: float, weight: str | int = "normal") -> str:
+    """``text`` with each line broken at spaces so that none is wider than ``width`` inches
+    at font ``size`` (a single word wider than that stays whole)."""
+    out = []
+    for line in text.split("\n"):
+        current = ""
+        for word in line.split(" "):
+            trial = f"{current} {word}" if current else word
+            if current and text_width([trial], size, weight) > width:
+                out.append(current)
+                current = word
+            else:
+                current = trial
+        out.append(current)
+    return "\n".join(out)
+
+
+def fit_title(title: Text, width: float) -> None:
+    """Wrap ``title`` (a figure's title) to a figure ``width`` inches wide, its margins
+    left: titles fit by construction, never clipped."""
+    room = width - 2 * style.FIG_PAD
+    size, weight = title.get_fontsize(), title.get_fontweight()
+    title.set_text(wrap(title.get_text(), room, size, weight))
+
+
+def legend_width(legend: Legend) -> float:
+    """Width (inches) of ``legend`` as the PNG renderer lays it out."""
+    return legend.get_window_extent(_MEASURE).width / style.DPI
 
 
 def line_height(size: float, lines: int = 1) -> float:
@@ -76,7 +106,8 @@ def place_panels(
     ncols=legend_columns)``): each column of panels as wide as its widest y tick label and
     its y label need, each row's panels under its titles. Returns the row titles."""
     fig, row_height = rows.fig, rows.row_height
-    width = fig.get_figwidth()
+    width = max(fig.get_figwidth(), legend_width(legend) + 2 * style.FIG_PAD)
+    fit_title(title, width)
     top = style.FIG_PAD + line_height(style.TITLE_SIZE, _lines(title.get_text()))
     bottom = style.FIG_PAD + _legend_height(legend, legend_columns)
     height = row_height * len(rows.axes) + top + bottom
@@ -216,7 +247,7 @@ def fit_grid(
     heights = grid.get_height_ratios() or [1.0] * nrows
     mean_w, mean_h = sum(ratios) / ncols, sum(heights) / nrows
     # long labels, titles or legends grow the figure rather than squeeze the panels away:
-    # each panel as wide as its title, as tall as its y label
+    # each panel as wide as its title and its x label, as tall as its y label
     min_w, min_h = style.MIN_PANEL_SIZE
     rooms = []
     for ax, spec in panels:
@@ -230,13 +261,20 @@ def fit_grid(
                 above=line_height(style.FONT_SIZE + 1, titles) + style.TITLE_PAD if titles else 0.0,
             )
         )
-        min_w = max(min_w, _title_width(ax) * mean_w / sum(ratios[c] for c in spec.colspan))
+        widest = max(_title_width(ax), text_width([ax.get_xlabel()], style.FONT_SIZE))
+        min_w = max(min_w, widest * mean_w / sum(ratios[c] for c in spec.colspan))
         if ax.yaxis.label.get_rotation() % 180:
             tall = text_width([ax.get_ylabel()], style.FONT_SIZE)
             min_h = max(min_h, tall * mean_h / sum(heights[r] for r in spec.rowspan))
     left = style.FIG_PAD + max((r.left for r in rooms if r.cols.start == 0), default=0.0)
     gap_x = max((r.left for r in rooms if r.cols.start > 0), default=0.0) + style.PANEL_RIGHT_PAD
     right = style.PANEL_RIGHT_PAD
+    width = max(
+        width,
+        left + right + (ncols - 1) * gap_x + ncols * min_w,
+        legend_width(legend) + 2 * style.FIG_PAD,
+    )
+    fit_title(title, width)
     top = (
         style.FIG_PAD
         + line_height(style.TITLE_SIZE, _lines(title.get_text()))
@@ -252,7 +290,6 @@ def fit_grid(
         + max((r.above for r in rooms if r.rows.start > 0), default=0.0)
         + style.PANEL_GAP_Y
     )
-    width = max(width, left + right + (ncols - 1) * gap_x + ncols * min_w)
     if axes_height is None:
         axes_height = height - top - bottom - (nrows - 1) * gap_y
     height = top + bottom + (nrows - 1) * gap_y + max(axes_height, nrows * min_h)

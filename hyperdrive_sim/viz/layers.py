@@ -9,12 +9,13 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 from matplotlib.transforms import ScaledTranslation
 
-from hyperdrive_sim.pricing import PARTS
 from hyperdrive_sim.viz import style
-from hyperdrive_sim.viz.grid import text_width
+from hyperdrive_sim.viz.grid import fit_title, line_height, text_width
 from hyperdrive_sim.viz.load import Row
+from hyperdrive_sim.viz.palette import layer_energy
 from hyperdrive_sim.viz.points import NOT_VARYING, Varying, point_label
 from hyperdrive_sim.viz.save import new_figure, styled
 
@@ -130,15 +131,17 @@ def _stall_panel(ax: Axes, point: Row, layers: list[Row], y: np.ndarray) -> None
             label=style.ACTIVITY_LABELS[kind],
         )
         left = left + values
-    ax.set_xlabel("thousand cycles, mean per chip")
+    ax.set_xlabel("stall per chip, mean (thousand cycles)")
     ax.set_title("Stalls")
 
 
 def _energy_panel(ax: Axes, layers: list[Row], y: np.ndarray) -> None:
     left = 0 * y
-    for part in PARTS:
-        values = _values(layers, f"{part}_energy_j", style.UJ_PER_J)
-        _hbar(ax, y, values, left, color=style.PART_COLORS[part], label=style.PART_LABELS[part])
+    for part in style.ENERGY_PARTS:
+        values = np.array([layer_energy(r, part) * style.UJ_PER_J for r in layers])
+        if part == "offchip_maps" and not values.any():
+            continue  # a Hyperdrive layer streams weights only: no empty legend entry
+        _hbar(ax, y, values, left, color=style.color(part), label=style.label(part))
         left = left + values
     ax.set_xlabel("energy (µJ)")
     ax.set_title("Energy by part (image in/out not included)")
@@ -210,16 +213,22 @@ def layer_figure(point: Row, layers: list[Row], varying: Varying = NOT_VARYING) 
         bbox_to_anchor=(0.5, style.FIG_PAD / height),
         ncols=style.LAYER_LEGEND_COLUMNS,
     )
-    fig.suptitle(f"Per-layer breakdown: {point_label(point, varying, every=True)}")
-    _fixed_layout(fig, names, len(legend))
+    title = fig.suptitle(f"Per-layer breakdown: {point_label(point, varying, every=True)}")
+    fit_title(title, style.LAYER_FIG_WIDTH)
+    _fixed_layout(fig, names, len(legend), title)
     return fig
 
 
-def _fixed_layout(fig: Figure, names: list[str], legend_entries: int) -> None:
-    """Margins from what the figure holds (the widest layer name, the legend's rows) rather
-    than a layout engine: constrained layout costs a whole extra drawing pass of every
-    text, a third of the time this figure takes."""
+def _fixed_layout(fig: Figure, names: list[str], legend_entries: int, title: Text) -> None:
+    """Margins from what the figure holds (the widest layer name, the legend's rows, the
+    title's lines) rather than a layout engine: constrained layout costs a whole extra
+    drawing pass of every text, a third of the time this figure takes."""
     width, height = fig.get_size_inches()
+    titles = style.TITLES_HEIGHT + line_height(style.TITLE_SIZE, title.get_text().count("\n"))
+    height += titles - style.TITLES_HEIGHT
+    fig.set_size_inches(width, height)
+    fig.legends[0].set_bbox_to_anchor((0.5, style.FIG_PAD / height), transform=fig.transFigure)
+    title.set(y=1 - style.FIG_PAD / height, va="top")
     longest = sorted(names, key=len)[-style.NAMES_MEASURED :]
     left = text_width(longest, style.SMALL_FONT_SIZE) + style.ROW_NAME_PAD + style.FIG_PAD
     rows = math.ceil(legend_entries / style.LAYER_LEGEND_COLUMNS)
@@ -231,6 +240,6 @@ def _fixed_layout(fig: Figure, names: list[str], legend_entries: int) -> None:
         left=left / width,
         right=1 - style.PANEL_RIGHT_PAD / width,
         bottom=bottom / height,
-        top=1 - style.TITLES_HEIGHT / height,
+        top=1 - titles / height,
         wspace=style.PANEL_GAP / panel,
     )

@@ -9,25 +9,30 @@ labelled by mesh and memory. Axes are logarithmic where the values span over a d
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.colors import LogNorm, Normalize
+from matplotlib.figure import Figure
 
 from hyperdrive_sim.explore.pareto import front_2d
+from hyperdrive_sim.viz import style
+from hyperdrive_sim.viz.grid import fit_title
+from hyperdrive_sim.viz.labels import declutter
 from hyperdrive_sim.viz.save import new_figure, save_figure, styled
 
 #: axis labels of the usual objectives
 AXIS_LABELS = {
     "total_energy_j": "energy per frame (mJ)",
-    "fps": "frames per second",
+    "fps": "throughput (frames/s)",
     "latency_s": "latency (ms)",
-    "chips": "chips",
+    "chips": "mesh size (chips)",
     "silicon_area_mm2": "silicon area, all chips (mm²)",
     "chip_area_mm2": "area per chip (mm²)",
     "system_tops_per_w": "system efficiency (TOp/s/W)",
@@ -101,11 +106,11 @@ def pareto_figure(rows: Sequence[dict], objectives: Sequence[tuple[str, bool]], 
     scatter = None
     for ax, (i, j) in zip(axes, pairs, strict=False):
         (cx, mx), (cy, my) = objectives[i], objectives[j]
-        for group, style in ((bad, {"c": "#CFCFCF", "s": 8, "alpha": 0.5}),):
+        for group, look in ((bad, {"c": "#CFCFCF", "s": 8, "alpha": 0.5}),):
             if group:
                 ax.scatter(
                     [_value(r, cx) for r in group], [_value(r, cy) for r in group],
-                    marker="x", linewidths=0.6, label="violates a constraint", **style,
+                    marker="x", linewidths=0.6, label="violates a constraint", **look,
                 )  # fmt: skip
         if ok:
             x = np.array([_value(r, cx) for r in ok])
@@ -122,7 +127,7 @@ def pareto_figure(rows: Sequence[dict], objectives: Sequence[tuple[str, bool]], 
             for k in spread_out(x, y, stair):
                 ax.annotate(
                     point_name(ok[k]), (x[k], y[k]), xytext=(4, 4), textcoords="offset points",
-                    fontsize=6.5, color="#333333",
+                    fontsize=6.5, color="#333333", bbox=style.TEXT_BOX,
                 )  # fmt: skip
             _log_if_spread(ax, "x", x)
             _log_if_spread(ax, "y", y)
@@ -135,9 +140,36 @@ def pareto_figure(rows: Sequence[dict], objectives: Sequence[tuple[str, bool]], 
     if handles:
         fig.legend(handles, labels, loc="outside lower center", ncols=len(handles), fontsize=8)
     if scatter is not None:
-        fig.colorbar(scatter, ax=list(axes[: len(pairs)]), label="chips", shrink=0.8)
-    fig.suptitle(title + "   (↓ lower is better, ↑ higher is better)")
+        fig.colorbar(scatter, ax=list(axes[: len(pairs)]), label="mesh size (chips)", shrink=0.8)
+    suptitle = fig.suptitle(title + "   (↓ lower is better, ↑ higher is better)")
+    fit_title(suptitle, fig.get_figwidth())
+    # lay out once, then move the point labels off each other where they collide
+    fig.get_layout_engine().execute(fig)
+    fig.set_layout_engine("none")
+    declutter(fig, list(axes[: len(pairs)]))
     return fig
+
+
+def pareto_builds(
+    rows: Sequence[dict],
+    objectives: Sequence[tuple[str, bool]],
+    scenarios: Sequence[str] = (),
+) -> list[tuple[str, Callable[[], Figure]]]:
+    """(file stem, build) of one Pareto figure per network, input and scenario value."""
+    cases: dict[tuple, list[dict]] = {}
+    for r in rows:
+        key = (r["network"], r["input_w"], r["input_h"], *(r.get(k) for k in scenarios))
+        cases.setdefault(key, []).append(r)
+    builds = []
+    for (net, w, h, *values), case in cases.items():
+        extra = "".join(f", {k} = {v}" for k, v in zip(scenarios, values, strict=True))
+        stem = f"pareto_{net}_{w}x{h}" + "".join(
+            f"_{k.split('.')[-1]}-{v}" for k, v in zip(scenarios, values, strict=True)
+        )
+        title = f"{net} at {w}x{h}{extra}"
+        build = functools.partial(pareto_figure, case, objectives, title)
+        builds.append((re.sub(r"[^A-Za-z0-9_.-]", "_", stem), build))
+    return builds
 
 
 def pareto_figures(
@@ -147,16 +179,7 @@ def pareto_figures(
     scenarios: Sequence[str] = (),
 ) -> list[Path]:
     """One Pareto figure per network, input and scenario value; return the written files."""
-    cases: dict[tuple, list[dict]] = {}
-    for r in rows:
-        key = (r["network"], r["input_w"], r["input_h"], *(r.get(k) for k in scenarios))
-        cases.setdefault(key, []).append(r)
     paths = []
-    for (net, w, h, *values), case in cases.items():
-        extra = "".join(f", {k} = {v}" for k, v in zip(scenarios, values, strict=True))
-        stem = f"pareto_{net}_{w}x{h}" + "".join(
-            f"_{k.split('.')[-1]}-{v}" for k, v in zip(scenarios, values, strict=True)
-        )
-        fig = pareto_figure(case, objectives, f"{net} at {w}x{h}{extra}")
-        paths += save_figure(fig, out_dir, re.sub(r"[^A-Za-z0-9_.-]", "_", stem))
+    for stem, build in pareto_builds(rows, objectives, scenarios):
+        paths += save_figure(build(), out_dir, stem)
     return paths

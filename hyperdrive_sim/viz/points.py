@@ -20,6 +20,30 @@ def mesh_name(row: Row) -> str:
     return f"{row['mesh_rows']}x{row['mesh_cols']}"
 
 
+#: the results column naming a point's alternative (``sweep.alternatives`` of the experiment)
+ALTERNATIVE = "alternative"
+
+
+def implied_by_alternative(points: list[Row], columns: Iterable[str]) -> tuple[str, ...]:
+    """The ``columns`` whose value a point's alternative fixes (one value per alternative):
+    the overrides that make each alternative, which its name already says. None without an
+    ``alternative`` column."""
+    named = [r for r in points if r.get(ALTERNATIVE) is not None]
+    if not named:
+        return ()
+    implied = []
+    for col in columns:
+        if col == ALTERNATIVE:
+            continue
+        seen: dict[str, str] = {}
+        if all(
+            seen.setdefault(cell_key(r[ALTERNATIVE]), cell_key(r.get(col))) == cell_key(r.get(col))
+            for r in named
+        ):
+            implied.append(col)
+    return tuple(implied)
+
+
 #: evaluator of the rows of other accelerators (hyperdrive_sim.baselines)
 BASELINE = "baseline"
 #: the result column naming the accelerator (chip) of a row
@@ -92,7 +116,9 @@ def varying_columns(points: list[Row], extra_columns: Iterable[str]) -> Varying:
     varying = []
     if len({r.get(ACCELERATOR) for r in points} - {None}) > 1:  # failed rows may have none
         varying.append(ACCELERATOR)
-    for col in extra_columns:
+    extra_columns = tuple(extra_columns)
+    implied = implied_by_alternative(points, extra_columns)  # the alternative's name says it
+    for col in (c for c in extra_columns if c not in implied):
         seen: dict[tuple[str, ...], str] = {}
         for row in points:
             value = cell_key(row.get(col))
@@ -113,7 +139,11 @@ def settings(row: Row, varying: Varying, *, every: bool = False) -> tuple[str, .
     usual value (``every``: all of them); baselines have none."""
     usual = () if every else varying.usual
     return tuple(
-        f"{col.rsplit('.', 1)[-1]}={cell_key(row.get(col))}"
+        (
+            cell_key(row.get(col))  # an alternative is named by its name alone
+            if col == ALTERNATIVE
+            else f"{col.rsplit('.', 1)[-1]}={cell_key(row.get(col))}"
+        )
         for col in varying
         if col != ACCELERATOR
         and row.get(col) is not None

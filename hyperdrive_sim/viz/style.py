@@ -1,74 +1,18 @@
-"""Every style constant of the figures: colours, labels, sizes, units. One place only.
-
-Colours are colour-blind safe (Okabe-Ito). Compute-side energy parts are cool colours and
-I/O parts warm ones, so "how much is I/O" reads at a glance in every figure.
+"""Every style constant of the figures: sizes, units, markers; the colours and their
+meanings are in ``viz.palette`` (re-exported here).
 """
 
 from __future__ import annotations
 
-from hyperdrive_sim.pricing import PARTS
+from hyperdrive_sim.viz.palette import (
+    ENERGY_PARTS,
+    IO_PARTS,
+    MEANINGS,
+    color,
+    label,
+)
 
-#: meaning -> (colour, legend label): the one place colours get a meaning. A colour means
-#: one thing in every figure (tests walk the legends to check it): energy of a part, time
-#: spent doing something, or traffic of a kind. Waiting for X is a pale tint of X's colour.
-MEANINGS: dict[str, tuple[str, str]] = {
-    "compute": ("#0072B2", "core compute"),
-    "compute_alt": ("#003E66", "core compute (next layer)"),
-    "onchip_mem": ("#56B4E9", "on-chip memory"),
-    "offchip_weights": ("#D55E00", "off-chip I/O: weights"),
-    "offchip_image": ("#CC79A7", "off-chip I/O: image and results"),
-    "c2c_io": ("#E69F00", "chip-to-chip I/O"),
-    "leakage": ("#999999", "leakage"),
-    "stall_weight": ("#F2A97E", "stall: waiting for weights"),
-    "stall_border": ("#F0E442", "stall: waiting for halo (border) pixels"),
-    "stall_io": ("#E9C3D9", "waiting for input image"),
-    "wait_other": ("#BDBDBD", "waiting for partial sums"),
-    "wait_layer": ("#E2E2E2", "waiting beyond the slowest chip's compute"),
-    "link_halo": ("#9E6D00", "chip-to-chip: halo (border) pixels"),
-    "link_reduce": ("#009E73", "chip-to-chip: partial sums (reduce)"),
-    "link_weights": ("#7A3300", "chip-to-chip: forwarded weights"),
-    "transfer_other": ("#5F5F5F", "other transfer"),
-}
-assert len({c.lower() for c, _ in MEANINGS.values()}) == len(MEANINGS), "a colour, two meanings"
-assert len({lbl for _, lbl in MEANINGS.values()}) == len(MEANINGS), "a label, two colours"
-
-
-def color(meaning: str) -> str:
-    """The colour of ``meaning`` (a key of MEANINGS)."""
-    return MEANINGS[meaning][0]
-
-
-def label(meaning: str) -> str:
-    """The legend label of ``meaning`` (a key of MEANINGS)."""
-    return MEANINGS[meaning][1]
-
-
-#: energy part (pricing.PARTS) -> meaning; off-chip I/O of a layer is its weight stream
-PART_MEANINGS: dict[str, str] = {
-    "core": "compute",
-    "onchip_mem": "onchip_mem",
-    "offchip_io": "offchip_weights",
-    "c2c_io": "c2c_io",
-    "leakage": "leakage",
-}
-assert set(PART_MEANINGS) == set(PARTS), "style.py is out of date with PARTS"
-#: energy part -> colour / legend label, the same in every figure
-PART_COLORS: dict[str, str] = {p: color(m) for p, m in PART_MEANINGS.items()}
-PART_LABELS: dict[str, str] = {p: label(m) for p, m in PART_MEANINGS.items()}
-#: parts that count as I/O in the "I/O share" of a frame's energy
-IO_PARTS = ("offchip_io", "c2c_io")
-#: the frame-level bars split off-chip I/O into weights and image/results (result columns)
-FRAME_PARTS: dict[str, tuple[str, str]] = {  # column -> (colour, label)
-    column: MEANINGS[meaning]
-    for column, meaning in (
-        ("core_energy_j", "compute"),
-        ("onchip_mem_energy_j", "onchip_mem"),
-        ("offchip_weight_energy_j", "offchip_weights"),
-        ("image_io_energy_j", "offchip_image"),
-        ("c2c_io_energy_j", "c2c_io"),
-        ("leakage_energy_j", "leakage"),
-    )
-}
+__all__ = ["ENERGY_PARTS", "IO_PARTS", "MEANINGS", "color", "label"]
 
 #: chip activity (timeline and per-layer cycles) -> meaning, in legend order
 ACTIVITIES: dict[str, str] = {
@@ -94,13 +38,14 @@ INTERVAL_ACTIVITY: dict[str, str] = {
 #: writes it, e.g. "halo layer1.0.conv1") -> meaning; anything else is "transfer_other"
 TRANSFERS: dict[tuple[str, str], str] = {
     ("off-chip", "weights"): "offchip_weights",
-    ("off-chip", "image"): "offchip_image",
-    ("off-chip", "results"): "offchip_image",
+    ("off-chip", "image"): "offchip_maps",
+    ("off-chip", "results"): "offchip_maps",
     ("links", "halo"): "link_halo",
     ("links", "reduce"): "link_reduce",
     ("links", "weights"): "link_weights",
 }
 TRANSFER_OTHER = "transfer_other"
+assert set(TRANSFERS.values()) | {TRANSFER_OTHER} <= set(MEANINGS), "a transfer of no meaning"
 #: bins of the link / off-chip activity panel of a trace
 TRANSFER_BINS = 200
 
@@ -116,6 +61,11 @@ INFEASIBLE_BAND_COLOR = "#EEEEEE"
 #: series colours of lines (one per network/resolution/setting), cycled; none of them is a
 #: colour of MEANINGS, so a line never reads as an energy part or an activity
 SERIES_COLORS = ("#332288", "#117733", "#882255", "#44AA99", "#999933", "#AA4499", "#000000")
+#: markers of lines, one per cycle through SERIES_COLORS, so no two lines look alike
+SERIES_MARKERS = ("o", "s", "^", "D")
+#: sweep curves: the most lines drawn (with one legend entry each, plus one for the crosses
+#: of points that do not fit: a dozen entries at most); the others are named in the title
+MAX_SWEEP_LINES = 11
 #: mesh shape class -> (colour, marker, legend label): a square marker for square meshes, a
 #: right-pointing triangle for wide ones (more columns), an upward one for tall ones
 MESH_SHAPES: dict[str, tuple[str, str, str]] = {

@@ -8,6 +8,7 @@ settings and are left out; points that do not fit are crosses on the x axis.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterable
 from typing import Any
@@ -20,18 +21,23 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 from hyperdrive_sim.viz import style
 from hyperdrive_sim.viz.grid import fit_grid
 from hyperdrive_sim.viz.load import Row
+from hyperdrive_sim.viz.palette import frame_energy
 from hyperdrive_sim.viz.points import (
     NOT_VARYING,
     Varying,
+    implied_by_alternative,
     is_baseline,
     noted,
     point_label,
     varying_columns,
 )
 from hyperdrive_sim.viz.save import new_figure, styled
+from hyperdrive_sim.viz.units import axis_label
 
 #: sweep columns that name a point rather than set a number
 NOT_SETTINGS = frozenset(("network", "input", "mesh", "tiling", "evaluator"))
+log = logging.getLogger(__name__)
+
 #: SI prefixes of tick labels, largest first
 _PREFIXES = ((1e9, "G"), (1e6, "M"), (1e3, "k"))
 
@@ -57,9 +63,12 @@ def sweep_columns(points: list[Row], extra_columns: Iterable[str]) -> tuple[str,
     rows = [r for r in points if not is_baseline(r)]
     extra = tuple(extra_columns)
     varying = varying_columns(points, extra)
+    implied = implied_by_alternative(points, extra)  # an alternative's overrides: no axis
     found = []
     for col in extra:
-        if col in NOT_SETTINGS or not rows or not all(_numeric(r.get(col)) for r in rows):
+        if col in NOT_SETTINGS or col in implied:
+            continue
+        if not rows or not all(_numeric(r.get(col)) for r in rows):
             continue
         lines = sweep_lines(points, col, varying)
         if any(len({r[col] for r in line}) > 1 for line in lines.values()):
@@ -87,14 +96,18 @@ def _x_axis(ax: Axes, column: str, values: list[float]) -> None:
         ax.xaxis.set_major_locator(FixedLocator(distinct))
         ax.xaxis.set_minor_locator(NullLocator())
     ax.xaxis.set_major_formatter(FuncFormatter(_tick))
-    ax.set_xlabel(column + (" (log scale)" if log else ""))
+    ax.set_xlabel(axis_label(column, log))
     ax.grid(alpha=style.GRID_ALPHA)
     ax.set_axisbelow(True)
 
 
 def _io_share(row: Row) -> float:
-    io = sum(row[f"{part}_energy_j"] or 0.0 for part in style.IO_PARTS)
+    io = sum(frame_energy(row, part) for part in style.IO_PARTS)
     return io / row["total_energy_j"] * style.PERCENT
+
+
+def _unfit_rows(lines: dict[str, list[Row]], names: list[str]) -> list[Row]:
+    return [r for name in names for r in lines[name]]
 
 
 def _drawn(row: Row) -> bool:
@@ -130,30 +143,39 @@ def _core_lines(
     return max((y for curve in curves for _, y in curve), default=0.0)
 
 
-def _crosses(axes: Iterable[Axes], xs: list[float], color: str | None) -> None:
-    """Crosses on the x axis where a line has no point (grey for lines with none at all)."""
+def _crosses(axes: Iterable[Axes], xs: list[float]) -> None:
+    """Grey crosses on the x axis at the values where a line has no point."""
     for ax in axes:
         ax.plot(
             xs,
             [0.0] * len(xs),
             linestyle="none",
             marker=style.INFEASIBLE_MARKER,
-            color=color or style.INFEASIBLE_TEXT_COLOR,
+            color=style.INFEASIBLE_TEXT_COLOR,
             markersize=style.MARKER_SIZE,
             clip_on=False,
             transform=ax.get_xaxis_transform(),
         )
 
 
-def _skip_note(name: str, bad: list[Row], column: str, every: bool) -> str:
+def _unfit_label(bad: list[Row]) -> str:
+    """What the crosses stand for: points that do not fit, or failed, or both."""
     failed = {r["status"] == "failed" for r in bad}
-    what = " or ".join(
+    return " or ".join(
         label
         for label, shown in ((style.INFEASIBLE_LABEL, False), (style.FAILED_LABEL, True))
         if shown in failed
     )
-    where = "any value" if every else ", ".join(_tick(r[column]) for r in bad)
-    return f"{name}: {what} at {where} (not drawn)"
+
+
+def series_styles(names: list[str]) -> dict[str, tuple[str, str]]:
+    """(colour, marker) of each line: every line its own pair (colours cycle, the marker
+    changes with each cycle), none a colour of an energy part or activity."""
+    colors, markers = style.SERIES_COLORS, style.SERIES_MARKERS
+    return {
+        name: (colors[k % len(colors)], markers[(k // len(colors)) % len(markers)])
+        for k, name in enumerate(names)
+    }
 
 
 @styled
@@ -164,21 +186,26 @@ def sweep_figure(points: list[Row], column: str, varying: Varying = NOT_VARYING)
     varying settings (``varying``, e.g. from ``varying_columns``)."""
     lines = sweep_lines(points, column, varying)
     drawn = {name: [r for r in rows if _drawn(r)] for name, rows in lines.items()}
-    series = [name for name in lines if drawn[name]]  # lines with a point get a colour
-    colors = {n: style.SERIES_COLORS[k % len(style.SERIES_COLORS)] for k, n in enumerate(series)}
+    series = [name for name in lines if drawn[name]]  # lines with a point
+    # a legend of a dozen entries at most: the first lines, the others named in the title
+    shown, hidden = series[: style.MAX_SWEEP_LINES], series[style.MAX_SWEEP_LINES :]
+    if hidden:
+        log.warning("sweep of %s: %d lines not drawn: %s", column, len(hidden), ", ".join(hidden))
+    styles = series_styles(shown)
+    colors = {n: c for n, (c, _) in styles.items()}
     fig = new_figure(*style.SWEEP_FIG_SIZE, layout=None)
     eff, share, traffic = fig.subplots(1, 3, sharex=True)
     top = 0.0
-    for name, color in colors.items():
+    for name, (color, marker) in styles.items():
         rows = drawn[name]
         xs = [r[column] for r in rows]
-        marker = {"marker": "o", "markersize": style.MARKER_SIZE, "color": color}
+        look = {"marker": marker, "markersize": style.MARKER_SIZE, "color": color}
         system = [r["system_tops_per_w"] for r in rows]
-        eff.plot(xs, system, linewidth=style.LINE_WIDTH, **marker)
-        share.plot(xs, [_io_share(r) for r in rows], linewidth=style.LINE_WIDTH, **marker)
+        eff.plot(xs, system, linewidth=style.LINE_WIDTH, **look)
+        share.plot(xs, [_io_share(r) for r in rows], linewidth=style.LINE_WIDTH, **look)
         mbit = [(r.get("offchip_bits") or 0) / style.BITS_PER_MBIT for r in rows]
         weights = [(r.get("weight_bits") or 0) / style.BITS_PER_MBIT for r in rows]
-        traffic.plot(xs, mbit, linewidth=style.LINE_WIDTH, **marker)
+        traffic.plot(xs, mbit, linewidth=style.LINE_WIDTH, **look)
         traffic.plot(
             xs,
             weights,
@@ -188,63 +215,54 @@ def sweep_figure(points: list[Row], column: str, varying: Varying = NOT_VARYING)
         )
         top = max(top, *system)
     # core-only efficiency rarely depends on the setting: then it is a number in the title,
-    # and the axis zooms on the system-level curves instead of spanning 0 to the core's value
-    core = [r["core_tops_per_w"] for n in series for r in drawn[n] if r["core_tops_per_w"]]
+    # and the axis spans 0 to the system-level curves instead of to the core's value
+    core = [r["core_tops_per_w"] for n in shown for r in drawn[n] if r["core_tops_per_w"]]
     flat = bool(core) and max(core) - min(core) <= style.FLAT_SPREAD * max(core)
     if not flat:
-        top = max(top, _core_lines(eff, column, {n: drawn[n] for n in series}, colors))
-    skipped: list[tuple[str, str]] = []
-    for name, rows in lines.items():
-        bad = [r for r in rows if not _drawn(r)]
-        if bad:
-            _crosses((eff, share, traffic), [r[column] for r in bad], colors.get(name))
-            note = _skip_note(name, bad, column, every=len(bad) == len(rows))
-            skipped.append((note, colors.get(name, style.INFEASIBLE_TEXT_COLOR)))
-    _x_axis(eff, column, [r[column] for rows in lines.values() for r in rows])
-    _x_axis(share, column, [r[column] for rows in lines.values() for r in rows])
-    _x_axis(traffic, column, [r[column] for rows in lines.values() for r in rows])
+        top = max(top, _core_lines(eff, column, {n: drawn[n] for n in shown}, colors))
+    bad = [r for name, rows in lines.items() if name not in hidden for r in rows if not _drawn(r)]
+    _crosses((eff, share, traffic), [r[column] for r in bad])
+    never = [name for name in lines if not drawn[name]]  # no point at any value
+    values = [r[column] for name, rows in lines.items() if name not in hidden for r in rows]
+    for ax in (eff, share, traffic):
+        _x_axis(ax, column, values)
     traffic.set_ylim(bottom=0)
     traffic.set_ylabel("off-chip traffic per frame (Mbit)")
     traffic.set_title("Off-chip bits: all (solid), weights (dashed)")
-    eff.set_ylabel("TOp/s/W")
+    eff.set_ylabel("efficiency (TOp/s/W)")
+    # from zero, as every axis of a magnitude: a difference reads at its true size
+    eff.set_ylim(0, (top or 1.0) * (1 + style.HEADROOM))
     if flat:
-        low = min(r["system_tops_per_w"] for n in series for r in drawn[n])
-        span = (top - low) or top or 1.0
-        eff.set_ylim(low - span * style.HEADROOM, top + span * style.HEADROOM)
         eff.set_title(f"System-level efficiency\n(core only: {max(core):.1f} TOp/s/W throughout)")
     else:
-        eff.set_ylim(0, (top or 1.0) * (1 + style.HEADROOM))
         eff.set_title("Efficiency: system level (solid), core only (dashed)")
     share.set_ylim(0, style.PERCENT)
     share.set_ylabel("I/O share of energy per frame (%)")
     share.set_title("Off-chip + chip-to-chip I/O share of energy")
-    handles = [Line2D([], [], color=c, marker="o", label=n) for n, c in colors.items()]
-    handles.append(
-        Line2D([], [], color="black", linewidth=style.LINE_WIDTH, label="system-level TOp/s/W")
-    )
-    if not flat:
+    handles = [
+        Line2D([], [], color=c, marker=m, linewidth=style.LINE_WIDTH, label=n)
+        for n, (c, m) in styles.items()
+    ]
+    if bad:
         handles.append(
             Line2D(
-                [],
-                [],
-                color="black",
-                linewidth=style.SECONDARY_LINE_WIDTH,
-                linestyle=style.SECONDARY_LINE_STYLE,
-                label="core-only TOp/s/W",
+                [], [], color=style.INFEASIBLE_TEXT_COLOR, marker=style.INFEASIBLE_MARKER,
+                linestyle="none", label=f"{_unfit_label(bad)} (cross on the x axis)",
             )
-        )
-    handles += [
-        Line2D([], [], color=color, marker=style.INFEASIBLE_MARKER, linestyle="none", label=note)
-        for note, color in skipped
-    ]
-    ncols = min(len(handles), 2)
+        )  # fmt: skip
+    ncols = max(1, min(len(handles), 2))
     legend = fig.legend(handles=handles, loc="lower center", ncols=ncols)
-    title = fig.suptitle(
-        noted(
-            f"Sweep of {column}: efficiency, I/O share and off-chip traffic",
-            varying.without(column),
-        )
+    notes = []
+    if never:
+        notes.append(f"not drawn, {_unfit_label(_unfit_rows(lines, never))} at every value: "
+                     + ", ".join(never))  # fmt: skip
+    if hidden:
+        notes.append(f"{len(hidden)} more lines not drawn: more than a legend tells apart")
+    text = noted(
+        f"Sweep of {column}: efficiency, I/O share and off-chip traffic",
+        varying.without(column),
     )
+    title = fig.suptitle("\n".join([text, *(f"({n})" for n in notes)]))
     grid = eff.get_subplotspec().get_gridspec()
     fit_grid(fig, grid, title=title, legend=legend, legend_columns=ncols)
     return fig

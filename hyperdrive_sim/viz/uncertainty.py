@@ -9,16 +9,19 @@
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from hyperdrive_sim import limits
 from hyperdrive_sim.errors import InputError
 from hyperdrive_sim.readfile import read_input
-from hyperdrive_sim.viz import style
+from hyperdrive_sim.viz.grid import fit_title
 from hyperdrive_sim.viz.save import new_figure, save_figure, styled
 
 #: tornado charts drawn at most (the first points that fit), and bars per chart
@@ -30,7 +33,10 @@ PANELS = (
     ("io_share", "I/O share of the energy (%)", 100.0),
     ("system_tops_per_w", "system efficiency (TOp/s/W)", 1.0),
 )
-LOW_COLOUR, HIGH_COLOUR = "#0072B2", "#D55E00"
+#: colours of their own (not an energy part's): the parameter at its low / high end, and
+#: the bars at the preset values
+LOW_COLOUR, HIGH_COLOUR = "#44AA99", "#882255"
+PRESET_COLOUR = "#88CCEE"
 
 
 def _read(path: Path) -> list[dict]:
@@ -61,7 +67,7 @@ def uncertainty_figure(rows: list[dict]):
         base = np.array([_num(r[column]) for r in ok]) * scale
         lo = np.array([_num(r[f"{column}_p5"]) for r in ok]) * scale
         hi = np.array([_num(r[f"{column}_p95"]) for r in ok]) * scale
-        ax.barh(y, base, color=style.color("compute"), alpha=0.75, label="preset values")
+        ax.barh(y, base, color=PRESET_COLOUR, label="preset values")
         err = np.vstack([np.maximum(base - lo, 0), np.maximum(hi - base, 0)])
         ax.errorbar(base, y, xerr=err, fmt="none", ecolor="black", capsize=3, lw=1,
                     label="Monte-Carlo p5 to p95")  # fmt: skip
@@ -71,7 +77,7 @@ def uncertainty_figure(rows: list[dict]):
     axes[0].invert_yaxis()
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=2)
-    fig.suptitle("Results over the assumed values' ranges")
+    fit_title(fig.suptitle("Results over the assumed values' ranges"), fig.get_figwidth())
     return fig
 
 
@@ -106,16 +112,28 @@ def tornado_figure(entries: list[dict], title: str, base_value: float):
     return fig
 
 
-def uncertainty_figures(results_dir: Path, out_dir: Path | None = None) -> list[Path]:
-    """Draw the sensitivity figures of ``results_dir``; return the written files."""
+def uncertainty_builds(results_dir: Path) -> list[tuple[str, Callable[[], Figure]]]:
+    """(file stem, build) of the sensitivity figures of ``results_dir``."""
     results_dir = Path(results_dir)
-    out = out_dir or results_dir / "figures"
     rows = _read(results_dir / "uncertainty.csv")
     tornado = _read(results_dir / "tornado.csv")
-    paths = save_figure(uncertainty_figure(rows), out, "uncertainty")
+    builds: list[tuple[str, Callable[[], Figure]]] = [
+        ("uncertainty", functools.partial(uncertainty_figure, rows))
+    ]
     for row in [r for r in rows if r["fits"] == "True"][:MAX_TORNADOS]:
         entries = [t for t in tornado if t["point"] == row["point"]]
         name = re.sub(r"[^A-Za-z0-9_.-]", "_", "tornado_" + point_label(row).replace(" ", "_"))
-        fig = tornado_figure(entries, point_label(row), _num(row["system_tops_per_w"]))
-        paths += save_figure(fig, out, f"{name}_{row['point']}")
+        build = functools.partial(
+            tornado_figure, entries, point_label(row), _num(row["system_tops_per_w"])
+        )
+        builds.append((f"{name}_{row['point']}", build))
+    return builds
+
+
+def uncertainty_figures(results_dir: Path, out_dir: Path | None = None) -> list[Path]:
+    """Draw the sensitivity figures of ``results_dir``; return the written files."""
+    out = out_dir or Path(results_dir) / "figures"
+    paths: list[Path] = []
+    for stem, build in uncertainty_builds(results_dir):
+        paths += save_figure(build(), out, stem)
     return paths
