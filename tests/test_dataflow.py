@@ -318,7 +318,7 @@ def test_readme_dataflow_table_is_what_a_fresh_run_prints() -> None:
     table = readme[readme.index("| configuration | ResNet-34 224") :].split("\n\n")[0]
     columns = [("resnet34", 224), ("mobilenet_v2", 224), ("resnet34", 1920)]
     reference = {"system.border_exchange": "bulk", "chip.fuse_pooling": False,
-                 "system.organisation": "tiled", "system.frames": 1, "system.batch": 1,
+                 "system.organisation": "tiled", "system.frames": 3, "system.batch": 1,
                  "system.partitioning": "spatial"}  # fmt: skip
     checked = 0
     for line in table.splitlines()[2:]:
