@@ -433,3 +433,18 @@ def test_multicast_to_the_chips_with_work_verifies_exactly() -> None:
     assert report.ok, report.table()
     by_name = {c.name: c for c in report.layers}
     assert by_name["conv2"].link_bits == 262_144  # the hand count above, carried hop by hop
+
+
+@pytest.mark.parametrize("evaluator", sorted(EVALUATORS))
+def test_three_frames_reach_the_steady_state(evaluator: str) -> None:
+    # the preset simulates three frames back to back and takes fps from the first two
+    # frames' results; five frames (fps from frames 2 and 3) must give the same interval,
+    # and one frame alone (no next image loading during it) cannot be faster
+    def fps(frames: int) -> float:
+        system = {"frames": frames}
+        return simulate("resnet18", "128x128", mesh="2x2", system=system,
+                        evaluator=evaluator).row["fps"]  # fmt: skip
+
+    assert default_section("system").frames == 3
+    assert fps(3) == pytest.approx(fps(5), rel=1e-9)
+    assert fps(1) <= fps(3)
