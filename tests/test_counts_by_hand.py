@@ -1,0 +1,406 @@
+"""Counts, energy and area on the cases the presets never vary, each derived by hand.
+
+The presets are square (7x7 Tile-PUs, square kernels, square meshes), FP16 and without
+techniques, so a slip that swaps rows for columns, a read width for a write width or drops
+a term that is zero there would go unnoticed. Every case below breaks one symmetry on
+purpose and states the expected value's derivation next to it.
+
+Conventions: ``ceil(a/b)`` is written out; a conv's taps are ``C_in/groups * kh * kw``;
+its cycles ``blocks * ceil(h/M) * ceil(w/N) * taps`` (docs/model.md); FP16 maps are 16
+bits per value, binary maps 1, weights 1 bit.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from hyperdrive_sim.evaluators import analytic
+from hyperdrive_sim.mapping.costs import Precision, Pruning, layer_work
+from hyperdrive_sim.mapping.plan import build_plan, next_image_layer
+from hyperdrive_sim.mapping.tiling import Tiling, halo
+from hyperdrive_sim.pricing.area import chip_area, link_ports
+from hyperdrive_sim.pricing.energy import leakage_mw, price, sram_bits, sram_scale
+from hyperdrive_sim.spec.area import AreaTable
+from hyperdrive_sim.spec.hardware import Hardware
+from hyperdrive_sim.spec.models import ChipSpec, EnergyTable, Mesh, SystemSpec
+from hyperdrive_sim.workload.builder import NetBuilder
+from hyperdrive_sim.workload.layers import INPUT, Conv, Dense, Pool, Shape
+from hyperdrive_sim.workload.network import Network
+
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+
+
+def _preset(rel: str) -> dict:
+    data = yaml.safe_load((CONFIGS / rel).read_text())
+    data.pop("sources", None)
+    data.pop("ranges", None)
+    return data
+
+
+def chip(**over) -> ChipSpec:
+    return ChipSpec.model_validate(_preset("chips/hyperdrive.yaml") | over)
+
+
+def hardware(mesh: str, chip_over: dict | None = None, **system) -> Hardware:
+    return Hardware(
+        chip(**(chip_over or {})),
+        SystemSpec.model_validate(_preset("systems/hyperdrive_mesh.yaml") | system),
+        EnergyTable.model_validate(_preset("energy/hyperdrive_22fdx.yaml")),
+        Mesh.model_validate(mesh),
+    )
+
+
+#: a Tile-PU array of 2 rows x 5 columns: any rows/cols mix-up changes the counts below
+WIDE = chip(tile_rows=2, tile_cols=5)
+NO_SHARE = np.zeros(1, dtype=np.int64)
+
+
+def _info(layer, cin: int, h: int, w: int):
+    return Network("one", (layer,), input_channels=cin).at(h, w).infos[0]
+
+
+def test_the_preset_is_what_the_derivations_assume() -> None:
+    c = chip()
+    assert (c.fmpus_per_tile, c.activation_bits, c.weight_bits) == (16, 16, 1)
+    assert (c.weight_buffer_blocks, c.border_buffer_bits, c.weight_cache_bits) == (2, 0, 0)
+    assert c.operating_points["nominal"].voltage_v == 0.8
+
+
+# ------------------------------------------------------------------------------------------
+# Non-square Tile-PU array, kernels and pools
+
+
+def test_conv_on_a_2x5_tile_pu_array() -> None:
+    # 3x3 conv, 4 -> 20 channels, on a 7-row x 6-column share; M = 2, N = 5, C = 16.
+    # blocks: 16 + 4 channels; taps 4*9 = 36; pixel steps ceil(7/2) * ceil(6/5) = 4 * 2 = 8
+    # (rows and columns swapped it would be ceil(7/5) * ceil(6/2) = 6).
+    # cycles 2 * 8 * 36 = 576; MACs 42 px * 20 * 36 = 30,240
+    # FMM reads: every block reads each pixel's 36 taps: 2 * 42 * 36 * 16 = 48,384 bits
+    # FMM writes 42 * 20 * 16 = 13,440; weight-buffer reads: every pixel step reads the
+    # 20 channels' weight bit for each tap: 8 * 36 * 20 = 5,760; writes: every weight once
+    # (20 * 36 = 720 bits).
+    info = _info(Conv("c", (INPUT,), kernel=3, padding=1, out_channels=20), 4, 7, 6)
+    w = layer_work(info, WIDE, np.array([7]), np.array([6]), NO_SHARE, False)
+    assert w.cycles.tolist() == [576]
+    assert w.macs.tolist() == [30_240]
+    assert w.fmm_read_bits.tolist() == [48_384]
+    assert w.fmm_write_bits.tolist() == [13_440]
+    assert w.wbuf_read_bits.tolist() == [5_760]
+    assert w.wbuf_write_bits.tolist() == [720]
+    assert w.blocks.tolist() == [16 * 36, 4 * 36]
+
+
+def test_conv_with_a_3x1_kernel_on_a_wide_array() -> None:
+    # kernel 3 rows x 1 column, padding (1, 0), 2 -> 4 channels, on a 5 x 11 share with
+    # M = 2, N = 5: taps 2 * 3 * 1 = 6; steps ceil(5/2) * ceil(11/5) = 3 * 3 = 9;
+    # 1 block: cycles 9 * 6 = 54; MACs 55 * 4 * 6 = 1,320; weights 4 * 6 = 24 bits
+    info = _info(Conv("c", (INPUT,), kernel=(3, 1), padding=(1, 0), out_channels=4), 2, 5, 11)
+    w = layer_work(info, WIDE, np.array([5]), np.array([11]), NO_SHARE, False)
+    assert (info.out_shape.height, info.out_shape.width) == (5, 11)
+    assert w.cycles.tolist() == [54]
+    assert w.macs.tolist() == [1_320]
+    assert w.blocks.tolist() == [24]
+
+
+def test_pool_3x2_binary_input_fp16_output_on_a_wide_array() -> None:
+    # max pool 3 rows x 2 columns, stride (3, 2), 4 channels, 6 x 8 input -> 2 x 4 output;
+    # M = 2, N = 5: steps ceil(2/2) * ceil(4/5) = 1; cycles 4 ch * 1 * (3*2) = 24
+    # (kw*kw would give 16, kh*kh 36). Compares 8 px * 4 * 6 = 192.
+    # Binary input, FP16 output (the network's last layer keeps full precision):
+    # reads 8 * 4 * 6 windows elements * 1 bit = 192, writes 8 * 4 * 16 = 512.
+    info = _info(Pool("p", (INPUT,), kernel=(3, 2), stride=(3, 2)), 4, 6, 8)
+    w = layer_work(info, WIDE, np.array([2]), np.array([4]), NO_SHARE, False, Precision(1, 16))
+    assert w.cycles.tolist() == [24]
+    assert w.fp16_adds.tolist() == [192]
+    assert w.fmm_read_bits.tolist() == [192]
+    assert w.fmm_write_bits.tolist() == [512]
+    assert w.wbuf_read_bits.tolist() == w.wbuf_write_bits.tolist() == [0]
+
+
+def test_halo_of_a_3x1_kernel_on_a_2x3_mesh() -> None:
+    # 6 rows x 9 columns over 2 x 3 chips: rows [0,3) [3,6), columns [0,3) [3,6) [6,9).
+    # Kernel 3x1, padding (1, 0): output rows [lo,hi) need input rows [lo-1, hi+1) clipped,
+    # columns only their own. Chip row 0 needs 1 row from below (S), chip row 1 one row
+    # from above (N), each 3 columns wide: 3 pixels; no W/E/corner halo.
+    # Halo-free outputs: output row y needs rows y-1..y+1 inside the chip's [0,3) or
+    # [3,6): rows 0, 1 (chip row 0) and 4, 5 (chip row 1), so 2 rows x all 3 columns = 6.
+    layer = Conv("c", (INPUT,), kernel=(3, 1), padding=(1, 0), out_channels=1)
+    mesh, image = Mesh.model_validate("2x3"), Shape(1, 6, 9)
+    h = halo(layer, Tiling.of(layer.infer((image,)), mesh), Tiling.of(image, mesh))
+    from_south, from_north = [0, 3, 0, 0, 0, 0, 0, 0], [3, 0, 0, 0, 0, 0, 0, 0]
+    assert h.pixels.tolist() == [from_south] * 3 + [from_north] * 3
+    assert h.interior_pixels.tolist() == [6] * 6
+    assert not h.too_far.any()
+
+
+# ------------------------------------------------------------------------------------------
+# Dense layers with kernel reuse, FP16 and binary
+
+
+def _reused_dense(precision: Precision):
+    # A dense layer of 8 inputs -> 20 outputs whose inputs lie on two chips (6 and 2 values
+    # of a tiled map, reduced afterwards). Kernel reuse saves a quarter of the MACs, lets
+    # the FMPUs skip half the input positions, 3 kernels reuse a parent (2 of them parents),
+    # and the coded weight blocks are 150 and 50 bits (kernels, masks and parent fields).
+    info = _info(Dense("fc", (INPUT,), out_features=20), 2, 2, 2)  # 2x2x2 = 8 features
+    pruning = Pruning(saved=0.25, skippable=0.5, reusing=3, parents=2, block_bits=(150, 50))
+    return layer_work(
+        info, chip(), np.zeros(2, np.int64), np.zeros(2, np.int64), np.array([6, 2]), True,
+        precision, pruning,
+    )  # fmt: skip
+
+
+def test_dense_with_kernel_reuse_fp16() -> None:
+    # blocks: 16 + 4 outputs (2 blocks). Steps: inputs minus the skipped half: 6-3 = 3 and
+    # 2-1 = 1. cycles = 2 blocks * steps + 3 reusing kernels (one step each reading its
+    # parent) = 9 and 5. MACs 6*20 = 120 and 2*20 = 40; skipped a quarter: 30 and 10.
+    # FMM reads: 2 * steps * 16 bits + 3 parent words * 16 = 144 and 80.
+    # FMM writes: the 20 FP16 outputs, 320 bits each; the parents' FP16 sums are the
+    # outputs themselves in FP16 mode, so nothing more.
+    # Weight-buffer reads: every step reads 20 weight bits + 3 mask bits: 69 and 23.
+    # Weight-buffer writes: the chip's inputs' share of kernels and masks (23 bits per
+    # input) plus the parent fields, 150 + 50 - 23 * 8 = 16 bits: 154 and 62.
+    w = _reused_dense(Precision(16, 16))
+    assert w.cycles.tolist() == [9, 5]
+    assert w.macs.tolist() == [120, 40]
+    assert w.skipped_macs.tolist() == [30, 10]
+    assert w.xnor_macs.tolist() == [0, 0]
+    assert w.fmm_read_bits.tolist() == [144, 80]
+    assert w.fmm_write_bits.tolist() == [320, 320]
+    assert w.wbuf_read_bits.tolist() == [69, 23]
+    assert w.wbuf_write_bits.tolist() == [154, 62]
+    assert w.blocks.tolist() == [150, 50]
+    assert w.reduce_len == 20
+
+
+def test_dense_with_kernel_reuse_binary() -> None:
+    # Binary activations: the 1-bit inputs are read at 1 bit (2 * steps), the parents'
+    # outputs still as FP16 words (3 * 16): 54 and 50. Outputs are written at 1 bit (20),
+    # and the 2 parents keep their FP16 sums: 2 * (16 - 1) more bits: 50.
+    # Executed MACs are XNOR-popcounts: 120 - 30 and 40 - 10.
+    w = _reused_dense(Precision(1, 1))
+    assert w.fmm_read_bits.tolist() == [54, 50]
+    assert w.fmm_write_bits.tolist() == [50, 50]
+    assert w.xnor_macs.tolist() == [90, 30]
+    assert w.cycles.tolist() == [9, 5]
+
+
+def test_a_chip_with_one_output_pixel_receives_every_weight_block() -> None:
+    # 1x1 conv 16 -> 32 (2 blocks of 16 x 16 bits = 256) on shares of 1, 2 and 0 pixels:
+    # any chip with an output pixel needs both blocks (512 bits), an idle chip none.
+    info = _info(Conv("c", (INPUT,), kernel=1, out_channels=32), 16, 1, 3)
+    w = layer_work(info, chip(), np.array([1, 1, 0]), np.array([1, 2, 0]), np.zeros(3), False)
+    assert w.wbuf_write_bits.tolist() == [512, 512, 0]
+    # cycles: 2 blocks * 1 step * 16 taps on both working chips
+    assert w.cycles.tolist() == [32, 32, 0]
+
+
+# ------------------------------------------------------------------------------------------
+# Plans on non-square meshes, in binary mode, with batches and frames
+
+
+def _two_convs(cin: int = 16) -> NetBuilder:
+    b = NetBuilder("two_convs", input_channels=cin)
+    b.conv(16, 3, name="c1")
+    b.conv(16, 3, name="c2")
+    return b
+
+
+def test_binary_plan_keeps_the_image_and_the_output_at_fp16() -> None:
+    # Binary mode, first and last kept: c1 reads the FP16 image and writes 1-bit maps,
+    # c2 reads 1-bit maps and writes the FP16 network output. 4 x 6 image over a 1 x 2
+    # mesh: each chip 4 x 3 pixels, 16 channels.
+    # c1: reads 1 block * 12 px * 144 taps * 16 bits = 27,648; writes 12 * 16 * 1 = 192.
+    # c2: reads 12 * 144 * 1 = 1,728; writes 12 * 16 * 16 = 3,072.
+    # c2's halo: one column of 4 pixels of 1-bit c1 outputs: 4 * 16 * 1 = 64 bits.
+    hw = hardware("1x2", {"activation_mode": "binary"})
+    plan = build_plan(_two_convs().build().at(4, 6), hw)
+    c1, c2 = plan.layers
+    assert c1.work.fmm_read_bits.tolist() == [27_648] * 2
+    assert c1.work.fmm_write_bits.tolist() == [192] * 2
+    assert c2.work.fmm_read_bits.tolist() == [1_728] * 2
+    assert c2.work.fmm_write_bits.tolist() == [3_072] * 2
+    assert c2.halo_bits.sum(axis=1).tolist() == [64, 64]
+    assert c1.work.xnor_macs.sum() == 0 and c2.work.xnor_macs.sum() == c2.work.macs.sum()
+    assert plan.image_in_bits.tolist() == [(12 + 4) * 16 * 16] * 2  # share + image halo
+    assert plan.result_out_bits.tolist() == [12 * 16 * 16] * 2
+
+
+def test_plan_on_a_3x2_mesh_of_a_wide_map() -> None:
+    # 6 rows x 10 columns over 3 rows x 2 columns of chips: shares 2 x 5; with M = 2,
+    # N = 5 one pixel step each: c1 cycles 1 * 1 * 144 = 144 on every chip. On a 2 x 3
+    # mesh the shares are 3 x 4 (rounded from 10/3): steps ceil(3/2) * ceil(4/5) = 2,
+    # and the last column 3 x 3: also 2: 288.
+    net = _two_convs().build().at(6, 10)
+    tall = build_plan(net, hardware("3x2", {"tile_rows": 2, "tile_cols": 5}))
+    wide = build_plan(net, hardware("2x3", {"tile_rows": 2, "tile_cols": 5}))
+    assert tall.layers[0].work.cycles.tolist() == [144] * 6
+    assert wide.layers[0].work.cycles.tolist() == [288] * 6
+    # c2's halo on the 3x2 mesh, chip (1,0) (a middle row, west column): N and S 1 row x
+    # 5 columns, E 2 rows x 1 column, NE and SE one pixel each: 5+5+2+1+1 = 14 pixels,
+    # 14 * 16 ch * 16 bits = 3,584 bits
+    assert tall.layers[1].halo_bits[2].tolist() == [
+        1280, 1280, 0, 512, 0, 256, 0, 256
+    ]  # fmt: skip
+    assert int(tall.layers[1].halo_bits[2].sum()) == 14 * 256
+
+
+def test_batch_of_two_doubles_maps_and_halos_not_weights() -> None:
+    # Two 3x3 convs 16 -> 16 on 4 x 4 over 1 x 2: each chip 4 x 2 pixels. Batch of 1:
+    # c2's halo is one column of 4 pixels, 4 * 16 * 16 = 1,024 bits; the border buffer
+    # holds it. c1's FMM need: image share + c1 output, 2 * (8 * 16 * 16) = 4,096.
+    # A batch of 2 holds and moves both frames' maps: 2,048 and 8,192; weights are
+    # written once per block either way (16 * 144 = 2,304 bits), cycles doubled.
+    net = _two_convs().build().at(4, 4)
+    one = build_plan(net, hardware("1x2", {"border_buffer_bits": 2048}))
+    two = build_plan(net, hardware("1x2", {"border_buffer_bits": 2048}, batch=2))
+    assert one.layers[1].halo_need_bits.tolist() == [1024, 1024]
+    assert two.layers[1].halo_need_bits.tolist() == [2048, 2048]
+    assert one.layers[0].fmm_need_bits.tolist() == [4096, 4096]
+    assert two.layers[0].fmm_need_bits.tolist() == [8192, 8192]
+    assert two.layers[1].work.wbuf_write_bits.tolist() == [2304, 2304]
+    assert two.layers[1].work.cycles.tolist() == [2 * 144] * 2
+    assert two.image_in_bits.tolist() == [2 * (8 + 4) * 256] * 2
+    # exactly full fits; one bit less overflows the border buffer
+    assert two.fits, two.reason
+    tight = build_plan(net, hardware("1x2", {"border_buffer_bits": 2047}, batch=2))
+    assert "border buffer" in tight.reason and "over by 1 bits" in tight.reason
+
+
+def test_next_frame_image_waits_for_room_in_the_fmm() -> None:
+    # One chip, 16 x 4 x 4 image (4,096 bits). c1 16 -> 16, c2 16 -> 32, c3 32 -> 8, all
+    # 3x3: FMM needs (live maps) c1: image + c1 = 8,192; c2: c1 + c2 = 4,096 + 8,192 =
+    # 12,288; c3: c2 + c3 = 8,192 + 2,048 = 10,240. With the next image beside them:
+    # 12,288, 16,384, 14,336. An FMM of 15,000 bits fits the frame but not the next
+    # image during c2: it may load after layer 1. 13,000: after layer 2. 20,000: at once.
+    b = NetBuilder("three", input_channels=16)
+    b.conv(16, 3, name="c1")
+    b.conv(32, 3, name="c2")
+    b.conv(8, 3, name="c3")
+    net = b.build().at(4, 4)
+    plans = {f: build_plan(net, hardware("1x1", {"fmm_bits": f})) for f in (13_000, 15_000, 20_000)}
+    assert [int(lp.fmm_need_bits[0]) for lp in plans[15_000].layers] == [8192, 12288, 10240]
+    assert plans[13_000].fits and plans[15_000].fits
+    assert [int(next_image_layer(plans[f])[0]) for f in (13_000, 15_000, 20_000)] == [2, 1, -1]
+    # exactly full (need + image == FMM during c2) leaves room; one bit less does not
+    exact = build_plan(net, hardware("1x1", {"fmm_bits": 16_384}))
+    short = build_plan(net, hardware("1x1", {"fmm_bits": 16_383}))
+    assert [int(next_image_layer(p)[0]) for p in (exact, short)] == [-1, 1]
+
+
+# ------------------------------------------------------------------------------------------
+# Energy: every term priced on its own, away from every symmetry
+
+
+def _counts(**values):
+    """Counts of a real one-layer, one-chip frame with the given fields replaced."""
+    b = NetBuilder("one", input_channels=16)
+    b.conv(16, 1)
+    counts = analytic.evaluate(build_plan(b.build().at(1, 1), hardware("1x1")))
+    arrays = {
+        k: np.array([[v]]) if np.ndim(getattr(counts, k)) == 2 else np.array([v])
+        for k, v in values.items()
+        if isinstance(v, int)
+        and k not in ("total_cycles", "frame_interval_cycles", "frames_per_pass")
+    }
+    plain = {k: v for k, v in values.items() if k not in arrays}
+    return replace(counts, **arrays, **plain)
+
+
+def test_every_energy_term_at_a_scaled_voltage_and_memory_size() -> None:
+    # Nominal point 0.8 V against the table's 0.5 V: dynamic factor 1.6**2 = 2.56, leakage
+    # 1.6. FMM of 1.6 Mbit = 1/4 of the 6.4 Mbit reference: read/write energy per bit
+    # x (1/4)**0.5 = 0.5; a 0.4 Mbit weight cache: x (1/16)**0.5 = 0.25.
+    hw = hardware(
+        "1x1", {"operating_point": "nominal", "fmm_bits": 1_600_000, "weight_cache_bits": 400_000}
+    )
+    t = hw.energy
+    counts = _counts(
+        macs=1000, skipped_macs=100, xnor_macs=300, fp16_adds=50, fp16_muls=7,
+        fmm_read_bits=2000, fmm_write_bits=3000, wbuf_read_bits=400, wbuf_write_bits=500,
+        cache_read_bits=600, offchip_weight_bits=11, c2c_border_bits=13, c2c_weight_bits=17,
+        c2c_reduce_bits=19, c2c_gather_bits=23, layer_cycles=900, image_in_bits=29,
+        result_out_bits=31, total_cycles=1000, frame_interval_cycles=0, frames_per_pass=2,
+    )  # fmt: skip
+    e = price(counts, hw)
+    dyn, pj = 2.56e-12, 1e-12
+    # core: FP16 MACs are those neither skipped nor XNOR: 1000 - 100 - 300 = 600
+    core = (600 * 0.05 + 300 * 0.004 + 50 * 0.05 + 7 * 0.17) * dyn
+    mem = (
+        2000 * 0.02 * 0.5 + 3000 * 0.025 * 0.5 + 400 * 0.01 + 500 * 0.01 + 600 * 0.02 * 0.25
+    ) * dyn
+    c2c = (13 + 17 + 19 + 23) * 1.0 * pj
+    # leakage: 0.116 mW logic + (1.6 + 0.4) Mbit * 0.06 mW/Mbit = 0.236 mW at 0.5 V, x 1.6;
+    # 300 MHz (nominal): per cycle 0.236e-3 * 1.6 / 300e6 J
+    leak_cycle = 0.236e-3 * 1.6 / 300e6
+    assert leakage_mw(hw) == pytest.approx(0.236)
+    assert sram_bits(hw.chip) == 2_000_000
+    assert sram_scale(1_600_000, t) == pytest.approx(0.5)
+    assert sram_scale(0, t) == 0.0
+    # a batch of 2: every per-layer joule and the frame's I/O are per frame (/ 2)
+    assert e.per_layer["core"].tolist() == pytest.approx([core / 2], rel=1e-12)
+    assert e.per_layer["onchip_mem"].tolist() == pytest.approx([mem / 2], rel=1e-12)
+    assert e.per_layer["offchip_io"].tolist() == pytest.approx([11 * 21 * pj / 2], rel=1e-12)
+    assert e.per_layer["c2c_io"].tolist() == pytest.approx([c2c / 2], rel=1e-12)
+    assert e.per_layer["leakage"].tolist() == pytest.approx([900 * leak_cycle / 2], rel=1e-12)
+    assert e.frame_offchip_j == pytest.approx((29 + 31) * 21 * pj / 2, rel=1e-12)
+    # the 100 cycles outside the layers (image in, results out) leak too
+    assert e.frame_leakage_j == pytest.approx(100 * leak_cycle / 2, rel=1e-12)
+    assert e.total_j == pytest.approx(
+        (core + mem + 11 * 21 * pj + c2c + 1000 * leak_cycle + 60 * 21 * pj) / 2, rel=1e-12
+    )
+    # frames back to back: every chip leaks for one steady-state interval per frame
+    steady = price(replace(counts, frame_interval_cycles=1500), hw)
+    assert steady.per_layer["leakage"].tolist() == pytest.approx(
+        [900 * leak_cycle * 1.5 / 2], rel=1e-12
+    )
+
+
+# ------------------------------------------------------------------------------------------
+# Area
+
+
+AREA = AreaTable.model_validate(_preset("area/hyperdrive_22fdx.yaml"))
+
+
+@pytest.mark.parametrize(
+    ("mesh", "routing", "ports"),
+    [
+        ("1x1", "diagonal", 0),
+        ("1x4", "diagonal", 4),  # W and E only: a single row has no diagonal neighbours
+        ("4x1", "diagonal", 4),  # N and S only
+        ("2x3", "relay", 8),  # N, S, W, E, each in and out
+        ("2x3", "diagonal", 16),  # plus NW, NE, SW, SE
+    ],
+)
+def test_link_ports(mesh: str, routing: str, ports: int) -> None:
+    hw = hardware(mesh, corner_routing=routing)
+    assert link_ports(hw.system, hw.mesh) == ports
+
+
+def test_chip_area_of_a_wide_array_on_a_1x4_diagonal_mesh() -> None:
+    # 2 x 5 Tile-PUs of 16 FMPUs: 10 * (0.00028 + 16 * 0.00056) = 0.0924 mm²
+    # SRAM 6.4 Mbit FMM + 0.5 Mbit border buffer + 1 Mbit cache = 7.9 Mbit * 0.2 = 1.58
+    # weight buffer 2 blocks * 3,000 bits + 2,000 dictionary bits = 8 kbit * 0.0017 = 0.0136
+    # pads: 26 off-chip + 4 ports * 18 = 98 pads * 0.006 = 0.588; control 0.1
+    hw = hardware(
+        "1x4",
+        {"tile_rows": 2, "tile_cols": 5, "border_buffer_bits": 500_000,
+         "weight_cache_bits": 1_000_000, "kernel_dictionary_bits": 2_000},
+        corner_routing="diagonal",
+    )  # fmt: skip
+    a = chip_area(hw.chip, hw.system, hw.mesh, AREA, 3_000)
+    assert a.datapath == pytest.approx(0.0924)
+    assert a.sram == pytest.approx(1.58)
+    assert a.weight_buffer == pytest.approx(0.0136)
+    assert a.pads == pytest.approx(0.588)
+    assert a.control == pytest.approx(0.1)
+    assert a.chip_mm2 == pytest.approx(0.0924 + 1.58 + 0.0136 + 0.588 + 0.1)
+    assert a.silicon_mm2 == pytest.approx(4 * a.chip_mm2)
+    assert math.isclose(a.chips, 4)
