@@ -21,8 +21,8 @@ import pytest
 import yaml
 
 from hyperdrive_sim.evaluators import analytic
-from hyperdrive_sim.mapping.costs import Precision, Pruning, layer_work
-from hyperdrive_sim.mapping.plan import build_plan, next_image_layer
+from hyperdrive_sim.mapping.costs import Precision, Pruning, largest_block_bits, layer_work
+from hyperdrive_sim.mapping.plan import build_plan, next_image_layer, streamed_halo_bits
 from hyperdrive_sim.mapping.tiling import Tiling, halo
 from hyperdrive_sim.pricing.area import chip_area, link_ports
 from hyperdrive_sim.pricing.energy import leakage_mw, price, sram_bits, sram_scale
@@ -317,10 +317,13 @@ def test_every_energy_term_at_a_scaled_voltage_and_memory_size() -> None:
     # Nominal point 0.8 V against the table's 0.5 V: dynamic factor 1.6**2 = 2.56, leakage
     # 1.6. FMM of 1.6 Mbit = 1/4 of the 6.4 Mbit reference: read/write energy per bit
     # x (1/4)**0.5 = 0.5; a 0.4 Mbit weight cache: x (1/16)**0.5 = 0.25.
-    hw = hardware(
+    # The table's FP16 add (0.06) and weight-buffer write (0.015) are set apart from the
+    # binary MAC and weight-buffer read (0.05 and 0.01) so no two terms share a price.
+    base = hardware(
         "1x1", {"operating_point": "nominal", "fmm_bits": 1_600_000, "weight_cache_bits": 400_000}
     )
-    t = hw.energy
+    t = base.energy.model_copy(update={"fp16_add_pj": 0.06, "wbuf_write_pj_per_bit": 0.015})
+    hw = Hardware(base.chip, base.system, t, base.mesh)
     counts = _counts(
         macs=1000, skipped_macs=100, xnor_macs=300, fp16_adds=50, fp16_muls=7,
         fmm_read_bits=2000, fmm_write_bits=3000, wbuf_read_bits=400, wbuf_write_bits=500,
@@ -331,9 +334,9 @@ def test_every_energy_term_at_a_scaled_voltage_and_memory_size() -> None:
     e = price(counts, hw)
     dyn, pj = 2.56e-12, 1e-12
     # core: FP16 MACs are those neither skipped nor XNOR: 1000 - 100 - 300 = 600
-    core = (600 * 0.05 + 300 * 0.004 + 50 * 0.05 + 7 * 0.17) * dyn
+    core = (600 * 0.05 + 300 * 0.004 + 50 * 0.06 + 7 * 0.17) * dyn
     mem = (
-        2000 * 0.02 * 0.5 + 3000 * 0.025 * 0.5 + 400 * 0.01 + 500 * 0.01 + 600 * 0.02 * 0.25
+        2000 * 0.02 * 0.5 + 3000 * 0.025 * 0.5 + 400 * 0.01 + 500 * 0.015 + 600 * 0.02 * 0.25
     ) * dyn
     c2c = (13 + 17 + 19 + 23) * 1.0 * pj
     # leakage: 0.116 mW logic + (1.6 + 0.4) Mbit * 0.06 mW/Mbit = 0.236 mW at 0.5 V, x 1.6;
@@ -342,7 +345,9 @@ def test_every_energy_term_at_a_scaled_voltage_and_memory_size() -> None:
     assert leakage_mw(hw) == pytest.approx(0.236)
     assert sram_bits(hw.chip) == 2_000_000
     assert sram_scale(1_600_000, t) == pytest.approx(0.5)
-    assert sram_scale(0, t) == 0.0
+    assert sram_scale(0, t) == 0.0  # no memory, no energy, whatever the exponent
+    assert sram_scale(0, t.model_copy(update={"sram_energy_exponent": 0})) == 0.0
+    assert sram_scale(1, t) == pytest.approx((1 / 6.4e6) ** 0.5)
     # a batch of 2: every per-layer joule and the frame's I/O are per frame (/ 2)
     assert e.per_layer["core"].tolist() == pytest.approx([core / 2], rel=1e-12)
     assert e.per_layer["onchip_mem"].tolist() == pytest.approx([mem / 2], rel=1e-12)
@@ -404,3 +409,130 @@ def test_chip_area_of_a_wide_array_on_a_1x4_diagonal_mesh() -> None:
     assert a.chip_mm2 == pytest.approx(0.0924 + 1.58 + 0.0136 + 0.588 + 0.1)
     assert a.silicon_mm2 == pytest.approx(4 * a.chip_mm2)
     assert math.isclose(a.chips, 4)
+
+
+def test_a_map_narrower_than_the_mesh_does_not_cover_it() -> None:
+    # 3 columns over 4 chip columns: sizes 1, 1, 1, 0 (rows 8 over 1: fine)
+    t = Tiling.of(Shape(1, 8, 3), Mesh.model_validate("1x4"))
+    assert t.col_sizes.tolist() == [1, 1, 1, 0]
+    assert not t.covers_mesh
+    assert Tiling.of(Shape(1, 8, 4), Mesh.model_validate("1x4")).covers_mesh
+
+
+def test_which_chips_need_a_halo_from_beyond_their_neighbours() -> None:
+    # A 9x1 kernel, padding (4, 0), on 10 rows over 3 chip rows: rows [0,4) [4,7) [7,10).
+    # Output rows [lo,hi) need input rows [lo-4, hi+4) clipped to [0,10).
+    # Chip row 0: [0,8): 4 rows after its own, the next chip has 3: too far.
+    # Chip row 1: [0,10): 4 rows before (chip row 0 has 4) and 3 after (chip row 2 has 3).
+    # Chip row 2: [3,10): 4 rows before, chip row 1 has 3: too far.
+    layer = Conv("c", (INPUT,), kernel=(9, 1), padding=(4, 0), out_channels=1)
+    mesh, image = Mesh.model_validate("3x1"), Shape(1, 10, 2)
+    h = halo(layer, Tiling.of(layer.infer((image,)), mesh), Tiling.of(image, mesh))
+    assert h.too_far.tolist() == [True, False, True]
+    assert h.pixels[:, :2].tolist() == [[0, 4 * 2], [4 * 2, 3 * 2], [4 * 2, 0]]  # N, S
+
+
+def test_add_upsample_and_global_pool_on_a_wide_array() -> None:
+    # On a 3 x 7 share with M = 2, N = 5: steps ceil(3/2) * ceil(7/5) = 4; 8 channels.
+    # add of three maps: every operand word read once, one word per Tile-PU per cycle:
+    # cycles 3 * 8 * 4 = 96; 2 adds per output: 2 * 21 * 8 = 336; reads 3 * 21 * 8 * 16
+    # = 8,064 bits; writes 21 * 8 * 16 = 2,688.
+    b = NetBuilder("ops", input_channels=8)
+    a1 = b.conv(8, 1, name="a1")
+    a2 = b.conv(8, 1, src=INPUT, name="a2")
+    b.add(a1, a2, INPUT, name="sum")
+    b.upsample(2, name="up")
+    b.global_pool(name="gp")
+    infos = {i.layer.name: i for i in b.build().at(3, 7).infos}
+    h, w = np.array([3]), np.array([7])
+    add = layer_work(infos["sum"], WIDE, h, w, NO_SHARE, False)
+    assert add.cycles.tolist() == [96]
+    assert add.fp16_adds.tolist() == [336]
+    assert add.fmm_read_bits.tolist() == [8_064]
+    assert add.fmm_write_bits.tolist() == [2_688]
+    # upsample to 6 x 14: steps ceil(6/2) * ceil(14/5) = 9; cycles 8 * 9 = 72; each of the
+    # 84 * 8 output words read and written once: 10,752 bits each
+    up = layer_work(infos["up"], WIDE, np.array([6]), np.array([14]), NO_SHARE, False)
+    assert up.cycles.tolist() == [72]
+    assert up.fmm_read_bits.tolist() == up.fmm_write_bits.tolist() == [10_752]
+    # global pool of a chip's 8 channels x 84 pixels: each of the 10 Tile-PUs sums its
+    # pixels channel by channel, ceil(84/10) = 9 per channel: 8 * 9 = 72 cycles; 672 adds;
+    # reads 672 * 16; writes the 8 sums (128 bits); a chip without pixels writes nothing.
+    gp = layer_work(infos["gp"], WIDE, np.zeros(2), np.zeros(2), np.array([672, 0]), True)
+    assert gp.cycles.tolist() == [72, 0]
+    assert gp.fp16_adds.tolist() == [672, 0]
+    assert gp.fmm_read_bits.tolist() == [10_752, 0]
+    assert gp.fmm_write_bits.tolist() == [128, 0]
+    assert gp.reduce_len == 8
+    # binary input, FP16 output: reads 672 * 1 bit, writes 8 * 16
+    gp1 = layer_work(
+        infos["gp"], WIDE, np.zeros(2), np.zeros(2), np.array([672, 0]), True, Precision(1, 16)
+    )
+    assert gp1.fmm_read_bits.tolist() == [672, 0]
+    assert gp1.fmm_write_bits.tolist() == [128, 0]
+    # channel partitioned: chips own 5 and 3 whole channels of the 84-pixel map: each
+    # channel ceil(84/10) = 9 cycles: 45 and 27
+    owned = np.array([5, 3])
+    gpc = layer_work(infos["gp"], WIDE, np.ones(2), np.ones(2), owned * 84, False, owned=owned)
+    assert gpc.cycles.tolist() == [45, 27]
+
+
+def test_largest_weight_block_sizes_the_weight_buffer() -> None:
+    # conv 3x3, 4 -> 20: blocks of 16 and 4 channels x 36 taps: the larger 576 bits.
+    # dense 20*2*2 = 80 features -> 10 outputs: one block of min(10, 16) = 10 outputs x 80
+    # = 800 bits; dense 10 -> 40: blocks of 16 outputs x 10 = 160 bits. Largest: 800.
+    b = NetBuilder("blocks", input_channels=4)
+    b.conv(20, 3)
+    b.pool(2)
+    b.dense(10)
+    b.dense(40)
+    infos = b.build().at(4, 4).infos
+    assert largest_block_bits(infos, chip()) == 800
+    assert largest_block_bits(infos[:1], chip()) == 576
+    assert largest_block_bits(infos[1:2], chip()) == 0  # a pool streams no weights
+
+
+def test_phases_and_streamed_halo_parts_on_a_wide_array() -> None:
+    # c1 3x3 4 -> 20, c2 3x3 20 -> 8 on a 4 x 6 image over 1 x 2 chips (4 x 3 each), on the
+    # 2 x 5 array: steps ceil(4/2) * ceil(3/5) = 2. c2: taps 20 * 9 = 180, one block:
+    # 360 cycles in one phase. c1: blocks of 16 and 4 channels, taps 36: 144 cycles in
+    # 2 phases of 72. Halo-free outputs of chip 0: output columns 0 and 1 (column 2 needs
+    # input column 3) x 4 rows = 8 of 12, so the part of a phase after the halo is
+    # ceil(360 * 4 / 12) = 120 for c2.
+    # Streamed borders: c2's halo (4 rows x 1 column x 20 channels x 16 bits = 1,280 bits
+    # per chip) leaves with c1's phases: 16 and 4 channels, 1,024 and 256 bits.
+    b = NetBuilder("phases", input_channels=4)
+    b.conv(20, 3, name="c1")
+    b.conv(8, 3, name="c2")
+    hw = hardware("1x2", {"tile_rows": 2, "tile_cols": 5}, border_exchange="streamed")
+    plan = build_plan(b.build().at(4, 6), hw)
+    c1, c2 = plan.layers
+    assert (c1.phases, c2.phases) == (2, 1)
+    assert c1.phase_cycles.tolist() == [72, 72]
+    assert c1.phase_channels.tolist() == [16, 4]
+    assert c2.phase_cycles.tolist() == [360, 360]
+    assert c2.phase_border_cycles.tolist() == [120, 120]
+    assert c2.halo_bits.sum(axis=1).tolist() == [1280, 1280]
+    parts = streamed_halo_bits(c2, c1)
+    assert parts.sum(axis=2).tolist() == [[1024, 1024], [256, 256]]
+
+
+def test_reduction_adds_and_weight_cache_reads_in_a_plan() -> None:
+    # conv 1x1 16 -> 16 then dense 96 -> 8 on a 2 x 3 image over 2 x 3 chips: the partial
+    # vectors of 8 values go west along the rows, then north: chip (0,0) adds two vectors,
+    # (0,1), (1,0), (1,1) one each, (0,2) and (1,2) none: 16, 8, 0, 8, 8, 0 adds.
+    b = NetBuilder("reduce", input_channels=16)
+    b.conv(16, 1)
+    b.dense(8)
+    net = b.build().at(2, 3)
+    plan = build_plan(net, hardware("2x3"))
+    assert plan.layers[1].work.fp16_adds.tolist() == [16, 8, 0, 8, 8, 0]
+    # A weight cache of 2,000 bits holds both blocks (conv 16 * 16 = 256 bits, dense
+    # 8 * 96 = 768 bits): in steady state every chip reads them from the cache, none
+    # from off-chip. One of 300 bits holds only the conv's block.
+    cached = analytic.evaluate(build_plan(net, hardware("2x3", {"weight_cache_bits": 2000})))
+    assert cached.cache_read_bits.tolist() == [[256] * 6, [768] * 6]
+    assert cached.offchip_weight_bits.tolist() == [0, 0]
+    small = analytic.evaluate(build_plan(net, hardware("2x3", {"weight_cache_bits": 300})))
+    assert small.cache_read_bits.tolist() == [[256] * 6, [0] * 6]
+    assert small.offchip_weight_bits.tolist() == [0, 768]
