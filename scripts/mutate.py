@@ -37,9 +37,15 @@ EQUIVALENT = Path(__file__).resolve().parent / "mutate_equivalent.txt"
 
 #: core module -> the test files that exercise it (run with -x, in this order)
 MODULES: dict[str, tuple[str, ...]] = {
-    "mapping/tiling.py": ("test_counts_by_hand.py", "test_mapping.py", "test_verify.py"),
+    "mapping/tiling.py": (
+        "test_counts_by_hand.py",
+        "test_brute_force_counts.py",
+        "test_mapping.py",
+        "test_verify.py",
+    ),
     "mapping/costs.py": (
         "test_counts_by_hand.py",
+        "test_brute_force_counts.py",
         "test_mapping.py",
         "test_kernel_reuse.py",
         "test_fused_pooling.py",
@@ -47,15 +53,18 @@ MODULES: dict[str, tuple[str, ...]] = {
     ),
     "mapping/plan.py": (
         "test_counts_by_hand.py",
+        "test_brute_force_counts.py",
         "test_mapping.py",
         "test_fused_pooling.py",
         "test_weight_cache.py",
         "test_conservation.py",
+        "test_verify_partition.py",
     ),
     "pricing/energy.py": ("test_counts_by_hand.py", "test_conservation.py", "test_techniques.py"),
-    "pricing/area.py": ("test_counts_by_hand.py", "test_presets.py", "test_techniques.py"),
+    "pricing/area.py": ("test_counts_by_hand.py", "test_technique_claims.py", "test_techniques.py"),
     "evaluators/analytic.py": (
         "test_schedule_by_hand.py",
+        "test_counts_by_hand.py",
         "test_bandwidth.py",
         "test_des.py",
         "test_conservation.py",

@@ -22,7 +22,13 @@ import yaml
 
 from hyperdrive_sim.evaluators import analytic
 from hyperdrive_sim.mapping.costs import Precision, Pruning, largest_block_bits, layer_work
-from hyperdrive_sim.mapping.plan import build_plan, next_image_layer, streamed_halo_bits
+from hyperdrive_sim.mapping.partition import multicast, unicast
+from hyperdrive_sim.mapping.plan import (
+    build_plan,
+    gather_cycles,
+    next_image_layer,
+    streamed_halo_bits,
+)
 from hyperdrive_sim.mapping.tiling import Tiling, halo
 from hyperdrive_sim.pricing.area import chip_area, link_ports
 from hyperdrive_sim.pricing.energy import leakage_mw, price, sram_bits, sram_scale
@@ -382,6 +388,8 @@ AREA = AreaTable.model_validate(_preset("area/hyperdrive_22fdx.yaml"))
         ("4x1", "diagonal", 4),  # N and S only
         ("2x3", "relay", 8),  # N, S, W, E, each in and out
         ("2x3", "diagonal", 16),  # plus NW, NE, SW, SE
+        ("3x2", "diagonal", 16),
+        ("2x2", "diagonal", 16),
     ],
 )
 def test_link_ports(mesh: str, routing: str, ports: int) -> None:
@@ -536,3 +544,19 @@ def test_reduction_adds_and_weight_cache_reads_in_a_plan() -> None:
     small = analytic.evaluate(build_plan(net, hardware("2x3", {"weight_cache_bits": 300})))
     assert small.cache_read_bits.tolist() == [[256] * 6, [0] * 6]
     assert small.offchip_weight_bits.tolist() == [0, 768]
+
+
+def test_time_of_a_multicast_of_channel_shares() -> None:
+    # Chips 0, 1, 2 in a row share 100, 60 and 30 bits with each other over links of 16
+    # bits/cycle and 2 cycles latency (1.6 Gbit/s, 20 ns): a share takes 7, 4 and 2 cycles
+    # a hop. The busiest link, 1 -> 2, carries the shares of chips 0 and 1: 11 cycles + 2.
+    # Alone, chip 0's share needs two store-and-forward hops: 2 * (7 + 2) = 18, longer.
+    # Link bits: 100 * 2 + 60 * 2 + 30 * 2 = 380.
+    hw = hardware("1x3")
+    g = multicast(np.array([100, 60, 30]), hw.mesh)
+    assert gather_cycles(g, hw) == 18
+    assert g.link_bits == 380
+    # a unicast of 100 bits from chip 0 to chip 1 alone: 7 + 2 = 9 cycles
+    one = np.zeros((3, 3), dtype=np.int64)
+    one[0, 1] = 100
+    assert gather_cycles(unicast(one, hw.mesh), hw) == 9

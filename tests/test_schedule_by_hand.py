@@ -206,21 +206,37 @@ def test_analytic_timeline_shows_the_interface_and_the_waits() -> None:
 
 
 @pytest.mark.parametrize("evaluator", sorted(EVALUATORS))
-def test_slow_links_make_border_stalls(evaluator: str) -> None:
+def test_result_smaller_than_the_image(evaluator: str) -> None:
+    # A 1x1 conv 64 -> 32 on one pixel, one chip, 8 bits/cycle, 10 cycles latency:
+    # image 1,024 bits [0,128] -> 138; 2 blocks of 16 x 64 = 1,024 bits [128,256] -> 266,
+    # [256,384] -> 394; phases of 64 cycles 266-330, 394-458; the result, 32 values =
+    # 512 bits, [458,522] -> 532.
+    plan = _plan(
+        _conv1x1(64, 32), (1, 1), "1x1", offchip_bandwidth_gbps=0.8, offchip_latency_ns=100
+    )
+    c = EVALUATORS[evaluator](plan)
+    assert c.finish_cycles.tolist() == [458]
+    assert c.total_cycles == 532
+
+
+@pytest.mark.parametrize("evaluator", sorted(EVALUATORS))
+@pytest.mark.parametrize("latency", [0, 2])
+def test_slow_links_make_border_stalls(evaluator: str, latency: int) -> None:
     # Two 3x3 convs 16 -> 16 on 4x4 over 1x2 chips (4 rows x 2 columns each): conv2 needs
     # one column of the neighbour's conv1 output, 4 px * 16 ch * 16 bits = 1,024 bits.
     # One block, phase 144 cycles; conv2's interior is half its outputs: 72 + 72.
     # Off-chip 1 cycle per transfer: image 0 [0,1], conv1 block [1,2], image 1 [2,3],
     # conv2 block [3,4]. conv1: chip 0 2-146, chip 1 3-147. Links of 1 bit/cycle: the
-    # halos take 1,024 cycles: at chip 1 at 146 + 1024 = 1170, at chip 0 at 1171; the
-    # interiors end at 218 and 219: stalls 953 and 951, then 72 more cycles each.
+    # halos take 1,024 cycles (+ the latency): at chip 1 at 146 + 1024 = 1170, at chip 0
+    # at 1171; the interiors end at 218 and 219: stalls 953 and 951 (+ the latency), then
+    # 72 more cycles each.
     b = NetBuilder("two_convs", input_channels=16)
     b.conv(16, 3)
     b.conv(16, 3)
-    plan = _plan(b, (4, 4), "1x2", link_bandwidth_gbps=0.1, link_latency_ns=0, **FAST_IO)
+    plan = _plan(b, (4, 4), "1x2", link_bandwidth_gbps=0.1, link_latency_ns=10 * latency, **FAST_IO)
     c = EVALUATORS[evaluator](plan)
-    assert c.stall_border_cycles.tolist() == [[0, 0], [953, 951]]
-    assert c.finish_cycles.tolist() == [1171 + 72, 1170 + 72]
+    assert c.stall_border_cycles.tolist() == [[0, 0], [953 + latency, 951 + latency]]
+    assert c.finish_cycles.tolist() == [1171 + 72 + latency, 1170 + 72 + latency]
     assert c.c2c_border_bits.tolist() == [0, 2 * 1024]
 
 
