@@ -23,6 +23,7 @@ import copy
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -434,6 +435,8 @@ def main(argv: list[str] | None = None) -> int:
         "--check-equivalent", action="store_true", help="run the mutants listed as equivalent too"
     )
     args = parser.parse_args(argv)
+    # a terminated run still removes its temporary copy (the finally of the with below)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(130))
     equivalent = load_equivalent()
     modules = args.module or list(MODULES)
     summary: list[tuple[str, int, int, int]] = []

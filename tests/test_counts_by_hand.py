@@ -560,3 +560,15 @@ def test_time_of_a_multicast_of_channel_shares() -> None:
     one = np.zeros((3, 3), dtype=np.int64)
     one[0, 1] = 100
     assert gather_cycles(unicast(one, hw.mesh), hw) == 9
+
+
+def test_phases_cover_every_cycle_of_a_layer() -> None:
+    # 3 weight blocks (33 channels) with kernel reuse: the extra pixel steps need not
+    # divide by 3; the phases are rounded up, never down (docs/model.md).
+    b = NetBuilder("reuse", input_channels=16)
+    b.conv(33, 3)
+    plan = build_plan(b.build().at(4, 4), hardware("1x1", {"pruning": "kernel_reuse"}))
+    lp = plan.layers[0]
+    cycles = int(lp.work.cycles[0])
+    assert lp.phases == 3 and cycles % 3
+    assert lp.phase_cycles.tolist() == [-(-cycles // 3)]

@@ -262,3 +262,64 @@ def test_reduction_of_a_dense_layer_towards_the_root(evaluator: str) -> None:
     assert c.finish_cycles.tolist() == [94, 55, 37, 76, 58, 40]
     # one vector of 128 bits over each of the 5 links towards the root
     assert c.c2c_reduce_bits.tolist() == [0, 5 * 128]
+
+
+@pytest.mark.parametrize("evaluator", sorted(EVALUATORS))
+def test_a_layer_is_never_scheduled_shorter_than_its_cycles(evaluator: str) -> None:
+    # Kernel reuse adds a pixel step per reusing kernel to a conv's cycles, which then need
+    # not divide into its phases (3 weight blocks for 33 output channels). One chip, fast
+    # off-chip: image [0,1], blocks [1,2] [2,3] [3,4]: the chip starts at 2 and runs 3
+    # phases of ceil(cycles / 3); it is busy for the layer's cycles, never more than the
+    # time the schedule gives it.
+    b = NetBuilder("reuse", input_channels=16)
+    b.conv(33, 3)
+    plan = _plan(b, (4, 4), "1x1", {"pruning": "kernel_reuse"}, **FAST_IO)
+    cycles = int(plan.layers[0].work.cycles[0])
+    assert cycles % 3  # the case this test is about (seeded weights)
+    c = EVALUATORS[evaluator](plan)
+    assert c.finish_cycles.tolist() == [2 + 3 * -(-cycles // 3)]
+    assert c.busy_cycles.tolist() == [[cycles]]
+    idle = c.total_cycles - cycles - int(c.stall_weight_cycles.sum() + c.stall_io_cycles.sum())
+    assert idle >= 0
+
+
+@pytest.mark.parametrize("evaluator", sorted(EVALUATORS))
+def test_halos_from_the_north_only_on_uneven_chips(evaluator: str) -> None:
+    # Two convs with a 3x1 kernel (padding (1, 0)), 16 -> 16, on 4 rows x 5 columns over
+    # 2 x 2 chips (rows 2 + 2, columns 3 + 2), Tile-PUs 1 x 2: chips of 3 columns take
+    # ceil(2/1) * ceil(3/2) = 4 pixel steps, those of 2 columns 2; taps 16 * 3 = 48:
+    # 192 and 96 cycles. Halos only between the chip rows (one row of the neighbour's
+    # columns), over fast links of 2 cycles latency: 1 + 2 = 3 cycles.
+    # Off-chip: image 0 [0,1], c1 block [1,2], image 1 [2,3], c2 block [3,4], images 2, 3
+    # [4,5], [5,6]: c1 runs 2-194, 3-99, 5-197, 6-102 (chips 0..3).
+    # c2: half of each chip's outputs need the halo (96 or 48 cycles of the phase): chip 0
+    # computes its interior 194-290, its halo came from chip 2 at 197 + 3: no wait, done
+    # 386; chip 1 99-147, halo from chip 3 at 105: done 195; chip 2 197-293, halo 197: 389;
+    # chip 3 102-150, halo from chip 1 at 102: 198. No chip waits for a neighbour that
+    # sends it nothing (chip 3 would wait for chip 0 or 2 otherwise).
+    b = NetBuilder("north", input_channels=16)
+    b.conv(16, (3, 1), pad=(1, 0))
+    b.conv(16, (3, 1), pad=(1, 0))
+    plan = _plan(
+        b, (4, 5), "2x2", {"tile_rows": 1, "tile_cols": 2},
+        link_bandwidth_gbps=HUGE, link_latency_ns=20, **FAST_IO,
+    )  # fmt: skip
+    c = EVALUATORS[evaluator](plan)
+    assert c.finish_cycles.tolist() == [386, 195, 389, 198]
+    assert c.stall_border_cycles.sum() == 0
+
+
+@pytest.mark.parametrize("evaluator", sorted(EVALUATORS))
+def test_channel_partitioned_conv_waits_for_the_gather(evaluator: str) -> None:
+    # A 1x1 conv 16 -> 32 on a 1 x 2 image over 1 x 2 chips, channel partitioned: each chip
+    # first receives the other's image pixel (16 values, 256 bits: 16 cycles on a 1.6
+    # Gbit/s link + 2 latency = 18), then computes its own block of 16 channels over both
+    # pixels: 1 pixel step x 16 taps = 16 cycles.
+    # Off-chip: image 0 [0,1], block 0 [1,2], image 1 [2,3], block 1 [3,4]. Chip 0's pixel
+    # reaches chip 1 at 1 + 18 = 19, chip 1's reaches chip 0 at 3 + 18 = 21. Chip 0: 21-37
+    # (waited 20 for the gather), chip 1: 19-35 (waited 16).
+    plan = _plan(_conv1x1(16, 32), (1, 2), "1x2", partitioning="channel", **FAST_IO)
+    c = EVALUATORS[evaluator](plan)
+    assert c.finish_cycles.tolist() == [37, 35]
+    assert c.stall_border_cycles.tolist() == [[20, 16]]
+    assert c.c2c_gather_bits.tolist() == [512]
