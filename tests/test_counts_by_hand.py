@@ -100,6 +100,13 @@ def test_conv_on_a_2x5_tile_pu_array() -> None:
     assert w.wbuf_read_bits.tolist() == [5_760]
     assert w.wbuf_write_bits.tolist() == [720]
     assert w.blocks.tolist() == [16 * 36, 4 * 36]
+    # scaling factors: one FP16 multiply per output value (42 * 20 = 840), done by the
+    # FMPUs in one more cycle per pixel step and block: 576 + 2 * 8 = 592
+    scaled = layer_work(info, WIDE.model_copy(update={"scaling_factors": True}),
+                        np.array([7]), np.array([6]), NO_SHARE, False)  # fmt: skip
+    assert scaled.fp16_muls.tolist() == [840]
+    assert scaled.cycles.tolist() == [592]
+    assert w.fp16_muls.tolist() == [0]
 
 
 def test_conv_with_a_3x1_kernel_on_a_wide_array() -> None:
@@ -149,17 +156,17 @@ def test_halo_of_a_3x1_kernel_on_a_2x3_mesh() -> None:
 # Dense layers with kernel reuse, FP16 and binary
 
 
-def _reused_dense(precision: Precision):
+def _reused_dense(precision: Precision, scaling: bool = False):
     # A dense layer of 8 inputs -> 20 outputs whose inputs lie on two chips (6 and 2 values
     # of a tiled map, reduced afterwards). Kernel reuse saves a quarter of the MACs, lets
     # the FMPUs skip half the input positions, 3 kernels reuse a parent (2 of them parents),
     # and the coded weight blocks are 150 and 50 bits (kernels, masks and parent fields).
+    # A third chip holds none of the inputs.
     info = _info(Dense("fc", (INPUT,), out_features=20), 2, 2, 2)  # 2x2x2 = 8 features
     pruning = Pruning(saved=0.25, skippable=0.5, reusing=3, parents=2, block_bits=(150, 50))
-    return layer_work(
-        info, chip(), np.zeros(2, np.int64), np.zeros(2, np.int64), np.array([6, 2]), True,
-        precision, pruning,
-    )  # fmt: skip
+    spec = chip(scaling_factors=scaling)
+    none = np.zeros(3, np.int64)
+    return layer_work(info, spec, none, none, np.array([6, 2, 0]), True, precision, pruning)
 
 
 def test_dense_with_kernel_reuse_fp16() -> None:
@@ -173,14 +180,15 @@ def test_dense_with_kernel_reuse_fp16() -> None:
     # Weight-buffer writes: the chip's inputs' share of kernels and masks (23 bits per
     # input) plus the parent fields, 150 + 50 - 23 * 8 = 16 bits: 154 and 62.
     w = _reused_dense(Precision(16, 16))
-    assert w.cycles.tolist() == [9, 5]
-    assert w.macs.tolist() == [120, 40]
-    assert w.skipped_macs.tolist() == [30, 10]
-    assert w.xnor_macs.tolist() == [0, 0]
-    assert w.fmm_read_bits.tolist() == [144, 80]
-    assert w.fmm_write_bits.tolist() == [320, 320]
-    assert w.wbuf_read_bits.tolist() == [69, 23]
-    assert w.wbuf_write_bits.tolist() == [154, 62]
+    assert w.cycles.tolist() == [9, 5, 0]
+    assert w.macs.tolist() == [120, 40, 0]
+    assert w.skipped_macs.tolist() == [30, 10, 0]
+    assert w.xnor_macs.tolist() == [0, 0, 0]
+    assert w.fmm_read_bits.tolist() == [144, 80, 0]
+    assert w.fmm_write_bits.tolist() == [320, 320, 0]
+    assert w.wbuf_read_bits.tolist() == [69, 23, 0]
+    assert w.wbuf_write_bits.tolist() == [154, 62, 0]
+    assert w.fp16_muls.tolist() == [0, 0, 0]
     assert w.blocks.tolist() == [150, 50]
     assert w.reduce_len == 20
 
@@ -191,10 +199,17 @@ def test_dense_with_kernel_reuse_binary() -> None:
     # and the 2 parents keep their FP16 sums: 2 * (16 - 1) more bits: 50.
     # Executed MACs are XNOR-popcounts: 120 - 30 and 40 - 10.
     w = _reused_dense(Precision(1, 1))
-    assert w.fmm_read_bits.tolist() == [54, 50]
-    assert w.fmm_write_bits.tolist() == [50, 50]
-    assert w.xnor_macs.tolist() == [90, 30]
-    assert w.cycles.tolist() == [9, 5]
+    assert w.fmm_read_bits.tolist() == [54, 50, 0]
+    assert w.fmm_write_bits.tolist() == [50, 50, 0]
+    assert w.xnor_macs.tolist() == [90, 30, 0]
+    assert w.cycles.tolist() == [9, 5, 0]
+    # binary inputs, FP16 outputs (a network's last layer): 20 * 16 bits, no parent sums
+    assert _reused_dense(Precision(1, 16)).fmm_write_bits.tolist() == [320, 320, 0]
+    # scaling factors: the 20 outputs are scaled once, after the reduction, on the root
+    # chip (chip 0), one cycle per block (2)
+    scaled = _reused_dense(Precision(1, 1), scaling=True)
+    assert scaled.fp16_muls.tolist() == [20, 0, 0]
+    assert scaled.cycles.tolist() == [11, 5, 0]
 
 
 def test_a_chip_with_one_output_pixel_receives_every_weight_block() -> None:
@@ -556,6 +571,9 @@ def test_time_of_a_multicast_of_channel_shares() -> None:
     g = multicast(np.array([100, 60, 30]), hw.mesh)
     assert gather_cycles(g, hw) == 18
     assert g.link_bits == 380
+    # shares of 16, 160 and 16 bits (1, 10 and 1 cycles a hop): links 1 -> 0 and 1 -> 2
+    # carry 11 cycles each, + 2 = 13; the longest leg alone is chip 1's, 10 + 2 = 12
+    assert gather_cycles(multicast(np.array([16, 160, 16]), hw.mesh), hw) == 13
     # a unicast of 100 bits from chip 0 to chip 1 alone: 7 + 2 = 9 cycles
     one = np.zeros((3, 3), dtype=np.int64)
     one[0, 1] = 100

@@ -310,16 +310,22 @@ def test_halos_from_the_north_only_on_uneven_chips(evaluator: str) -> None:
 
 
 @pytest.mark.parametrize("evaluator", sorted(EVALUATORS))
-def test_channel_partitioned_conv_waits_for_the_gather(evaluator: str) -> None:
-    # A 1x1 conv 16 -> 32 on a 1 x 2 image over 1 x 2 chips, channel partitioned: each chip
-    # first receives the other's image pixel (16 values, 256 bits: 16 cycles on a 1.6
-    # Gbit/s link + 2 latency = 18), then computes its own block of 16 channels over both
-    # pixels: 1 pixel step x 16 taps = 16 cycles.
-    # Off-chip: image 0 [0,1], block 0 [1,2], image 1 [2,3], block 1 [3,4]. Chip 0's pixel
-    # reaches chip 1 at 1 + 18 = 19, chip 1's reaches chip 0 at 3 + 18 = 21. Chip 0: 21-37
-    # (waited 20 for the gather), chip 1: 19-35 (waited 16).
-    plan = _plan(_conv1x1(16, 32), (1, 2), "1x2", partitioning="channel", **FAST_IO)
+@pytest.mark.parametrize(("out", "finish"), [(32, [37, 35]), (80, [69, 51])])
+def test_channel_partitioned_conv_waits_for_the_gather(
+    evaluator: str, out: int, finish: list[int]
+) -> None:
+    # A 1x1 conv 16 -> out on a 1 x 2 image over 1 x 2 chips, channel partitioned: each
+    # chip first receives the other's image pixel (16 values, 256 bits: 16 cycles on a 1.6
+    # Gbit/s link + 2 latency = 18), then computes its own blocks of 16 channels over both
+    # pixels, dealt in turn (block p to chip p mod 2): 1 pixel step x 16 taps = 16 cycles
+    # a block.
+    # Off-chip: image 0 [0,1], block 0 [1,2], image 1 [2,3], then the other blocks one
+    # cycle each. Chip 0's pixel reaches chip 1 at 1 + 18 = 19, chip 1's reaches chip 0 at
+    # 3 + 18 = 21 (the blocks are long there). 32 channels: chip 0 computes block 0 21-37
+    # (waited 20 for the gather), chip 1 block 1 19-35 (waited 16). 80 channels: chip 0
+    # blocks 0, 2, 4 21-69, chip 1 blocks 1, 3 19-51.
+    plan = _plan(_conv1x1(16, out), (1, 2), "1x2", partitioning="channel", **FAST_IO)
     c = EVALUATORS[evaluator](plan)
-    assert c.finish_cycles.tolist() == [37, 35]
+    assert c.finish_cycles.tolist() == finish
     assert c.stall_border_cycles.tolist() == [[20, 16]]
     assert c.c2c_gather_bits.tolist() == [512]
