@@ -589,3 +589,40 @@ def test_phases_cover_every_cycle_of_a_layer() -> None:
     cycles = int(lp.work.cycles[0])
     assert lp.phases == 3 and cycles % 3
     assert lp.phase_cycles.tolist() == [-(-cycles // 3)]
+
+
+def test_the_border_part_of_a_phase_is_rounded_up() -> None:
+    # A 3x3 conv 1 -> 1 on 2 rows x 7 columns over 1 x 2 chips (columns 4 + 3): one block,
+    # one pixel step, 9 taps: phases of 9 cycles. Chip 0's output column 3 needs input
+    # column 4: 2 of its 8 outputs wait for the halo, ceil(9 * 2 / 8) = 3 cycles (not 2);
+    # chip 1's column 4 needs column 3: 2 of 6, ceil(9 * 2 / 6) = 3.
+    b = NetBuilder("border", input_channels=1)
+    b.conv(1, 3)
+    lp = build_plan(b.build().at(2, 7), hardware("1x2")).layers[0]
+    assert lp.phase_cycles.tolist() == [9, 9]
+    assert lp.phase_border_cycles.tolist() == [3, 3]
+
+
+def test_channel_partitioned_plan_phases_and_memory() -> None:
+    # c1 1x1 16 -> 80, c2 1x1 80 -> 16 on a 1 x 2 image over 1 x 2 chips, channel
+    # partitioned from the image on. Image: 1 pixel x 16 channels x 16 bits = 256 bits a
+    # chip. c1's 5 blocks of 16 channels are dealt in turn: chip 0 computes blocks 0, 2, 4
+    # (48 channels of both pixels, 1,536 bits), chip 1 blocks 1, 3 (32 channels, 1,024
+    # bits); 3 phases, the longest chip's, of 16 cycles (1 step x 16 taps).
+    # FMM need while c1 runs: image share + c1's share + the other chip's image pixel
+    # (received): 256 + 1,536 + 256 = 2,048 and 256 + 1,024 + 256 = 1,536. The image
+    # is then freed. c2 (one block of 16 channels, on chip 0): every chip receives the
+    # other's c1 channels; need: c1's share + c2's share (16 ch x 2 px x 16 = 512 on
+    # chip 0) + the received share: 1,536 + 512 + 1,024 = 3,072 and 1,024 + 0 + 1,536.
+    b = NetBuilder("channels", input_channels=16)
+    b.conv(80, 1, name="c1")
+    b.conv(16, 1, name="c2")
+    plan = build_plan(b.build().at(1, 2), hardware("1x2", partitioning="channel"))
+    c1, c2 = plan.layers
+    assert c1.block_owner.tolist() == [0, 1, 0, 1, 0]
+    assert c1.chip_phases.tolist() == [3, 2]
+    assert c1.phases == 3
+    assert c1.phase_cycles.tolist() == [16, 16]
+    assert [lp.fmm_need_bits.tolist() for lp in plan.layers] == [[2048, 1536], [3072, 2560]]
+    assert c2.block_owner.tolist() == [0]
+    assert c2.work.cycles.tolist() == [80, 0]  # 1 block x 1 step x 80 taps, on chip 0
