@@ -549,6 +549,13 @@ def test_reduction_adds_and_weight_cache_reads_in_a_plan() -> None:
     net = b.build().at(2, 3)
     plan = build_plan(net, hardware("2x3"))
     assert plan.layers[1].work.fp16_adds.tolist() == [16, 8, 0, 8, 8, 0]
+    # a global pool instead: every chip first sums its 16 values (one pixel of 16
+    # channels), then adds the 16-value vectors it receives: 16 + 2 * 16 = 48, 32, 16, ...
+    g = NetBuilder("gpool", input_channels=16)
+    g.conv(16, 1)
+    g.global_pool()
+    pooled = build_plan(g.build().at(2, 3), hardware("2x3"))
+    assert pooled.layers[1].work.fp16_adds.tolist() == [48, 32, 16, 32, 32, 16]
     # A weight cache of 2,000 bits holds both blocks (conv 16 * 16 = 256 bits, dense
     # 8 * 96 = 768 bits): in steady state every chip reads them from the cache, none
     # from off-chip. One of 300 bits holds only the conv's block.
