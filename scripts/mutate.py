@@ -110,6 +110,8 @@ COMPARE = {
     ast.NotEq: ast.Eq,
 }
 ARITH = (ast.Add, ast.Sub, ast.Mult, ast.FloorDiv, ast.Div)
+#: changed texts shorter than this are printed with their enclosing expression
+CONTEXT = 16
 
 
 @dataclass(frozen=True)
@@ -261,10 +263,15 @@ def _sites(source: str, module: str) -> list[Mutant]:
             after = ast.unparse(_mutated(copy.deepcopy(node), op))
             if before == after:
                 continue
-            out.append(
-                Mutant(module, index, op, node.lineno, function, f"{before!r} -> {after!r}")
-            )  # fmt: skip
+            text = f"{before!r} -> {after!r}"
+            if len(before) < CONTEXT and parent is not None:  # say where: '0' is everywhere
+                text += f" in {_clip(ast.unparse(parent[0]))!r}"
+            out.append(Mutant(module, index, op, node.lineno, function, text))
     return out
+
+
+def _clip(text: str, size: int = 80) -> str:
+    return text if len(text) <= size else text[: size - 3] + "..."
 
 
 def _is_ceil_inner(node: ast.AST, parents) -> bool:

@@ -329,3 +329,28 @@ def test_channel_partitioned_conv_waits_for_the_gather(
     assert c.finish_cycles.tolist() == finish
     assert c.stall_border_cycles.tolist() == [[20, 16]]
     assert c.c2c_gather_bits.tolist() == [512]
+
+
+@pytest.mark.parametrize("evaluator", sorted(EVALUATORS))
+def test_chain_block_for_the_root_alone_is_not_forwarded(evaluator: str) -> None:
+    # c1 1x1 16 -> 16 on 1 x 3 over 1 x 3 chips, a global pool, then a dense layer 16 -> 8
+    # on the root chip; chain distribution, links of 8 bits/cycle + 2 cycles.
+    # Off-chip: image 0 [0,1], c1's block (256 bits) [1,2], image 1 [2,3], the dense
+    # block (128 bits) [3,4], image 2 [4,5]. c1's block reaches the chips at 2, 36, 70
+    # (34 cycles a hop): c1 runs 2-18, 36-52, 70-86; the pool sums 16 channels of one
+    # pixel in 16 cycles: 18-34, 52-68, 86-102. The 16-value partial sums (256 bits, 34
+    # cycles a hop, 16 adds) go west: chip 1 has chip 2's at 136, done 152; the root has
+    # chip 1's at 186, done 202. The dense block only the root needs: it stays there
+    # (arrived at 4); the dense runs 202-218 (16 inputs, one block). Result: 1 cycle.
+    b = NetBuilder("to_root", input_channels=16)
+    b.conv(16, 1)
+    b.global_pool()
+    b.dense(8)
+    plan = _plan(
+        b, (1, 3), "1x3", weight_distribution="chain", link_bandwidth_gbps=0.8,
+        link_latency_ns=20, **FAST_IO,
+    )  # fmt: skip
+    c = EVALUATORS[evaluator](plan)
+    assert c.finish_cycles.tolist() == [218, 152, 102]
+    assert c.total_cycles == 219
+    assert c.c2c_weight_bits.tolist() == [256 * 2, 0, 0]
