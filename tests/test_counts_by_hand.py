@@ -633,3 +633,34 @@ def test_channel_partitioned_plan_phases_and_memory() -> None:
     assert [lp.fmm_need_bits.tolist() for lp in plan.layers] == [[2048, 1536], [3072, 2560]]
     assert c2.block_owner.tolist() == [0]
     assert c2.work.cycles.tolist() == [80, 0]  # 1 block x 1 step x 80 taps, on chip 0
+
+
+def test_conv_with_kernel_reuse_and_a_kernel_dictionary() -> None:
+    # The 3x3 conv 4 -> 20 on a 7 x 6 share of the 2 x 5 array (8 pixel steps, 2 blocks,
+    # 36 taps) with kernel reuse: half the (input, tap) positions skipped (18 steps), 3
+    # kernels reusing a parent, 2 of them parents, a quarter of the MACs saved.
+    # cycles: 2 blocks * 8 * 18 + 3 * 8 (each reusing kernel reads its parent once per
+    # pixel step) = 312. MACs 42 * 20 * 36 = 30,240, skipped 7,560.
+    # FP16: reads 2 * 42 * 18 * 16 + 3 * 42 * 16 (the parents' outputs) = 26,208; writes
+    # the outputs only, 42 * 20 * 16 = 13,440. Weight-buffer reads: per pixel step, every
+    # step reads 20 weight bits and 3 mask bits: 8 * 18 * 23 = 3,312.
+    info = _info(Conv("c", (INPUT,), kernel=3, padding=1, out_channels=20), 4, 7, 6)
+    reuse = Pruning(saved=0.25, skippable=0.5, reusing=3, parents=2)
+    share = (np.array([7]), np.array([6]), NO_SHARE, False)
+    w = layer_work(info, WIDE, *share, Precision(16, 16), reuse)
+    assert w.cycles.tolist() == [312]
+    assert w.skipped_macs.tolist() == [7_560]
+    assert w.fmm_read_bits.tolist() == [26_208]
+    assert w.fmm_write_bits.tolist() == [13_440]
+    assert w.wbuf_read_bits.tolist() == [3_312]
+    # binary maps: inputs read at 1 bit (2 * 42 * 18), parents' outputs still FP16
+    # (3 * 42 * 16): 3,528; outputs at 1 bit (840) plus the 2 parents' FP16 sums
+    # (2 * 42 * 15 = 1,260): 2,100
+    b = layer_work(info, WIDE, *share, Precision(1, 1), reuse)
+    assert b.fmm_read_bits.tolist() == [3_528]
+    assert b.fmm_write_bits.tolist() == [2_100]
+    # a kernel dictionary of 2 index bits per kernel window: per pixel step, the 20 x 4
+    # windows' indices on top of the 36 taps x 20 weight bits: 8 * (720 + 160) = 7,040
+    d = layer_work(info, WIDE, *share, Precision(16, 16), Pruning(index_bits=2))
+    assert d.wbuf_read_bits.tolist() == [7_040]
+    assert d.cycles.tolist() == [576]

@@ -354,3 +354,23 @@ def test_chain_block_for_the_root_alone_is_not_forwarded(evaluator: str) -> None
     assert c.finish_cycles.tolist() == [218, 152, 102]
     assert c.total_cycles == 219
     assert c.c2c_weight_bits.tolist() == [256 * 2, 0, 0]
+
+
+@pytest.mark.parametrize("evaluator", sorted(EVALUATORS))
+def test_channel_partitioned_blocks_bind_each_chip_in_its_own_order(evaluator: str) -> None:
+    # The 1x1 conv 16 -> 80 on 1 x 2 chips, channel partitioned, with a slow interface:
+    # 8 bits/cycle, no latency: image tiles and blocks (256 bits each) take 32 cycles:
+    # image 0 [0,32], block 0 [32,64], image 1 [64,96], blocks 1..4 [96,128] [128,160]
+    # [160,192] [192,224]. Gather: chip 0's pixel reaches chip 1 at 32 + 18 = 50, chip 1's
+    # reaches chip 0 at 96 + 18 = 114. Chip 0 computes its blocks 0, 2, 4 (its 1st, 2nd and
+    # 3rd): 114-130, then waits for block 2 (160): 160-176, for block 4 (224): 224-240.
+    # Chip 1 (image at 96) its blocks 1, 3: 128-144, 192-208. Results (1,536 and 1,024
+    # bits) after the layer: [240,432], [432,560].
+    plan = _plan(
+        _conv1x1(16, 80), (1, 2), "1x2", partitioning="channel", offchip_bandwidth_gbps=0.8,
+        offchip_latency_ns=0,
+    )  # fmt: skip
+    c = EVALUATORS[evaluator](plan)
+    assert c.finish_cycles.tolist() == [240, 208]
+    assert c.total_cycles == 560
+    assert c.stall_border_cycles.tolist() == [[114 - 32, 0]]
