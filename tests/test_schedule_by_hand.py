@@ -374,3 +374,25 @@ def test_channel_partitioned_blocks_bind_each_chip_in_its_own_order(evaluator: s
     assert c.finish_cycles.tolist() == [240, 208]
     assert c.total_cycles == 560
     assert c.stall_border_cycles.tolist() == [[114 - 32, 0]]
+
+
+@pytest.mark.parametrize("evaluator", sorted(EVALUATORS))
+def test_chain_forwards_a_block_only_as_far_as_its_owner(evaluator: str) -> None:
+    # A 1x1 conv 16 -> 32 on 1 x 3 chips, channel partitioned, chain distribution: block 0
+    # belongs to chip 0, block 1 to chip 1 (one hop), chip 2 owns none. Off-chip 8
+    # bits/cycle, no latency: image 0 [0,32], block 0 [32,64], image 1 [64,96], block 1
+    # [96,128], image 2 [128,160]. Links of one cycle per transfer + 2 latency (3 a hop).
+    # Gathers (every chip's pixel to the others): chip 0's leaves at 32 (chip 1 at 35,
+    # chip 2 at 38), chip 1's at 96 (99 both ways), chip 2's at 160 (chip 1 at 163, chip 0
+    # at 166). Block 1 reaches chip 1 at 128 + 3 = 131, no farther.
+    # Chip 0: 166-182 (one pixel step x 16 taps), chip 1: 163-179; chip 2 done at 160.
+    # Results, 16 channels x 3 pixels x 16 bits = 768 bits each: [182,278], [278,374].
+    plan = _plan(
+        _conv1x1(16, 32), (1, 3), "1x3", partitioning="channel", weight_distribution="chain",
+        offchip_bandwidth_gbps=0.8, offchip_latency_ns=0, link_bandwidth_gbps=HUGE,
+        link_latency_ns=20,
+    )  # fmt: skip
+    c = EVALUATORS[evaluator](plan)
+    assert c.finish_cycles.tolist() == [182, 179, 160]
+    assert c.total_cycles == 374
+    assert c.c2c_weight_bits.tolist() == [256]
