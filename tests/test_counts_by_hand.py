@@ -664,3 +664,18 @@ def test_conv_with_kernel_reuse_and_a_kernel_dictionary() -> None:
     d = layer_work(info, WIDE, *share, Precision(16, 16), Pruning(index_bits=2))
     assert d.wbuf_read_bits.tolist() == [7_040]
     assert d.cycles.tolist() == [576]
+
+
+def test_global_pool_of_channel_partitioned_maps() -> None:
+    # c1 1x1 16 -> 32 on a 1 x 2 image over 1 x 2 chips, channel partitioned: chip 0 holds
+    # channels 0-15, chip 1 16-31, of both pixels. The global pool sums each chip's own
+    # channels over the whole map: 16 channels x 2 pixels = 32 values a chip, 32 adds,
+    # 512 bits read, 16 cycles (one pass of 2 pixels over the 49 Tile-PUs per channel).
+    b = NetBuilder("gpool", input_channels=16)
+    b.conv(32, 1)
+    b.global_pool()
+    plan = build_plan(b.build().at(1, 2), hardware("1x2", partitioning="channel"))
+    gp = plan.layers[1]
+    assert gp.work.fp16_adds.tolist() == [32, 32]
+    assert gp.work.fmm_read_bits.tolist() == [512, 512]
+    assert gp.work.cycles.tolist() == [16, 16]

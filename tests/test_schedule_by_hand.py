@@ -396,3 +396,15 @@ def test_chain_forwards_a_block_only_as_far_as_its_owner(evaluator: str) -> None
     assert c.finish_cycles.tolist() == [182, 179, 160]
     assert c.total_cycles == 374
     assert c.c2c_weight_bits.tolist() == [256]
+
+
+def test_analytic_timeline_names_the_chips_of_a_1x3_mesh() -> None:
+    # The chain case above (c1 1x1 16 -> 32, 1 x 3 chips): one track per chip, named by
+    # (row, column), and the off-chip interface; chip (0,2) waits for its image until 5.
+    plan = _plan(
+        _conv1x1(16, 32), (1, 3), "1x3", weight_distribution="chain",
+        link_bandwidth_gbps=0.8, link_latency_ns=20, **FAST_IO,
+    )  # fmt: skip
+    _, timeline = analytic.evaluate_timeline(plan)
+    assert set(timeline.tracks) == {"chip (0,0)", "chip (0,1)", "chip (0,2)", "off-chip"}
+    assert timeline.tracks["chip (0,2)"][0] == (0, 5, "wait: image")
