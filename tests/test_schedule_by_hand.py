@@ -408,3 +408,31 @@ def test_analytic_timeline_names_the_chips_of_a_1x3_mesh() -> None:
     _, timeline = analytic.evaluate_timeline(plan)
     assert set(timeline.tracks) == {"chip (0,0)", "chip (0,1)", "chip (0,2)", "off-chip"}
     assert timeline.tracks["chip (0,2)"][0] == (0, 5, "wait: image")
+
+
+@pytest.mark.parametrize("evaluator", sorted(EVALUATORS))
+def test_streamed_halos_leave_with_each_phase(evaluator: str) -> None:
+    # c1 3x3 16 -> 32 (2 blocks), c2 3x3 32 -> 16 (1 block) on 4 rows x 7 columns over
+    # 1 x 3 chips (columns 3, 2, 2), Tile-PUs 7 x 1 (one pixel step per column), halos
+    # streamed: each c1 phase sends its 16 channels of the border column (1,024 bits) as
+    # it ends, over links of 1 cycle + 2 latency.
+    # c1 phases: 3 * 144 = 432 cycles on chip 0, 288 on chips 1 and 2. Off-chip (1 cycle
+    # per transfer): image 0 [0,1], c1 blocks [1,2] [3,4], images 1, 2 [2,3] [4,5], c2's
+    # block [5,6]. c1: chip 0 2-434-866, chip 1 3-291-579, chip 2 5-293-581.
+    # Halos (each part 3 cycles after its phase): chip 0 from chip 1 at 294, 582; chip 1
+    # from chip 0 at 437, 869 and from chip 2 at 296, 584; chip 2 from chip 1 at 294, 582.
+    # c2 (288 taps): chip 0 864 cycles, its column 2 needs the halo (border 288): 866-1442
+    # interior, done 1730. Chip 1: both columns need it (border 576): waits from 579 to
+    # 869, done 1445. Chip 2: column 5 needs it (border 288): 581-869, halo at 582, done
+    # 1157. Results: one cycle each: 1733.
+    b = NetBuilder("streamed", input_channels=16)
+    b.conv(32, 3)
+    b.conv(16, 3)
+    plan = _plan(
+        b, (4, 7), "1x3", {"tile_rows": 7, "tile_cols": 1}, border_exchange="streamed",
+        link_bandwidth_gbps=HUGE, link_latency_ns=20, **FAST_IO,
+    )  # fmt: skip
+    c = EVALUATORS[evaluator](plan)
+    assert c.finish_cycles.tolist() == [1730, 1445, 1157]
+    assert c.stall_border_cycles[1].tolist() == [0, 869 - 579, 0]
+    assert c.total_cycles == 1733
