@@ -590,7 +590,9 @@ def build_plan(net: ShapedNetwork, hw: Hardware) -> Plan:
             chip_phases = np.bincount(g.block_owner, minlength=chips).astype(np.int64)
             phases = max(1, int(chip_phases.max()))
         per_chip = phases if chip_phases is None else np.maximum(chip_phases, 1)
-        phase_cycles = work.cycles // per_chip
+        # whole phases: cycles that do not divide into them (kernel reuse's extra pixel
+        # steps) round the phase up rather than drop the remainder from the schedule
+        phase_cycles = -(-work.cycles // per_chip)
         phase_border = _zeros(chips)
         if g.halo is not None and g.halo_bits.any():
             units = (chip.tile_rows, chip.tile_cols)
