@@ -55,7 +55,8 @@ def chip(**over) -> ChipSpec:
 def hardware(mesh: str, chip_over: dict | None = None, **system) -> Hardware:
     return Hardware(
         chip(**(chip_over or {})),
-        SystemSpec.model_validate(_preset("systems/hyperdrive_mesh.yaml") | system),
+        # one frame alone unless a test sets frames: the derivations follow one frame
+        SystemSpec.model_validate(_preset("systems/hyperdrive_mesh.yaml") | {"frames": 1} | system),
         EnergyTable.model_validate(_preset("energy/hyperdrive_22fdx.yaml")),
         Mesh.model_validate(mesh),
     )
@@ -518,9 +519,10 @@ def test_phases_and_streamed_halo_parts_on_a_wide_array() -> None:
     # c1 3x3 4 -> 20, c2 3x3 20 -> 8 on a 4 x 6 image over 1 x 2 chips (4 x 3 each), on the
     # 2 x 5 array: steps ceil(4/2) * ceil(3/5) = 2. c2: taps 20 * 9 = 180, one block:
     # 360 cycles in one phase. c1: blocks of 16 and 4 channels, taps 36: 144 cycles in
-    # 2 phases of 72. Halo-free outputs of chip 0: output columns 0 and 1 (column 2 needs
-    # input column 3) x 4 rows = 8 of 12, so the part of a phase after the halo is
-    # ceil(360 * 4 / 12) = 120 for c2.
+    # 2 phases of 72. The 2 x 5 Tile-PUs work in lock-step on 2 x 1 patches: Tile-PU
+    # column 2 holds output column 2, which needs input column 3 from the neighbour, so
+    # both steps (local rows 0 and 1 of the one local column) read the halo: all 360
+    # cycles of c2's phase wait for it.
     # Streamed borders: c2's halo (4 rows x 1 column x 20 channels x 16 bits = 1,280 bits
     # per chip) leaves with c1's phases: 16 and 4 channels, 1,024 and 256 bits.
     b = NetBuilder("phases", input_channels=4)
@@ -533,7 +535,7 @@ def test_phases_and_streamed_halo_parts_on_a_wide_array() -> None:
     assert c1.phase_cycles.tolist() == [72, 72]
     assert c1.phase_channels.tolist() == [16, 4]
     assert c2.phase_cycles.tolist() == [360, 360]
-    assert c2.phase_border_cycles.tolist() == [120, 120]
+    assert c2.phase_border_cycles.tolist() == [360, 360]
     assert c2.halo_bits.sum(axis=1).tolist() == [1280, 1280]
     parts = streamed_halo_bits(c2, c1)
     assert parts.sum(axis=2).tolist() == [[1024, 1024], [256, 256]]
@@ -598,16 +600,17 @@ def test_phases_cover_every_cycle_of_a_layer() -> None:
     assert lp.phase_cycles.tolist() == [-(-cycles // 3)]
 
 
-def test_the_border_part_of_a_phase_is_rounded_up() -> None:
+def test_one_lockstep_step_with_a_border_pixel_waits_whole() -> None:
     # A 3x3 conv 1 -> 1 on 2 rows x 7 columns over 1 x 2 chips (columns 4 + 3): one block,
-    # one pixel step, 9 taps: phases of 9 cycles. Chip 0's output column 3 needs input
-    # column 4: 2 of its 8 outputs wait for the halo, ceil(9 * 2 / 8) = 3 cycles (not 2);
-    # chip 1's column 4 needs column 3: 2 of 6, ceil(9 * 2 / 6) = 3.
+    # one pixel step (every output on its own Tile-PU of the 7x7 array), 9 taps: phases of
+    # 9 cycles. Chip 0's output column 3 needs input column 4 and chip 1's column 4 needs
+    # column 3; the single lock-step step computes those pixels too, so all 9 cycles wait
+    # for the halo (by pixel count it would have been 2 of 8 and 2 of 6 outputs).
     b = NetBuilder("border", input_channels=1)
     b.conv(1, 3)
     lp = build_plan(b.build().at(2, 7), hardware("1x2")).layers[0]
     assert lp.phase_cycles.tolist() == [9, 9]
-    assert lp.phase_border_cycles.tolist() == [3, 3]
+    assert lp.phase_border_cycles.tolist() == [9, 9]
 
 
 def test_channel_partitioned_plan_phases_and_memory() -> None:
@@ -618,9 +621,10 @@ def test_channel_partitioned_plan_phases_and_memory() -> None:
     # bits); 3 phases, the longest chip's, of 16 cycles (1 step x 16 taps).
     # FMM need while c1 runs: image share + c1's share + the other chip's image pixel
     # (received): 256 + 1,536 + 256 = 2,048 and 256 + 1,024 + 256 = 1,536. The image
-    # is then freed. c2 (one block of 16 channels, on chip 0): every chip receives the
-    # other's c1 channels; need: c1's share + c2's share (16 ch x 2 px x 16 = 512 on
-    # chip 0) + the received share: 1,536 + 512 + 1,024 = 3,072 and 1,024 + 0 + 1,536.
+    # is then freed. c2 (one block of 16 channels, on chip 0): only chip 0 computes, so
+    # only it receives the other's c1 channels: c1's share + c2's share (16 ch x 2 px x
+    # 16 = 512) + the received share: 1,536 + 512 + 1,024 = 3,072; chip 1 holds its own
+    # c1 share, 1,024, and receives nothing.
     b = NetBuilder("channels", input_channels=16)
     b.conv(80, 1, name="c1")
     b.conv(16, 1, name="c2")
@@ -630,7 +634,7 @@ def test_channel_partitioned_plan_phases_and_memory() -> None:
     assert c1.chip_phases.tolist() == [3, 2]
     assert c1.phases == 3
     assert c1.phase_cycles.tolist() == [16, 16]
-    assert [lp.fmm_need_bits.tolist() for lp in plan.layers] == [[2048, 1536], [3072, 2560]]
+    assert [lp.fmm_need_bits.tolist() for lp in plan.layers] == [[2048, 1536], [3072, 1024]]
     assert c2.block_owner.tolist() == [0]
     assert c2.work.cycles.tolist() == [80, 0]  # 1 block x 1 step x 80 taps, on chip 0
 

@@ -40,7 +40,8 @@ def _preset(rel: str) -> dict:
 def hardware(mesh: str, chip: dict | None = None, **system) -> Hardware:
     return Hardware(
         ChipSpec.model_validate(_preset("chips/hyperdrive.yaml") | (chip or {})),
-        SystemSpec.model_validate(_preset("systems/hyperdrive_mesh.yaml") | system),
+        # one frame alone unless a test sets frames: the derivations follow one frame
+        SystemSpec.model_validate(_preset("systems/hyperdrive_mesh.yaml") | {"frames": 1} | system),
         EnergyTable.model_validate(_preset("energy/hyperdrive_22fdx.yaml")),
         Mesh.model_validate(mesh),
     )
@@ -224,19 +225,19 @@ def test_result_smaller_than_the_image(evaluator: str) -> None:
 def test_slow_links_make_border_stalls(evaluator: str, latency: int) -> None:
     # Two 3x3 convs 16 -> 16 on 4x4 over 1x2 chips (4 rows x 2 columns each): conv2 needs
     # one column of the neighbour's conv1 output, 4 px * 16 ch * 16 bits = 1,024 bits.
-    # One block, phase 144 cycles; conv2's interior is half its outputs: 72 + 72.
+    # One block, phase 144 cycles, one lock-step pass of the 7x7 array (one pixel per
+    # Tile-PU) that includes the border column: all of conv2 waits for the halo.
     # Off-chip 1 cycle per transfer: image 0 [0,1], conv1 block [1,2], image 1 [2,3],
     # conv2 block [3,4]. conv1: chip 0 2-146, chip 1 3-147. Links of 1 bit/cycle: the
     # halos take 1,024 cycles (+ the latency): at chip 1 at 146 + 1024 = 1170, at chip 0
-    # at 1171; the interiors end at 218 and 219: stalls 953 and 951 (+ the latency), then
-    # 72 more cycles each.
+    # at 1171: stalls 1,025 and 1,023 (+ the latency), then the 144-cycle phase.
     b = NetBuilder("two_convs", input_channels=16)
     b.conv(16, 3)
     b.conv(16, 3)
     plan = _plan(b, (4, 4), "1x2", link_bandwidth_gbps=0.1, link_latency_ns=10 * latency, **FAST_IO)
     c = EVALUATORS[evaluator](plan)
-    assert c.stall_border_cycles.tolist() == [[0, 0], [953 + latency, 951 + latency]]
-    assert c.finish_cycles.tolist() == [1171 + 72 + latency, 1170 + 72 + latency]
+    assert c.stall_border_cycles.tolist() == [[0, 0], [1025 + latency, 1023 + latency]]
+    assert c.finish_cycles.tolist() == [1171 + 144 + latency, 1170 + 144 + latency]
     assert c.c2c_border_bits.tolist() == [0, 2 * 1024]
 
 
