@@ -36,7 +36,7 @@ from pydantic import ValidationError
 from hyperdrive_sim import __version__
 from hyperdrive_sim.errors import InputError
 from hyperdrive_sim.explore.evaluate import evaluate_group
-from hyperdrive_sim.explore.space import Group, Variant
+from hyperdrive_sim.explore.space import Group, Variant, cache_keys
 from hyperdrive_sim.report.folders import output_folder
 from hyperdrive_sim.report.writers import OutputSet
 from hyperdrive_sim.spec.loader import describe_error
@@ -337,17 +337,9 @@ def sensitivity(
 def _cache_keys(groups: list[Group], base: Path) -> dict[str, str]:
     """Cache key of each group: its payload (every variant's resolved spec, so samples and
     seed are in it) with the simulator version and its network's structure."""
-    from hyperdrive_sim.simulate import resolve_network
-
-    fingerprints: dict[str, str] = {}
-    keys = {}
-    for g in groups:
-        ref = str(g.point.network)
-        if ref not in fingerprints:
-            fingerprints[ref] = repr(resolve_network(g.point.network, base))
-        text = f"sensitivity {__version__}\n{g.payload()}\n{fingerprints[ref]}"
-        keys[g.key] = hashlib.sha256(text.encode()).hexdigest()[:32]
-    return keys
+    return cache_keys(
+        groups, base, lambda g, net: f"sensitivity {__version__}\n{g.payload()}\n{net}"
+    )
 
 
 def _point_fields(i: int, point: PointSpec) -> dict[str, Any]:

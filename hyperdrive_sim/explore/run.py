@@ -10,7 +10,6 @@ the constraints; rank the feasible points (``pareto``); write ``results.csv``,
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,7 +22,7 @@ from hyperdrive_sim import __version__
 from hyperdrive_sim.errors import SpecError, did_you_mean
 from hyperdrive_sim.explore.evaluate import evaluate_group
 from hyperdrive_sim.explore.pareto import pareto_ranks
-from hyperdrive_sim.explore.space import Group, expand_groups
+from hyperdrive_sim.explore.space import Group, cache_keys, expand_groups
 from hyperdrive_sim.mapping.fit import peak_of
 from hyperdrive_sim.mapping.plan import geometry
 from hyperdrive_sim.report.folders import output_folder, prune_figures
@@ -256,13 +255,7 @@ def explore(
     _check_constraints(ex, file)
     started = datetime.now(UTC).isoformat(timespec="seconds")
     groups = expand_groups(spec, ex, file)
-    fingerprints: dict[str, str] = {}
-    keys = {}
-    for g in groups:
-        ref = str(g.point.network)
-        if ref not in fingerprints:
-            fingerprints[ref] = repr(resolve_network(g.point.network, base))
-        keys[g.key] = hashlib.sha256((g.key + fingerprints[ref]).encode()).hexdigest()[:32]
+    keys = cache_keys(groups, base, lambda g, net: g.key + net)
     todo, pruned = _prune(groups, base)
     target = output_folder(spec.name, spec.output_dir, out_dir, sub="explore")
     store = PointCache(target / "cache") if write and cache else None

@@ -59,6 +59,22 @@ class Group:
         )
 
 
+def cache_keys(groups: list[Group], base, text) -> dict[str, str]:
+    """Cache key of each group: the sha256 of ``text(group, fingerprint)``, where the
+    fingerprint is the structure of the group's network (so an edited network file is
+    never served from the cache), resolved once per network."""
+    from hyperdrive_sim.simulate import resolve_network
+
+    fingerprints: dict[str, str] = {}
+    keys = {}
+    for g in groups:
+        ref = str(g.point.network)
+        if ref not in fingerprints:
+            fingerprints[ref] = repr(resolve_network(g.point.network, base))
+        keys[g.key] = hashlib.sha256(text(g, fingerprints[ref]).encode()).hexdigest()[:32]
+    return keys
+
+
 def _set(data: dict, path: list[str], value: Any) -> None:
     for key in path[:-1]:
         data = data.setdefault(key, {})

@@ -112,6 +112,26 @@ def mesh_family(shapes: Shapes, resolution: Resolution) -> list[Mesh]:
     return out
 
 
+def _one_chip(network, resolution, chip, system, energy):
+    """What the mesh scans start from: the resolution, the shaped network, the hardware
+    and geometry on one chip, and the peak bits of its live maps there (the lower bound:
+    a mesh of k chips holds at most k * fmm_bits)."""
+    res = (
+        resolution if isinstance(resolution, Resolution) else Resolution.model_validate(resolution)
+    )
+    net = _shaped(network, res)
+    hw1 = _hardware(chip, system, energy, Mesh(rows=1, cols=1))
+    geo1 = geometry(net, hw1)
+    return res, net, hw1, geo1, peak_of(geo1, 1).bits
+
+
+def _problems_on(net: ShapedNetwork, hw1: Hardware, geo1: Geometry, mesh: Mesh) -> tuple:
+    """Why the network does not fit ``mesh`` (memory and geometry); empty when it fits."""
+    hw = Hardware(hw1.chip, hw1.system, hw1.energy, mesh)
+    geo = geo1 if mesh.chips == 1 else geometry(net, hw)
+    return (*capacity_problems(geo, hw), *geo.problems)
+
+
 def smallest_mesh(
     network: Network | NetworkRef | str,
     resolution: Resolution | str | tuple[int, int],
@@ -126,13 +146,7 @@ def smallest_mesh(
     holds at most k * fmm_bits, and the live maps of some layer total the 1x1 peak.
     Raises MappingError when no mesh up to MAX_MESH_SIDE fits.
     """
-    res = (
-        resolution if isinstance(resolution, Resolution) else Resolution.model_validate(resolution)
-    )
-    net = _shaped(network, res)
-    hw1 = _hardware(chip, system, energy, Mesh(rows=1, cols=1))
-    geo1 = geometry(net, hw1)
-    total = peak_of(geo1, 1).bits
+    res, net, hw1, geo1, total = _one_chip(network, resolution, chip, system, energy)
     min_chips = max(1, math.ceil(total / hw1.chip.fmm_bits))
     last = (
         f" (its maps need {total:,} bits at the peak, at least {min_chips:,} chips of "
@@ -141,9 +155,7 @@ def smallest_mesh(
     for mesh in mesh_family(shapes, res):
         if mesh.chips < min_chips:
             continue
-        hw = Hardware(hw1.chip, hw1.system, hw1.energy, mesh)
-        geo = geo1 if mesh.chips == 1 else geometry(net, hw)
-        problems = (*capacity_problems(geo, hw), *geo.problems)
+        problems = _problems_on(net, hw1, geo1, mesh)
         if not problems:
             return mesh
         last = f" (at {mesh}: {problems[0]})"
@@ -181,20 +193,12 @@ def fewest_chips(
     mesh needs fewer link ports than a 2D one of the same chips).
     Raises MappingError when no mesh within the bounds fits.
     """
-    res = (
-        resolution if isinstance(resolution, Resolution) else Resolution.model_validate(resolution)
-    )
-    net = _shaped(network, res)
-    hw1 = _hardware(chip, system, energy, Mesh(rows=1, cols=1))
-    geo1 = geometry(net, hw1)
-    total = peak_of(geo1, 1).bits
+    res, net, hw1, geo1, total = _one_chip(network, resolution, chip, system, energy)
     last = ""
     for chips in range(max(1, math.ceil(total / hw1.chip.fmm_bits)), max_rows * max_cols + 1):
         found = []
         for mesh in _meshes_of(chips, max_rows, max_cols):
-            hw = Hardware(hw1.chip, hw1.system, hw1.energy, mesh)
-            geo = geo1 if chips == 1 else geometry(net, hw)
-            problems = (*capacity_problems(geo, hw), *geo.problems)
+            problems = _problems_on(net, hw1, geo1, mesh)
             if problems:
                 last = f" (at {mesh}: {problems[0]})"
             else:
