@@ -584,3 +584,55 @@ def test_halo_free_steps_follow_the_lock_step_tile_pu_array() -> None:
     # one block of 16 channels: 9 steps x 144 taps = 1,296 cycles; 5 x 144 = 720 need the halo
     assert lp.phase_cycles.tolist() == [1296] * 4
     assert lp.phase_border_cycles.tolist() == [720] * 4
+
+
+def _lockstep_by_enumeration(conv, out: Tiling, inp: Tiling, units: tuple[int, int]) -> list:
+    """Halo-free lock-step steps per chip, by visiting every Tile-PU's pixel of every step:
+    a step is halo-free when no pixel it computes reads an input row or column outside
+    the chip's own input share."""
+    m, n = units
+    free = []
+    for r in range(len(out.row_bounds) - 1):
+        for c in range(len(out.col_bounds) - 1):
+            r0, r1 = int(out.row_bounds[r]), int(out.row_bounds[r + 1])
+            c0, c1 = int(out.col_bounds[c]), int(out.col_bounds[c + 1])
+            ph, pw = -(-(r1 - r0) // m), -(-(c1 - c0) // n)
+            own_r = (int(inp.row_bounds[r]), int(inp.row_bounds[r + 1]))
+            own_c = (int(inp.col_bounds[c]), int(inp.col_bounds[c + 1]))
+            count = 0
+            for lr in range(ph):
+                for lc in range(pw):
+                    clean = True
+                    for i in range(m):
+                        for j in range(n):
+                            y, x = r0 + i * ph + lr, c0 + j * pw + lc
+                            if y >= r1 or x >= c1:
+                                continue  # this Tile-PU has no pixel at this step
+                            ylo, yhi = conv.input_rows(y, y + 1, inp.shape.height)
+                            xlo, xhi = conv.input_cols(x, x + 1, inp.shape.width)
+                            if ylo < own_r[0] or yhi > own_r[1] or xlo < own_c[0] or xhi > own_c[1]:
+                                clean = False
+                    count += clean
+            free.append(count)
+    return free
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_halo_free_steps_match_an_enumeration_of_the_tile_pus(seed: int) -> None:
+    # second method: every Tile-PU's pixel of every lock-step step visited directly, on
+    # random kernels, strides, maps, meshes and non-square arrays (chip shares that do not
+    # start at a multiple of the patch included)
+    rng = np.random.default_rng(seed)
+    k, s = int(rng.integers(1, 5)), int(rng.integers(1, 3))
+    pad = int(rng.integers(0, k))
+    conv = Conv("c", ("x",), kernel=(k, k), stride=(s, s), padding=(pad,) * 4, out_channels=4)
+    h, w = int(rng.integers(8, 60)), int(rng.integers(8, 60))
+    inp_shape = Shape(4, h, w)
+    out_shape = conv.infer((inp_shape,))
+    mesh = Mesh(rows=int(rng.integers(1, 4)), cols=int(rng.integers(1, 4)))
+    out, inp = Tiling.of(out_shape, mesh), Tiling.of(inp_shape, mesh)
+    if not out.covers_mesh or not inp.covers_mesh:
+        return
+    units = (int(rng.integers(1, 6)), int(rng.integers(1, 6)))
+    got = lockstep_interior_steps(conv, out, inp, units).tolist()
+    assert got == _lockstep_by_enumeration(conv, out, inp, units)
