@@ -65,6 +65,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "pricing/area.py": ("test_counts_by_hand.py", "test_technique_claims.py", "test_techniques.py"),
     "evaluators/analytic.py": (
         "test_schedule_by_hand.py",
+        "test_chain_recurrence.py",
         "test_counts_by_hand.py",
         "test_bandwidth.py",
         "test_des.py",
