@@ -66,6 +66,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "evaluators/analytic.py": (
         "test_schedule_by_hand.py",
         "test_chain_recurrence.py",
+        "test_dataflow.py",
         "test_counts_by_hand.py",
         "test_bandwidth.py",
         "test_des.py",

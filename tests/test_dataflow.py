@@ -448,3 +448,24 @@ def test_three_frames_reach_the_steady_state(evaluator: str) -> None:
     assert default_section("system").frames == 3
     assert fps(3) == pytest.approx(fps(5), rel=1e-9)
     assert fps(1) <= fps(3)
+
+
+@pytest.mark.parametrize("evaluator", sorted(EVALUATORS))
+def test_a_one_bit_halo_is_waited_for(evaluator: str) -> None:
+    # Binary activations, one channel: conv1 (3x3, 1 -> 1) then conv2 (3x3, 1 -> 1) on a
+    # 1-row, 4-column image over 1x2 chips. conv2 on each chip needs one pixel of the
+    # neighbour's conv1 output: 1 pixel x 1 channel x 1 bit = a 1-bit halo each way. With
+    # 1 Mbit/s links (0.01 bit per 100 MHz cycle: the bit takes 100 cycles) and no latency,
+    # conv2 cannot start before that bit has arrived, 100 cycles after the neighbour's
+    # conv1 ended; so each chip waits at least 100 - (its own conv1 end - the neighbour's)
+    chip = CHIP.model_copy(update={"activation_mode": "binary", "binary_keep_first_last": False})
+    system = SYSTEM.model_copy(update={"link_bandwidth_gbps": 0.001, "link_latency_ns": 0.0})
+    b = NetBuilder("one_bit", input_channels=1)
+    b.conv(1, 3, name="conv1")
+    b.conv(1, 3, name="conv2")
+    plan = build_plan(b.build().at(1, 4), Hardware(chip, system, ENERGY, Mesh(rows=1, cols=2)))
+    assert plan.layers[1].halo_bits.sum(axis=1).tolist() == [1, 1]
+    c = EVALUATORS[evaluator](plan)
+    ends = c.layer_end  # conv1 has ended on both chips by layer_end[0]
+    assert int(c.stall_border_cycles[1].max()) >= 100 - 1
+    assert int(c.layer_end[1]) >= int(ends[0]) + 100

@@ -20,7 +20,13 @@ import numpy as np
 import pytest
 
 from hyperdrive_sim.mapping.costs import conv_blocks, layer_work
-from hyperdrive_sim.mapping.plan import build_plan, reduction_receives, reduction_target
+from hyperdrive_sim.mapping.plan import (
+    build_plan,
+    estimate_cycles,
+    geometry,
+    reduction_receives,
+    reduction_target,
+)
 from hyperdrive_sim.mapping.routes import (
     chain_hops,
     halo_hops,
@@ -584,6 +590,22 @@ def test_halo_free_steps_follow_the_lock_step_tile_pu_array() -> None:
     # one block of 16 channels: 9 steps x 144 taps = 1,296 cycles; 5 x 144 = 720 need the halo
     assert lp.phase_cycles.tolist() == [1296] * 4
     assert lp.phase_border_cycles.tolist() == [720] * 4
+    # 44x44 on 2x2: 22x22 per chip, patches of ceil(22/7) = 4 rows and columns (the last
+    # Tile-PUs' shorter): 16 steps of 144 taps = 2,304 cycles. Chip (0,0)'s row 21 is local
+    # row 1 of Tile-PU row 5 (21 = 5 * 4 + 1), likewise column 21: 3 x 3 = 9 halo-free
+    # steps, 7 x 144 = 1,008 cycles wait for the halo
+    lp = build_plan(b.build().at(44, 44), hw).layers[1]
+    assert lp.phase_cycles.tolist() == [2304] * 4
+    assert lp.phase_border_cycles.tolist() == [1008] * 4
+    # the quick estimate the hybrid planner uses is each layer's slowest chip (no moves
+    # here), the same cycles the plan books (a 2x5 array gives non-square patches)
+    wide = Hardware(CHIP.model_copy(update={"tile_rows": 2, "tile_cols": 5}), SYSTEM, ENERGY,
+                    Mesh.model_validate("2x2"))  # fmt: skip
+    net = b.build().at(30, 44)
+    plan = build_plan(net, wide)
+    assert estimate_cycles(geometry(net, wide), wide) == sum(
+        int(lp.work.cycles.max()) for lp in plan.layers
+    )
 
 
 def _lockstep_by_enumeration(conv, out: Tiling, inp: Tiling, units: tuple[int, int]) -> list:
