@@ -19,7 +19,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.patches import Patch
+from matplotlib.patches import Patch, Rectangle
 
 from hyperdrive_sim.mapping.tiling import Tiling, lockstep_interior_steps
 from hyperdrive_sim.spec.models import Mesh
@@ -27,7 +27,8 @@ from hyperdrive_sim.workload.layers import Conv, Shape
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "figures" / "lockstep_halo.png"
 UNITS, PATCH, SIDE = 7, 3, 21
-FREE, HALO = "#e6e6e6", "#8c8c8c"  # greys: no energy part's colour
+# black and white with hatching: no colour that means an energy part in the other figures
+FREE, HALO = "white", "////"
 
 
 def _panel(ax, sides: set[str], title: str, free_steps: int) -> None:
@@ -45,8 +46,17 @@ def _panel(ax, sides: set[str], title: str, free_steps: int) -> None:
          for r in range(SIDE)]
     )  # fmt: skip
     assert int(step_free[:PATCH, :PATCH].sum()) == free_steps  # the model's own count
-    colours = np.where(step_free, 0, 1)
-    ax.imshow(colours, cmap=matplotlib.colors.ListedColormap([FREE, HALO]), vmin=0, vmax=1)
+    for r in range(SIDE):
+        for c in range(SIDE):
+            ax.add_patch(
+                Rectangle(
+                    (c - 0.5, r - 0.5), 1, 1, facecolor=FREE, edgecolor="black",
+                    linewidth=0, hatch=None if step_free[r, c] else HALO,
+                )
+            )  # fmt: skip
+    ax.set_xlim(-0.5, SIDE - 0.5)
+    ax.set_ylim(SIDE - 0.5, -0.5)
+    ax.set_aspect("equal")
     ys, xs = np.nonzero(border)
     ax.plot(
         xs,
@@ -58,8 +68,8 @@ def _panel(ax, sides: set[str], title: str, free_steps: int) -> None:
         markeredgewidth=0.7,
     )
     for k in range(0, SIDE + 1, PATCH):
-        ax.axhline(k - 0.5, color="white", linewidth=1.2)
-        ax.axvline(k - 0.5, color="white", linewidth=1.2)
+        ax.axhline(k - 0.5, color="black", linewidth=0.8)
+        ax.axvline(k - 0.5, color="black", linewidth=0.8)
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(f"{title}\n{free_steps} of 9 steps halo-free", fontsize=9)
@@ -77,8 +87,13 @@ def main() -> None:
     fig.suptitle("3x3 conv on 21x21 outputs per chip, 7x7 Tile-PUs of 3x3 pixels", fontsize=10)
     fig.legend(
         handles=[
-            Patch(color=FREE, label="step needs no halo (runs first)"),
-            Patch(color=HALO, label="step reads the halo (waits for it)"),
+            Patch(facecolor=FREE, edgecolor="black", label="step needs no halo (runs first)"),
+            Patch(
+                facecolor=FREE,
+                edgecolor="black",
+                hatch=HALO,
+                label="step reads the halo (waits for it)",
+            ),
             plt.Line2D(
                 [],
                 [],
