@@ -284,10 +284,16 @@ def _frame(
         g0 = len(block_used)
         if pressed:  # the first blocks wait for slots freed by earlier layers
             arrival = arrival.copy()
+            wants = lp.work.wbuf_write_bits > 0  # the chips a block is delivered to
+
+            def press(p: int, slot_free: int, lp=lp, g0=g0, arrival=arrival, wants=wants) -> None:
+                nonlocal stream
+                stream = _press(arrival, p, slot_free, stream, w_end[g0 + p], reads[g0 + p],
+                                bool(lp.cached_blocks[p]), wants, hw)  # fmt: skip
+
             for p in range(min(slots, lp.phases)):
                 dep = g0 + p - slots
-                stream = _press(arrival, p, block_used[dep] if dep >= 0 else 0, stream,
-                                w_end[g0 + p], reads[g0 + p], lp, hw)  # fmt: skip
+                press(p, block_used[dep] if dep >= 0 else 0)
         elif arrival is not None:
             stream = max(stream, *w_end[g0 : g0 + len(lp.work.blocks)])
         if arrival is not None and lp.block_owner is not None:
@@ -307,8 +313,7 @@ def _frame(
             for p in range(1, lp.phases):
                 if p >= slots:  # block p takes the slot of block p - slots of this layer
                     done_with = ends[p - slots, needs] if needs.any() else ends[p - slots]
-                    stream = _press(arrival, p, int(done_with.max()), stream, w_end[g0 + p],
-                                    reads[g0 + p], lp, hw)  # fmt: skip
+                    press(p, int(done_with.max()))
                 ends[p] = np.maximum(ends[p - 1] + pc, arrival[p] + pc)
         elif arrival is not None:
             ends = np.maximum(ends, _weight_ends(arrival, lp))
@@ -374,18 +379,18 @@ def _press(
     stream: int,
     port_end: int,
     read: int,
-    lp: LayerPlan,
+    cached: bool,
+    wants: np.ndarray,
     hw: Hardware,
 ) -> int:
     """Back-pressure on the bus: block ``p``'s read starts only when every chip that needs
-    it has a free buffer slot (``slot_free``: all of them are done with the block ``slots``
-    before it) and the previous read has left the interface (``stream``); it ends no earlier
-    than the interface schedule allowed (``port_end``). Updates ``arrival[p]`` for the
-    chips that need it; returns when the read left the interface."""
+    it (``wants``) has a free buffer slot (``slot_free``: all of them are done with the
+    block ``slots`` before it) and the previous read has left the interface (``stream``);
+    it ends no earlier than the interface schedule allowed (``port_end``). Updates
+    ``arrival[p]`` for those chips; returns when the read left the interface."""
     end = max(int(port_end), slot_free + read, stream + read)
-    latency = 0 if lp.cached_blocks[p] else hw.offchip_latency_cycles
-    needs = lp.work.wbuf_write_bits > 0
-    arrival[p] = np.where(needs, np.maximum(arrival[p], end + latency), arrival[p])
+    latency = 0 if cached else hw.offchip_latency_cycles
+    arrival[p] = np.where(wants, np.maximum(arrival[p], end + latency), arrival[p])
     return end
 
 

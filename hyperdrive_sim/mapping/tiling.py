@@ -130,16 +130,18 @@ def _windows(layer: Layer, out: Tiling):
     )
 
 
+def _owners(out_bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every output row of the map along one axis, and the chip position holding it."""
+    rows = np.arange(out_bounds[0], out_bounds[-1], dtype=np.int64)
+    return rows, np.searchsorted(out_bounds, rows, side="right") - 1
+
+
 def _interior(out_bounds, in_bounds, in_size, window) -> np.ndarray:
     """Output rows of each chip whose input window lies within the chip's own input rows."""
     out_bounds = np.asarray(out_bounds, dtype=np.int64)
-    in_bounds = np.asarray(in_bounds, dtype=np.int64)
-    n = len(out_bounds) - 1
-    rows = np.arange(out_bounds[0], out_bounds[-1], dtype=np.int64)
-    owner = np.searchsorted(out_bounds, rows, side="right") - 1
-    lo, hi = window(rows, rows + 1, in_size)
-    inside = (lo >= in_bounds[owner]) & (hi <= in_bounds[owner + 1])
-    return np.bincount(owner[inside], minlength=n).astype(np.int64)
+    _, owner = _owners(out_bounds)
+    inside = ~_border_rows(out_bounds, in_bounds, in_size, window)
+    return np.bincount(owner[inside], minlength=len(out_bounds) - 1).astype(np.int64)
 
 
 def _border_rows(out_bounds, in_bounds, in_size, window) -> np.ndarray:
@@ -147,8 +149,7 @@ def _border_rows(out_bounds, in_bounds, in_size, window) -> np.ndarray:
     rows (the row needs the halo)."""
     out_bounds = np.asarray(out_bounds, dtype=np.int64)
     in_bounds = np.asarray(in_bounds, dtype=np.int64)
-    rows = np.arange(out_bounds[0], out_bounds[-1], dtype=np.int64)
-    owner = np.searchsorted(out_bounds, rows, side="right") - 1
+    rows, owner = _owners(out_bounds)
     lo, hi = window(rows, rows + 1, in_size)
     return (lo < in_bounds[owner]) | (hi > in_bounds[owner + 1])
 
@@ -166,8 +167,7 @@ def _lockstep_free(out_bounds, border: np.ndarray, units: int) -> np.ndarray:
     sizes = np.diff(out_bounds)
     patch = -(-sizes // units)
     width = max(1, int(patch.max(initial=1)))
-    rows = np.arange(out_bounds[0], out_bounds[-1], dtype=np.int64)
-    owner = np.searchsorted(out_bounds, rows, side="right") - 1
+    rows, owner = _owners(out_bounds)
     local = (rows - out_bounds[owner]) % np.maximum(patch[owner], 1)
     touched = np.zeros(n * width, dtype=bool)
     touched[(owner * width + local)[border]] = True
