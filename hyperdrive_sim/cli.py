@@ -579,14 +579,16 @@ def cmd_schema(args: argparse.Namespace) -> int:
 def cmd_networks(args: argparse.Namespace) -> int:
     from hyperdrive_sim.workload.zoo import ZOO, get_network
 
-    print(f"{'name':<16} {'layers':>6} {'GMAC@224':>9} {'Mweights':>9}  description")
+    width = max(len("name"), *(len(name) for name in ZOO))
+    print(f"{'name':<{width}} {'layers':>6} {'GMAC@224':>9}  {'Mweights':>9}  description")
     for name, build in ZOO.items():
         net = get_network(name)
         side = 416 if name == "yolov3" else 224
         shaped = net.at(side, side)
         doc = (build.__doc__ or "").strip().splitlines()[0]
-        gmac = f"{shaped.macs / 1e9:.3f}" + ("*" if side != 224 else "")
-        print(f"{name:<16} {len(net.layers):>6} {gmac:>9} {shaped.weights / 1e6:>9.2f}  {doc}")
+        mark = "*" if side != 224 else " "  # the footnote mark sits beside the column
+        gmac = f"{shaped.macs / 1e9:>9.3f}{mark}"
+        print(f"{name:<{width}} {len(net.layers):>6} {gmac} {shaped.weights / 1e6:>9.2f}  {doc}")
     print("* yolov3 at 416x416")
     return 0
 

@@ -657,3 +657,18 @@ def test_a_killed_worker_exits_4_and_keeps_finished_points(tmp_path, monkeypatch
     monkeypatch.undo()
     assert cli.main(args) == 0
     assert "1 computed, 1 from cache" in capsys.readouterr().out
+
+
+def test_networks_table_columns_line_up_for_the_longest_name(capsys):
+    """Every row's numbers end where the header's do, whatever the longest zoo name (the
+    28-character deeplabv3_mobilenet_v3_large once pushed its row out of line)."""
+    from hyperdrive_sim.workload.zoo import ZOO
+
+    assert cli.main(["networks"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header, rows = lines[0], lines[1 : 1 + len(ZOO)]
+    ends = [header.index(col) + len(col) for col in ("layers", "GMAC@224", "Mweights")]
+    for row in rows:
+        for end in ends:
+            assert row[end - 1].isdigit(), (row, end)
+            assert row[end] in " *", (row, end)
