@@ -121,7 +121,7 @@ def test_json_schema_describes_every_layer_type() -> None:
     assert set(schema["required"]) == {"name", "layers"}
     mapping = schema["properties"]["layers"]["items"]["discriminator"]["mapping"]
     assert set(mapping) == {
-        "conv", "pool", "global_pool", "dense", "add", "concat",
+        "conv", "pool", "adaptive_pool", "global_pool", "dense", "add", "scale", "concat",
         "channel_slice", "channel_shuffle", "upsample",
     }  # fmt: skip
 
@@ -159,8 +159,8 @@ MALFORMED = [
     ),
     pytest.param(
         layers(CONV, {"type": "convolution", "out": 8}), SpecError, "layers[1].type",
-        "unknown layer type 'convolution'; allowed: conv, pool, global_pool, dense, add, concat,"
-        " channel_slice, channel_shuffle, upsample",
+        "unknown layer type 'convolution'; allowed: conv, pool, adaptive_pool, global_pool, dense,"
+        " add, scale, concat, channel_slice, channel_shuffle, upsample",
         id="unknown-type",
     ),
     pytest.param(
@@ -292,3 +292,56 @@ def test_a_size_mismatch_names_both_inputs_and_the_likely_cause():
     text = str(err.value)
     # a: ceil(7 / 2) = 4 rows and columns, 4 channels; b: 7 x 7, 4 channels
     assert "'a' (4x4x4), 'b' (4x7x7)" in text and "total downsampling" in text
+
+
+SE_DECODER = """\
+name: se_decoder
+layers:
+  - {name: c1, type: conv, out: 8, kernel: 3}
+  - {name: down, type: conv, out: 8, kernel: 3, stride: 2}
+  - {name: squeeze, type: global_pool}
+  - {name: excite, type: conv, out: 8, kernel: 1}
+  - {name: gated, type: scale, inputs: [excite, down]}
+  - {name: up, type: upsample, size_of: c1}
+  - {name: skip, type: add, inputs: [up, c1]}
+  - {name: pooled, type: adaptive_pool, output: [2, 3]}
+  - {type: dense, out: 4}
+"""
+
+
+@pytest.mark.parametrize("side", [15, 16, 31])
+def test_scale_resize_to_a_map_and_adaptive_pool_hold_at_any_size(tmp_path, side) -> None:
+    """A squeeze-and-excitation gate, a decoder resized to its skip's odd size and an
+    adaptive pool before the classifier: the file gives the same classifier at every size.
+    By hand at side n: down is ceil(n/2) square, up returns to n x n, the pool gives 8x2x3,
+    so the dense layer has 48 * 4 = 192 MACs and weights whatever n is."""
+    net = load_network_yaml(write(tmp_path, SE_DECODER))
+    shaped = net.at(side, side)
+    out = {info.layer.name: info.out_shape for info in shaped.infos}
+    half = -(-side // 2)
+    assert out["down"] == Shape(8, half, half)
+    assert out["gated"] == Shape(8, half, half)
+    assert out["up"] == Shape(8, side, side)
+    assert out["pooled"] == Shape(8, 2, 3)
+    assert out["dense1"] == Shape(4, 1, 1)
+    dense = shaped.infos[-1]
+    assert dense.macs == 8 * 2 * 3 * 4
+
+
+@pytest.mark.parametrize(
+    ("layer", "key", "text"),
+    [
+        ({"type": "scale", "inputs": ["c"]}, "layers[1].inputs", "at least 2"),
+        ({"type": "scale", "inputs": ["c", "c", "c"]}, "layers[1].inputs", "at most 2"),
+        ({"type": "upsample", "size_of": "nowhere"}, "layers[1].size_of", "unknown size_of"),
+        ({"type": "upsample", "size_of": "c", "factor": 2}, "layers[1].size_of", "not both"),
+        ({"type": "adaptive_pool", "output": 0}, "layers[1].output", "positive integer"),
+        ({"type": "adaptive_pool"}, "layers[1].output", "missing required key"),
+    ],
+)
+def test_new_layer_types_refuse_mistakes_with_the_key(layer, key, text) -> None:
+    data = {"name": "bad", "layers": [{"name": "c", "type": "conv", "out": 4, "kernel": 3}, layer]}
+    with pytest.raises((SpecError, NetworkError)) as info:
+        network_from_dict(data, file="net.yaml")
+    assert info.value.key == key
+    assert text in str(info.value)

@@ -1,9 +1,9 @@
 """User-defined networks in YAML.
 
 A file has a ``name``, optional ``input_channels`` (default 3) and a list of ``layers``, each
-a mapping with a ``type`` (conv, pool, global_pool, dense, add, concat, channel_slice,
-channel_shuffle, upsample), an optional ``name`` and optional ``inputs`` (default: the
-previous layer, or ``input`` - the image - for the first layer)::
+a mapping with a ``type`` (conv, pool, adaptive_pool, global_pool, dense, add, scale, concat,
+channel_slice, channel_shuffle, upsample), an optional ``name`` and optional ``inputs``
+(default: the previous layer, or ``input`` - the image - for the first layer)::
 
     name: tiny
     layers:
@@ -38,6 +38,7 @@ from hyperdrive_sim.errors import NetworkError, SpecError, did_you_mean
 from hyperdrive_sim.spec.loader import read_yaml
 from hyperdrive_sim.workload.layers import (
     INPUT,
+    AdaptivePool,
     Add,
     ChannelShuffle,
     ChannelSlice,
@@ -47,6 +48,7 @@ from hyperdrive_sim.workload.layers import (
     GlobalPool,
     Layer,
     Pool,
+    Scale,
     Upsample,
 )
 from hyperdrive_sim.workload.network import Network
@@ -196,6 +198,18 @@ class GlobalPoolSpec(_LayerSpec):
         return GlobalPool(name, inputs, mode=self.mode)
 
 
+class AdaptivePoolSpec(_LayerSpec):
+    """Average or max pooling to a fixed output size, whatever the input size (PyTorch's
+    AdaptiveAvgPool2d), so a dense layer after it keeps its input features."""
+
+    type: Literal["adaptive_pool"]
+    output: Size = Field(description="Output height and width: int or [h, w].")
+    mode: Literal["max", "avg"] = "avg"
+
+    def to_layer(self, name: str, inputs: tuple[str, ...]) -> Layer:
+        return AdaptivePool(name, inputs, output=self.output, mode=self.mode)
+
+
 class DenseSpec(_LayerSpec):
     """Fully connected layer over the flattened input."""
 
@@ -214,6 +228,18 @@ class AddSpec(_LayerSpec):
 
     def to_layer(self, name: str, inputs: tuple[str, ...]) -> Layer:
         return Add(name, inputs)
+
+
+class ScaleSpec(_LayerSpec):
+    """A map multiplied channel by channel with a C x 1 x 1 gate (squeeze-and-excitation)."""
+
+    type: Literal["scale"]
+    inputs: list[LayerName] = Field(
+        min_length=2, max_length=2, description="[gate, map]: the C x 1 x 1 gate first."
+    )
+
+    def to_layer(self, name: str, inputs: tuple[str, ...]) -> Layer:
+        return Scale(name, inputs)
 
 
 class ConcatSpec(_LayerSpec):
@@ -256,21 +282,37 @@ class ChannelShuffleSpec(_LayerSpec):
 
 
 class UpsampleSpec(_LayerSpec):
-    """Nearest-neighbour upsampling by an integer factor."""
+    """Nearest-neighbour upsampling by an integer factor, or to the size of an earlier map."""
 
     type: Literal["upsample"]
-    factor: Factor = 2
+    factor: Factor | None = Field(None, description="Integer factor (default 2).")
+    size_of: LayerName | None = Field(
+        None,
+        description="An earlier layer (or 'input') whose height and width the output takes, "
+        "instead of a factor (a decoder resized to a skip connection's map).",
+    )
+
+    @field_validator("size_of")
+    @classmethod
+    def _one_rule(cls, size_of: str | None, info: ValidationInfo) -> str | None:
+        if size_of is not None and info.data.get("factor") is not None:
+            raise ValueError("give either factor or size_of, not both")
+        return size_of
 
     def to_layer(self, name: str, inputs: tuple[str, ...]) -> Layer:
-        return Upsample(name, inputs, factor=self.factor)
+        if self.size_of is not None:
+            return Upsample(name, inputs, size_of=self.size_of)
+        return Upsample(name, inputs, factor=2 if self.factor is None else self.factor)
 
 
 _SPECS: dict[str, type[_LayerSpec]] = {
     "conv": ConvSpec,
     "pool": PoolSpec,
+    "adaptive_pool": AdaptivePoolSpec,
     "global_pool": GlobalPoolSpec,
     "dense": DenseSpec,
     "add": AddSpec,
+    "scale": ScaleSpec,
     "concat": ConcatSpec,
     "channel_slice": ChannelSliceSpec,
     "channel_shuffle": ChannelShuffleSpec,
@@ -279,9 +321,11 @@ _SPECS: dict[str, type[_LayerSpec]] = {
 LayerSpec = Annotated[
     ConvSpec
     | PoolSpec
+    | AdaptivePoolSpec
     | GlobalPoolSpec
     | DenseSpec
     | AddSpec
+    | ScaleSpec
     | ConcatSpec
     | ChannelSliceSpec
     | ChannelShuffleSpec
@@ -434,7 +478,14 @@ def network_from_dict(data: dict, *, file: str | None = None) -> Network:
                     key=f"{at}.inputs[{j}]" if layer_spec.inputs is not None else f"{at}.inputs",
                 )
         layer_cls = type(layer_spec)
-        if layer_cls not in (AddSpec, ConcatSpec) and len(inputs) != 1:
+        if layer_cls is UpsampleSpec and layer_spec.size_of not in (None, *seen):
+            raise NetworkError(
+                f"unknown size_of {layer_spec.size_of!r}; earlier layers: "
+                + ", ".join([INPUT, *sorted(seen - {INPUT})]),
+                file=file,
+                key=f"{at}.size_of",
+            )
+        if layer_cls not in (AddSpec, ConcatSpec, ScaleSpec) and len(inputs) != 1:
             raise NetworkError(
                 f"a {layer_spec.type} layer takes exactly 1 input, got {len(inputs)}",
                 file=file,
