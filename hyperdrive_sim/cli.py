@@ -141,6 +141,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         for c in result.columns
         if c not in RESULT_COLUMNS and c not in ("network", "input", "mesh")
     ]
+    if len({row.get("evaluator") for row in result.rows}) > 1:  # no column of its own
+        sweep.insert(0, "evaluator")
     usual = _usual_values(result.rows, sweep)
     shown = result.rows[: args.show]
     notes = [

@@ -672,3 +672,31 @@ def test_networks_table_columns_line_up_for_the_longest_name(capsys):
         for end in ends:
             assert row[end - 1].isdigit(), (row, end)
             assert row[end] in " *", (row, end)
+
+
+def test_run_table_labels_rows_that_differ_only_by_evaluator(tmp_path: Path, capsys):
+    """A grid over the evaluator gives rows with the same network, input and mesh: the note
+    says which evaluator each row is, since the table has no evaluator column."""
+    exp = tmp_path / "exp.yaml"
+    grid = {"grid": {"evaluator": ["analytic", "simpy"]}}
+    exp.write_text(experiment(inputs=["64x64"], sweep=grid))
+    args = ["run", str(exp), "--out", str(tmp_path / "out"), "--no-progress", "--no-plots"]
+    assert cli.main(args) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("resnet18")]
+    assert [row.split()[-1] for row in rows] == ["evaluator=analytic", "evaluator=simpy"]
+
+
+@pytest.mark.parametrize(
+    ("setting", "named"),
+    [("input=64x64", "--set: input: unknown key (did you mean 'inputs'?)"),
+     ("bogus=1", "--set: bogus: unknown key; expected one of: area,")],
+)  # fmt: skip
+def test_a_top_level_set_typo_is_named_as_a_set_typo(tmp_path: Path, capsys, setting, named):
+    """A --set key unknown at the top of the experiment once read as "none of the keys here
+    is one this section knows; is it the right file?", blaming the experiment file."""
+    exp = tmp_path / "exp.yaml"
+    exp.write_text(experiment())
+    assert cli.main(["run", str(exp), "--no-plots", "--set", setting]) == 2
+    err = capsys.readouterr().err
+    assert named in err
+    assert "right file" not in err

@@ -690,6 +690,8 @@ def _known_keys_of_file(given: dict, unknown: re.Match, loc: KeyPath, loaded) ->
         return any(k in allowed for k in given)
     culprit = next((k for k in given if k not in allowed), None)
     source = loaded.file_of((*loc, culprit))
+    if source == Path(OVERRIDE_ORIGIN):  # a --set typo: no file to mistake for another
+        return True
     return any(
         origin == source and (key[:-1] != loc or key[-1] in allowed)
         for key, origin in loaded.origins.items()
