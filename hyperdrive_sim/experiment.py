@@ -32,7 +32,7 @@ from hyperdrive_sim.report.writers import OutputSet, ensure_folder, output_error
 from hyperdrive_sim.result import CHIP_COLUMNS, LAYER_COLUMNS, RESULT_COLUMNS
 from hyperdrive_sim.simulate import resolve_network
 from hyperdrive_sim.spec import loader
-from hyperdrive_sim.spec.models import ExperimentSpec
+from hyperdrive_sim.spec.experiment import ExperimentSpec
 from hyperdrive_sim.sweep.cache import PointCache
 from hyperdrive_sim.sweep.executors import RUNNERS, trace_name
 from hyperdrive_sim.sweep.points import expand, point_hash, uses_weights

@@ -39,8 +39,9 @@ from hyperdrive_sim.explore.evaluate import evaluate_group
 from hyperdrive_sim.explore.space import Group, Variant, cache_keys
 from hyperdrive_sim.report.folders import output_folder
 from hyperdrive_sim.report.writers import OutputSet
+from hyperdrive_sim.spec.experiment import ExperimentSpec
 from hyperdrive_sim.spec.loader import describe_error
-from hyperdrive_sim.spec.models import SWEEP_SECTIONS, ExperimentSpec, PointSpec
+from hyperdrive_sim.spec.models import SWEEP_SECTIONS, PointSpec
 from hyperdrive_sim.sweep.cache import PointCache
 from hyperdrive_sim.sweep.executors import RUNNERS
 from hyperdrive_sim.sweep.points import expand

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from hyperdrive_sim.evaluators import evaluate, evaluate_timeline
 from hyperdrive_sim.evaluators.des import write_trace
-from hyperdrive_sim.mapping.plan import build_plan
+from hyperdrive_sim.planner import build_plan
 from hyperdrive_sim.pricing import price
 from hyperdrive_sim.result import Result
 from hyperdrive_sim.spec.area import AreaTable

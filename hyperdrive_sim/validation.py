@@ -37,7 +37,8 @@ from hyperdrive_sim.simulate import resolve_network, simulate
 from hyperdrive_sim.spec import loader
 from hyperdrive_sim.spec.accelerator import AcceleratorSpec
 from hyperdrive_sim.spec.base import Spec, number
-from hyperdrive_sim.spec.models import EnergyTable, ExperimentSpec, Resolution
+from hyperdrive_sim.spec.experiment import ExperimentSpec
+from hyperdrive_sim.spec.models import EnergyTable, Resolution
 from hyperdrive_sim.sweep.points import expand
 from hyperdrive_sim.workload.network import ShapedNetwork
 

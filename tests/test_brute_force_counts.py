@@ -27,8 +27,8 @@ import numpy as np
 import pytest
 import yaml
 
-from hyperdrive_sim.mapping.plan import build_plan
 from hyperdrive_sim.mapping.tiling import DIRECTIONS, Tiling, halo
+from hyperdrive_sim.planner import build_plan
 from hyperdrive_sim.spec.hardware import Hardware
 from hyperdrive_sim.spec.models import ChipSpec, EnergyTable, Mesh, SystemSpec
 from hyperdrive_sim.workload.layers import INPUT, Conv, Pool

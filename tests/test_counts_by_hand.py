@@ -22,13 +22,9 @@ import yaml
 from hyperdrive_sim.evaluators import analytic
 from hyperdrive_sim.mapping.costs import Precision, Pruning, largest_block_bits, layer_work
 from hyperdrive_sim.mapping.partition import multicast, unicast
-from hyperdrive_sim.mapping.plan import (
-    build_plan,
-    gather_cycles,
-    next_image_layer,
-    streamed_halo_bits,
-)
+from hyperdrive_sim.mapping.plan import gather_cycles, next_image_layer, streamed_halo_bits
 from hyperdrive_sim.mapping.tiling import Tiling, halo
+from hyperdrive_sim.planner import build_plan
 from hyperdrive_sim.pricing.area import chip_area, link_ports
 from hyperdrive_sim.pricing.energy import leakage_mw, price, sram_bits, sram_scale
 from hyperdrive_sim.spec.area import AreaTable

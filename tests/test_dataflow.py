@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from hyperdrive_sim.evaluators import analytic, des
-from hyperdrive_sim.mapping.plan import build_plan, streamed_halo_bits
+from hyperdrive_sim.mapping.plan import streamed_halo_bits
+from hyperdrive_sim.planner import build_plan
 from hyperdrive_sim.simulate import simulate
 from hyperdrive_sim.spec.defaults import default_section
 from hyperdrive_sim.spec.hardware import Hardware

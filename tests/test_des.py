@@ -21,7 +21,8 @@ import yaml
 
 from hyperdrive_sim.errors import SimulationError
 from hyperdrive_sim.evaluators import EVALUATORS, analytic, des
-from hyperdrive_sim.mapping.plan import Plan, build_plan
+from hyperdrive_sim.mapping.plan import Plan
+from hyperdrive_sim.planner import build_plan
 from hyperdrive_sim.simulate import simulate
 from hyperdrive_sim.spec.hardware import Hardware
 from hyperdrive_sim.spec.models import ChipSpec, EnergyTable, Mesh, SystemSpec

@@ -25,7 +25,8 @@ from hypothesis import strategies as st
 
 from hyperdrive_sim.evaluators import analytic, des
 from hyperdrive_sim.limits import MAX_BUFFER_BLOCKS
-from hyperdrive_sim.mapping.plan import Plan, build_plan
+from hyperdrive_sim.mapping.plan import Plan
+from hyperdrive_sim.planner import build_plan
 from hyperdrive_sim.spec.hardware import Hardware
 from hyperdrive_sim.spec.models import ChipSpec, EnergyTable, Mesh, SystemSpec
 from hyperdrive_sim.workload.builder import NetBuilder

@@ -14,7 +14,8 @@ from hyperdrive_sim.mapping.fit import (
     smallest_fmm_bits,
     smallest_mesh,
 )
-from hyperdrive_sim.mapping.plan import build_plan, capacity_problems, geometry
+from hyperdrive_sim.mapping.plan import capacity_problems, geometry
+from hyperdrive_sim.planner import build_plan
 from hyperdrive_sim.spec import loader
 from hyperdrive_sim.spec.hardware import Hardware
 from hyperdrive_sim.spec.models import ChipSpec, EnergyTable, Mesh, Resolution, SystemSpec

@@ -17,7 +17,8 @@ import yaml
 from hyperdrive_sim.evaluators import analytic, des
 from hyperdrive_sim.limits import MAX_BUFFER_BLOCKS
 from hyperdrive_sim.mapping.fit import fmm_peak, smallest_mesh
-from hyperdrive_sim.mapping.plan import Plan, build_plan
+from hyperdrive_sim.mapping.plan import Plan
+from hyperdrive_sim.planner import build_plan
 from hyperdrive_sim.simulate import simulate
 from hyperdrive_sim.spec.defaults import default_section
 from hyperdrive_sim.spec.hardware import Hardware

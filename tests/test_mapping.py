@@ -21,7 +21,6 @@ import pytest
 
 from hyperdrive_sim.mapping.costs import conv_blocks, layer_work
 from hyperdrive_sim.mapping.plan import (
-    build_plan,
     estimate_cycles,
     geometry,
     reduction_receives,
@@ -43,6 +42,7 @@ from hyperdrive_sim.mapping.tiling import (
     lockstep_interior_steps,
     split,
 )
+from hyperdrive_sim.planner import build_plan
 from hyperdrive_sim.spec import loader
 from hyperdrive_sim.spec.hardware import Hardware
 from hyperdrive_sim.spec.models import ChipSpec, EnergyTable, Mesh, SystemSpec

@@ -22,7 +22,7 @@ from test_onnx_import import Graph, one_layer  # noqa: E402
 
 from hyperdrive_sim.errors import NetworkError  # noqa: E402
 from hyperdrive_sim.evaluators import analytic, des  # noqa: E402
-from hyperdrive_sim.mapping.plan import build_plan  # noqa: E402
+from hyperdrive_sim.planner import build_plan  # noqa: E402
 from hyperdrive_sim.verify.run import verify  # noqa: E402
 from hyperdrive_sim.workload import layers as L  # noqa: E402
 from hyperdrive_sim.workload.builder import NetBuilder  # noqa: E402

@@ -18,7 +18,8 @@ import pytest
 from hyperdrive_sim import cli
 from hyperdrive_sim.evaluators import evaluate
 from hyperdrive_sim.mapping.pipeline import cut_points
-from hyperdrive_sim.mapping.plan import Plan, build_plan
+from hyperdrive_sim.mapping.plan import Plan
+from hyperdrive_sim.planner import build_plan
 from hyperdrive_sim.pricing import price
 from hyperdrive_sim.result import Result
 from hyperdrive_sim.spec.defaults import default_section

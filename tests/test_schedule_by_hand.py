@@ -19,7 +19,8 @@ import yaml
 
 from hyperdrive_sim.evaluators import analytic, des
 from hyperdrive_sim.evaluators.des.links import Channel, send
-from hyperdrive_sim.mapping.plan import Plan, build_plan
+from hyperdrive_sim.mapping.plan import Plan
+from hyperdrive_sim.planner import build_plan
 from hyperdrive_sim.spec.hardware import Hardware
 from hyperdrive_sim.spec.models import ChipSpec, EnergyTable, Mesh, SystemSpec
 from hyperdrive_sim.workload.builder import NetBuilder

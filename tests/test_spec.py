@@ -10,11 +10,11 @@ from pydantic import ValidationError
 
 from hyperdrive_sim.errors import InputError, SpecError
 from hyperdrive_sim.spec import loader
+from hyperdrive_sim.spec.experiment import ExperimentSpec
 from hyperdrive_sim.spec.hardware import Hardware
 from hyperdrive_sim.spec.models import (
     ChipSpec,
     EnergyTable,
-    ExperimentSpec,
     Mesh,
     NetworkRef,
     Resolution,

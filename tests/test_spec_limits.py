@@ -126,7 +126,7 @@ def test_integers_are_still_valid_numbers(tmp_path):
     # strict floats refuse bool and str, not ints: 21 is the preset's own value (as int)
     path = tmp_path / "exp.yaml"
     path.write_text(BASE + "energy: {offchip_pj_per_bit: 21}\n")
-    from hyperdrive_sim.spec.models import ExperimentSpec
+    from hyperdrive_sim.spec.experiment import ExperimentSpec
 
     assert loader.validate(ExperimentSpec, loader.load(path)).energy.offchip_pj_per_bit == 21.0
 

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from test_verify import networks, verified_exactly
 
 from hyperdrive_sim.errors import InputError
-from hyperdrive_sim.mapping.plan import build_plan
 from hyperdrive_sim.mapping.tiling import Tiling
+from hyperdrive_sim.planner import build_plan
 from hyperdrive_sim.simulate import resolve_network
 from hyperdrive_sim.spec.models import Mesh
 from hyperdrive_sim.verify import VerifyGeometryError, verify

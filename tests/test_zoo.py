@@ -156,7 +156,7 @@ def test_segmentation_mesh_costs_quoted_in_the_readme() -> None:
     from test_des_properties import hardware
 
     from hyperdrive_sim.evaluators import analytic
-    from hyperdrive_sim.mapping.plan import build_plan
+    from hyperdrive_sim.planner import build_plan
 
     def costs(name: str, mesh: str):
         plan = build_plan(get_network(name).at(512, 1024), hardware(mesh))
@@ -191,7 +191,7 @@ def test_deeplab_global_context_broadcasts_on_a_2x2_mesh() -> None:
     branch (256): 4312 values x 16 bits x 3 hops = 206,976 bits."""
     from test_des_properties import hardware
 
-    from hyperdrive_sim.mapping.plan import build_plan
+    from hyperdrive_sim.planner import build_plan
 
     plan = build_plan(get_network("deeplabv3_mobilenet_v3_large").at(256, 512), hardware("2x2"))
     moved = [lp for lp in plan.layers if lp.gather is not None]

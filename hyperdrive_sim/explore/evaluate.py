@@ -20,7 +20,8 @@ import numpy as np
 
 from hyperdrive_sim.evaluators import evaluate
 from hyperdrive_sim.mapping.fit import peak_of
-from hyperdrive_sim.mapping.plan import Plan, build_plan, capacity_problems, geometry
+from hyperdrive_sim.mapping.plan import Plan, capacity_problems, geometry
+from hyperdrive_sim.planner import build_plan
 from hyperdrive_sim.pricing import price
 from hyperdrive_sim.result import Result
 from hyperdrive_sim.spec.hardware import Hardware

@@ -30,9 +30,10 @@ from hyperdrive_sim.report.writers import OutputSet
 from hyperdrive_sim.result import RESULT_COLUMNS
 from hyperdrive_sim.simulate import resolve_network
 from hyperdrive_sim.spec import loader
+from hyperdrive_sim.spec.experiment import ExperimentSpec
 from hyperdrive_sim.spec.explore import ALIASES, ExploreSpec
 from hyperdrive_sim.spec.hardware import Hardware
-from hyperdrive_sim.spec.models import ExperimentSpec, Mesh
+from hyperdrive_sim.spec.models import Mesh
 from hyperdrive_sim.sweep.cache import PointCache
 from hyperdrive_sim.sweep.executors import RUNNERS
 

@@ -21,8 +21,9 @@ from pydantic import ValidationError
 from hyperdrive_sim import __version__, limits
 from hyperdrive_sim.errors import SpecError
 from hyperdrive_sim.mapping.fit import require_tiled
+from hyperdrive_sim.spec.experiment import ExperimentSpec
 from hyperdrive_sim.spec.explore import ExploreSpec
-from hyperdrive_sim.spec.models import SWEEP_SECTIONS, ExperimentSpec, Mesh, PointSpec
+from hyperdrive_sim.spec.models import SWEEP_SECTIONS, Mesh, PointSpec
 
 #: the memory size is priced (area, leakage, access energy) and checked, never evaluated
 MEMORY_AXIS = "chip.fmm_bits"

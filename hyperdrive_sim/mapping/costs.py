@@ -34,7 +34,8 @@ work in parallel. The rules below follow from that; each says what it assumes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -154,6 +155,22 @@ class Pruning:
 
 
 NO_PRUNING = Pruning()
+
+#: a weight cache's rule: which of the frame's blocks ``(layer, index, bits)`` it serves
+CacheRule = Callable[[Sequence[tuple[str, int, int]]], np.ndarray]
+
+
+@dataclass(frozen=True)
+class WeightTechniques:
+    """What the chip's optional weight techniques do, handed to the planner from outside
+    mapping/: per-layer ``pruning`` effects (kernel reuse, kernel dictionary) and the weight
+    cache's ``cache_rule`` (None: no cache). Empty: plain binary weights streamed as they are."""
+
+    pruning: Mapping[str, Pruning] = field(default_factory=dict)
+    cache_rule: CacheRule | None = None
+
+
+NO_TECHNIQUES = WeightTechniques()
 
 
 def _coded(plain: np.ndarray, pruning: Pruning) -> np.ndarray:

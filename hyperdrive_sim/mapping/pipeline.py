@@ -2,7 +2,7 @@
 
 Each stage owns a band of whole mesh rows (or whole columns when the mesh is wider than
 tall) and runs its layers tiled over that band exactly as the tiled organisation runs a
-network over the whole mesh (``build_plan`` on the band as a mesh of its own, on the
+network over the whole mesh (``tiled_plan`` on the band as a mesh of its own, on the
 sub-network of its layers). Its weights are stationary: every chip of a stage keeps all
 weight bits of the stage's layers in its FMM, next to the maps, loaded once at start-up.
 The stage's output map is re-tiled onto the next stage's band over the mesh links.
@@ -21,8 +21,8 @@ from functools import cached_property
 import numpy as np
 
 from hyperdrive_sim.errors import MappingError
-from hyperdrive_sim.mapping.costs import LAYOUT_KINDS, ChipWork
-from hyperdrive_sim.mapping.plan import LayerPlan, Plan, build_plan, single_map_cuts
+from hyperdrive_sim.mapping.costs import LAYOUT_KINDS, NO_TECHNIQUES, ChipWork, WeightTechniques
+from hyperdrive_sim.mapping.plan import LayerPlan, Plan, single_map_cuts, tiled_plan
 from hyperdrive_sim.mapping.routes import Transfer
 from hyperdrive_sim.mapping.tiling import Tiling
 from hyperdrive_sim.spec.hardware import Hardware
@@ -93,8 +93,8 @@ class _Cost:
 class _Planner:
     """Stage plans of (layer segment, band size), memoised, and the split search."""
 
-    def __init__(self, net: ShapedNetwork, hw: Hardware) -> None:
-        self.net, self.hw = net, hw
+    def __init__(self, net: ShapedNetwork, hw: Hardware, techniques: WeightTechniques) -> None:
+        self.net, self.hw, self.techniques = net, hw, techniques
         self.by_rows = hw.mesh.rows >= hw.mesh.cols
         self.lines = hw.mesh.rows if self.by_rows else hw.mesh.cols
         self.cuts = cut_points(net)
@@ -150,7 +150,7 @@ class _Planner:
             n = len(self.net.infos)
             cycles, need = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
             bad = np.ones(n, dtype=bool)
-            for lp in build_plan(self.net, roomy).layers:
+            for lp in tiled_plan(self.net, roomy, self.techniques).layers:
                 cycles[lp.index] = int(lp.work.cycles.max())
                 need[lp.index] = int(lp.fmm_need_bits.max())
                 bad[lp.index] = False
@@ -217,7 +217,7 @@ class _Planner:
             band_hw,
             chip=band_hw.chip.model_copy(update={"fmm_bits": sys.maxsize}),
         )
-        plan = build_plan(sub, roomy)
+        plan = tiled_plan(sub, roomy, self.techniques)
         if plan.problems or not plan.layers:
             problems = plan.problems or ("the stage has no layers",)
             plan = dataclasses.replace(plan, hw=band_hw, problems=problems)
@@ -285,14 +285,16 @@ class _Planner:
         return final[1], final[2]
 
 
-def pipeline_plan(net: ShapedNetwork, hw: Hardware) -> Plan:
+def pipeline_plan(
+    net: ShapedNetwork, hw: Hardware, techniques: WeightTechniques = NO_TECHNIQUES
+) -> Plan:
     """Split ``net`` into stages on bands of ``hw``'s mesh; problems make ``fits`` false.
 
     With ``system.pipeline_stages`` K > 0, K stages; with 0, the fewest that fit. Among
     splits with the same stage count, the one whose slowest stage (sum over its layers of
     the largest per-chip cycles) is fastest.
     """
-    planner = _Planner(net, hw)
+    planner = _Planner(net, hw, techniques)
     chips = hw.chips
     empty = np.zeros(chips, dtype=np.int64)
     wanted = hw.system.pipeline_stages

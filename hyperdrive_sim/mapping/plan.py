@@ -1,6 +1,6 @@
 """The Plan: the single description of what work exists, consumed by every evaluator.
 
-``build_plan`` places each layer (tiled over the mesh, or on the root chip after a
+``tiled_plan`` places each layer (tiled over the mesh, or on the root chip after a
 cross-chip reduction), derives each chip's share, halo, weight blocks and FMM need, and
 collects every reason the network does not fit instead of simulating it silently.
 """
@@ -19,9 +19,11 @@ from hyperdrive_sim.mapping.costs import (
     COUNT_FIELDS,
     LAYOUT_KINDS,
     NO_PRUNING,
+    NO_TECHNIQUES,
+    CacheRule,
     ChipWork,
     Precision,
-    Pruning,
+    WeightTechniques,
     conv_blocks,
     layer_work,
 )
@@ -38,8 +40,6 @@ from hyperdrive_sim.mapping.partition import (
 )
 from hyperdrive_sim.mapping.tiling import DIRECTIONS, Halo, Tiling, halo, lockstep_interior_steps
 from hyperdrive_sim.spec.hardware import Hardware
-from hyperdrive_sim.techniques.effects import weight_technique_effects
-from hyperdrive_sim.techniques.weight_cache import steady_state_hits
 from hyperdrive_sim.workload.layers import INPUT, Layer, Shape
 from hyperdrive_sim.workload.network import LayerInfo, ShapedNetwork
 
@@ -559,18 +559,17 @@ def capacity_problems(geo: Geometry, hw: Hardware) -> list[str]:
     return out
 
 
-def build_plan(net: ShapedNetwork, hw: Hardware) -> Plan:
-    """Map every layer of ``net`` onto ``hw``; problems make ``fits`` false, not exceptions."""
-    if hw.system.organisation == "pipeline":
-        from hyperdrive_sim.mapping.pipeline import pipeline_plan
-
-        return pipeline_plan(net, hw)
+def tiled_plan(
+    net: ShapedNetwork, hw: Hardware, techniques: WeightTechniques = NO_TECHNIQUES
+) -> Plan:
+    """Map every layer of ``net`` over the whole mesh of ``hw`` (the tiled organisation),
+    with the weight ``techniques`` applied; problems make ``fits`` false, not exceptions."""
     mesh, chip, chips = hw.mesh, hw.chip, hw.chips
     geo = geometry(net, hw)
     if not geo.layers and geo.problems:
         return Plan(net, hw, (), _zeros(chips), _zeros(chips), geo.problems)
     bits = geo.bits
-    savings = _pruning(net, chip)
+    savings = techniques.pruning
     layers: list[LayerPlan] = []
     for g in geo.layers:
         info, layer = g.info, g.info.layer
@@ -620,8 +619,8 @@ def build_plan(net: ShapedNetwork, hw: Hardware) -> Plan:
                 g.gather,
             )
         )
-    if chip.weight_cache_bits:
-        layers = _with_weight_cache(layers, chip)
+    if techniques.cache_rule is not None:
+        layers = _with_weight_cache(layers, techniques.cache_rule)
     problems = (*capacity_problems(geo, hw), *geo.problems)
     return Plan(net, hw, tuple(layers), geo.image_in_bits, geo.result_out_bits, problems)
 
@@ -672,10 +671,10 @@ def streamed_halo_bits(consumer: LayerPlan, producer: LayerPlan) -> np.ndarray:
     return per_channel[None] * split[:, None, None]
 
 
-def _with_weight_cache(layers: list[LayerPlan], chip) -> list[LayerPlan]:
+def _with_weight_cache(layers: list[LayerPlan], rule: CacheRule) -> list[LayerPlan]:
     """Mark the blocks every chip's weight cache serves in a steady-state frame."""
     blocks = [(lp.name, k, int(b)) for lp in layers for k, b in enumerate(lp.work.blocks)]
-    hits = steady_state_hits(blocks, chip.weight_cache_bits, chip.weight_cache_policy)
+    hits = rule(blocks)
     out, start = [], 0
     for lp in layers:
         n = len(lp.work.blocks)
@@ -721,11 +720,6 @@ def _precisions(net: ShapedNetwork, chip) -> dict[str, int]:
             bits[INPUT] = full
             bits.update(dict.fromkeys(net.outputs, full))
     return bits
-
-
-def _pruning(net: ShapedNetwork, chip) -> dict[str, Pruning]:
-    """Kernel-reuse and kernel-dictionary effects per layer (empty when both are off)."""
-    return weight_technique_effects(net, chip)
 
 
 def _lifetimes(net: ShapedNetwork) -> tuple[set[str], dict[int, list[str]]]:

@@ -1,10 +1,10 @@
 """Specs: what users write in YAML, validated into frozen objects."""
 
+from hyperdrive_sim.spec.experiment import ExperimentSpec
 from hyperdrive_sim.spec.hardware import Hardware
 from hyperdrive_sim.spec.models import (
     ChipSpec,
     EnergyTable,
-    ExperimentSpec,
     Mesh,
     NetworkRef,
     Resolution,

@@ -10,7 +10,7 @@ import itertools
 import math
 import re
 import warnings
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -23,7 +23,6 @@ from pydantic import (
 
 from hyperdrive_sim import limits
 from hyperdrive_sim.errors import did_you_mean
-from hyperdrive_sim.spec.accelerator import AcceleratorSpec
 from hyperdrive_sim.spec.area import AreaTable
 from hyperdrive_sim.spec.base import META, Sourced, Spec, integer, number
 
@@ -563,79 +562,3 @@ DEFAULT_SECTIONS = {
     "energy": "energy/hyperdrive_22fdx.yaml",
     "area": "area/hyperdrive_22fdx.yaml",
 }
-
-
-class ExperimentSpec(Spec):
-    """What to simulate: networks x inputs x meshes on one chip, system and energy table.
-
-    ``chip``, ``system``, ``energy`` and ``area`` default to the bundled Hyperdrive presets
-    (``section_defaults``); a section given without ``include:`` overrides the preset's keys.
-    """
-
-    section_defaults: ClassVar[dict[str, str]] = DEFAULT_SECTIONS
-
-    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
-    description: str = ""
-    networks: list[KnownNetwork] = Field(
-        default_factory=list, description="zoo names or YAML network files"
-    )
-    inputs: list[Resolution] = Field(
-        default_factory=list, description="WIDTHxHEIGHT strings (1920x1080 is landscape)"
-    )
-    meshes: list[Mesh] = Field(
-        default_factory=list,
-        description="mesh shapes to try, ROWSxCOLS; empty means the system's mesh",
-    )
-    chip: ChipSpec
-    system: SystemSpec
-    energy: EnergyTable
-    area: AreaTable
-    evaluator: Evaluator = "analytic"
-    sweep: SweepSpec | None = None
-    baselines: list[AcceleratorSpec] = Field(
-        default_factory=list,
-        description="other accelerators priced on the same networks and inputs (one row each)",
-    )
-    output_dir: str | None = Field(
-        default=None, description="where results go; default results/<name>/"
-    )
-    explore: ExploreSpec | None = Field(
-        default=None,
-        description="a design space to search with `hyperdrive-sim explore` (Pareto front)",
-    )
-
-    @model_validator(mode="after")
-    def _has_axes(self) -> ExperimentSpec:
-        swept = set(self.sweep.grid) | set(self.sweep.zip) if self.sweep else set()
-        alternatives = self.sweep.alternatives if self.sweep else []
-        # the paths every point of the alternatives sets, and those some point sets
-        points = [p for a in alternatives for p in a.case_points()]
-        always = set.intersection(*(set(p) for p in points)) if points else set()
-        sometimes = set().union(*points)
-        for key, axis in (("networks", "network"), ("inputs", "input")):
-            if not getattr(self, key) and axis not in swept | always:
-                raise ValueError(
-                    f"give at least one entry in {key!r} (or a sweep axis {axis!r}, or "
-                    f"{axis!r} in every case of the alternatives)"
-                )
-            if getattr(self, key) and axis in swept | sometimes:
-                raise ValueError(f"{axis!r} is both in {key!r} and a sweep axis; keep one")
-        if self.meshes and self.sweep and (self.sweep.tilings or "mesh" in swept | sometimes):
-            raise ValueError(
-                "give mesh shapes in one place: meshes, sweep.tilings, a mesh axis or the "
-                "alternatives' cases"
-            )
-        if self.explore is not None:
-            beside = [k for k in ("sweep", "meshes", "baselines") if getattr(self, k)]
-            if beside:
-                raise ValueError(
-                    f"{beside[0]!r} is not used beside 'explore' (explore.mesh sets the meshes, "
-                    "explore.axes the swept values, and explore compares no baselines); "
-                    "remove it or move it to another experiment"
-                )
-        return self
-
-
-from hyperdrive_sim.spec.explore import ExploreSpec  # noqa: E402  (it uses Mesh from here)
-
-ExperimentSpec.model_rebuild()

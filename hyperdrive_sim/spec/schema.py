@@ -134,7 +134,8 @@ def all_schemas() -> dict[str, dict[str, Any]]:
     claims, network (written as ``<name>.schema.json``)."""
     from hyperdrive_sim.spec.accelerator import AcceleratorSpec
     from hyperdrive_sim.spec.area import AreaTable
-    from hyperdrive_sim.spec.models import ChipSpec, EnergyTable, ExperimentSpec, SystemSpec
+    from hyperdrive_sim.spec.experiment import ExperimentSpec
+    from hyperdrive_sim.spec.models import ChipSpec, EnergyTable, SystemSpec
     from hyperdrive_sim.validation import ClaimFile
     from hyperdrive_sim.workload.yaml_network import NetworkSpec
 

@@ -21,8 +21,9 @@ from pydantic import ValidationError
 from hyperdrive_sim import __version__, limits
 from hyperdrive_sim.errors import SpecError
 from hyperdrive_sim.readfile import digest_input
+from hyperdrive_sim.spec.experiment import ExperimentSpec
 from hyperdrive_sim.spec.loader import describe_error, format_key
-from hyperdrive_sim.spec.models import SWEEP_SECTIONS, ExperimentSpec, Mesh, PointSpec
+from hyperdrive_sim.spec.models import SWEEP_SECTIONS, Mesh, PointSpec
 from hyperdrive_sim.workload.network import Network
 
 SECTIONS = SWEEP_SECTIONS

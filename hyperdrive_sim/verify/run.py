@@ -21,8 +21,8 @@ import numpy as np
 
 from hyperdrive_sim.errors import InputError, MappingError, SimulationError
 from hyperdrive_sim.mapping.fit import require_tiled
-from hyperdrive_sim.mapping.plan import build_plan
 from hyperdrive_sim.mapping.tiling import Tiling
+from hyperdrive_sim.planner import build_plan
 from hyperdrive_sim.simulate import resolve_network
 from hyperdrive_sim.spec import loader
 from hyperdrive_sim.spec.hardware import Hardware
