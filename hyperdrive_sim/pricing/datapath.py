@@ -34,8 +34,20 @@ def _multiplier(chip: ChipSpec, fp_per_bit: float, int_per_bit2: float) -> float
     return fp_per_bit * chip.activation_bits
 
 
+def is_reference(chip: ChipSpec) -> bool:
+    """The published datapath: FP16 feature maps (or binary mode, whose multi-bit layers
+    are FP16) of ``REFERENCE_BITS`` and binary weights; its ratios are exactly 1."""
+    return (
+        chip.activation_mode != "fixed"
+        and chip.activation_bits == REFERENCE_BITS
+        and chip.weight_format == "binary"
+    )
+
+
 def mac_energy_ratio(chip: ChipSpec, table: EnergyTable) -> float:
     """Energy of one of ``chip``'s MACs over the FP16 binary-weight MAC's."""
+    if is_reference(chip):
+        return 1.0
     add = _adder(chip, table.fp_add_pj_per_bit, table.int_add_pj_per_bit)
     mul = _multiplier(chip, table.fp_mul_pj_per_bit, table.int_mul_pj_per_bit2)
     active = 1.0 - chip.ternary_zero_fraction if chip.weight_format == "ternary" else 1.0
@@ -44,12 +56,16 @@ def mac_energy_ratio(chip: ChipSpec, table: EnergyTable) -> float:
 
 def add_energy_ratio(chip: ChipSpec, table: EnergyTable) -> float:
     """Energy of one feature-map add (pooling, residual, reduction) over an FP16 add's."""
+    if is_reference(chip):
+        return 1.0
     add = _adder(chip, table.fp_add_pj_per_bit, table.int_add_pj_per_bit)
     return add / (table.fp_add_pj_per_bit * REFERENCE_BITS)
 
 
 def mac_area_ratio(chip: ChipSpec, table: AreaTable) -> float:
     """Area of one of ``chip``'s FMPUs over the FP16 add/subtract FMPU's."""
+    if is_reference(chip):
+        return 1.0
     add = _adder(chip, table.fp_add_um2_per_bit, table.int_add_um2_per_bit)
     mul = _multiplier(chip, table.fp_mul_um2_per_bit, table.int_mul_um2_per_bit2)
     return (add + mul) / (table.fp_add_um2_per_bit * REFERENCE_BITS)
