@@ -31,6 +31,7 @@ from pydantic import Field, model_validator
 from hyperdrive_sim.baselines import baseline_rows
 from hyperdrive_sim.errors import InputError
 from hyperdrive_sim.experiment import ExperimentResult, run_experiment
+from hyperdrive_sim.pricing.io import single_chip_pj_per_bit
 from hyperdrive_sim.report.writers import write_atomic
 from hyperdrive_sim.result import Result
 from hyperdrive_sim.simulate import resolve_network, simulate
@@ -334,7 +335,7 @@ def _pj(spec: ExperimentSpec, acc: AcceleratorSpec) -> float:
     return (
         acc.offchip_pj_per_bit
         if acc.offchip_pj_per_bit is not None
-        else (spec.energy.offchip_pj_per_bit)
+        else single_chip_pj_per_bit(spec.energy)
     )
 
 

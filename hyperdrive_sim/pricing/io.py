@@ -34,6 +34,12 @@ def link_pj_per_bit(table: EnergyTable) -> float:
     return table.io_activity * farads_pf * table.io_voltage_v**2
 
 
+def single_chip_pj_per_bit(table: EnergyTable) -> float:
+    """Off-chip energy per bit of a memory wired to one chip: the memory and one drop (what
+    an accelerator compared as a single chip pays per DRAM bit), pJ."""
+    return table.offchip_pj_per_bit + drop_pj_per_bit(table)
+
+
 def weight_drops(distribution: str, chips: int) -> int:
     """Drops one off-chip weight bit drives: every chip on a bus, the chain's head alone."""
     return chips if distribution == "bus" else 1
