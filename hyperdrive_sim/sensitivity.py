@@ -94,7 +94,10 @@ class Param:
 
 
 #: ranged parameters that a spec does not use, by the condition under which it does not
-UNUSED = {"chip.ternary_zero_fraction": lambda chip: chip.weight_format != "ternary"}
+UNUSED = {
+    "chip.ternary_zero_fraction": lambda point: point.chip.weight_format != "ternary",
+    "energy.serdes_pj_per_bit": lambda point: point.system.link_technology != "serdes",
+}
 
 
 def uncertain_params(point: PointSpec, fixed: set[str]) -> list[Param]:
@@ -105,7 +108,7 @@ def uncertain_params(point: PointSpec, fixed: set[str]) -> list[Param]:
         spec = getattr(point, section)
         for key, r in sorted(spec.ranges.items()):
             path = f"{section}.{key}"
-            if path in fixed or (path in UNUSED and UNUSED[path](spec)):
+            if path in fixed or (path in UNUSED and UNUSED[path](point)):
                 continue
             base = getattr(spec, key)
             out.append(Param(section, key, base, r.low, r.high, isinstance(base, int)))

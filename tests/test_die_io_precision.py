@@ -193,3 +193,24 @@ def test_weight_format_must_fit_weight_bits() -> None:
         _chip(weight_bits=2)
     with pytest.raises(ValueError, match="'ternary' needs weight_bits == 2"):
         _chip(weight_format="ternary")
+
+
+# ------------------------------------------------------------------------------------------
+# SerDes links
+
+
+def test_a_serdes_link_has_lanes_of_two_pads_and_its_own_energy() -> None:
+    # 2 lanes at 10 Gbit/s: 20 Gbit/s per directed link; 8 ports x 2 lanes x 2 pads = 32
+    # link pads + 26 off-chip = 58 signal pads, 29 power: 87 pads, 22 per side: 1.1 + 0.24 mm
+    serdes = SYSTEM.model_copy(
+        update={"link_technology": "serdes", "link_clock_mhz": 10_000.0, "link_width_bits": 2}
+    )
+    mesh = Mesh.model_validate("2x2")
+    assert Hardware(CHIP, serdes, ENERGY, mesh).link_gbps == pytest.approx(20.0)
+    assert signal_pads(serdes, mesh, AREA) == 58
+    area = chip_area(CHIP, serdes, mesh, AREA, max_block_bits=0)
+    assert area.pad_side == pytest.approx(1.34, rel=1e-12)
+    assert not area.pad_limited  # the 1.83276 mm2 core needs a 1.593795 mm side
+    assert link_pj_per_bit(ENERGY, "serdes") == 2.0
+    r = simulate(TINY, "60x44", CHIP, serdes, ENERGY, mesh="2x2")
+    assert r.energy.totals["c2c_io"] == pytest.approx(r.counts.c2c_bits * 2.0e-12, rel=1e-12)

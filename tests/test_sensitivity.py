@@ -126,6 +126,7 @@ def test_every_assumed_cost_has_a_range():
         "mesh",
         "offchip_pads",
         "link_control_pads",
+        "serdes_pads_per_lane",
         "link_width_bits",
     }
     for section in ("energy", "area", "system"):

@@ -8,7 +8,8 @@ block the network streams, so it is sized by the network being run; the kernel d
 store (``kernel_dictionary_bits``) is priced at the weight buffer's area per bit.
 
 The die is the core inside a ring of pads (one ring, pads on all four sides): signal pads
-(the off-chip interface, and ``link_width_bits + link_control_pads`` per link port) plus
+(the off-chip interface, and ``link_width_bits + link_control_pads`` per cmos link port or
+``link_width_bits · serdes_pads_per_lane`` per serdes one) plus
 ``power_pads_per_signal_pad`` power/ground pads per signal pad. A square die of side ``s``
 with a ring ``d`` deep holds ``ceil(pads / 4)`` pads of pitch ``p`` per side between its
 corner cells, so it needs ``s >= ceil(pads / 4) · p + 2d`` (pad-limited), and
@@ -78,8 +79,12 @@ def link_ports(system: SystemSpec, mesh: Mesh) -> int:
 
 
 def signal_pads(system: SystemSpec, mesh: Mesh, table: AreaTable) -> int:
-    """Signal pads of one die: the off-chip interface and every link port's wires."""
-    per_port = system.link_width_bits + table.link_control_pads
+    """Signal pads of one die: the off-chip interface and every link port's wires (a cmos
+    port's data and control wires, a serdes port's lanes)."""
+    if system.link_technology == "serdes":
+        per_port = system.link_width_bits * table.serdes_pads_per_lane
+    else:
+        per_port = system.link_width_bits + table.link_control_pads
     return table.offchip_pads + link_ports(system, mesh) * per_port
 
 

@@ -117,7 +117,7 @@ def price(counts: Counts, hw: Hardware) -> EnergyBreakdown:
         "core": core * dyn,
         "onchip_mem": mem * dyn,
         "offchip_io": counts.offchip_weight_bits.astype(float) * weight_pj * PJ,
-        "c2c_io": c2c * link_pj_per_bit(table) * PJ,
+        "c2c_io": c2c * link_pj_per_bit(table, hw.system.link_technology) * PJ,
         "leakage": counts.layer_cycles.astype(float) * leak_per_cycle,
     }
     frame_bits = float(counts.image_in_bits.sum() + counts.result_out_bits.sum())

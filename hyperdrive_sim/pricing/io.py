@@ -6,7 +6,8 @@ on ``io_activity`` (1/4) of its bits. One drop of a bus is the receiving chip's 
 ESD, receiver, package) plus the board trace that reaches it from the previous drop, so a
 bus with ``n`` drops costs ``io_activity · n · (C_pad + C_trace) · V²`` per bit on top of
 the memory's own energy (``offchip_pj_per_bit``, which includes its driver). A link hop is a
-point-to-point wire: the sending chip's pad, one trace and the receiving pad.
+point-to-point wire: the sending chip's pad, one trace and the receiving pad; a SerDes
+link's lanes cost their own energy per bit (``serdes_pj_per_bit``).
 """
 
 from __future__ import annotations
@@ -25,11 +26,14 @@ def bus_pj_per_bit(table: EnergyTable, drops: int) -> float:
     return drops * drop_pj_per_bit(table)
 
 
-def link_pj_per_bit(table: EnergyTable) -> float:
+def link_pj_per_bit(table: EnergyTable, technology: str = "cmos") -> float:
     """Energy per bit per hop of a chip-to-chip link, pJ: ``c2c_pj_per_bit`` when given,
-    else a point-to-point wire (two pads and one trace)."""
+    else a SerDes lane's ``serdes_pj_per_bit``, or for cmos a point-to-point wire (two pads
+    and one trace)."""
     if table.c2c_pj_per_bit is not None:
         return table.c2c_pj_per_bit
+    if technology == "serdes":
+        return table.serdes_pj_per_bit
     farads_pf = 2 * table.pad_capacitance_pf + table.trace_capacitance_pf
     return table.io_activity * farads_pf * table.io_voltage_v**2
 

@@ -43,7 +43,10 @@ class AreaTable(Sourced):
         description="signal pads of the off-chip memory interface (data, command, clock)"
     )
     link_control_pads: integer(ge=0, le=limits.MAX_PADS) = Field(
-        description="signal pads of one directed link port besides its data pads"
+        description="signal pads of one directed cmos link port besides its data pads"
+    )
+    serdes_pads_per_lane: integer(ge=0, le=limits.MAX_PADS) = Field(
+        description="signal pads of one SerDes lane (a differential pair)"
     )
     power_pads_per_signal_pad: number(ge=0, le=limits.MAX_PADS) = Field(
         description="power and ground pads per signal pad"

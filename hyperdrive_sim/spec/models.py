@@ -277,13 +277,18 @@ class SystemSpec(Sourced):
         description="the off-chip interface moves image tiles and results in bursts of at "
         "most this many bits, taking turns with the weight reads (one read per block)",
     )
+    link_technology: Literal["cmos", "serdes"] = Field(
+        default="cmos",
+        description="cmos: parallel single-ended wires, priced as board wires by their "
+        "capacitance; serdes: differential serial lanes at energy.serdes_pj_per_bit",
+    )
     link_clock_mhz: Frequency = Field(
         default=100.0,
         description="clock of the chip-to-chip links (their own, not the core's): one bit "
-        "per data wire per cycle",
+        "per data wire (or lane) per cycle; for serdes the lane's bit rate in Mbit/s",
     )
     link_width_bits: integer(gt=0, le=limits.MAX_PADS) = Field(
-        default=16, description="data wires of one directed link (its data pads)"
+        default=16, description="data wires (cmos) or lanes (serdes) of one directed link"
     )
     link_bandwidth_gbps: Bandwidth | None = Field(
         default=None,
@@ -374,8 +379,13 @@ class EnergyTable(Sourced):
     )
     c2c_pj_per_bit: Energy | None = Field(
         default=None,
-        description="chip-to-chip link per bit per hop; when not given, a point-to-point "
-        "wire: io_activity x (2 pads + 1 trace) x io_voltage_v^2",
+        description="chip-to-chip link per bit per hop; when not given, a cmos link is a "
+        "point-to-point wire, io_activity x (2 pads + 1 trace) x io_voltage_v^2, and a "
+        "serdes link costs serdes_pj_per_bit",
+    )
+    serdes_pj_per_bit: Energy = Field(
+        description="one bit over a SerDes lane (transmitter, channel, receiver, clock "
+        "recovery), per hop; used with system.link_technology serdes"
     )
     fp_add_pj_per_bit: PerOpBit = Field(
         description="floating-point add per bit of width (scales the MAC by precision)"
