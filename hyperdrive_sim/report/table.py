@@ -75,7 +75,7 @@ def _pair(first: str, second: str) -> Callable[[Row], str]:
 def _die(row: Row) -> str:
     """One chip's die area, marked ``p`` when the pad ring sets it (pad-limited)."""
     cell = _fmt(number(row, "chip_area_mm2"), ".2f")
-    return cell + ("p" if row.get("pad_limited") else " ")
+    return cell + ("p" if row.get("pad_limited") is True else " ")
 
 
 COLUMNS: dict[str, Column] = {
