@@ -360,7 +360,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
             print(f"Pareto front, {label}:")
             print(
                 f"  {'mesh':>6} {'chips':>5} {'FMM Mbit':>8} {'op. point':<10} {'fps':>7} "
-                f"{'mJ/frame':>9} {'TOp/s/W':>8} {'mm2 total':>9}"
+                f"{'mJ/frame':>9} {'TOp/s/W':>8} {'mm2 total':>9} {'die mm2':>8}"
             )
             last_case, shown = case, 0
         if shown >= args.show:
@@ -370,10 +370,13 @@ def cmd_explore(args: argparse.Namespace) -> int:
             f"  {row['mesh_rows']:>3}x{row['mesh_cols']:<2} {row['chips']:>5} "
             f"{row['fmm_capacity_bits'] / 1e6:>8.1f} {row['operating_point']:<10} "
             f"{row['fps']:>7.1f} {row['total_energy_j'] * 1e3:>9.3f} "
-            f"{row['system_tops_per_w']:>8.2f} {row['silicon_area_mm2']:>9.1f}"
+            f"{row['system_tops_per_w']:>8.2f} {row['silicon_area_mm2']:>9.1f} "
+            f"{row['chip_area_mm2']:>7.2f}{'p' if row.get('pad_limited') is True else ' '}"
         )
     if last_case is not None and sizes[last_case] > args.show:
         print(f"  ... {sizes[last_case] - args.show} more in pareto.csv")
+    if any(row.get("pad_limited") is True for row in front):
+        print("  die mm2: one chip's die; p: pad-limited (the pad ring, not the core, sets it)")
     print(
         f"{plural(st['points'], 'design point')} in {plural(st['groups'], 'group')} "
         f"({st['pruned_groups']} ruled "

@@ -26,6 +26,7 @@ from hyperdrive_sim import __version__
 from hyperdrive_sim.baselines import baseline_rows
 from hyperdrive_sim.choices import EXECUTORS
 from hyperdrive_sim.errors import InputError, OutputError, SpecError
+from hyperdrive_sim.pricing.io import single_chip_pj_per_bit
 from hyperdrive_sim.readfile import read_output_file
 from hyperdrive_sim.report.folders import output_folder, prune_figures
 from hyperdrive_sim.report.writers import OutputSet, ensure_folder, output_error, write_json
@@ -375,7 +376,7 @@ def _baselines(spec: ExperimentSpec, points, networks) -> tuple[tuple, tuple]:
         except InputError:
             continue  # the Hyperdrive rows already report this point as infeasible
         for acc in spec.baselines:
-            row, layer_rows = baseline_rows(shaped, acc, spec.energy.offchip_pj_per_bit)
+            row, layer_rows = baseline_rows(shaped, acc, single_chip_pj_per_bit(spec.energy))
             rows.append(row)
             layers.extend(layer_rows)
     return tuple(rows), tuple(layers)

@@ -87,6 +87,10 @@ MAX_CYCLES = 2**60
 MAX_AREA_MM2 = 1e3
 #: pads of one interface or link port
 MAX_PADS = 100_000
+#: pad pitch or pad-ring depth, µm (a 1 cm pad)
+MAX_PAD_UM = 1e4
+#: capacitance of one pad or board trace, pF
+MAX_CAPACITANCE_PF = 1e4
 #: exponent of the SRAM energy-per-bit scaling with capacity
 MAX_SRAM_EXPONENT = 2.0
 #: Monte-Carlo samples of one sensitivity run

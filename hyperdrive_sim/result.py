@@ -33,7 +33,7 @@ RESULT_COLUMNS = (
     "offchip_gbps", "offchip_utilization", "link_utilization", "utilization",
     "stall_weight_cycles", "stall_border_cycles",
     "stall_io_cycles", "critical_chip", "fmm_peak_bits", "fmm_capacity_bits",
-    "chip_area_mm2", "silicon_area_mm2", "fits", "reason",
+    "core_area_mm2", "chip_area_mm2", "silicon_area_mm2", "pad_limited", "fits", "reason",
     "status", "point_id",
 )  # fmt: skip
 
@@ -127,7 +127,12 @@ class Result:
         if self.plan.layers:
             row["fmm_peak_bits"] = int(max(lp.fmm_need_bits.max() for lp in self.plan.layers))
         if (area := self.area) is not None:
-            row.update(chip_area_mm2=area.chip_mm2, silicon_area_mm2=area.silicon_mm2)
+            row.update(
+                core_area_mm2=area.core_mm2,
+                chip_area_mm2=area.chip_mm2,
+                silicon_area_mm2=area.silicon_mm2,
+                pad_limited=area.pad_limited,
+            )
         if c is None or self.energy is None:
             return row
         totals = self.energy.totals  # per frame

@@ -94,14 +94,22 @@ class Param:
         return self.low + u * (self.high - self.low)
 
 
+#: ranged parameters that a spec does not use, by the condition under which it does not
+UNUSED = {
+    "chip.ternary_zero_fraction": lambda point: point.chip.weight_format != "ternary",
+    "energy.serdes_pj_per_bit": lambda point: point.system.link_technology != "serdes",
+}
+
+
 def uncertain_params(point: PointSpec, fixed: set[str]) -> list[Param]:
-    """Every ranged parameter of the point's sections, except the ``fixed`` paths."""
+    """Every ranged parameter of the point's sections, except the ``fixed`` paths and those
+    the point does not use (``UNUSED``)."""
     out = []
     for section in SWEEP_SECTIONS:
         spec = getattr(point, section)
         for key, r in sorted(spec.ranges.items()):
             path = f"{section}.{key}"
-            if path in fixed:
+            if path in fixed or (path in UNUSED and UNUSED[path](point)):
                 continue
             base = getattr(spec, key)
             out.append(Param(section, key, base, r.low, r.high, isinstance(base, int)))

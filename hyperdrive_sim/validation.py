@@ -31,6 +31,7 @@ from pydantic import Field, model_validator
 from hyperdrive_sim.baselines import baseline_rows
 from hyperdrive_sim.errors import InputError
 from hyperdrive_sim.experiment import ExperimentResult, run_experiment
+from hyperdrive_sim.pricing.io import drop_pj_per_bit, single_chip_pj_per_bit
 from hyperdrive_sim.report.writers import write_atomic
 from hyperdrive_sim.result import Result
 from hyperdrive_sim.simulate import resolve_network, simulate
@@ -287,14 +288,17 @@ def ratio_sensitivity(
 
     Hyperdrive is held at its efficiency in the experiment (its fitted value) by refitting
     binary_mac_pj at every off-chip energy, so only the competitors' modelled I/O moves.
+    Each value is the energy per bit of a memory wired to one chip: a competitor pays it,
+    Hyperdrive's memory is it less that chip's drop (its bus adds its own drops).
     """
+    drop = drop_pj_per_bit(ctx.spec.energy)
     hyper = _row(ctx.result, claim, claim.accelerator)["system_tops_per_w"]
     frame, net = ctx.frame(claim), ctx.net(claim)
     out: dict[str, list[Cell]] = {}
     for label, keep in POLICIES.items():
         cells = []
         for pj in pjs:
-            energy = ctx.spec.energy.model_copy(update={"offchip_pj_per_bit": pj})
+            energy = ctx.spec.energy.model_copy(update={"offchip_pj_per_bit": pj - drop})
             refit = fit_binary_mac_pj(frame, energy, hyper)
             effs = {
                 acc.name: baseline_rows(net, _calibrated(acc, claims, ctx, pj), pj,
@@ -335,7 +339,7 @@ def _pj(spec: ExperimentSpec, acc: AcceleratorSpec) -> float:
     return (
         acc.offchip_pj_per_bit
         if acc.offchip_pj_per_bit is not None
-        else (spec.energy.offchip_pj_per_bit)
+        else single_chip_pj_per_bit(spec.energy)
     )
 
 
@@ -360,11 +364,12 @@ def validate(
         result = run_experiment(
             path, out_dir=results_root / name, executor="serial", progress=False, plots=plots
         )
-        main_pj = result.spec.energy.offchip_pj_per_bit
-        if pjs[len(pjs) // 2] != main_pj:
+        main_pj = single_chip_pj_per_bit(result.spec.energy)
+        if pjs[len(pjs) // 2] != main_pj or min(pjs) < drop_pj_per_bit(result.spec.energy):
             raise InputError(
                 f"the middle sensitivity value must be the experiment's own off-chip energy "
-                f"({main_pj:g} pJ/bit in {name})",
+                f"to one chip, memory plus one drop ({main_pj:g} pJ/bit in {name}), and none "
+                f"below the drop alone ({drop_pj_per_bit(result.spec.energy):g} pJ/bit)",
                 file=str(root / "configs" / "claims"),
                 key="sensitivity.offchip_pj_per_bit",
             )

@@ -98,7 +98,8 @@ def test_front_is_non_dominated_by_brute_force(explored):
 
 def test_doubling_the_memory_costs_what_the_tables_say():
     """Hand derivation from configs/area/hyperdrive_22fdx.yaml and energy/hyperdrive_22fdx:
-    6.4 Mbit more SRAM per chip adds 6.4 x 0.2 = 1.28 mm2 per chip and 6.4 x 0.06 = 0.384 mW
+    6.4 Mbit more SRAM per chip adds 6.4 x 0.2 = 1.28 mm2 to each core (the 2x2 dies stay
+    pad-limited at 11.8336 mm2, see test_chip_area_by_hand) and 6.4 x 0.06 = 0.384 mW
     of leakage per chip; the FMM's per-bit access energy grows by (12.8/6.4) ** 0.5 = 1.414.
     The counts (cycles, bits) do not change."""
     chip = default_section("chip")
@@ -107,8 +108,8 @@ def test_doubling_the_memory_costs_what_the_tables_say():
     big = simulate("resnet18", "128x128", chip.model_copy(update={"fmm_bits": 12_800_000}),
                    one, mesh="2x2")  # fmt: skip
     assert big.counts.total_cycles == small.counts.total_cycles
-    assert big.row["chip_area_mm2"] - small.row["chip_area_mm2"] == pytest.approx(1.28)
-    assert big.row["silicon_area_mm2"] - small.row["silicon_area_mm2"] == pytest.approx(4 * 1.28)
+    assert big.row["core_area_mm2"] - small.row["core_area_mm2"] == pytest.approx(1.28)
+    assert big.row["chip_area_mm2"] == small.row["chip_area_mm2"] == pytest.approx(11.8336)
     seconds = small.row["latency_s"]
     extra_leak = big.row["leakage_energy_j"] - small.row["leakage_energy_j"]
     assert extra_leak == pytest.approx(4 * 0.384e-3 * seconds, rel=1e-9)
@@ -122,16 +123,23 @@ def test_doubling_the_memory_costs_what_the_tables_say():
 def test_chip_area_by_hand():
     """7x7 Tile-PUs with 16 FMPUs: 49 x (0.00028 + 16 x 0.00056) = 0.45276 mm2; 6.4 Mbit of
     FMM: 1.28 mm2; ResNet-18's largest weight block (16 channels x 512 x 3 x 3 bits) doubled:
-    147,456 bits = 147.456 kbit x 0.0017 = 0.2506752 mm2; control 0.1 mm2; pads on a 2x2
-    mesh: 26 off-chip + 8 directed ports x 18 = 170 pads x 0.006 = 1.02 mm2."""
+    147,456 bits = 147.456 kbit x 0.0017 = 0.2506752 mm2; control 0.1 mm2: a 2.0834352 mm2
+    core. Pads on a 2x2 mesh: 26 off-chip + 8 directed ports x (16 + 2) = 170 signal pads and
+    85 power/ground pads, 64 per side at 50 um plus two 120 um corners: a 3.44 mm side, more
+    than the core's sqrt(2.0834352) + 0.24 = 1.683 mm: a pad-limited 11.8336 mm2 die."""
     r = simulate("resnet18", "128x128", mesh="2x2")
-    expected = 0.45276 + 1.28 + 0.2506752 + 0.1 + 1.02
-    assert r.row["chip_area_mm2"] == pytest.approx(expected, rel=1e-12)
-    assert r.row["silicon_area_mm2"] == pytest.approx(4 * expected, rel=1e-12)
+    core = 0.45276 + 1.28 + 0.2506752 + 0.1
+    assert r.row["core_area_mm2"] == pytest.approx(core, rel=1e-12)
+    assert r.row["chip_area_mm2"] == pytest.approx(3.44**2, rel=1e-12)
+    assert r.row["pad_limited"] is True
+    assert r.row["silicon_area_mm2"] == pytest.approx(4 * 3.44**2, rel=1e-12)
     one = simulate("resnet18", "128x128", default_section("chip").model_copy(
         update={"fmm_bits": 12_800_000}), mesh="1x1")  # fmt: skip
-    # a single chip has no link ports: 26 pads only
-    assert one.row["chip_area_mm2"] == pytest.approx(expected + 1.28 - 144 * 0.006, rel=1e-12)
+    # a single chip has no link ports: 26 signal + 13 power pads need a 0.74 mm side; the
+    # 3.3634352 mm2 core inside the ring sets the die
+    assert one.row["pad_limited"] is False
+    side = (core + 1.28) ** 0.5 + 0.24
+    assert one.row["chip_area_mm2"] == pytest.approx(side**2, rel=1e-12)
 
 
 def test_outputs_and_cached_rerun(tmp_path, capsys):

@@ -39,6 +39,7 @@ def run(*args: str) -> int:
 ROW = {
     "network": "resnet34", "accelerator": "hyperdrive", "input_w": 224, "input_h": 224,
     "mesh_rows": 2, "mesh_cols": 4, "chips": 8, "silicon_area_mm2": 24.84, "fps": 50.0,
+    "chip_area_mm2": 3.105, "pad_limited": True,
     "core_energy_j": 2e-3, "onchip_mem_energy_j": 1e-3, "offchip_io_energy_j": 5e-3,
     "c2c_io_energy_j": 1.5e-3, "leakage_energy_j": 0.5e-3, "total_energy_j": 10e-3,
     "system_tops_per_w": 7.3, "fits": True, "status": "ok",
@@ -50,11 +51,16 @@ def test_the_table_answers_sizing_with_shares_that_add_up():
     cells = dict(zip(header.split()[:-1], line.split(), strict=False))
     assert line.split()[:6] == ["resnet34", "hyperdrive", "224x224", "2x4", "8", "24.8"]
     # by hand: shares of 10 mJ; I/O = off-chip 5 + chip-to-chip 1.5 = 65%
+    # the die: 24.84 / 8 = 3.105 mm2, pad-limited
     assert line.split()[6:] == [
-        "50.0", "10.000", "20.0", "10.0", "50.0", "15.0", "5.0", "65.0", "7.30"
+        "3.10p", "50.0", "10.000", "20.0", "10.0", "50.0", "15.0", "5.0", "65.0", "7.30"
     ]  # fmt: skip
     assert cells["chips"] == "8"
-    assert table.footer(table.parse_columns([])) == [table.FOOTER["io"], table.FOOTER["parts"]]
+    assert table.footer(table.parse_columns([])) == [
+        table.FOOTER["die"],
+        table.FOOTER["io"],
+        table.FOOTER["parts"],
+    ]
 
 
 def test_columns_pick_and_order_and_missing_cells_are_dashes():

@@ -4,6 +4,13 @@ Core and on-chip memory energies scale with (V / V_ref) ** dynamic_voltage_expon
 leakage power with (V / V_ref) ** leakage_voltage_exponent; pad and link energies per bit
 do not scale with the core voltage (they are set by the I/O supply).
 
+A MAC and a feature-map add cost ``binary_mac_pj`` and ``fp16_add_pj`` times the ratio of
+the chip's datapath precision to FP16 (``pricing.datapath``). An off-chip bit costs the
+memory's ``offchip_pj_per_bit`` plus the board wires it charges (``pricing.io``): a weight
+bit on a bus every chip's drop, a weight bit of a chain the head's drop alone, an image tile
+or result bit the drop of the chip it is addressed to. Chip-to-chip bits cost the link's
+energy per hop.
+
 Memory sizes have a price. Leakage power per chip is the logic's plus
 ``sram_leakage_mw_per_mbit`` for every SRAM bit on the chip (FMM, border buffer, weight
 cache). The FMM's read and write energies per bit hold at ``sram_reference_bits`` and scale
@@ -19,6 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from hyperdrive_sim.evaluators.counts import Counts
+from hyperdrive_sim.pricing.datapath import add_energy_ratio, mac_energy_ratio
+from hyperdrive_sim.pricing.io import bus_pj_per_bit, link_pj_per_bit, weight_drops
 from hyperdrive_sim.spec.hardware import Hardware
 
 PJ = 1e-12
@@ -78,9 +87,9 @@ def price(counts: Counts, hw: Hardware) -> EnergyBreakdown:
     per_chip = lambda a: a.sum(axis=1).astype(float)  # noqa: E731
     fp16_macs = counts.macs - counts.skipped_macs - counts.xnor_macs
     core = (
-        per_chip(fp16_macs) * table.binary_mac_pj
+        per_chip(fp16_macs) * table.binary_mac_pj * mac_energy_ratio(hw.chip, table)
         + per_chip(counts.xnor_macs) * table.xnor_mac_pj
-        + per_chip(counts.fp16_adds) * table.fp16_add_pj
+        + per_chip(counts.fp16_adds) * table.fp16_add_pj * add_energy_ratio(hw.chip, table)
         + per_chip(counts.fp16_muls) * table.fp16_mul_pj
     )
     mem = (
@@ -101,11 +110,14 @@ def price(counts: Counts, hw: Hardware) -> EnergyBreakdown:
     leak_per_cycle = leak_w * counts.chips / hw.frequency_hz
     if counts.total_cycles:
         leak_per_cycle *= counts.interval_cycles / counts.total_cycles
+    drops = weight_drops(hw.system.weight_distribution, counts.chips)
+    weight_pj = table.offchip_pj_per_bit + bus_pj_per_bit(table, drops)
+    addressed_pj = table.offchip_pj_per_bit + bus_pj_per_bit(table, 1)
     per_layer = {
         "core": core * dyn,
         "onchip_mem": mem * dyn,
-        "offchip_io": counts.offchip_weight_bits.astype(float) * table.offchip_pj_per_bit * PJ,
-        "c2c_io": c2c * table.c2c_pj_per_bit * PJ,
+        "offchip_io": counts.offchip_weight_bits.astype(float) * weight_pj * PJ,
+        "c2c_io": c2c * link_pj_per_bit(table, hw.system.link_technology) * PJ,
         "leakage": counts.layer_cycles.astype(float) * leak_per_cycle,
     }
     frame_bits = float(counts.image_in_bits.sum() + counts.result_out_bits.sum())
@@ -113,6 +125,6 @@ def price(counts: Counts, hw: Hardware) -> EnergyBreakdown:
     per_frame = 1.0 / counts.frames_per_pass  # a batch's counts cover all its frames
     return EnergyBreakdown(
         per_layer={part: joules * per_frame for part, joules in per_layer.items()},
-        frame_offchip_j=frame_bits * table.offchip_pj_per_bit * PJ * per_frame,
+        frame_offchip_j=frame_bits * addressed_pj * PJ * per_frame,
         frame_leakage_j=io_cycles * leak_per_cycle * per_frame,
     )

@@ -72,6 +72,12 @@ def _pair(first: str, second: str) -> Callable[[Row], str]:
     return cell
 
 
+def _die(row: Row) -> str:
+    """One chip's die area, marked ``p`` when the pad ring sets it (pad-limited)."""
+    cell = _fmt(number(row, "chip_area_mm2"), ".2f")
+    return cell + ("p" if row.get("pad_limited") is True else " ")
+
+
 COLUMNS: dict[str, Column] = {
     c.name: c
     for c in (
@@ -81,6 +87,7 @@ COLUMNS: dict[str, Column] = {
         Column("mesh", "mesh", _pair("mesh_rows", "mesh_cols")),
         Column("chips", "chips", _key("chips", "d")),
         Column("area", "mm2 total", _key("silicon_area_mm2", ".1f")),
+        Column("die", "die mm2", _die),
         Column("fps", "fps", _key("fps", ".1f")),
         Column("energy", "mJ/frame", _key("total_energy_j", ".3f", 1e3)),
         *(
@@ -97,6 +104,7 @@ DEFAULT = tuple(COLUMNS)
 FOOTER = {
     "io": "I/O % = off-chip plus chip-to-chip I/O energy (off% + c2c%), as a share of the "
     "energy per frame",
+    "die": "die mm2 = one chip's die area; p: pad-limited (the pad ring, not the core, sets it)",
     "parts": "shares of the energy per frame: core% core, mem% on-chip memory, off% off-chip "
     "I/O, c2c% chip-to-chip I/O, leak% leakage",
 }
@@ -164,6 +172,8 @@ def footer(columns: Sequence[Column]) -> list[str]:
     """Lines defining the share columns among ``columns`` (none when there are none)."""
     names = {c.name for c in columns}
     lines = []
+    if "die" in names:
+        lines.append(FOOTER["die"])
     if "io" in names:
         lines.append(FOOTER["io"])
     if names & {name for name, _, _ in ENERGY_PARTS}:

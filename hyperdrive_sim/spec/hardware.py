@@ -39,8 +39,14 @@ class Hardware:
         return self.system.offchip_bandwidth_gbps * 1e9 / self.frequency_hz
 
     @cached_property
+    def link_gbps(self) -> float:
+        """Rate of one directed link: its own clock times its width (link_bandwidth_gbps,
+        when given, wins)."""
+        return link_gbps(self.system)
+
+    @cached_property
     def link_bits_per_cycle(self) -> float:
-        return self.system.link_bandwidth_gbps * 1e9 / self.frequency_hz
+        return self.link_gbps * 1e9 / self.frequency_hz
 
     @cached_property
     def offchip_burst_cycles(self) -> int:
@@ -59,6 +65,13 @@ class Hardware:
     def peak_macs_per_cycle(self) -> int:
         """Binary MACs per cycle of the whole system: M * N * C per chip."""
         return self.chip.tiles * self.chip.fmpus_per_tile * self.chips
+
+
+def link_gbps(system: SystemSpec) -> float:
+    """Gbit/s of one directed link of ``system``."""
+    if system.link_bandwidth_gbps is not None:
+        return system.link_bandwidth_gbps
+    return system.link_clock_mhz * system.link_width_bits / 1e3
 
 
 def _cycles(ns: float, mhz: float) -> int:

@@ -35,6 +35,9 @@ Leakage = number(ge=0, le=limits.MAX_LEAKAGE_MW)
 Exponent = number(ge=0, le=limits.MAX_VOLTAGE_EXPONENT)
 MemoryBits = integer(ge=0, le=limits.MAX_MEMORY_BITS)
 WordBits = integer(gt=0, le=limits.MAX_WORD_BITS)
+Capacitance = number(ge=0, le=limits.MAX_CAPACITANCE_PF)
+Fraction = number(ge=0, le=1)
+PerOpBit = number(gt=0, le=limits.MAX_ENERGY_PJ)
 
 
 def _dims(text: Any, what: str, order: str, example: str, limit: int) -> tuple[int, int]:
@@ -166,9 +169,21 @@ class ChipSpec(Sourced):
     weight_bits: WordBits = Field(description="bits per weight (binary: 1)")
     operating_points: dict[str, OperatingPoint]
     operating_point: str = Field(description="name of the operating point in use")
-    activation_mode: Literal["fp16", "binary"] = Field(
+    activation_mode: Literal["fp16", "fixed", "binary"] = Field(
         default="fp16",
-        description="binary: 1-bit feature maps and XNOR-popcount MACs (XNORBIN-style BNN)",
+        description="fp16: floating-point feature maps of activation_bits, accumulated in "
+        "floating point; fixed: fixed-point feature maps accumulated in integers of "
+        "activation_bits; binary: 1-bit feature maps and XNOR-popcount MACs (XNORBIN-style)",
+    )
+    weight_format: Literal["binary", "ternary", "integer"] = Field(
+        default="binary",
+        description="binary: +-1 weights (1 bit), an add/subtract per MAC; ternary: -1/0/+1 "
+        "(2 bits), zero weights skip the add; integer: weight_bits-bit weights, a multiply",
+    )
+    ternary_zero_fraction: Fraction = Field(
+        default=0.0,
+        description="ternary weights: the fraction that are zero, whose adds are skipped "
+        "(gated; the cycles do not change)",
     )
     binary_keep_first_last: bool = Field(
         default=True,
@@ -221,6 +236,18 @@ class ChipSpec(Sourced):
             )
         return value
 
+    @model_validator(mode="after")
+    def _weight_format_fits_bits(self) -> ChipSpec:
+        bits, fmt = self.weight_bits, self.weight_format
+        need = {"binary": "== 1", "ternary": "== 2", "integer": ">= 2"}[fmt]
+        ok = {"binary": bits == 1, "ternary": bits == 2, "integer": bits >= 2}[fmt]
+        if not ok:
+            raise ValueError(
+                f"weight_format {self.weight_format!r} needs weight_bits {need}, got "
+                f"{self.weight_bits}; binary weights are 1 bit, ternary 2, integer 2 or more"
+            )
+        return self
+
     @property
     def tiles(self) -> int:
         return self.tile_rows * self.tile_cols
@@ -249,7 +276,24 @@ class SystemSpec(Sourced):
         description="the off-chip interface moves image tiles and results in bursts of at "
         "most this many bits, taking turns with the weight reads (one read per block)",
     )
-    link_bandwidth_gbps: Bandwidth
+    link_technology: Literal["cmos", "serdes"] = Field(
+        default="cmos",
+        description="cmos: parallel single-ended wires, priced as board wires by their "
+        "capacitance; serdes: differential serial lanes at energy.serdes_pj_per_bit",
+    )
+    link_clock_mhz: Frequency = Field(
+        default=100.0,
+        description="clock of the chip-to-chip links (their own, not the core's): one bit "
+        "per data wire (or lane) per cycle; for serdes the lane's bit rate in Mbit/s",
+    )
+    link_width_bits: integer(gt=0, le=limits.MAX_PADS) = Field(
+        default=16, description="data wires (cmos) or lanes (serdes) of one directed link"
+    )
+    link_bandwidth_gbps: Bandwidth | None = Field(
+        default=None,
+        description="the rate of one directed link; when given it wins over "
+        "link_clock_mhz x link_width_bits (the clock is then this over the width)",
+    )
     link_latency_ns: Latency
     border_exchange: Literal["bulk", "streamed"] = Field(
         default="bulk",
@@ -298,6 +342,12 @@ class SystemSpec(Sourced):
         return value
 
 
+#: per-operation energies that only set the ratio between datapath precisions
+DATAPATH_PRIMITIVES = (
+    "fp_add_pj_per_bit", "int_add_pj_per_bit", "int_mul_pj_per_bit2", "fp_mul_pj_per_bit",
+)  # fmt: skip
+
+
 class EnergyTable(Sourced):
     """Energy per action at ``reference_voltage_v``; pricing scales core and memory with V."""
 
@@ -312,8 +362,38 @@ class EnergyTable(Sourced):
     fmm_write_pj_per_bit: Energy
     wbuf_read_pj_per_bit: Energy
     wbuf_write_pj_per_bit: Energy
-    offchip_pj_per_bit: Energy = Field(description="off-chip memory + pads, per bit moved")
-    c2c_pj_per_bit: Energy = Field(description="chip-to-chip link, per bit per hop")
+    offchip_pj_per_bit: Energy = Field(
+        description="off-chip memory per bit read or written: DRAM access and its interface "
+        "up to its pins; the board wires and the chips' pads it drives are priced per drop"
+    )
+    io_voltage_v: Voltage = Field(description="swing of board-level signals (I/O supply)")
+    io_activity: Fraction = Field(
+        description="charging transitions per bit sent (0->1 of a random bit stream: 1/4)"
+    )
+    pad_capacitance_pf: Capacitance = Field(
+        description="one chip pin: pad, ESD, receiver and package, pF"
+    )
+    trace_capacitance_pf: Capacitance = Field(
+        description="board trace between two neighbouring chips (per drop of a bus), pF"
+    )
+    c2c_pj_per_bit: Energy | None = Field(
+        default=None,
+        description="chip-to-chip link per bit per hop; when not given, a cmos link is a "
+        "point-to-point wire, io_activity x (2 pads + 1 trace) x io_voltage_v^2, and a "
+        "serdes link costs serdes_pj_per_bit",
+    )
+    serdes_pj_per_bit: Energy = Field(
+        description="one bit over a SerDes lane (transmitter, channel, receiver, clock "
+        "recovery), per hop; used with system.link_technology serdes"
+    )
+    fp_add_pj_per_bit: PerOpBit = Field(
+        description="floating-point add per bit of width (scales the MAC by precision)"
+    )
+    int_add_pj_per_bit: PerOpBit = Field(description="integer add per bit of width")
+    int_mul_pj_per_bit2: PerOpBit = Field(
+        description="integer multiply per bit of one operand times bit of the other"
+    )
+    fp_mul_pj_per_bit: PerOpBit = Field(description="floating-point multiply per bit of width")
     logic_leakage_mw_per_chip: Leakage = Field(
         description="leakage of a chip's logic (datapath, control, pads), SRAM excluded"
     )
@@ -335,8 +415,13 @@ class EnergyTable(Sourced):
 
     @model_validator(mode="after")
     def _some_energy(self) -> EnergyTable:
-        actions = [k for k in type(self).model_fields if k.endswith(("_pj", "_pj_per_bit"))]
-        if all(getattr(self, k) == 0 for k in actions):
+        actions = [
+            k
+            for k in type(self).model_fields
+            if k.endswith(("_pj", "_pj_per_bit")) and k not in DATAPATH_PRIMITIVES
+        ]
+        wires = self.io_activity * (self.pad_capacitance_pf + self.trace_capacitance_pf)
+        if all(not getattr(self, k) for k in actions) and wires == 0:
             raise ValueError(
                 "every per-action energy is 0; at least one must be positive, since an "
                 "efficiency in TOp/s/W is undefined at zero energy"

@@ -10,6 +10,11 @@ from __future__ import annotations
 #: name suffix -> unit, longest suffixes first
 SUFFIXES: tuple[tuple[str, str], ...] = (
     ("_pj_per_bit", "pJ/bit"),
+    ("_pj_per_bit2", "pJ/bit²"),
+    ("_um2_per_bit2", "µm²/bit²"),
+    ("_um2_per_bit", "µm²/bit"),
+    ("_um", "µm"),
+    ("_pf", "pF"),
     ("_mw_per_mbit", "mW/Mbit"),
     ("_mw_per_chip", "mW per chip"),
     ("_mm2_per_mbit", "mm²/Mbit"),
@@ -35,6 +40,10 @@ NAMED: dict[str, str] = {
     "pipeline_stages": "stages",
     "frames": "frames",
     "batch": "frames per batch",
+    "ternary_zero_fraction": "fraction of weights",
+    "io_activity": "charging transitions per bit",
+    "power_pads_per_signal_pad": "pads per signal pad",
+    "serdes_pads_per_lane": "pads per lane",
 }
 
 
