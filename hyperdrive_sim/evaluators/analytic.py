@@ -19,6 +19,8 @@ contention-free system both evaluators agree.
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,6 +46,7 @@ from hyperdrive_sim.mapping.plan import (
     streamed_halo_bits,
 )
 from hyperdrive_sim.mapping.routes import chain_hops, halo_hops, halo_sources, snake_order
+from hyperdrive_sim.mapping.streaming import ImageRows, ResultParts, image_rows, result_parts
 from hyperdrive_sim.spec.hardware import Hardware
 from hyperdrive_sim.workload.layers import INPUT
 
@@ -56,31 +59,81 @@ def transfer_cycles(bits: int, hops: int, hw: Hardware) -> int:
     return hops * (int(xfer(bits, hw.link_bits_per_cycle)) + hw.link_latency_cycles)
 
 
-def port_queue(
-    requesters: list[list[tuple[int, int]]], asks: list[int], free: int
-) -> tuple[list[list[int]], int]:
+class InOrder:
+    """A requester's transfers ``(earliest, cycles)``, asked for in order, each no earlier
+    than its ``earliest``."""
+
+    def __init__(self, items: list[tuple[int, int]]) -> None:
+        self.items, self.next = items, 0
+
+    def ask(self, ready: int) -> int | None:
+        """When the next transfer is asked for, the requester being free at ``ready``."""
+        if self.next == len(self.items):
+            return None
+        return max(ready, self.items[self.next][0])
+
+    def take(self, at: int) -> int:
+        """Serve the next transfer (asked for at ``at``); its cycles."""
+        self.next += 1
+        return self.items[self.next - 1][1]
+
+
+class RoundRobin:
+    """The image loader: one burst of each chip's tile in turn, chip c's only once its
+    FMM has room (``release[c]``); a chip without room goes to the back of the turn, as in
+    the event model's loader. ``order`` lists the chip of every burst served."""
+
+    def __init__(self, parts: list[list[int]], release: list[int]) -> None:
+        self.parts, self.release = parts, release
+        self.active = deque(c for c, p in enumerate(parts) if p)
+        self.sent = [0] * len(parts)
+        self.order: list[int] = []
+        self.all_free = max(release, default=0)  # from then on every chip has room
+
+    def ask(self, ready: int) -> int | None:
+        if not self.active:
+            return None
+        if ready >= self.all_free or any(self.release[c] <= ready for c in self.active):
+            return ready
+        return min(self.release[c] for c in self.active)
+
+    def take(self, at: int) -> int:
+        active = self.active
+        while self.release[active[0]] > at:
+            active.rotate(-1)
+        c = active.popleft()
+        k = self.sent[c]
+        self.sent[c] += 1
+        if self.sent[c] < len(self.parts[c]):
+            active.append(c)
+        self.order.append(c)
+        return self.parts[c][k]
+
+
+def port_queue(requesters: list, asks: list[int], free: int) -> tuple[list[list[int]], int]:
     """When each transfer of several requesters leaves the shared off-chip interface.
 
-    Requester r's transfers ``(earliest, cycles)`` go in order: each is asked for at
-    ``max(earliest, end of r's previous transfer)`` (the first after ``asks[r]``). The
-    interface serves the asks first come, first served, lower ``r`` first at equal times,
-    from ``free`` on. Returns each transfer's end and when the interface is free again.
+    A requester is a list of transfers ``(earliest, cycles)`` (``InOrder``) or an object
+    with the same ``ask``/``take`` methods (``RoundRobin``). Each asks for its next
+    transfer when its previous one has left (the first after ``asks[r]``); the interface
+    serves the asks first come, first served, lower ``r`` first at equal times, from
+    ``free`` on. Returns each requester's transfer ends, in the order served, and when the
+    interface is free again.
     """
-    ends: list[list[int]] = [[0] * len(items) for items in requesters]
-    nxt = [0] * len(requesters)
+    queues = [q if hasattr(q, "take") else InOrder(q) for q in requesters]
+    ends: list[list[int]] = [[] for _ in queues]
     ask = list(asks)
     while True:
         best = None
-        for r, items in enumerate(requesters):
-            if nxt[r] < len(items):
-                t = max(ask[r], items[nxt[r]][0])
-                if best is None or t < best[0]:
-                    best = (t, r)
+        for r, q in enumerate(queues):
+            t = q.ask(ask[r])
+            if t is not None and (best is None or t < best[0]):
+                best = (t, r)
         if best is None:
             return ends, free
         t, r = best
-        free = ask[r] = ends[r][nxt[r]] = max(free, t) + requesters[r][nxt[r]][1]
-        nxt[r] += 1
+        free = ask[r] = max(free, t) + queues[r].take(t)
+        ends[r].append(free)
 
 
 def port_schedule(image: list[int], weights: list[int]) -> tuple[list[int], list[int], int]:
@@ -120,7 +173,8 @@ class _Carry:
     ready: np.ndarray  # when each chip has finished the frame
     room: np.ndarray  # when each chip's FMM has room for the next frame's image tile
     used: list[int]  # when each of the last weight-buffer-size blocks was done with
-    results_at: int  # when the frame's results may be read (its last layer has ended)
+    results_at: int  # when the frame's last layer has ended (the end, if it has no results)
+    results: list[tuple[int, int]]  # its result bursts (ready, cycles), in reading order
     asks: list[int]  # end of each interface requester's last transfer
     free: int  # when the interface is free
     link_free: np.ndarray  # chain: when each forwarding link is free
@@ -129,7 +183,8 @@ class _Carry:
     def start(cls, chips: int) -> _Carry:
         """Before the first frame: everything free at cycle 0, no results to read."""
         zeros = np.zeros(chips, dtype=np.int64)
-        return cls(zeros, zeros, [], 0, [0, 0, 0], 0, np.zeros(max(chips - 1, 0), dtype=np.int64))
+        links = np.zeros(max(chips - 1, 0), dtype=np.int64)
+        return cls(zeros, zeros, [], 0, [], [0, 0, 0], 0, links)
 
 
 @dataclass
@@ -146,17 +201,20 @@ def _schedule(plan: Plan, record: dict[str, list[Interval]] | None) -> Counts:
     check_cycles([hw.offchip_latency_cycles, hw.link_latency_cycles])
     frames = hw.system.frames
     carry = _Carry.start(hw.chips)
-    first = _frame(plan, carry, record, previous=False)
+    io = _IO(image_rows(plan), result_parts(plan))
+    first = _frame(plan, carry, record, previous=False, io=io)
     carry, result_ends = first.carry, []
     for _ in range(1, frames):
-        frame = _frame(plan, carry, None, previous=True)
+        frame = _frame(plan, carry, None, previous=True, io=io)
         result_ends.append(frame.results_end)
         carry = frame.carry
     (last,), _ = _interface(plan, carry, [], results=True)  # the last frame's, alone
     result_ends.append(_results_arrival(plan, carry, last))
     total = result_ends[0]
     check_cycles(total)
-    interval = steady_interval(result_ends)
+    image = int(xfer(plan.image_in_bits, hw.offchip_bits_per_cycle).sum())
+    port = image + sum(_read_cycles(plan)) + sum(c for _, c in carry.results)
+    interval = steady_interval(result_ends, port)
     return Counts(
         evaluator="analytic",
         layer_names=tuple(lp.name for lp in plan.layers),
@@ -173,19 +231,10 @@ def _schedule(plan: Plan, record: dict[str, list[Interval]] | None) -> Counts:
 def _interface(
     plan: Plan, carry: _Carry, requests: list[list[tuple[int, int]]], results: bool
 ) -> tuple[list[list[int]], int]:
-    """``port_queue`` of ``requests`` (image tiles, then weight reads) and, with
-    ``results``, the previous frame's results as the third requester: every transfer's end
-    (the results' last) and when the interface is free."""
-    items = []
-    if results:
-        hw = plan.hw
-        cycles = xfer(plan.result_out_bits, hw.offchip_bits_per_cycle)
-        items = [
-            (carry.results_at, part)
-            for bits, c in zip(plan.result_out_bits.tolist(), cycles.tolist(), strict=True)
-            if bits
-            for _, part in bursts(bits, c, hw.offchip_burst_cycles)
-        ]
+    """``port_queue`` of ``requests`` (image bursts, then weight reads) and, with
+    ``results``, the previous frame's results as the third requester, each burst once its
+    part is ready: every transfer's end (the results' last) and when the interface is free."""
+    items = carry.results if results else []
     asks = [*carry.asks[: len(requests)], carry.asks[2]]
     return port_queue([*requests, items], asks, carry.free)
 
@@ -195,8 +244,21 @@ def _results_arrival(plan: Plan, carry: _Carry, ends: list[int]) -> int:
     return max(ends, default=carry.results_at) + plan.hw.offchip_latency_cycles
 
 
+@dataclass(frozen=True)
+class _IO:
+    """How the first layer reads the image tiles, and when the results are ready
+    (mapping/streaming.py)."""
+
+    rows: tuple[ImageRows | None, ...]
+    results: ResultParts | None
+
+
 def _frame(
-    plan: Plan, carry: _Carry, record: dict[str, list[Interval]] | None, previous: bool
+    plan: Plan,
+    carry: _Carry,
+    record: dict[str, list[Interval]] | None,
+    previous: bool,
+    io: _IO,
 ) -> _Frame:
     """One frame's schedule after ``carry``; ``previous``: a frame ran before it, whose
     results share the interface with this frame's image and weights."""
@@ -205,12 +267,11 @@ def _frame(
     act = hw.chip.activation_bits
     image_cycles = xfer(plan.image_in_bits, hw.offchip_bits_per_cycle).tolist()
     reads = _read_cycles(plan)
-    image_items, owner = [], []  # every tile in bursts, and the chip of each burst
-    for c, (bits, cyc) in enumerate(zip(plan.image_in_bits.tolist(), image_cycles, strict=True)):
-        parts = bursts(bits, cyc, hw.offchip_burst_cycles)
-        image_items += [(int(carry.room[c]), part) for _, part in parts]
-        owner += [c] * len(parts)
-    last_burst = np.cumsum(np.bincount(owner, minlength=chips)) - 1
+    tiles = [
+        bursts(bits, cyc, hw.offchip_burst_cycles)
+        for bits, cyc in zip(plan.image_in_bits.tolist(), image_cycles, strict=True)
+    ]
+    loader = RoundRobin([[cyc for _, cyc in t] for t in tiles], carry.room.tolist())
     # the stream restarts: block q waits for the slot of the block `slots` before it
     slots = hw.chip.weight_buffer_blocks
     deficit = slots - len(carry.used)
@@ -218,20 +279,26 @@ def _frame(
         (carry.used[q - deficit] if deficit <= q < slots else 0, cyc) for q, cyc in enumerate(reads)
     ]
     (burst_end, w_end, res_ends), free = _interface(
-        plan, carry, [image_items, weight_items], results=previous
+        plan, carry, [loader, weight_items], results=previous
     )
-    img_end = [burst_end[k] for k in last_burst]
+    lat = hw.offchip_latency_cycles
+    got = _tile_arrivals(tiles, loader.order, burst_end, lat)  # per chip: (bits, when)
+    img_end = [when[-1] - lat for _, when in got]
     results_end = _results_arrival(plan, carry, res_ends) if previous else None
     res_ask = max(res_ends, default=carry.asks[2])
     image_arrival = np.array(img_end, dtype=np.int64) + hw.offchip_latency_cycles
     link_free = carry.link_free.copy()
     arrivals = _weight_arrivals(plan, w_end, link_free)
     if record is not None:
-        _record_port(record, plan, image_items, owner, burst_end, w_end)
+        _record_port(record, plan, tiles, loader.order, burst_end, w_end)
         for c in range(chips):
             record[chip_name(c, hw.mesh.cols)] = []
-            mark(record[chip_name(c, hw.mesh.cols)], 0, int(image_arrival[c]), WAIT_IMAGE)
-    ready = np.maximum(carry.ready, image_arrival)
+            if io.rows[c] is None:
+                mark(record[chip_name(c, hw.mesh.cols)], 0, int(image_arrival[c]), WAIT_IMAGE)
+    # a chip whose first layer streams its tile starts without it (mapping/streaming.py)
+    streamed = np.array([r is not None for r in io.rows], dtype=bool)
+    ready = np.where(streamed, carry.ready, np.maximum(carry.ready, image_arrival))
+    stall_io = np.where(streamed, 0, image_arrival)
     frame_start = ready.copy()
     done: dict[str, np.ndarray] = {INPUT: image_arrival}
     hops = chain_hops(hw.mesh)
@@ -250,6 +317,7 @@ def _frame(
     bus = hw.system.weight_distribution == "bus"
     stream = 0  # when the weight stream's latest read left the interface
 
+    phase_ends_of_results = None  # the output layer's phase ends, when results stream per phase
     for i, lp in enumerate(plan.layers):
         works = lp.work.cycles > 0
         start = ready.copy()
@@ -301,8 +369,16 @@ def _frame(
         begin = start if arrival is None else np.where(works, np.maximum(start, arrival[0]), start)
         first_interior = begin + lp.phase_cycles - lp.phase_border_cycles
         waited = np.maximum(first_interior, halo_ready)
+        io_wait = None
+        if i == 0 and streamed.any():  # phase 0 keeps pace with the image data
+            io_wait = _image_wait(io.rows, got, begin, lp.phase_cycles)
+            waited = waited + io_wait
+            if not previous:
+                stall_io = stall_io + io_wait
         compute_end = waited + lp.phase_border_cycles + (phases - 1) * lp.phase_cycles
         s_border[i] = np.where(works, waited - first_interior, 0) + gather_wait
+        if io_wait is not None:
+            s_border[i] -= io_wait
         start = start - gather_wait  # stalls are counted from the layer's start
         # phase p ends when it has computed after phase p-1 and after block p arrived
         ends = waited + lp.phase_border_cycles + np.arange(lp.phases)[:, None] * lp.phase_cycles
@@ -322,6 +398,8 @@ def _frame(
             ends = np.where(np.arange(lp.phases)[:, None] < phases, ends, last)
         if stream_borders and lp.phase_channels is not None:
             phase_ends[lp.name] = np.where(works, ends, start)
+        if io.results is not None and io.results.layer == i:
+            phase_ends_of_results = ends
         if len(lp.work.blocks):
             per_layer["offchip_weight_bits"][i] = int(lp.work.blocks[~lp.cached_blocks].sum())
             needs = (lp.work.wbuf_write_bits > 0) & works
@@ -345,7 +423,7 @@ def _frame(
             busy[i] += red_busy
         if record is not None:
             _record_layer(record, lp.name, hw.mesh.cols, works, start, begin, first_interior,
-                          waited, compute_end, pre_reduce, finish)  # fmt: skip
+                          waited, compute_end, pre_reduce, finish, io_wait)  # fmt: skip
         ready = np.where(works | (busy[i] > 0), finish, start)
         check_cycles(ready)
         done[lp.name] = ready.copy()
@@ -364,11 +442,12 @@ def _frame(
         "stall_weight_cycles": s_weight,
         "stall_border_cycles": s_border,
         **per_layer,
-        "stall_io_cycles": image_arrival,
+        "stall_io_cycles": stall_io,
         "finish_cycles": ready,
     }
     asks = [burst_end[-1] if burst_end else carry.asks[0], w_end[-1] if w_end else carry.asks[1]]
-    nxt = _Carry(ready, room, used, int(ready.max()), [*asks, res_ask], free, link_free)
+    results = _result_items(plan, io.results, phase_ends_of_results, done)
+    nxt = _Carry(ready, room, used, int(ready.max()), results, [*asks, res_ask], free, link_free)
     return _Frame(counts, nxt, results_end)
 
 
@@ -394,13 +473,15 @@ def _press(
     return end
 
 
-def _record_port(
-    record, plan: Plan, image: list[tuple[int, int]], owner: list[int], img_end, w_end
-) -> None:
-    """Off-chip interface track: image bursts (``image``: (earliest, cycles) of each,
-    ``owner``: its chip), then weight reads, as the schedule placed them."""
+def _record_port(record, plan: Plan, tiles, order: list[int], img_end, w_end) -> None:
+    """Off-chip interface track: image bursts (``tiles[c]``: (bits, cycles) of chip c's
+    bursts, ``order``: the chip of each burst served), then weight reads, as the schedule
+    placed them."""
     track: list[Interval] = []
-    for c, (_, cycles), end in zip(owner, image, img_end, strict=True):
+    sent = [0] * len(tiles)
+    for c, end in zip(order, img_end, strict=True):
+        cycles = tiles[c][sent[c]][1]
+        sent[c] += 1
         mark(track, end - cycles, end, f"image {chip_name(c, plan.hw.mesh.cols)}")
     reads = iter(zip(_read_cycles(plan), w_end, strict=True))
     for lp in plan.layers:
@@ -410,16 +491,71 @@ def _record_port(
     record[PORT] = sorted(track)
 
 
+def _tile_arrivals(tiles, order: list[int], ends: list[int], latency: int):
+    """Per chip: the tile's bits arrived after each of its bursts, and when (``order``:
+    the chip of each burst served, ``ends``: when it left the interface)."""
+    got: list[tuple[list[int], list[int]]] = [([], []) for _ in tiles]
+    for c, end in zip(order, ends, strict=True):
+        bits, when = got[c]
+        bits.append((bits[-1] if bits else 0) + tiles[c][len(bits)][0])
+        when.append(end + latency)
+    return got
+
+
+def _image_wait(rows, got, begin: np.ndarray, phase: np.ndarray) -> np.ndarray:
+    """Per chip: how long the first layer's first phase waits for image data in all.
+
+    Local row k starts when row k - 1 has ended and ``rows[c].need[k]`` bits have arrived
+    (the burst that completes them, ``got``); the rows then run back to back."""
+    wait = np.zeros(len(rows), dtype=np.int64)
+    for c, r in enumerate(rows):
+        if r is None:
+            continue
+        bits, when = got[c]
+        t, done = int(begin[c]), 0
+        for need, end in zip(r.need, r.ends, strict=True):
+            if need:
+                t = max(t, when[bisect_left(bits, need)])
+            t += end - done
+            done = end
+        wait[c] = t - int(begin[c]) - int(phase[c])
+    return wait
+
+
+def _result_items(plan: Plan, parts: ResultParts | None, phase_ends, done) -> list:
+    """The frame's result bursts ``(ready, cycles)`` in the order they are read: each part
+    once the output layer's phase (or the layer) that makes it has ended, in the order the
+    parts became ready (chips in order at equal times)."""
+    if parts is None:
+        return []
+    hw = plan.hw
+    name = plan.layers[parts.layer].name
+    ready = []
+    for c, chip_parts in enumerate(parts.bits):
+        for p, bits in enumerate(chip_parts):
+            if bits:
+                at = phase_ends[p, c] if parts.per_phase else done[name][c]
+                ready.append((int(at), c, p, bits))
+    ready.sort()
+    items = []
+    for at, _, _, bits in ready:
+        cycles = int(xfer(bits, hw.offchip_bits_per_cycle))
+        items += [(at, part) for _, part in bursts(bits, cycles, hw.offchip_burst_cycles)]
+    return items
+
+
 def _record_layer(
-    record, name, cols, works, start, begin, interior, waited, compute_end, pre, finish
+    record, name, cols, works, start, begin, interior, waited, compute_end, pre, finish, io
 ):
-    """One layer on every chip: block 0 wait, interior, halo wait, the rest, weight wait,
-    reduction."""
+    """One layer on every chip: block 0 wait, interior, image wait (``io``: the first
+    layer's, drawn in one piece), halo wait, the rest, weight wait, reduction."""
     for c in np.flatnonzero(works | (finish > start)):
         track = record[chip_name(int(c), cols)]
         mark(track, int(start[c]), int(begin[c]), STALL_WEIGHT)
         mark(track, int(begin[c]), int(interior[c]), name)
-        mark(track, int(interior[c]), int(waited[c]), STALL_BORDER)
+        io_end = int(interior[c]) + (int(io[c]) if io is not None else 0)
+        mark(track, int(interior[c]), io_end, WAIT_IMAGE)
+        mark(track, io_end, int(waited[c]), STALL_BORDER)
         mark(track, int(waited[c]), int(compute_end[c]), name)
         mark(track, int(compute_end[c]), int(pre[c]), STALL_WEIGHT)
         mark(track, int(pre[c]), int(finish[c]), WAIT_PARTIAL)
