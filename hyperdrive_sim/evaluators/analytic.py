@@ -174,7 +174,7 @@ class _Carry:
     room: np.ndarray  # when each chip's FMM has room for the next frame's image tile
     used: list[int]  # when each of the last weight-buffer-size blocks was done with
     results_at: int  # when the frame's last layer has ended (the end, if it has no results)
-    results: list[tuple[int, int]]  # its result bursts (ready, cycles), in reading order
+    results: list[tuple[int, int, int]]  # result bursts (ready, cycles, frame) left to read
     asks: list[int]  # end of each interface requester's last transfer
     free: int  # when the interface is free
     link_free: np.ndarray  # chain: when each forwarding link is free
@@ -191,7 +191,7 @@ class _Carry:
 class _Frame:
     counts: dict  # the Counts fields of this frame's schedule
     carry: _Carry
-    results_end: int | None  # when the previous frame's results had arrived
+    port_results: int = 0  # interface cycles of the frame's results
 
 
 def _schedule(plan: Plan, record: dict[str, list[Interval]] | None) -> Counts:
@@ -202,18 +202,24 @@ def _schedule(plan: Plan, record: dict[str, list[Interval]] | None) -> Counts:
     frames = hw.system.frames
     carry = _Carry.start(hw.chips)
     io = _IO(image_rows(plan), result_parts(plan))
-    first = _frame(plan, carry, record, previous=False, io=io)
-    carry, result_ends = first.carry, []
-    for _ in range(1, frames):
-        frame = _frame(plan, carry, None, previous=True, io=io)
-        result_ends.append(frame.results_end)
+    ends: dict[int, int] = {}  # frame -> when its last result burst left the interface
+    done_at = []  # when each frame's last layer ended
+    first = None
+    for f in range(frames):
+        frame = _frame(plan, carry, record if f == 0 else None, f, io, ends)
+        first = first or frame
+        done_at.append(frame.carry.results_at)
         carry = frame.carry
-    (last,), _ = _interface(plan, carry, [], results=True)  # the last frame's, alone
-    result_ends.append(_results_arrival(plan, carry, last))
+    last = InOrder([]), InOrder([]), InOrder(carry.results)  # results after the last frame
+    (_, _, tail), _ = port_queue(list(last), carry.asks, carry.free)
+    _result_ends(carry.results, tail, ends)
+    lat = hw.offchip_latency_cycles
+    result_ends = [ends.get(f, done_at[f]) + lat for f in range(frames)]
     total = result_ends[0]
     check_cycles(total)
+    assert first is not None
     image = int(xfer(plan.image_in_bits, hw.offchip_bits_per_cycle).sum())
-    port = image + sum(_read_cycles(plan)) + sum(c for _, c in carry.results)
+    port = image + sum(_read_cycles(plan)) + first.port_results
     interval = steady_interval(result_ends, port)
     return Counts(
         evaluator="analytic",
@@ -229,19 +235,17 @@ def _schedule(plan: Plan, record: dict[str, list[Interval]] | None) -> Counts:
 
 
 def _interface(
-    plan: Plan, carry: _Carry, requests: list[list[tuple[int, int]]], results: bool
+    plan: Plan, carry: _Carry, loader: RoundRobin, weights: list, results: list
 ) -> tuple[list[list[int]], int]:
-    """``port_queue`` of ``requests`` (image bursts, then weight reads) and, with
-    ``results``, the previous frame's results as the third requester, each burst once its
-    part is ready: every transfer's end (the results' last) and when the interface is free."""
-    items = carry.results if results else []
-    asks = [*carry.asks[: len(requests)], carry.asks[2]]
-    return port_queue([*requests, items], asks, carry.free)
+    """``port_queue`` of one frame's image bursts, weight reads and result bursts (each
+    once its part is ready): every transfer's end and when the interface is free."""
+    return port_queue([loader, weights, results], carry.asks, carry.free)
 
 
-def _results_arrival(plan: Plan, carry: _Carry, ends: list[int]) -> int:
-    """When the last result of the frame that left ``carry`` has arrived."""
-    return max(ends, default=carry.results_at) + plan.hw.offchip_latency_cycles
+#: at most this many passes of a frame's schedule to settle its results' turns on the
+#: interface (each pass moves weight reads only later; the bound is never reached on the
+#: bundled networks, whose results come after the last weight read or settle in three)
+PASSES = 6
 
 
 @dataclass(frozen=True)
@@ -253,44 +257,87 @@ class _IO:
     results: ResultParts | None
 
 
-def _frame(
-    plan: Plan,
-    carry: _Carry,
-    record: dict[str, list[Interval]] | None,
-    previous: bool,
-    io: _IO,
-) -> _Frame:
-    """One frame's schedule after ``carry``; ``previous``: a frame ran before it, whose
-    results share the interface with this frame's image and weights."""
+def _frame(plan: Plan, carry: _Carry, record, index: int, io: _IO, ends: dict) -> _Frame:
+    """Frame ``index``'s schedule after ``carry`` (frame 0's statistics are reported).
+
+    Result bursts ready before the frame's last weight read take turns with its weight
+    reads and image bursts; the later ones with the next frame's (``carry.results``). They
+    become ready as the output layer computes, which depends on when the weights arrived,
+    so the schedule is repeated with the last pass's result times until the interface
+    schedule no longer changes. ``ends`` collects when each frame's last result left.
+    """
     hw = plan.hw
-    chips, n_layers = hw.chips, len(plan.layers)
-    act = hw.chip.activation_bits
-    image_cycles = xfer(plan.image_in_bits, hw.offchip_bits_per_cycle).tolist()
     reads = _read_cycles(plan)
+    image_cycles = xfer(plan.image_in_bits, hw.offchip_bits_per_cycle).tolist()
     tiles = [
         bursts(bits, cyc, hw.offchip_burst_cycles)
         for bits, cyc in zip(plan.image_in_bits.tolist(), image_cycles, strict=True)
     ]
-    loader = RoundRobin([[cyc for _, cyc in t] for t in tiles], carry.room.tolist())
     # the stream restarts: block q waits for the slot of the block `slots` before it
     slots = hw.chip.weight_buffer_blocks
     deficit = slots - len(carry.used)
     weight_items = [
         (carry.used[q - deficit] if deficit <= q < slots else 0, cyc) for q, cyc in enumerate(reads)
     ]
-    (burst_end, w_end, res_ends), free = _interface(
-        plan, carry, [loader, weight_items], results=previous
-    )
+    early: list[tuple[int, int, int]] = []  # this frame's result bursts read with it
+    seen = None
+    for _ in range(PASSES):
+        queue = sorted(carry.results + early, key=lambda item: item[0])  # stable
+        loader = RoundRobin([[cyc for _, cyc in t] for t in tiles], carry.room.tolist())
+        (burst_end, w_end, res_end), free = _interface(plan, carry, loader, weight_items, queue)
+        key = (burst_end, w_end)
+        if key != seen:  # the image and weights moved: compute again
+            seen = key
+            frame, items = _compute(
+                plan, carry, record, index == 0, io, tiles, loader.order, burst_end, w_end, free
+            )
+        last_read = w_end[-1] if w_end else -1
+        mine = [(at, cyc, index) for at, cyc in items if at < last_read]
+        if mine == early:
+            break
+        early = mine
+    _result_ends(queue, res_end, ends)
+    frame.carry.results = [(at, cyc, index) for at, cyc in items if at >= last_read]
+    frame.carry.asks[2] = max(res_end, default=carry.asks[2])
+    frame.carry.free = free
+    frame.port_results = sum(cyc for _, cyc in items)
+    return frame
+
+
+def _result_ends(items: list[tuple[int, int, int]], ends: list[int], out: dict) -> None:
+    """Record in ``out`` when each frame's last result burst (``items``: (ready, cycles,
+    frame), served at ``ends``) left the interface."""
+    for (_, _, f), end in zip(items, ends, strict=True):
+        out[f] = max(out.get(f, 0), end)
+
+
+def _compute(
+    plan: Plan,
+    carry: _Carry,
+    record: dict[str, list[Interval]] | None,
+    first: bool,
+    io: _IO,
+    tiles,
+    order: list[int],
+    burst_end: list[int],
+    w_end: list[int],
+    free: int,
+) -> tuple[_Frame, list[tuple[int, int]]]:
+    """One frame's compute given the interface schedule of its image bursts (``order``:
+    the chip of each, ``burst_end``) and weight reads (``w_end``); its result bursts."""
+    hw = plan.hw
+    chips, n_layers = hw.chips, len(plan.layers)
+    act = hw.chip.activation_bits
+    reads = _read_cycles(plan)
+    slots = hw.chip.weight_buffer_blocks
     lat = hw.offchip_latency_cycles
-    got = _tile_arrivals(tiles, loader.order, burst_end, lat)  # per chip: (bits, when)
+    got = _tile_arrivals(tiles, order, burst_end, lat)  # per chip: (bits, when)
     img_end = [when[-1] - lat for _, when in got]
-    results_end = _results_arrival(plan, carry, res_ends) if previous else None
-    res_ask = max(res_ends, default=carry.asks[2])
     image_arrival = np.array(img_end, dtype=np.int64) + hw.offchip_latency_cycles
     link_free = carry.link_free.copy()
     arrivals = _weight_arrivals(plan, w_end, link_free)
     if record is not None:
-        _record_port(record, plan, tiles, loader.order, burst_end, w_end)
+        _record_port(record, plan, tiles, order, burst_end, w_end)
         for c in range(chips):
             record[chip_name(c, hw.mesh.cols)] = []
             if io.rows[c] is None:
@@ -373,7 +420,7 @@ def _frame(
         if i == 0 and streamed.any():  # phase 0 keeps pace with the image data
             io_wait = _image_wait(io.rows, got, begin, lp.phase_cycles)
             waited = waited + io_wait
-            if not previous:
+            if first:
                 stall_io = stall_io + io_wait
         compute_end = waited + lp.phase_border_cycles + (phases - 1) * lp.phase_cycles
         s_border[i] = np.where(works, waited - first_interior, 0) + gather_wait
@@ -447,8 +494,8 @@ def _frame(
     }
     asks = [burst_end[-1] if burst_end else carry.asks[0], w_end[-1] if w_end else carry.asks[1]]
     results = _result_items(plan, io.results, phase_ends_of_results, done)
-    nxt = _Carry(ready, room, used, int(ready.max()), results, [*asks, res_ask], free, link_free)
-    return _Frame(counts, nxt, results_end)
+    nxt = _Carry(ready, room, used, int(ready.max()), results, [*asks, 0], free, link_free)
+    return _Frame(counts, nxt, 0), results
 
 
 def _press(
