@@ -78,6 +78,25 @@ class InOrder:
         return self.items[self.next - 1][1]
 
 
+class Gated(InOrder):
+    """The weight reads of a frame whose first layer streams the image on every chip:
+    the reads from ``gate_from`` on need a buffer slot freed by a block of the first
+    layer's first phase, which no chip frees before its whole tile has arrived, so they
+    are asked for no earlier than ``latency`` after the ``loader``'s last burst left."""
+
+    def __init__(self, items, gate_from: int, loader: RoundRobin, latency: int) -> None:
+        super().__init__(items)
+        self.gate_from, self.loader, self.latency = gate_from, loader, latency
+
+    def ask(self, ready: int) -> int | None:
+        t = super().ask(ready)
+        if t is None or self.next < self.gate_from:
+            return t
+        if self.loader.last_end is None:
+            return None if self.loader.active else t  # asked again once the image has left
+        return max(t, self.loader.last_end + self.latency)
+
+
 class RoundRobin:
     """The image loader: one burst of each chip's tile in turn, chip c's only once its
     FMM has room (``release[c]``); a chip without room goes to the back of the turn, as in
@@ -89,6 +108,7 @@ class RoundRobin:
         self.sent = [0] * len(parts)
         self.order: list[int] = []
         self.all_free = max(release, default=0)  # from then on every chip has room
+        self.last_end: int | None = None  # when its last burst left (set by port_queue)
 
     def ask(self, ready: int) -> int | None:
         if not self.active:
@@ -134,6 +154,8 @@ def port_queue(requesters: list, asks: list[int], free: int) -> tuple[list[list[
         t, r = best
         free = ask[r] = max(free, t) + queues[r].take(t)
         ends[r].append(free)
+        if hasattr(queues[r], "last_end") and queues[r].ask(free) is None:
+            queues[r].last_end = free  # the image loader has sent its last burst
 
 
 def port_schedule(image: list[int], weights: list[int]) -> tuple[list[int], list[int], int]:
@@ -235,7 +257,7 @@ def _schedule(plan: Plan, record: dict[str, list[Interval]] | None) -> Counts:
 
 
 def _interface(
-    plan: Plan, carry: _Carry, loader: RoundRobin, weights: list, results: list
+    plan: Plan, carry: _Carry, loader: RoundRobin, weights: list | InOrder, results: list
 ) -> tuple[list[list[int]], int]:
     """``port_queue`` of one frame's image bursts, weight reads and result bursts (each
     once its part is ready): every transfer's end and when the interface is free."""
@@ -279,12 +301,16 @@ def _frame(plan: Plan, carry: _Carry, record, index: int, io: _IO, ends: dict) -
     weight_items = [
         (carry.used[q - deficit] if deficit <= q < slots else 0, cyc) for q, cyc in enumerate(reads)
     ]
+    # bus back-pressure during the load: see Gated
+    gated = hw.system.weight_distribution == "bus" and all(r is not None for r in io.rows)
+    lat = hw.offchip_latency_cycles
     early: list[tuple[int, int, int]] = []  # this frame's result bursts read with it
     seen = None
     for _ in range(PASSES):
         queue = sorted(carry.results + early, key=lambda item: item[0])  # stable
         loader = RoundRobin([[cyc for _, cyc in t] for t in tiles], carry.room.tolist())
-        (burst_end, w_end, res_end), free = _interface(plan, carry, loader, weight_items, queue)
+        weights = Gated(weight_items, slots, loader, lat) if gated else weight_items
+        (burst_end, w_end, res_end), free = _interface(plan, carry, loader, weights, queue)
         key = (burst_end, w_end)
         if key != seen:  # the image and weights moved: compute again
             seen = key
