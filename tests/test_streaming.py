@@ -162,3 +162,26 @@ def test_results_leave_with_each_phase_of_the_last_layer(evaluator: str) -> None
     c = EVALUATORS[evaluator](plan)
     assert c.finish_cycles.tolist() == [34]
     assert c.total_cycles == 35
+
+
+@pytest.mark.parametrize("evaluator", sorted(EVALUATORS))
+def test_weight_reads_past_the_free_slots_wait_for_the_image(evaluator: str) -> None:
+    # conv1 1x1 16 -> 64 (4 blocks of 256 bits), conv2 1x1 64 -> 1 (one 64-bit block) on a
+    # 4x1 image, one chip, 8 bits/cycle, no latency, bursts of 256 bits: the tile (1,024
+    # bits) is 4 bursts of 32 cycles, conv1's blocks 32 cycles each. conv1's one lock-step
+    # step needs the whole tile. Interface: burst 0 [0,32], block 0 [32,64], burst 1
+    # [64,96], block 1 [96,128], burst 2 [128,160]; block 2 needs the slot of block 0,
+    # which phase 0 frees only after the tile is in, so burst 3 goes on: [160,192].
+    # conv1's phases (16 cycles): 192-208, 208-224; block 2 [208,240]; 240-256; block 3
+    # (after block 2) [240,272]; 272-288; conv2's block [272,280]; conv2 (64 cycles)
+    # 288-352; its result (64 bits) [352,360]. Reserving block 2 right after burst 2 would
+    # have delayed the tile to 224.
+    b = NetBuilder("two_1x1", input_channels=16)
+    b.conv(64, 1)
+    b.conv(1, 1)
+    system = {"offchip_bandwidth_gbps": 0.8, "offchip_latency_ns": 0, "offchip_burst_bits": 256}
+    plan = build_plan(b.build().at(4, 1), hardware("1x1", None, **system))
+    c = EVALUATORS[evaluator](plan)
+    assert c.stall_io_cycles.tolist() == [192 - 64]  # block 0 at 64, the tile at 192
+    assert c.layer_end.tolist() == [288, 352]
+    assert c.total_cycles == 360

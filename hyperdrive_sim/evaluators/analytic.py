@@ -1,20 +1,21 @@
 """Analytic evaluator: the frame's schedule as a max-plus recurrence over (layer, chip).
 
-The off-chip interface is one channel shared by the image tiles, the weight reads and the
-results, as in the simpy evaluator: image tiles and weight reads take turns (each requester
-asks again when its previous transfer has left the interface), and the results are read
-after the last layer. So no two transfers ever overlap on it, and its utilisation cannot
-exceed 1. Weight blocks reach the chips over the bus, or along the chain (store-and-forward,
-one block at a time per link).
+The off-chip interface is one channel shared by the image bursts, the weight reads and the
+result bursts, as in the simpy evaluator: they take turns (each requester asks again when
+its previous transfer has left the interface), the image one burst per chip in turn, the
+results as the output layer makes them. So no two transfers ever overlap on it, and its
+utilisation cannot exceed 1. Weight blocks reach the chips over the bus, or along the chain
+(store-and-forward, one block at a time per link).
 
-Per layer, each chip starts when it finished its previous layer and block 0 has arrived,
+Per layer, each chip starts when it finished its previous layer and block 0 has arrived
+(the first layer's first phase keeps pace with the image bursts, mapping/streaming.py),
 computes the interior of its first phase, waits for the halo (neighbour's producing layer
 done + link transfer, or with ``border_exchange: streamed`` the last of the parts its
 phases send, each link serving them in order), computes the rest, and cannot finish phase p
 before weight block p has arrived. What is left out (the simpy evaluator models it):
-back-pressure of the weight buffers on the stream, and halos, reductions and forwarded
-weights queueing behind each other on a link (streamed parts of one halo do queue). On a
-contention-free system both evaluators agree.
+back-pressure of the weight buffers on the stream beyond the bus rules of ``_press`` and
+``Gated``, and halos, reductions and forwarded weights queueing behind each other on a link
+(streamed parts of one halo do queue). On a contention-free system both evaluators agree.
 """
 
 from __future__ import annotations
@@ -620,15 +621,15 @@ def _result_items(plan: Plan, parts: ResultParts | None, phase_ends, done) -> li
 def _record_layer(
     record, name, cols, works, start, begin, interior, waited, compute_end, pre, finish, io
 ):
-    """One layer on every chip: block 0 wait, interior, image wait (``io``: the first
-    layer's, drawn in one piece), halo wait, the rest, weight wait, reduction."""
+    """One layer on every chip: block 0 wait, image wait (``io``: the first layer's, drawn
+    in one piece), interior, halo wait, the rest, weight wait, reduction."""
     for c in np.flatnonzero(works | (finish > start)):
         track = record[chip_name(int(c), cols)]
+        wait = int(io[c]) if io is not None else 0  # before the interior, in one piece
         mark(track, int(start[c]), int(begin[c]), STALL_WEIGHT)
-        mark(track, int(begin[c]), int(interior[c]), name)
-        io_end = int(interior[c]) + (int(io[c]) if io is not None else 0)
-        mark(track, int(interior[c]), io_end, WAIT_IMAGE)
-        mark(track, io_end, int(waited[c]), STALL_BORDER)
+        mark(track, int(begin[c]), int(begin[c]) + wait, WAIT_IMAGE)
+        mark(track, int(begin[c]) + wait, int(interior[c]) + wait, name)
+        mark(track, int(interior[c]) + wait, int(waited[c]), STALL_BORDER)
         mark(track, int(waited[c]), int(compute_end[c]), name)
         mark(track, int(compute_end[c]), int(pre[c]), STALL_WEIGHT)
         mark(track, int(pre[c]), int(finish[c]), WAIT_PARTIAL)
