@@ -177,7 +177,8 @@ def test_two_frames_back_to_back_by_hand(evaluator: str) -> None:
     # [270,368], arrive 378: the latency.
     # The next image fits beside the running frame, so it is asked for as soon as the
     # first has left (98), behind the block: image [116,214] (224); the stream restarts
-    # with the second buffer slot free: block [214,232] (242). Frame 1 runs [270,414], results [414,512] arrive 522.
+    # with the second buffer slot free: block [214,232] (242). Frame 1 runs [270,414],
+    # results [414,512] arrive 522.
     # The two results are 144 cycles apart (the conv alone), but frames cannot leave
     # faster than the interface moves one: image 98 + block 18 + results 98 = 214 cycles.
     counts = EVALUATORS[evaluator](build_plan(_one_conv(), _one_chip(frames=2)))
