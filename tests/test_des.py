@@ -104,44 +104,47 @@ def _stream_plan(offchip_gbps: float) -> Plan:
 
 
 def test_streaming_bound_layer_takes_the_streaming_time() -> None:
-    # 0.8 Gbit/s = 8 bits/cycle: image, each block and the result take 1024/8 = 128 cycles,
-    # twice a phase (64). Off-chip interface: image [0,128], blocks [128,256], [256,384],
-    # [384,512], [512,640] (the buffer always has a slot: block 2 is asked for at 384,
-    # after phase 0 freed its slot at 330). Arrivals +10: image 138, blocks 266, 394, 522,
-    # 650. Phases: 266-330, 394-458, 522-586, 650-714. So the chip finishes at
-    # latency + image + 4 blocks + one phase = 10 + 128 + 4*128 + 64 = 714,
-    # not at image + compute = 138 + 4*64 = 394. Readout: 714 + 128 + 10 = 852.
+    # 0.8 Gbit/s = 8 bits/cycle: image and each block take 1024/8 = 128 cycles, twice a
+    # phase (64); each phase's 16 result channels 32. Off-chip interface: image [0,128],
+    # blocks [128,256], [256,384] (arrivals +10: 138, 266, 394). Each result is asked for
+    # when its phase ends and takes turns with the reads: result 0 (330) [384,416], block
+    # 2 [416,544] -> 554, result 1 (458) [544,576], block 3 [576,704] -> 714, result 2
+    # (618) [704,736]. Phases: 266-330, 394-458, 554-618, 714-778; result 3 [778,810]
+    # arrives at 820. So the chip finishes at 778, not at image + compute = 138 + 4*64.
     plan = _stream_plan(0.8)
     c = des.evaluate(plan)
     assert plan.layers[0].phases == 4
     assert int(plan.layers[0].phase_cycles[0]) == 64
-    assert c.finish_cycles.tolist() == [714]
-    assert c.total_cycles == 852
-    assert c.stall_io_cycles.tolist() == [138]
-    # waited 266-138 for block 0, then 128-64 for each of the 3 others
-    assert c.stall_weight_cycles.tolist() == [[128 + 3 * 64]]
+    assert c.finish_cycles.tolist() == [778]
+    assert c.total_cycles == 820
+    assert c.stall_io_cycles.tolist() == [0]  # the image is there before block 0
+    # waited 266 for block 0, then 394-330, 554-458 and 714-618
+    assert c.stall_weight_cycles.tolist() == [[266 + 64 + 96 + 96]]
     assert c.busy_cycles.tolist() == [[4 * 64]]
 
 
 def test_weight_stall_appears_and_grows_as_offchip_bandwidth_falls() -> None:
-    # 3.2 Gbit/s (32 bits/cycle, twice the demand): transfers take 32 cycles. Image
-    # [0,32] -> 42, block 0 [32,64] -> 74, block 1 [64,96] -> 106. The chip waits 74-42 = 32
-    # for block 0 (unavoidable: it comes after the image), then never again: block 2 waits
-    # for the slot of block 0 (freed at the end of phase 0, 138) and arrives at 180, before
-    # phase 2 starts (202); block 3 likewise (slot at 202, arrives 244 < 266).
-    # 0.8 Gbit/s: 128 + 3*64 = 320 (see the test above).
-    # 0.4 Gbit/s (4 bits/cycle): transfers take 256; image -> 266, blocks -> 522, 778,
-    # 1034, 1290: stalls 522-266 = 256, then 256-64 = 192 per block: 256 + 3*192 = 832.
+    # 3.2 Gbit/s (32 bits/cycle, twice the demand): transfers take 32 cycles, a phase's
+    # results 8. Image [0,32] -> 42, block 0 [32,64] -> 74, block 1 [64,96] -> 106. The
+    # chip waits 74 for block 0 (unavoidable: it comes after the image), then never again:
+    # block 2 waits for the slot of block 0 (freed at the end of phase 0, 138) and, behind
+    # at most result 0, arrives by 188, before phase 2 starts (202); block 3 likewise.
+    # 0.8 Gbit/s: 266 + 64 + 96 + 96 = 522 (see the test above).
+    # 0.4 Gbit/s (4 bits/cycle): transfers take 256, results 64; image [0,256], block 0
+    # [256,512] -> 522, block 1 [512,768] -> 778; result 0 (586) [768,832], block 2
+    # [832,1088] -> 1098, result 1 (842) [1088,1152], block 3 [1152,1408] -> 1418.
+    # Stalls 522, 778-586 = 192, 1098-842 = 256, 1418-1162 = 256: 1226.
     stalls = [int(des.evaluate(_stream_plan(g)).stall_weight_cycles.sum()) for g in (3.2, 0.8, 0.4)]
-    assert stalls == [32, 320, 832]
+    assert stalls == [74, 522, 1226]
 
 
 def test_bus_back_pressure_lets_the_busiest_chip_pace_the_stream() -> None:
     # A 1x1 conv (16 -> 64 channels: 4 blocks) on a 1x3 input over a 1x2 mesh of chips with
     # one Tile-PU: chip 0 holds 2 pixels (phase 2*16 = 32 cycles), chip 1 one (16 cycles).
     # Off-chip: 1 cycle per transfer, latency 0: image 0 [0,1] -> 1, block 0 [1,2] -> 2,
-    # image 1 [2,3] -> 3, block 1 [3,4] -> 4. Chip 0 computes 2-34 (1 cycle waiting for
-    # block 0), 34-66, 66-98, 98-130; chip 1 3-19, 19-35.
+    # image 1 [2,3] -> 3, block 1 [3,4] -> 4. Chip 0 computes 2-34 (2 cycles waiting for
+    # block 0), 34-66, 66-98, 98-130; chip 1 (block 0 at 2, then 1 cycle for its image)
+    # 3-19, 19-35. Each phase's results (one cycle) are read as it ends.
     # With double buffering one bus read needs a free slot on both chips: block 2 waits for
     # chip 0 to free block 0 (34) and arrives at 35, block 3 for block 1 (66) -> 67. Chip 1
     # computes block 2 at 35-51, then waits 67 - 51 = 16 for block 3: done at 83, not 67.
@@ -151,8 +154,9 @@ def test_bus_back_pressure_lets_the_busiest_chip_pace_the_stream() -> None:
     assert plan.layers[0].phase_cycles.tolist() == [32, 16]
     c = des.evaluate(plan)
     assert c.finish_cycles.tolist() == [130, 83]
-    assert c.stall_weight_cycles.tolist() == [[1, 16]]
-    assert c.total_cycles == 130 + 2  # two one-cycle result reads
+    assert c.stall_weight_cycles.tolist() == [[2, 2 + 16]]
+    assert c.stall_io_cycles.tolist() == [0, 1]
+    assert c.total_cycles == 130 + 1  # chip 0's last phase's one-cycle result read
     # with room for every block the stream never waits: chip 1 is done at 3 + 4*16 = 67
     roomy = build_plan(net, hardware("1x2", one_tile | {"weight_buffer_blocks": 4}, FAST_IO))
     assert des.evaluate(roomy).finish_cycles.tolist() == [130, 67]

@@ -140,18 +140,19 @@ def test_chain_blocks_queue_on_the_links(evaluator: str) -> None:
     # first link sends block 0 until 34: [34,66] -> chip 1 at 68; the second link is busy
     # until 68: [68,100] -> chip 2 at 102. Phases of 16 cycles:
     # root 2-18, 18-34; chip 1 36-52, 68-84; chip 2 70-86, 102-118.
-    # Results: 3 one-cycle reads after the last layer: done at 121.
+    # Results: each phase's 16 channels (one-cycle reads) leave as the phase ends; the
+    # last, chip 2's second, [118,119]: done at 119.
     plan = _plan(
         _conv1x1(16, 32), (1, 3), "1x3", weight_distribution="chain",
         link_bandwidth_gbps=0.8, link_latency_ns=20, **FAST_IO,
     )  # fmt: skip
     c = EVALUATORS[evaluator](plan)
     assert c.finish_cycles.tolist() == [34, 84, 118]
-    assert c.total_cycles == 121
+    assert c.total_cycles == 119
     assert c.c2c_weight_bits.tolist() == [2 * 256 * 2]
-    # waits for the blocks: the root 2 - 1 for block 0; chip 1 (image at 3) 36 - 3 and
-    # 68 - 52; chip 2 (image at 5) 70 - 5 and 102 - 86
-    assert c.stall_weight_cycles.tolist() == [[1, 33 + 16, 65 + 16]]
+    # waits for the blocks from the frame's start (each tile is there before its block):
+    # the root 2 for block 0; chip 1 36 and 68 - 52; chip 2 70 and 102 - 86
+    assert c.stall_weight_cycles.tolist() == [[2, 36 + 16, 70 + 16]]
 
 
 # ------------------------------------------------------------------------------------------
@@ -170,55 +171,66 @@ def _stream_plan(**system) -> Plan:
 
 @pytest.mark.parametrize("evaluator", sorted(EVALUATORS))
 def test_streaming_bound_layer(evaluator: str) -> None:
-    # Interface: image [0,128], blocks [128,256] ... [512,640]; arrivals +10: image 138,
-    # blocks 266, 394, 522, 650; phases end 330, 458, 586, 714. Results [714,842] + 10.
+    # Interface: image [0,128] -> 138, block 0 [128,256] -> 266, block 1 [256,384] -> 394.
+    # The chip takes block 0 first (waits 266; the image is there by then), phase 0
+    # 266-330. Each phase's 16 result channels (256 bits, 32 cycles) are read as the phase
+    # ends, taking turns with the reads: result 0 (asked at 330) [384,416], block 2 (asked
+    # at 384) [416,544] -> 554; phase 1 394-458, result 1 [544,576], block 3 [576,704]
+    # -> 714; phase 2 554-618, result 2 [704,736]; phase 3 714-778, result 3 [778,810]
+    # arrives at 820. Weight stalls 266 + (394-330) + (554-458) + (714-618) = 522.
     c = EVALUATORS[evaluator](_stream_plan())
-    assert c.finish_cycles.tolist() == [714]
-    assert c.total_cycles == 852
-    assert c.stall_io_cycles.tolist() == [138]
-    assert c.stall_weight_cycles.tolist() == [[128 + 3 * 64]]
-    assert c.layer_cycles.tolist() == [714 - 138]
+    assert c.finish_cycles.tolist() == [778]
+    assert c.total_cycles == 820
+    assert c.stall_io_cycles.tolist() == [0]
+    assert c.stall_weight_cycles.tolist() == [[522]]
+    assert c.layer_cycles.tolist() == [778]
 
 
 @pytest.mark.parametrize("evaluator", sorted(EVALUATORS))
 def test_frames_back_to_back_are_paced_by_the_interface(evaluator: str) -> None:
     # Each frame moves an image, 4 blocks and a result over the interface: 6 * 128 = 768
     # cycles, against 4 * 64 = 256 of compute: in steady state one frame every 768 cycles.
-    # The first frame's result now shares the interface: frame 0's transfers end at 640,
-    # frame 1's image (room from the start) takes [640,768]; at 768 frame 1's block 0
-    # (asked at 640, when frame 0's block 2 had left its slot at 586) goes before the
-    # result asked at 714: [768,896]; the result [896,1024] arrives at 1034.
+    # Frame 1's image (room from the start) takes turns with frame 0's reads: image 0
+    # [0,128], block 0 [128,256] -> 266, image 1 [256,384], block 1 [384,512] -> 522.
+    # Phases 266-330, 522-586, ...; each phase's result (32 cycles) is asked as it ends:
+    # result 0 [512,544], block 2 [544,672] -> 682, result 1 [672,704], block 3 [704,832]
+    # -> 842, result 2 (phase 682-746) [832,864], frame 1's block 0 [864,992], result 3
+    # (phase 842-906) [992,1024] arrives at 1034.
     c = EVALUATORS[evaluator](_stream_plan(frames=4))
     assert c.frame_interval_cycles == 768
     assert c.total_cycles == 1034
 
 
 def test_analytic_timeline_shows_the_interface_and_the_waits() -> None:
-    # The off-chip track of the streaming case: the image, then the four blocks; the
-    # chip waits for the image (138), then for block 0 (266), computes a phase, waits.
+    # The off-chip track of the streaming case: the image, then the blocks, the last two
+    # after a result each (results are not drawn: the gaps [384,416], [544,576]); the chip
+    # waits for block 0 (266; its image is there at 138), computes a phase, waits.
     counts, timeline = analytic.evaluate_timeline(_stream_plan())
     assert timeline.tracks["off-chip"] == [
         (0, 128, "image chip (0,0)"),
-        (128, 640, "weights conv1"),  # four reads back to back, one interval
+        (128, 384, "weights conv1"),  # two reads back to back, one interval
+        (416, 544, "weights conv1"),
+        (576, 704, "weights conv1"),
     ]
     chip = timeline.tracks["chip (0,0)"]
-    assert chip[0] == (0, 138, "wait: image")
+    assert chip[0] == (0, 266, "stall: weights")
     assert timeline.busy_cycles("chip (0,0)") == 4 * 64
-    assert timeline.end == counts.total_cycles == 852
+    assert timeline.end == counts.total_cycles == 820
 
 
 @pytest.mark.parametrize("evaluator", sorted(EVALUATORS))
 def test_result_smaller_than_the_image(evaluator: str) -> None:
     # A 1x1 conv 64 -> 32 on one pixel, one chip, 8 bits/cycle, 10 cycles latency:
     # image 1,024 bits [0,128] -> 138; 2 blocks of 16 x 64 = 1,024 bits [128,256] -> 266,
-    # [256,384] -> 394; phases of 64 cycles 266-330, 394-458; the result, 32 values =
-    # 512 bits, [458,522] -> 532.
+    # [256,384] -> 394; phases of 64 cycles 266-330, 394-458; each phase's 16 result
+    # values (256 bits, 32 cycles) leave as it ends: [384,416] (after block 1), [458,490]
+    # -> 500.
     plan = _plan(
         _conv1x1(64, 32), (1, 1), "1x1", offchip_bandwidth_gbps=0.8, offchip_latency_ns=100
     )
     c = EVALUATORS[evaluator](plan)
     assert c.finish_cycles.tolist() == [458]
-    assert c.total_cycles == 532
+    assert c.total_cycles == 500
 
 
 @pytest.mark.parametrize("evaluator", sorted(EVALUATORS))
@@ -367,14 +379,15 @@ def test_channel_partitioned_blocks_bind_each_chip_in_its_own_order(evaluator: s
     # reaches chip 0 at 96 + 18 = 114. Chip 0 computes its blocks 0, 2, 4 (its 1st, 2nd and
     # 3rd): 114-130, then waits for block 2 (160): 160-176, for block 4 (224): 224-240.
     # Chip 1 (image at 96) its blocks 1, 3: 128-144, 192-208. Results (1,536 and 1,024
-    # bits) after the layer: [240,432], [432,560].
+    # bits) when each chip ends the layer, after the last read: chip 1's [224,352], chip
+    # 0's [352,544].
     plan = _plan(
         _conv1x1(16, 80), (1, 2), "1x2", partitioning="channel", offchip_bandwidth_gbps=0.8,
         offchip_latency_ns=0,
     )  # fmt: skip
     c = EVALUATORS[evaluator](plan)
     assert c.finish_cycles.tolist() == [240, 208]
-    assert c.total_cycles == 560
+    assert c.total_cycles == 544
     assert c.stall_border_cycles.tolist() == [[114 - 32, 0]]
 
 
@@ -388,7 +401,8 @@ def test_chain_forwards_a_block_only_as_far_as_its_owner(evaluator: str) -> None
     # chip 2 at 38), chip 1's at 96 (99 both ways), chip 2's at 160 (chip 1 at 163, chip 0
     # at 166). Block 1 reaches chip 1 at 128 + 3 = 131, no farther.
     # Chip 0: 166-182 (one pixel step x 16 taps), chip 1: 163-179; chip 2 done at 160.
-    # Results, 16 channels x 3 pixels x 16 bits = 768 bits each: [182,278], [278,374].
+    # Results, 16 channels x 3 pixels x 16 bits = 768 bits each, as each chip ends the
+    # layer: chip 1's [179,275], chip 0's [275,371].
     plan = _plan(
         _conv1x1(16, 32), (1, 3), "1x3", partitioning="channel", weight_distribution="chain",
         offchip_bandwidth_gbps=0.8, offchip_latency_ns=0, link_bandwidth_gbps=HUGE,
@@ -396,20 +410,21 @@ def test_chain_forwards_a_block_only_as_far_as_its_owner(evaluator: str) -> None
     )  # fmt: skip
     c = EVALUATORS[evaluator](plan)
     assert c.finish_cycles.tolist() == [182, 179, 160]
-    assert c.total_cycles == 374
+    assert c.total_cycles == 371
     assert c.c2c_weight_bits.tolist() == [256]
 
 
 def test_analytic_timeline_names_the_chips_of_a_1x3_mesh() -> None:
     # The chain case above (c1 1x1 16 -> 32, 1 x 3 chips): one track per chip, named by
-    # (row, column), and the off-chip interface; chip (0,2) waits for its image until 5.
+    # (row, column), and the off-chip interface; chip (0,2) waits for block 0, two chain
+    # hops of 34 cycles after it left the interface at 2, until 70 (its image came at 5).
     plan = _plan(
         _conv1x1(16, 32), (1, 3), "1x3", weight_distribution="chain",
         link_bandwidth_gbps=0.8, link_latency_ns=20, **FAST_IO,
     )  # fmt: skip
     _, timeline = analytic.evaluate_timeline(plan)
     assert set(timeline.tracks) == {"chip (0,0)", "chip (0,1)", "chip (0,2)", "off-chip"}
-    assert timeline.tracks["chip (0,2)"][0] == (0, 5, "wait: image")
+    assert timeline.tracks["chip (0,2)"][0] == (0, 70, "stall: weights")
 
 
 @pytest.mark.parametrize("evaluator", sorted(EVALUATORS))
@@ -426,7 +441,7 @@ def test_streamed_halos_leave_with_each_phase(evaluator: str) -> None:
     # c2 (288 taps): chip 0 864 cycles, its column 2 needs the halo (border 288): 866-1442
     # interior, done 1730. Chip 1: both columns need it (border 576): waits from 579 to
     # 869, done 1445. Chip 2: column 5 needs it (border 288): 581-869, halo at 582, done
-    # 1157. Results: one cycle each: 1733.
+    # 1157. Results: one cycle each as each chip ends: the last [1730,1731].
     b = NetBuilder("streamed", input_channels=16)
     b.conv(32, 3)
     b.conv(16, 3)
@@ -437,4 +452,4 @@ def test_streamed_halos_leave_with_each_phase(evaluator: str) -> None:
     c = EVALUATORS[evaluator](plan)
     assert c.finish_cycles.tolist() == [1730, 1445, 1157]
     assert c.stall_border_cycles[1].tolist() == [0, 869 - 579, 0]
-    assert c.total_cycles == 1733
+    assert c.total_cycles == 1731

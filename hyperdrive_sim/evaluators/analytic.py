@@ -1,24 +1,27 @@
 """Analytic evaluator: the frame's schedule as a max-plus recurrence over (layer, chip).
 
-The off-chip interface is one channel shared by the image tiles, the weight reads and the
-results, as in the simpy evaluator: image tiles and weight reads take turns (each requester
-asks again when its previous transfer has left the interface), and the results are read
-after the last layer. So no two transfers ever overlap on it, and its utilisation cannot
-exceed 1. Weight blocks reach the chips over the bus, or along the chain (store-and-forward,
-one block at a time per link).
+The off-chip interface is one channel shared by the image bursts, the weight reads and the
+result bursts, as in the simpy evaluator: they take turns (each requester asks again when
+its previous transfer has left the interface), the image one burst per chip in turn, the
+results as the output layer makes them. So no two transfers ever overlap on it, and its
+utilisation cannot exceed 1. Weight blocks reach the chips over the bus, or along the chain
+(store-and-forward, one block at a time per link).
 
-Per layer, each chip starts when it finished its previous layer and block 0 has arrived,
+Per layer, each chip starts when it finished its previous layer and block 0 has arrived
+(the first layer's first phase keeps pace with the image bursts, mapping/streaming.py),
 computes the interior of its first phase, waits for the halo (neighbour's producing layer
 done + link transfer, or with ``border_exchange: streamed`` the last of the parts its
 phases send, each link serving them in order), computes the rest, and cannot finish phase p
 before weight block p has arrived. What is left out (the simpy evaluator models it):
-back-pressure of the weight buffers on the stream, and halos, reductions and forwarded
-weights queueing behind each other on a link (streamed parts of one halo do queue). On a
-contention-free system both evaluators agree.
+back-pressure of the weight buffers on the stream beyond the bus rules of ``_press`` and
+``Gated``, and halos, reductions and forwarded weights queueing behind each other on a link
+(streamed parts of one halo do queue). On a contention-free system both evaluators agree.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,6 +47,7 @@ from hyperdrive_sim.mapping.plan import (
     streamed_halo_bits,
 )
 from hyperdrive_sim.mapping.routes import chain_hops, halo_hops, halo_sources, snake_order
+from hyperdrive_sim.mapping.streaming import ImageRows, ResultParts, image_rows, result_parts
 from hyperdrive_sim.spec.hardware import Hardware
 from hyperdrive_sim.workload.layers import INPUT
 
@@ -56,31 +60,103 @@ def transfer_cycles(bits: int, hops: int, hw: Hardware) -> int:
     return hops * (int(xfer(bits, hw.link_bits_per_cycle)) + hw.link_latency_cycles)
 
 
-def port_queue(
-    requesters: list[list[tuple[int, int]]], asks: list[int], free: int
-) -> tuple[list[list[int]], int]:
+class InOrder:
+    """A requester's transfers ``(earliest, cycles)``, asked for in order, each no earlier
+    than its ``earliest``."""
+
+    def __init__(self, items: list[tuple[int, int]]) -> None:
+        self.items, self.next = items, 0
+
+    def ask(self, ready: int) -> int | None:
+        """When the next transfer is asked for, the requester being free at ``ready``."""
+        if self.next == len(self.items):
+            return None
+        return max(ready, self.items[self.next][0])
+
+    def take(self, at: int) -> int:
+        """Serve the next transfer (asked for at ``at``); its cycles."""
+        self.next += 1
+        return self.items[self.next - 1][1]
+
+
+class Gated(InOrder):
+    """The weight reads of a frame whose first layer streams the image on every chip:
+    the reads from ``gate_from`` on need a buffer slot freed by a block of the first
+    layer's first phase, which no chip frees before its whole tile has arrived, so they
+    are asked for no earlier than ``latency`` after the ``loader``'s last burst left."""
+
+    def __init__(self, items, gate_from: int, loader: RoundRobin, latency: int) -> None:
+        super().__init__(items)
+        self.gate_from, self.loader, self.latency = gate_from, loader, latency
+
+    def ask(self, ready: int) -> int | None:
+        t = super().ask(ready)
+        if t is None or self.next < self.gate_from:
+            return t
+        if self.loader.last_end is None:
+            return None if self.loader.active else t  # asked again once the image has left
+        return max(t, self.loader.last_end + self.latency)
+
+
+class RoundRobin:
+    """The image loader: one burst of each chip's tile in turn, chip c's only once its
+    FMM has room (``release[c]``); a chip without room goes to the back of the turn, as in
+    the event model's loader. ``order`` lists the chip of every burst served."""
+
+    def __init__(self, parts: list[list[int]], release: list[int]) -> None:
+        self.parts, self.release = parts, release
+        self.active = deque(c for c, p in enumerate(parts) if p)
+        self.sent = [0] * len(parts)
+        self.order: list[int] = []
+        self.all_free = max(release, default=0)  # from then on every chip has room
+        self.last_end: int | None = None  # when its last burst left (set by port_queue)
+
+    def ask(self, ready: int) -> int | None:
+        if not self.active:
+            return None
+        if ready >= self.all_free or any(self.release[c] <= ready for c in self.active):
+            return ready
+        return min(self.release[c] for c in self.active)
+
+    def take(self, at: int) -> int:
+        active = self.active
+        while self.release[active[0]] > at:
+            active.rotate(-1)
+        c = active.popleft()
+        k = self.sent[c]
+        self.sent[c] += 1
+        if self.sent[c] < len(self.parts[c]):
+            active.append(c)
+        self.order.append(c)
+        return self.parts[c][k]
+
+
+def port_queue(requesters: list, asks: list[int], free: int) -> tuple[list[list[int]], int]:
     """When each transfer of several requesters leaves the shared off-chip interface.
 
-    Requester r's transfers ``(earliest, cycles)`` go in order: each is asked for at
-    ``max(earliest, end of r's previous transfer)`` (the first after ``asks[r]``). The
-    interface serves the asks first come, first served, lower ``r`` first at equal times,
-    from ``free`` on. Returns each transfer's end and when the interface is free again.
+    A requester is a list of transfers ``(earliest, cycles)`` (``InOrder``) or an object
+    with the same ``ask``/``take`` methods (``RoundRobin``). Each asks for its next
+    transfer when its previous one has left (the first after ``asks[r]``); the interface
+    serves the asks first come, first served, lower ``r`` first at equal times, from
+    ``free`` on. Returns each requester's transfer ends, in the order served, and when the
+    interface is free again.
     """
-    ends: list[list[int]] = [[0] * len(items) for items in requesters]
-    nxt = [0] * len(requesters)
+    queues = [q if hasattr(q, "take") else InOrder(q) for q in requesters]
+    ends: list[list[int]] = [[] for _ in queues]
     ask = list(asks)
     while True:
         best = None
-        for r, items in enumerate(requesters):
-            if nxt[r] < len(items):
-                t = max(ask[r], items[nxt[r]][0])
-                if best is None or t < best[0]:
-                    best = (t, r)
+        for r, q in enumerate(queues):
+            t = q.ask(ask[r])
+            if t is not None and (best is None or t < best[0]):
+                best = (t, r)
         if best is None:
             return ends, free
         t, r = best
-        free = ask[r] = ends[r][nxt[r]] = max(free, t) + requesters[r][nxt[r]][1]
-        nxt[r] += 1
+        free = ask[r] = max(free, t) + queues[r].take(t)
+        ends[r].append(free)
+        if hasattr(queues[r], "last_end") and queues[r].ask(free) is None:
+            queues[r].last_end = free  # the image loader has sent its last burst
 
 
 def port_schedule(image: list[int], weights: list[int]) -> tuple[list[int], list[int], int]:
@@ -120,7 +196,8 @@ class _Carry:
     ready: np.ndarray  # when each chip has finished the frame
     room: np.ndarray  # when each chip's FMM has room for the next frame's image tile
     used: list[int]  # when each of the last weight-buffer-size blocks was done with
-    results_at: int  # when the frame's results may be read (its last layer has ended)
+    results_at: int  # when the frame's last layer has ended (the end, if it has no results)
+    results: list[tuple[int, int, int]]  # result bursts (ready, cycles, frame) left to read
     asks: list[int]  # end of each interface requester's last transfer
     free: int  # when the interface is free
     link_free: np.ndarray  # chain: when each forwarding link is free
@@ -129,14 +206,15 @@ class _Carry:
     def start(cls, chips: int) -> _Carry:
         """Before the first frame: everything free at cycle 0, no results to read."""
         zeros = np.zeros(chips, dtype=np.int64)
-        return cls(zeros, zeros, [], 0, [0, 0, 0], 0, np.zeros(max(chips - 1, 0), dtype=np.int64))
+        links = np.zeros(max(chips - 1, 0), dtype=np.int64)
+        return cls(zeros, zeros, [], 0, [], [0, 0, 0], 0, links)
 
 
 @dataclass
 class _Frame:
     counts: dict  # the Counts fields of this frame's schedule
     carry: _Carry
-    results_end: int | None  # when the previous frame's results had arrived
+    port_results: int = 0  # interface cycles of the frame's results
 
 
 def _schedule(plan: Plan, record: dict[str, list[Interval]] | None) -> Counts:
@@ -146,17 +224,26 @@ def _schedule(plan: Plan, record: dict[str, list[Interval]] | None) -> Counts:
     check_cycles([hw.offchip_latency_cycles, hw.link_latency_cycles])
     frames = hw.system.frames
     carry = _Carry.start(hw.chips)
-    first = _frame(plan, carry, record, previous=False)
-    carry, result_ends = first.carry, []
-    for _ in range(1, frames):
-        frame = _frame(plan, carry, None, previous=True)
-        result_ends.append(frame.results_end)
+    io = _IO(image_rows(plan), result_parts(plan))
+    ends: dict[int, int] = {}  # frame -> when its last result burst left the interface
+    done_at = []  # when each frame's last layer ended
+    first = None
+    for f in range(frames):
+        frame = _frame(plan, carry, record if f == 0 else None, f, io, ends)
+        first = first or frame
+        done_at.append(frame.carry.results_at)
         carry = frame.carry
-    (last,), _ = _interface(plan, carry, [], results=True)  # the last frame's, alone
-    result_ends.append(_results_arrival(plan, carry, last))
+    last = InOrder([]), InOrder([]), InOrder(carry.results)  # results after the last frame
+    (_, _, tail), _ = port_queue(list(last), carry.asks, carry.free)
+    _result_ends(carry.results, tail, ends)
+    lat = hw.offchip_latency_cycles
+    result_ends = [ends.get(f, done_at[f]) + lat for f in range(frames)]
     total = result_ends[0]
     check_cycles(total)
-    interval = steady_interval(result_ends)
+    assert first is not None
+    image = int(xfer(plan.image_in_bits, hw.offchip_bits_per_cycle).sum())
+    port = image + sum(_read_cycles(plan)) + first.port_results
+    interval = steady_interval(result_ends, port)
     return Counts(
         evaluator="analytic",
         layer_names=tuple(lp.name for lp in plan.layers),
@@ -171,67 +258,121 @@ def _schedule(plan: Plan, record: dict[str, list[Interval]] | None) -> Counts:
 
 
 def _interface(
-    plan: Plan, carry: _Carry, requests: list[list[tuple[int, int]]], results: bool
+    plan: Plan, carry: _Carry, loader: RoundRobin, weights: list | InOrder, results: list
 ) -> tuple[list[list[int]], int]:
-    """``port_queue`` of ``requests`` (image tiles, then weight reads) and, with
-    ``results``, the previous frame's results as the third requester: every transfer's end
-    (the results' last) and when the interface is free."""
-    items = []
-    if results:
-        hw = plan.hw
-        cycles = xfer(plan.result_out_bits, hw.offchip_bits_per_cycle)
-        items = [
-            (carry.results_at, part)
-            for bits, c in zip(plan.result_out_bits.tolist(), cycles.tolist(), strict=True)
-            if bits
-            for _, part in bursts(bits, c, hw.offchip_burst_cycles)
-        ]
-    asks = [*carry.asks[: len(requests)], carry.asks[2]]
-    return port_queue([*requests, items], asks, carry.free)
+    """``port_queue`` of one frame's image bursts, weight reads and result bursts (each
+    once its part is ready): every transfer's end and when the interface is free."""
+    return port_queue([loader, weights, results], carry.asks, carry.free)
 
 
-def _results_arrival(plan: Plan, carry: _Carry, ends: list[int]) -> int:
-    """When the last result of the frame that left ``carry`` has arrived."""
-    return max(ends, default=carry.results_at) + plan.hw.offchip_latency_cycles
+#: at most this many passes of a frame's schedule to settle its results' turns on the
+#: interface (each pass moves weight reads only later; the bound is never reached on the
+#: bundled networks, whose results come after the last weight read or settle in three)
+PASSES = 6
 
 
-def _frame(
-    plan: Plan, carry: _Carry, record: dict[str, list[Interval]] | None, previous: bool
-) -> _Frame:
-    """One frame's schedule after ``carry``; ``previous``: a frame ran before it, whose
-    results share the interface with this frame's image and weights."""
+@dataclass(frozen=True)
+class _IO:
+    """How the first layer reads the image tiles, and when the results are ready
+    (mapping/streaming.py)."""
+
+    rows: tuple[ImageRows | None, ...]
+    results: ResultParts | None
+
+
+def _frame(plan: Plan, carry: _Carry, record, index: int, io: _IO, ends: dict) -> _Frame:
+    """Frame ``index``'s schedule after ``carry`` (frame 0's statistics are reported).
+
+    Result bursts ready before the frame's last weight read take turns with its weight
+    reads and image bursts; the later ones with the next frame's (``carry.results``). They
+    become ready as the output layer computes, which depends on when the weights arrived,
+    so the schedule is repeated with the last pass's result times until the interface
+    schedule no longer changes. ``ends`` collects when each frame's last result left.
+    """
     hw = plan.hw
-    chips, n_layers = hw.chips, len(plan.layers)
-    act = hw.chip.activation_bits
-    image_cycles = xfer(plan.image_in_bits, hw.offchip_bits_per_cycle).tolist()
     reads = _read_cycles(plan)
-    image_items, owner = [], []  # every tile in bursts, and the chip of each burst
-    for c, (bits, cyc) in enumerate(zip(plan.image_in_bits.tolist(), image_cycles, strict=True)):
-        parts = bursts(bits, cyc, hw.offchip_burst_cycles)
-        image_items += [(int(carry.room[c]), part) for _, part in parts]
-        owner += [c] * len(parts)
-    last_burst = np.cumsum(np.bincount(owner, minlength=chips)) - 1
+    image_cycles = xfer(plan.image_in_bits, hw.offchip_bits_per_cycle).tolist()
+    tiles = [
+        bursts(bits, cyc, hw.offchip_burst_cycles)
+        for bits, cyc in zip(plan.image_in_bits.tolist(), image_cycles, strict=True)
+    ]
     # the stream restarts: block q waits for the slot of the block `slots` before it
     slots = hw.chip.weight_buffer_blocks
     deficit = slots - len(carry.used)
     weight_items = [
         (carry.used[q - deficit] if deficit <= q < slots else 0, cyc) for q, cyc in enumerate(reads)
     ]
-    (burst_end, w_end, res_ends), free = _interface(
-        plan, carry, [image_items, weight_items], results=previous
-    )
-    img_end = [burst_end[k] for k in last_burst]
-    results_end = _results_arrival(plan, carry, res_ends) if previous else None
-    res_ask = max(res_ends, default=carry.asks[2])
+    # bus back-pressure during the load: see Gated
+    gated = hw.system.weight_distribution == "bus" and all(r is not None for r in io.rows)
+    lat = hw.offchip_latency_cycles
+    early: list[tuple[int, int, int]] = []  # this frame's result bursts read with it
+    seen = None
+    for _ in range(PASSES):
+        queue = sorted(carry.results + early, key=lambda item: item[0])  # stable
+        loader = RoundRobin([[cyc for _, cyc in t] for t in tiles], carry.room.tolist())
+        weights = Gated(weight_items, slots, loader, lat) if gated else weight_items
+        (burst_end, w_end, res_end), free = _interface(plan, carry, loader, weights, queue)
+        key = (burst_end, w_end)
+        if key != seen:  # the image and weights moved: compute again
+            seen = key
+            frame, items = _compute(
+                plan, carry, record, index == 0, io, tiles, loader.order, burst_end, w_end, free
+            )
+        last_read = w_end[-1] if w_end else -1
+        mine = [(at, cyc, index) for at, cyc in items if at < last_read]
+        if mine == early:
+            break
+        early = mine
+    _result_ends(queue, res_end, ends)
+    frame.carry.results = [(at, cyc, index) for at, cyc in items if at >= last_read]
+    frame.carry.asks[2] = max(res_end, default=carry.asks[2])
+    frame.carry.free = free
+    frame.port_results = sum(cyc for _, cyc in items)
+    return frame
+
+
+def _result_ends(items: list[tuple[int, int, int]], ends: list[int], out: dict) -> None:
+    """Record in ``out`` when each frame's last result burst (``items``: (ready, cycles,
+    frame), served at ``ends``) left the interface."""
+    for (_, _, f), end in zip(items, ends, strict=True):
+        out[f] = max(out.get(f, 0), end)
+
+
+def _compute(
+    plan: Plan,
+    carry: _Carry,
+    record: dict[str, list[Interval]] | None,
+    first: bool,
+    io: _IO,
+    tiles,
+    order: list[int],
+    burst_end: list[int],
+    w_end: list[int],
+    free: int,
+) -> tuple[_Frame, list[tuple[int, int]]]:
+    """One frame's compute given the interface schedule of its image bursts (``order``:
+    the chip of each, ``burst_end``) and weight reads (``w_end``); its result bursts."""
+    hw = plan.hw
+    chips, n_layers = hw.chips, len(plan.layers)
+    act = hw.chip.activation_bits
+    reads = _read_cycles(plan)
+    slots = hw.chip.weight_buffer_blocks
+    lat = hw.offchip_latency_cycles
+    got = _tile_arrivals(tiles, order, burst_end, lat)  # per chip: (bits, when)
+    img_end = [when[-1] - lat for _, when in got]
     image_arrival = np.array(img_end, dtype=np.int64) + hw.offchip_latency_cycles
     link_free = carry.link_free.copy()
     arrivals = _weight_arrivals(plan, w_end, link_free)
     if record is not None:
-        _record_port(record, plan, image_items, owner, burst_end, w_end)
+        _record_port(record, plan, tiles, order, burst_end, w_end)
         for c in range(chips):
             record[chip_name(c, hw.mesh.cols)] = []
-            mark(record[chip_name(c, hw.mesh.cols)], 0, int(image_arrival[c]), WAIT_IMAGE)
-    ready = np.maximum(carry.ready, image_arrival)
+            if io.rows[c] is None:
+                mark(record[chip_name(c, hw.mesh.cols)], 0, int(image_arrival[c]), WAIT_IMAGE)
+    # a chip whose first layer streams its tile starts without it (mapping/streaming.py)
+    streamed = np.array([r is not None for r in io.rows], dtype=bool)
+    ready = np.where(streamed, carry.ready, np.maximum(carry.ready, image_arrival))
+    stall_io = np.where(streamed, 0, image_arrival)
     frame_start = ready.copy()
     done: dict[str, np.ndarray] = {INPUT: image_arrival}
     hops = chain_hops(hw.mesh)
@@ -250,6 +391,7 @@ def _frame(
     bus = hw.system.weight_distribution == "bus"
     stream = 0  # when the weight stream's latest read left the interface
 
+    phase_ends_of_results = None  # the output layer's phase ends, when results stream per phase
     for i, lp in enumerate(plan.layers):
         works = lp.work.cycles > 0
         start = ready.copy()
@@ -301,8 +443,16 @@ def _frame(
         begin = start if arrival is None else np.where(works, np.maximum(start, arrival[0]), start)
         first_interior = begin + lp.phase_cycles - lp.phase_border_cycles
         waited = np.maximum(first_interior, halo_ready)
+        io_wait = None
+        if i == 0 and streamed.any():  # phase 0 keeps pace with the image data
+            io_wait = _image_wait(io.rows, got, begin, lp.phase_cycles)
+            waited = waited + io_wait
+            if first:
+                stall_io = stall_io + io_wait
         compute_end = waited + lp.phase_border_cycles + (phases - 1) * lp.phase_cycles
         s_border[i] = np.where(works, waited - first_interior, 0) + gather_wait
+        if io_wait is not None:
+            s_border[i] -= io_wait
         start = start - gather_wait  # stalls are counted from the layer's start
         # phase p ends when it has computed after phase p-1 and after block p arrived
         ends = waited + lp.phase_border_cycles + np.arange(lp.phases)[:, None] * lp.phase_cycles
@@ -322,6 +472,8 @@ def _frame(
             ends = np.where(np.arange(lp.phases)[:, None] < phases, ends, last)
         if stream_borders and lp.phase_channels is not None:
             phase_ends[lp.name] = np.where(works, ends, start)
+        if io.results is not None and io.results.layer == i:
+            phase_ends_of_results = ends
         if len(lp.work.blocks):
             per_layer["offchip_weight_bits"][i] = int(lp.work.blocks[~lp.cached_blocks].sum())
             needs = (lp.work.wbuf_write_bits > 0) & works
@@ -345,7 +497,7 @@ def _frame(
             busy[i] += red_busy
         if record is not None:
             _record_layer(record, lp.name, hw.mesh.cols, works, start, begin, first_interior,
-                          waited, compute_end, pre_reduce, finish)  # fmt: skip
+                          waited, compute_end, pre_reduce, finish, io_wait)  # fmt: skip
         ready = np.where(works | (busy[i] > 0), finish, start)
         check_cycles(ready)
         done[lp.name] = ready.copy()
@@ -364,12 +516,13 @@ def _frame(
         "stall_weight_cycles": s_weight,
         "stall_border_cycles": s_border,
         **per_layer,
-        "stall_io_cycles": image_arrival,
+        "stall_io_cycles": stall_io,
         "finish_cycles": ready,
     }
     asks = [burst_end[-1] if burst_end else carry.asks[0], w_end[-1] if w_end else carry.asks[1]]
-    nxt = _Carry(ready, room, used, int(ready.max()), [*asks, res_ask], free, link_free)
-    return _Frame(counts, nxt, results_end)
+    results = _result_items(plan, io.results, phase_ends_of_results, done)
+    nxt = _Carry(ready, room, used, int(ready.max()), results, [*asks, 0], free, link_free)
+    return _Frame(counts, nxt, 0), results
 
 
 def _press(
@@ -394,13 +547,15 @@ def _press(
     return end
 
 
-def _record_port(
-    record, plan: Plan, image: list[tuple[int, int]], owner: list[int], img_end, w_end
-) -> None:
-    """Off-chip interface track: image bursts (``image``: (earliest, cycles) of each,
-    ``owner``: its chip), then weight reads, as the schedule placed them."""
+def _record_port(record, plan: Plan, tiles, order: list[int], img_end, w_end) -> None:
+    """Off-chip interface track: image bursts (``tiles[c]``: (bits, cycles) of chip c's
+    bursts, ``order``: the chip of each burst served), then weight reads, as the schedule
+    placed them."""
     track: list[Interval] = []
-    for c, (_, cycles), end in zip(owner, image, img_end, strict=True):
+    sent = [0] * len(tiles)
+    for c, end in zip(order, img_end, strict=True):
+        cycles = tiles[c][sent[c]][1]
+        sent[c] += 1
         mark(track, end - cycles, end, f"image {chip_name(c, plan.hw.mesh.cols)}")
     reads = iter(zip(_read_cycles(plan), w_end, strict=True))
     for lp in plan.layers:
@@ -410,16 +565,71 @@ def _record_port(
     record[PORT] = sorted(track)
 
 
+def _tile_arrivals(tiles, order: list[int], ends: list[int], latency: int):
+    """Per chip: the tile's bits arrived after each of its bursts, and when (``order``:
+    the chip of each burst served, ``ends``: when it left the interface)."""
+    got: list[tuple[list[int], list[int]]] = [([], []) for _ in tiles]
+    for c, end in zip(order, ends, strict=True):
+        bits, when = got[c]
+        bits.append((bits[-1] if bits else 0) + tiles[c][len(bits)][0])
+        when.append(end + latency)
+    return got
+
+
+def _image_wait(rows, got, begin: np.ndarray, phase: np.ndarray) -> np.ndarray:
+    """Per chip: how long the first layer's first phase waits for image data in all.
+
+    Local row k starts when row k - 1 has ended and ``rows[c].need[k]`` bits have arrived
+    (the burst that completes them, ``got``); the rows then run back to back."""
+    wait = np.zeros(len(rows), dtype=np.int64)
+    for c, r in enumerate(rows):
+        if r is None:
+            continue
+        bits, when = got[c]
+        t, done = int(begin[c]), 0
+        for need, end in zip(r.need, r.ends, strict=True):
+            if need:
+                t = max(t, when[bisect_left(bits, need)])
+            t += end - done
+            done = end
+        wait[c] = t - int(begin[c]) - int(phase[c])
+    return wait
+
+
+def _result_items(plan: Plan, parts: ResultParts | None, phase_ends, done) -> list:
+    """The frame's result bursts ``(ready, cycles)`` in the order they are read: each part
+    once the output layer's phase (or the layer) that makes it has ended, in the order the
+    parts became ready (chips in order at equal times)."""
+    if parts is None:
+        return []
+    hw = plan.hw
+    name = plan.layers[parts.layer].name
+    ready = []
+    for c, chip_parts in enumerate(parts.bits):
+        for p, bits in enumerate(chip_parts):
+            if bits:
+                at = phase_ends[p, c] if parts.per_phase else done[name][c]
+                ready.append((int(at), c, p, bits))
+    ready.sort()
+    items = []
+    for at, _, _, bits in ready:
+        cycles = int(xfer(bits, hw.offchip_bits_per_cycle))
+        items += [(at, part) for _, part in bursts(bits, cycles, hw.offchip_burst_cycles)]
+    return items
+
+
 def _record_layer(
-    record, name, cols, works, start, begin, interior, waited, compute_end, pre, finish
+    record, name, cols, works, start, begin, interior, waited, compute_end, pre, finish, io
 ):
-    """One layer on every chip: block 0 wait, interior, halo wait, the rest, weight wait,
-    reduction."""
+    """One layer on every chip: block 0 wait, image wait (``io``: the first layer's, drawn
+    in one piece), interior, halo wait, the rest, weight wait, reduction."""
     for c in np.flatnonzero(works | (finish > start)):
         track = record[chip_name(int(c), cols)]
+        wait = int(io[c]) if io is not None else 0  # before the interior, in one piece
         mark(track, int(start[c]), int(begin[c]), STALL_WEIGHT)
-        mark(track, int(begin[c]), int(interior[c]), name)
-        mark(track, int(interior[c]), int(waited[c]), STALL_BORDER)
+        mark(track, int(begin[c]), int(begin[c]) + wait, WAIT_IMAGE)
+        mark(track, int(begin[c]) + wait, int(interior[c]) + wait, name)
+        mark(track, int(interior[c]) + wait, int(waited[c]), STALL_BORDER)
         mark(track, int(waited[c]), int(compute_end[c]), name)
         mark(track, int(compute_end[c]), int(pre[c]), STALL_WEIGHT)
         mark(track, int(pre[c]), int(finish[c]), WAIT_PARTIAL)

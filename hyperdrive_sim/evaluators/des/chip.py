@@ -13,6 +13,7 @@ from collections.abc import Generator
 
 import simpy
 
+from hyperdrive_sim.evaluators.des.io import WAIT_IMAGE, consume_image, result_ready
 from hyperdrive_sim.evaluators.des.links import Interval, send
 from hyperdrive_sim.evaluators.des.state import BLOCK, IMAGE, Sim
 from hyperdrive_sim.evaluators.des.tables import (
@@ -27,7 +28,6 @@ from hyperdrive_sim.evaluators.des.tables import (
 
 STALL_WEIGHT = "stall: weights"
 STALL_BORDER = "stall: halo"
-WAIT_IMAGE = "wait: image"
 WAIT_PARTIAL = "wait: partial vector"
 #: labels of chip intervals that are not work
 IDLE_LABELS = (STALL_WEIGHT, STALL_BORDER, WAIT_IMAGE, WAIT_PARTIAL)
@@ -102,13 +102,17 @@ def _frame(sim: Sim, c: int, f: int) -> Generator[simpy.Event, None, None]:
     first = f == 0  # per-layer and per-chip statistics describe the first frame
     st.frame, st.layer = f, -1
     t0 = env.now
-    if st.images <= f:
+    # streamed image (des/io.py): the first layer's first phase reads the tile as it comes
+    streamed = sim.image_rows[c] is not None
+    if not streamed and st.images <= f:
         st.key, st.event = IMAGE, env.event()
         yield st.event
     if first:
         sim.stall_io[c] = sim.frame_start[c] = env.now
     if rec is not None:
         mark(rec, t0, env.now, WAIT_IMAGE)
+    res = sim.results
+    res_layer = -1 if res is None else res.layer
     if room_after < 0:
         st.grant_room()
     for leg in sim.tables.image_legs[c]:  # the image's move, at a switch before layer 0
@@ -158,6 +162,8 @@ def _frame(sim: Sim, c: int, f: int) -> Generator[simpy.Event, None, None]:
                         mark(rec, t0, t1, name)
                         mark(rec, t1, t1 + border_stall, STALL_BORDER)
                         mark(rec, env.now - border, env.now, name)
+                elif streamed and k == 0 and i == 0:
+                    yield from consume_image(sim, c, f, name, mark)
                 else:
                     yield timeout(phase)
                     if rec is not None:
@@ -165,6 +171,8 @@ def _frame(sim: Sim, c: int, f: int) -> Generator[simpy.Event, None, None]:
                 wait_halo = False
                 if needs:
                     buf.release(uses)
+                if i == res_layer and res.per_phase:  # type: ignore[union-attr]
+                    result_ready(sim, c, f, res.bits[c][k])  # type: ignore[union-attr]
                 if phase_sends:
                     for msg in phase_sends[k]:
                         post(sim, msg, sim.c2c_border_bits, offset)
@@ -190,6 +198,8 @@ def _frame(sim: Sim, c: int, f: int) -> Generator[simpy.Event, None, None]:
                 post(sim, reduce, sim.c2c_reduce_bits, offset)
         if first:
             sim.finish[i][c] = env.now
+        if i == res_layer and not res.per_phase:  # type: ignore[union-attr]
+            result_ready(sim, c, f, res.bits[c][0])  # type: ignore[union-attr]
         for msg in sends:
             post(sim, msg, sim.c2c_border_bits, offset)
         for leg in legs:

@@ -9,9 +9,12 @@ import simpy
 from hyperdrive_sim.evaluators.des.links import Channel, Interval
 from hyperdrive_sim.evaluators.des.tables import KINDS, Block, Tables
 from hyperdrive_sim.mapping.plan import Plan
+from hyperdrive_sim.mapping.streaming import image_rows, result_parts
 
 #: keys a chip waits on besides messages (which use layer * KINDS + kind >= 0)
 BLOCK, IMAGE = -1, -2
+#: ``ChipState.image_need`` while a chip waits for no part of a tile
+NO_NEED = 1 << 62
 
 
 class ChipState:
@@ -24,6 +27,7 @@ class ChipState:
     __slots__ = (
         "event",
         "frame",
+        "image_need",
         "images",
         "intervals",
         "key",
@@ -40,6 +44,7 @@ class ChipState:
             key + f * stride: count for f in range(frames) for key, count in expected.items()
         }
         self.images = 0  # image tiles arrived (one per frame)
+        self.image_need = NO_NEED  # image bits (all frames) a streamed first layer waits for
         self.room = 1  # image tiles the FMM has room for so far
         self.room_event: simpy.Event | None = None
         self.frame = 0
@@ -51,7 +56,8 @@ class ChipState:
         self.room += 1
         if self.room_event is not None:
             event, self.room_event = self.room_event, None
-            event.succeed()
+            if not event.triggered:  # the loader may wait on several chips' room at once
+                event.succeed()
 
     def wake(self, key: int) -> None:
         if self.key == key:
@@ -141,6 +147,12 @@ class Sim:
         self.frame_done = [self.env.event() for _ in range(frames)]
         self.image_start = [0] * frames  # when each frame's first tile began to load
         self.result_end = [0] * frames  # when each frame's last result arrived
+        # streamed I/O (des/io.py): how each chip's first layer reads its tile, and the
+        # result parts ready to be read, (frame, chip, bits) in the order they became ready
+        self.image_rows = image_rows(plan)
+        self.results = result_parts(plan)
+        self.result_queue: deque[tuple[int, int, int]] = deque()
+        self.result_waiter: simpy.Event | None = None
         self.total_cycles: int | None = None
         self.stream_block = 0  # next block the weight source reads
         self.stream_wait: int | None = None  # chip whose full buffer holds the stream back
