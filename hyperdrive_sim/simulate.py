@@ -7,7 +7,7 @@ from pathlib import Path
 from hyperdrive_sim.evaluators import evaluate, evaluate_timeline
 from hyperdrive_sim.evaluators.des import write_trace
 from hyperdrive_sim.mapping.plan import build_plan
-from hyperdrive_sim.pricing import price
+from hyperdrive_sim.pricing import price, weight_buffer_bits
 from hyperdrive_sim.result import Result
 from hyperdrive_sim.spec.area import AreaTable
 from hyperdrive_sim.spec.defaults import coerce
@@ -86,4 +86,4 @@ def simulate(
         write_trace(timeline, trace, hw.frequency_hz)
     else:
         counts = evaluate(plan, evaluator)
-    return Result(plan, counts, price(counts, hw))
+    return Result(plan, counts, price(counts, hw, weight_buffer_bits(plan)))

@@ -13,8 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hyperdrive_sim.pricing.energy import sram_bits
+from hyperdrive_sim.pricing.memory import memory_prices
 from hyperdrive_sim.spec.area import AreaTable
-from hyperdrive_sim.spec.models import ChipSpec, Mesh, SystemSpec
+from hyperdrive_sim.spec.models import ChipSpec, EnergyTable, Mesh, SystemSpec
 
 #: area parts, in the order reports show them
 AREA_PARTS = ("datapath", "sram", "weight_buffer", "control", "pads")
@@ -48,16 +49,35 @@ def link_ports(system: SystemSpec, mesh: Mesh) -> int:
     return 2 * directions
 
 
+def sram_area_mm2(
+    chip: ChipSpec, table: AreaTable, energy: EnergyTable | None, wbuf_bits: int
+) -> float:
+    """FMM, border buffer and weight cache: the memory table's macros when the energy table
+    names one, else ``sram_mm2_per_mbit`` per Mbit."""
+    if energy is not None and energy.memory_table is not None:
+        point = chip.point.voltage_v  # area does not depend on it
+        return memory_prices(chip, energy, point, wbuf_bits).sram_area_mm2 * table.sram_area_scale
+    if table.sram_mm2_per_mbit is None:
+        raise ValueError("no SRAM area: give area.sram_mm2_per_mbit or energy.memory_table")
+    return sram_bits(chip) / 1e6 * table.sram_mm2_per_mbit
+
+
 def chip_area(
-    chip: ChipSpec, system: SystemSpec, mesh: Mesh, table: AreaTable, max_block_bits: int
+    chip: ChipSpec,
+    system: SystemSpec,
+    mesh: Mesh,
+    table: AreaTable,
+    max_block_bits: int,
+    energy: EnergyTable | None = None,
 ) -> AreaBreakdown:
-    """Area of one chip and of ``mesh.chips`` of them."""
+    """Area of one chip and of ``mesh.chips`` of them (SRAMs from ``energy``'s memory table
+    when it names one)."""
     pads = table.offchip_pads + link_ports(system, mesh) * table.link_port_pads
     # the kernel dictionary is a latch array next to the FMPUs like the weight buffer
     wbuf_bits = chip.weight_buffer_blocks * max_block_bits + chip.kernel_dictionary_bits
     return AreaBreakdown(
         datapath=chip.tiles * (table.tile_pu_mm2 + chip.fmpus_per_tile * table.fmpu_mm2),
-        sram=sram_bits(chip) / 1e6 * table.sram_mm2_per_mbit,
+        sram=sram_area_mm2(chip, table, energy, chip.weight_buffer_blocks * max_block_bits),
         weight_buffer=wbuf_bits / 1e3 * table.wbuf_mm2_per_kbit,
         control=table.control_mm2,
         pads=pads * table.pad_mm2,
