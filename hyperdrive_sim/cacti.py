@@ -26,7 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hyperdrive_sim import limits
 from hyperdrive_sim.errors import InputError
+from hyperdrive_sim.readfile import read_input
 
 #: the package whose wheel carries CACTI's sources, and where in it they are
 DISTRIBUTION = "zigzag-dse"
@@ -194,10 +196,15 @@ def _sig(x: float) -> float:
     return float(f"{x:.6g}")
 
 
+def _read(path: Path) -> bytes:
+    """A CACTI technology file, through the checked reader."""
+    return read_input(path, limit=limits.MAX_YAML_BYTES, what="CACTI technology file")
+
+
 def corner_vdd(tech_file: Path) -> dict[str, float]:
     """Each corner's supply voltage from CACTI's technology file (the ``-Vdd (V)`` row, whose
     columns are named in the file's header: hp lstp lop ...)."""
-    lines = tech_file.read_text().splitlines()
+    lines = _read(tech_file).decode().splitlines()
     header = lines[0].split()[2:]  # "parameters (unit) hp lstp lop lp-dram comm-dram"
     vdd = next(line for line in lines if line.startswith("-Vdd (V)")).split()[2:]
     values = dict(zip(header, map(float, vdd), strict=False))
@@ -343,7 +350,7 @@ def generate(
             "tool": f"CACTI {', '.join(sorted(versions))} (HP Labs)",
             "built_from": cacti.source,
             "technology_nm": round(TECHNOLOGY_UM * 1000),
-            "technology_file_sha256": hashlib.sha256(tech.read_bytes()).hexdigest(),
+            "technology_file_sha256": hashlib.sha256(_read(tech)).hexdigest(),
             "technology_note": (
                 "22 nm is the CACTI node closest to GlobalFoundries 22FDX (the Hyperdrive "
                 "chip's process). CACTI's 22 nm devices are ITRS projections, not 22FDX's "

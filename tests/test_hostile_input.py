@@ -173,8 +173,14 @@ def test_ranges_whose_extremes_together_are_invalid_are_refused(tmp_path, capsys
     zero = [
         k for k, v in energy.model_dump().items() if k.endswith("_pj") or k.endswith("_per_bit")
     ]
+    # the per-bit SRAM rule: a memory table's SRAM energies are never zero
+    per_bit = (
+        "memory_table: null\n  sram_leakage_mw_per_mbit: 0.06\n  "
+        "sram_reference_bits: 6400000\n  sram_energy_exponent: 0.5\n  "
+    )
     ranges = "".join(f"    {k}: {{low: 0, high: 1, why: w}}\n" for k in zero)
-    exp = experiment(tmp_path, BASE + "energy:\n  " + "\n  ".join(f"{k}: 0.5" for k in zero)
+    exp = experiment(tmp_path, BASE + "area: {sram_mm2_per_mbit: 0.2}\nenergy:\n  " + per_bit
+                     + "\n  ".join(f"{k}: 0.5" for k in zero)
                      + "\n  ranges:\n" + ranges)  # fmt: skip
     line = refused(capsys, ["sensitivity", str(exp), "--samples", "2", "--no-plots",
                             "--out", str(tmp_path / "o")])  # fmt: skip
