@@ -16,7 +16,7 @@ from hyperdrive_sim.cli import main
 from hyperdrive_sim.pricing.memory import fmm_bank_bits, macro_cost, memory_prices
 from hyperdrive_sim.spec import loader
 from hyperdrive_sim.spec.area import AreaTable
-from hyperdrive_sim.spec.memory import Corner, MemoryTable, load_memory_table
+from hyperdrive_sim.spec.memory import Corner, MemoryTable, load_memory_table, table_digest
 from hyperdrive_sim.spec.models import ChipSpec, EnergyTable
 
 REPO = Path(__file__).resolve().parent.parent
@@ -293,3 +293,27 @@ def test_cacti_rebuilt_from_the_extra_reproduces_the_table(tmp_path):
     assert (tmp_path / "raw" / "itrs-lstp_w16_16384B.out").read_text().count(
         "Total dynamic read energy per access (nJ): 0.00179286"
     ) == 1
+
+
+def test_an_edited_table_changes_the_cache_key(tmp_path):
+    # the point's spec names the table by path only; its content is in the cache key
+    from hyperdrive_sim.experiment import load_experiment
+    from hyperdrive_sim.simulate import resolve_network
+    from hyperdrive_sim.sweep.points import expand, point_hash
+
+    data = yaml.safe_load((CONFIGS / "memory/cacti_22nm.yaml").read_text())
+    keys = []
+    for k, factor in enumerate((1.0, 1.5)):  # the second version reads 1.5x dearer
+        row = data["corners"]["itrs-lstp"]["macros"][0]
+        row["read_pj"] *= factor
+        row["read_pj_per_bit"] *= factor
+        table = tmp_path / f"edited_{k}.yaml"
+        table.write_text(yaml.safe_dump(data))
+        # the same path for both versions: copy each over one name
+        (tmp_path / "t.yaml").write_text(table.read_text())
+        load_memory_table.cache_clear()
+        table_digest.cache_clear()
+        spec, _ = load_experiment(_experiment(tmp_path, f"{{memory_table: {tmp_path / 't.yaml'}}}"))
+        point = expand(spec)[1][0]
+        keys.append(point_hash(point, resolve_network(point.network)))
+    assert keys[0] != keys[1]

@@ -55,8 +55,9 @@ def sram_area_mm2(
     """FMM, border buffer and weight cache: the memory table's macros when the energy table
     names one, else ``sram_mm2_per_mbit`` per Mbit."""
     if energy is not None and energy.memory_table is not None:
-        point = chip.point.voltage_v  # area does not depend on it
-        return memory_prices(chip, energy, point, wbuf_bits).sram_area_mm2 * table.sram_area_scale
+        voltage = chip.point.voltage_v  # the area does not depend on it
+        prices = memory_prices(chip, energy, voltage, wbuf_bits)
+        return prices.sram_area_mm2 * table.sram_area_scale
     if table.sram_mm2_per_mbit is None:
         raise ValueError("no SRAM area: give area.sram_mm2_per_mbit or energy.memory_table")
     return sram_bits(chip) / 1e6 * table.sram_mm2_per_mbit

@@ -105,6 +105,18 @@ def table_path(ref: str) -> Path:
 
 
 @cache
+def table_digest(ref: str | None) -> str | None:
+    """sha256 of a memory table's content (cache keys: an edited table is never served
+    from a cache); None without a table."""
+    if ref is None:
+        return None
+    import hashlib
+
+    text = load_memory_table(ref).model_dump_json()
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@cache
 def load_memory_table(ref: str) -> MemoryTable:
     """The memory table ``ref`` names, read once per process. A missing or invalid table is
     a ValueError naming the file and the key path (the spec reports it under memory_table)."""
