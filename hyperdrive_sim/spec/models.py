@@ -327,33 +327,6 @@ class EnergyTable(Sourced):
     fp16_add_pj: Energy = Field(description="FP16 add or compare (pooling, residual, reduce)")
     xnor_mac_pj: Energy = Field(description="one XNOR-popcount MAC on 1-bit activations")
     fp16_mul_pj: Energy = Field(description="FP16 multiply (scaling factors)")
-    offchip_pj_per_bit: Energy = Field(description="off-chip memory + pads, per bit moved")
-    c2c_pj_per_bit: Energy = Field(description="chip-to-chip link, per bit per hop")
-    logic_leakage_mw_per_chip: Leakage = Field(
-        description="leakage of a chip's logic (datapath, control, pads), SRAM excluded"
-    )
-    dynamic_voltage_exponent: Exponent = Field(
-        description="core and on-chip memory energy scale with (V / V_ref) ** this"
-    )
-    leakage_voltage_exponent: Exponent = Field(
-        description="leakage power scales with (V / V_ref) ** this"
-    )
-
-    # SRAM costs: from a memory table (CACTI), or per bit (the rule before memory tables)
-    memory_table: str | None = Field(
-        default=None,
-        description="SRAM costs from this memory table: a bundled name (configs/memory/) or a "
-        ".yaml path written by `hyperdrive-sim memory-table`; null: the per-bit keys below",
-    )
-    memory_corner: str | None = Field(
-        default=None, description="the memory table's cell corner in use (e.g. itrs-lstp)"
-    )
-    sram_dynamic_scale: number(gt=0, le=limits.MAX_SRAM_SCALE) = Field(
-        default=1.0, description="factor on the memory table's dynamic energies (corner spread)"
-    )
-    sram_leakage_scale: number(gt=0, le=limits.MAX_SRAM_SCALE) = Field(
-        default=1.0, description="factor on the memory table's leakage powers (corner spread)"
-    )
     fmm_read_pj_per_bit: Energy | None = Field(
         default=None, description="without a memory table: FMM read, per bit"
     )
@@ -365,6 +338,11 @@ class EnergyTable(Sourced):
     )
     wbuf_write_pj_per_bit: Energy | None = Field(
         default=None, description="without a memory table: weight-buffer write, per bit"
+    )
+    offchip_pj_per_bit: Energy = Field(description="off-chip memory + pads, per bit moved")
+    c2c_pj_per_bit: Energy = Field(description="chip-to-chip link, per bit per hop")
+    logic_leakage_mw_per_chip: Leakage = Field(
+        description="leakage of a chip's logic (datapath, control, pads), SRAM excluded"
     )
     sram_leakage_mw_per_mbit: Leakage | None = Field(
         default=None,
@@ -379,6 +357,29 @@ class EnergyTable(Sourced):
         default=None,
         description="without a memory table: SRAM energy per bit scales with "
         "(capacity / reference) ** this",
+    )
+    dynamic_voltage_exponent: Exponent = Field(
+        description="core and on-chip memory energy scale with (V / V_ref) ** this"
+    )
+    leakage_voltage_exponent: Exponent = Field(
+        description="leakage power scales with (V / V_ref) ** this"
+    )
+
+    # SRAM costs: from a memory table (CACTI), or with memory_table null from the per-bit
+    # keys above (the rule before memory tables)
+    memory_table: str | None = Field(
+        default=None,
+        description="SRAM costs from this memory table: a bundled name (configs/memory/) or a "
+        ".yaml path written by `hyperdrive-sim memory-table`; null: the per-bit SRAM keys",
+    )
+    memory_corner: str | None = Field(
+        default=None, description="the memory table's cell corner in use (e.g. itrs-lstp)"
+    )
+    sram_dynamic_scale: number(gt=0, le=limits.MAX_SRAM_SCALE) = Field(
+        default=1.0, description="factor on the memory table's dynamic energies (corner spread)"
+    )
+    sram_leakage_scale: number(gt=0, le=limits.MAX_SRAM_SCALE) = Field(
+        default=1.0, description="factor on the memory table's leakage powers (corner spread)"
     )
 
     @model_validator(mode="after")
