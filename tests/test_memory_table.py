@@ -317,3 +317,17 @@ def test_an_edited_table_changes_the_cache_key(tmp_path):
         point = expand(spec)[1][0]
         keys.append(point_hash(point, resolve_network(point.network)))
     assert keys[0] != keys[1]
+
+
+def test_memory_table_command_without_cacti_is_one_clear_line(tmp_path, capsys):
+    # a named binary that is not there, and (when the extra is absent) no sources to build
+    out = tmp_path / "t.yaml"
+    rc = main(["memory-table", "--cacti", str(tmp_path / "nope"), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "expected a CACTI binary" in err and "--cacti" in err
+    assert not out.exists()
+    if not _cacti_installed():
+        rc = main(["memory-table", "--cache-dir", str(tmp_path / "c"), "--out", str(out)])
+        err = capsys.readouterr().err
+        assert rc == 2 and "pip install 'hyperdrive-sim[cacti]'" in err
+        assert not out.exists()
