@@ -309,7 +309,7 @@ def _remove_empty(folders: list[Path]) -> None:
 def cmd_validate(args: argparse.Namespace) -> int:
     from hyperdrive_sim.report.writers import check_names
     from hyperdrive_sim.spec.loader import bundled_dir
-    from hyperdrive_sim.validation import validate
+    from hyperdrive_sim.validation import WITHIN, validate
 
     root = bundled_dir("configs").parent
     out = Path(args.out) if args.out else default_validation_out()
@@ -327,7 +327,34 @@ def cmd_validate(args: argparse.Namespace) -> int:
         model = "n/a" if ch.simulated is None else f"{ch.simulated:.3g}"
         error = "not evaluable" if ch.error is None else f"{100 * ch.error:+.1f}%"
         print(f"{c.id:<36} published {c.value:>8.3g}  model {model:>8}  {error:>13}  {c.kind}")
+    for ch in checks:
+        r = ch.residual
+        if r is not None:
+            verdict = "within" if r.within else "NOT within"
+            print(
+                f"{ch.claim.id:<36} {ch.claim.fits}: prior {r.prior:.4g}, fit {r.fitted:.4g}, "
+                f"fit/prior {r.ratio:.2f}x ({verdict} {WITHIN:g}x)"
+            )
     print(f"wrote {out} (experiment tables and figures in {results}/)")
+    return 0
+
+
+def cmd_memory_table(args: argparse.Namespace) -> int:
+    from hyperdrive_sim import cacti
+    from hyperdrive_sim.report.writers import check_names, write_atomic
+
+    out = Path(args.out)
+    check_names(out)
+    if args.cacti:
+        tool = cacti.existing(Path(args.cacti))
+    else:
+        tool = cacti.build(Path(args.cache_dir) if args.cache_dir else cacti.default_cache_dir())
+    table = cacti.generate(
+        tool, name=out.stem, raw_dir=Path(args.raw) if args.raw else None, log=print
+    )
+    write_atomic(out, cacti.dump_table(table))
+    rows = sum(len(c["macros"]) for c in table["corners"].values())
+    print(f"wrote {out} ({rows} macros from {table['provenance']['tool']})")
     return 0
 
 
@@ -545,9 +572,9 @@ def _print_fewest_chips(network: str, res, chip, system) -> None:
     except MappingError as exc:
         print(f"  fewest chips: none up to the limit ({exc})")
         return
-    area = coerce(None, "area")
+    area, energy = coerce(None, "area"), coerce(None, "energy")
     block = largest_block_bits(resolve_network(network).at(res.height, res.width).infos, chip)
-    silicon = {m: chip_area(chip, system, m, area, block).silicon_mm2 for m in meshes}
+    silicon = {m: chip_area(chip, system, m, area, block, energy).silicon_mm2 for m in meshes}
     best = min(meshes, key=lambda m: (silicon[m], m.rows))  # equal area: fewer rows first
     peak = smallest_fmm_bits(network, res, chip, system, None, mesh=best)
     others = [str(m) for m in meshes if m != best]
@@ -816,6 +843,22 @@ def build_parser() -> argparse.ArgumentParser:
         "the hyperdrive_sim repository, else validation/validation.md here)",
     )
     val.set_defaults(func=cmd_validate)
+
+    mem = sub.add_parser(
+        "memory-table",
+        help="run CACTI over the SRAM macros and write the memory table (needs the cacti extra)",
+    )
+    mem.add_argument(
+        "--out",
+        default="configs/memory/cacti_22nm.yaml",
+        help="YAML table to write (default: configs/memory/cacti_22nm.yaml)",
+    )
+    mem.add_argument("--cacti", help="an existing CACTI binary (its folder must hold tech_params/)")
+    mem.add_argument(
+        "--cache-dir", help="where CACTI is built (default: ~/.cache/hyperdrive_sim/cacti)"
+    )
+    mem.add_argument("--raw", help="folder to keep every CACTI input and output in")
+    mem.set_defaults(func=cmd_memory_table)
 
     nets = sub.add_parser("networks", help="list the network zoo")
     nets.set_defaults(func=cmd_networks)

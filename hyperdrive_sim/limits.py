@@ -93,6 +93,10 @@ MAX_PAD_UM = 1e4
 MAX_CAPACITANCE_PF = 1e4
 #: exponent of the SRAM energy-per-bit scaling with capacity
 MAX_SRAM_EXPONENT = 2.0
+#: factor on a memory table's energies or leakage (sensitivity to the cell corner)
+MAX_SRAM_SCALE = 1e4
+#: feature-map memory banks per Tile-PU
+MAX_FMM_BANKS = 1024
 #: Monte-Carlo samples of one sensitivity run
 MAX_SAMPLES = 10_000
 #: chips of a mesh (MAX_MESH_SIDE squared): also the most pipeline stages

@@ -13,7 +13,7 @@ from hyperdrive_sim.errors import SimulationError
 from hyperdrive_sim.evaluators.counts import Counts
 from hyperdrive_sim.mapping.costs import largest_block_bits
 from hyperdrive_sim.mapping.plan import Plan
-from hyperdrive_sim.pricing import PARTS, EnergyBreakdown, price
+from hyperdrive_sim.pricing import PARTS, EnergyBreakdown, price, weight_buffer_bits
 from hyperdrive_sim.pricing.area import AreaBreakdown, chip_area
 from hyperdrive_sim.spec.area import AreaTable
 from hyperdrive_sim.spec.hardware import Hardware
@@ -84,7 +84,7 @@ class Result:
         if hw.area is None:
             return None
         block = largest_block_bits(self.plan.network.infos, hw.chip)
-        return chip_area(hw.chip, hw.system, hw.mesh, hw.area, block)
+        return chip_area(hw.chip, hw.system, hw.mesh, hw.area, block, hw.energy)
 
     def reprice(self, table: EnergyTable, area: AreaTable | None = None) -> Result:
         """The same counts priced with another energy (and area) table: no re-simulation."""
@@ -92,7 +92,7 @@ class Result:
             return self
         hw = replace(self.hw, energy=table, area=area or self.hw.area)
         plan = replace(self.plan, hw=hw)
-        return Result(plan, self.counts, price(self.counts, hw))
+        return Result(plan, self.counts, price(self.counts, hw, weight_buffer_bits(plan)))
 
     def _keys(self) -> dict[str, Any]:
         net, hw = self.plan.network, self.hw

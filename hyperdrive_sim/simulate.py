@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hyperdrive_sim.errors import InputError
 from hyperdrive_sim.evaluators import evaluate, evaluate_timeline
 from hyperdrive_sim.evaluators.des import write_trace
 from hyperdrive_sim.planner import build_plan
-from hyperdrive_sim.pricing import price
+from hyperdrive_sim.pricing import price, weight_buffer_bits
 from hyperdrive_sim.result import Result
 from hyperdrive_sim.spec.area import AreaTable
 from hyperdrive_sim.spec.defaults import coerce
@@ -19,6 +20,7 @@ from hyperdrive_sim.spec.models import (
     NetworkRef,
     Resolution,
     SystemSpec,
+    check_sram_area,
 )
 from hyperdrive_sim.workload.network import Network
 from hyperdrive_sim.workload.yaml_network import load_network_yaml
@@ -68,6 +70,10 @@ def simulate(
         coerce(energy, "energy"),
         coerce(area, "area"),
     )
+    try:
+        check_sram_area(energy, area)
+    except ValueError as exc:
+        raise InputError(str(exc), key="area") from None
     res = (
         resolution if isinstance(resolution, Resolution) else Resolution.model_validate(resolution)
     )
@@ -86,4 +92,4 @@ def simulate(
         write_trace(timeline, trace, hw.frequency_hz)
     else:
         counts = evaluate(plan, evaluator)
-    return Result(plan, counts, price(counts, hw))
+    return Result(plan, counts, price(counts, hw, weight_buffer_bits(plan)))

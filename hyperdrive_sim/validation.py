@@ -21,7 +21,7 @@ does not fit.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -51,6 +51,24 @@ POLICIES: dict[str, bool | None] = {
 }
 
 
+class Prior(Spec):
+    """What physics alone says a fitted parameter should be: the value of the parameter in a
+    table (a configs/ path such as energy/hyperdrive_22fdx.yaml; its ``sources`` entry is
+    the source), or a value with its source."""
+
+    table: str | None = None
+    value: float | None = Field(default=None, gt=0)
+    source: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Prior:
+        if (self.table is None) == (self.value is None) or (self.value is None) != (
+            self.source is None
+        ):
+            raise ValueError("give either `table` or both `value` and `source`")
+        return self
+
+
 class Claim(Spec):
     id: str
     experiment: str
@@ -71,6 +89,13 @@ class Claim(Spec):
         default=None, description="the published value is an upper bound ('less than')"
     )
     versus: Literal["fm_streaming", "binary"] | None = None
+    prior: Prior | None = Field(
+        default=None, description="for a fitted claim: the fitted parameter's physical prior"
+    )
+    unmodelled: str = Field(
+        default="",
+        description="for a fitted claim: what the model leaves out that the fit may absorb",
+    )
     reading: str = Field(default="", description="how the claim's wording is read")
     note: str = ""
 
@@ -80,6 +105,8 @@ class Claim(Spec):
             raise ValueError(f"claim {self.id}: `fits` names the parameter of a fitted claim")
         if (self.quantity == "ratio_vs_best") != (self.versus is not None):
             raise ValueError(f"claim {self.id}: a ratio_vs_best claim needs `versus`, no other")
+        if self.prior is not None and self.kind != "fitted":
+            raise ValueError(f"claim {self.id}: only a fitted claim has a `prior`")
         return self
 
 
@@ -106,6 +133,33 @@ class Cell:
     hyperdrive_pj: float  # Hyperdrive's binary_mac_pj refitted at this off-chip energy
 
 
+#: a fit within this factor of its prior either way counts as explained by the model
+WITHIN = 2.0
+
+
+@dataclass(frozen=True)
+class Residual:
+    """A fitted parameter against its physical prior, and the frame energy the gap is."""
+
+    prior: float
+    prior_source: str
+    fitted: float
+    #: frame energy at the fit, and the part of it the excess over the prior accounts for
+    frame_j: float
+    surplus_j: float
+    #: the surplus as power per chip at the frame rate
+    surplus_mw_per_chip: float
+    prior_high: float | None = None  # the top of the prior's declared range
+
+    @property
+    def ratio(self) -> float:
+        return self.fitted / self.prior
+
+    @property
+    def within(self) -> bool:
+        return 1 / WITHIN <= self.ratio <= WITHIN
+
+
 @dataclass(frozen=True)
 class Checked:
     claim: Claim
@@ -113,6 +167,7 @@ class Checked:
     included: tuple[str, ...] = ()
     excluded: tuple[tuple[str, str], ...] = ()  # (name, why)
     sensitivity: dict[str, list[Cell]] | None = None  # policy -> cells per pJ/bit
+    residual: Residual | None = None  # a fitted claim with a prior: fit against prior
 
     @property
     def error(self) -> float | None:
@@ -327,6 +382,40 @@ def check(claim: Claim, claims: Sequence[Claim], ctx: _Context, pjs: Sequence[fl
     return Checked(claim, main.ratio, tuple(a.name for a in included), tuple(excluded), table)
 
 
+def prior_of(claim: Claim, root: Path) -> tuple[float, str, float | None]:
+    """The claim's prior: value, source, and the top of its declared range (if any)."""
+    prior = claim.prior
+    if prior.table is None:
+        return prior.value, prior.source, None
+    path = root / "configs" / prior.table
+    spec = loader.validate(EnergyTable, loader.load(path))
+    value = getattr(spec, claim.fits, None)
+    if not isinstance(value, (int, float)) or value <= 0:
+        raise InputError(
+            f"claim {claim.id}: the prior table has no positive {claim.fits}",
+            file=str(path),
+            key=claim.fits,
+        )
+    source = spec.sources.get(claim.fits, "no source given")
+    high = spec.ranges[claim.fits].high if claim.fits in spec.ranges else None
+    return float(value), source, high
+
+
+def residual(claim: Claim, ctx: _Context, fitted: float, root: Path) -> Residual | None:
+    """How far the fit lies from its prior, and what the excess is in frame energy."""
+    if claim.prior is None:
+        return None
+    prior, source, high = prior_of(claim, root)
+    if claim.fits != "binary_mac_pj":
+        return Residual(prior, source, fitted, float("nan"), float("nan"), float("nan"), high)
+    frame, energy = ctx.frame(claim), ctx.spec.energy
+    at_fit = frame.reprice(_tied(energy, fitted)).row
+    at_prior = frame.reprice(_tied(energy, prior)).row
+    surplus = at_fit["total_energy_j"] - at_prior["total_energy_j"]
+    power = surplus * at_fit["fps"] / at_fit["chips"] * 1e3
+    return Residual(prior, source, fitted, at_fit["total_energy_j"], surplus, power, high)
+
+
 def exact_fit(claim: Claim, ctx: _Context) -> float:
     """The fitted parameter's exact value today (the preset holds a rounded copy)."""
     if claim.fits == "binary_mac_pj":
@@ -376,6 +465,12 @@ def validate(
         contexts[name] = _Context(result.spec, result, {}, {})
     checks = [check(c, claims, contexts[c.experiment], pjs) for c in claims]
     fits = {c.id: exact_fit(c, contexts[c.experiment]) for c in claims if c.kind == "fitted"}
+    checks = [
+        replace(ch, residual=residual(c, contexts[c.experiment], fits[c.id], root))
+        if (c := ch.claim).id in fits
+        else ch
+        for ch in checks
+    ]
     text = render(checks, contexts, fits, cfile.sensitivity)
     if out is not None:
         write_atomic(out, text)
@@ -467,6 +562,33 @@ def render(
             )
     lines += [
         "",
+        "## What the fits leave unexplained",
+        "",
+        "A fitted parameter absorbs whatever the model leaves out. Each is set against its",
+        f"physical prior; a fit within {WITHIN:g}x of it either way is taken as explained by",
+        "the modelled costs, and a larger gap is energy the model does not place.",
+        "",
+        f"| fitted number | physical prior | fit | fit / prior | within {WITHIN:g}x |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for ch in checks:
+        c, r = ch.claim, ch.residual
+        if c.id not in fits:
+            continue
+        unit = _UNITS[c.fits]
+        if r is None:
+            lines.append(f"| `{c.id}`: `{c.fits}` | none | {fits[c.id]:.4g} {unit} | n/a | n/a |")
+            continue
+        lines.append(
+            f"| `{c.id}`: `{c.fits}` | {r.prior:.4g} {unit} | {r.fitted:.4g} {unit} | "
+            f"{r.ratio:.2f}x | {'yes' if r.within else '**no**'} |"
+        )
+    lines.append("")
+    for ch in checks:
+        c = ch.claim
+        if c.id in fits:
+            lines += [f"- **{c.id}**: {gap_sentence(ch, fits[c.id])}", ""]
+    lines += [
         "## Competitor sets",
         "",
         "A ratio claim compares with the accelerators of its class published before the",
@@ -527,6 +649,43 @@ def render(
         "",
     ]
     return "\n".join(lines)
+
+
+def gap_sentence(ch: Checked, fitted: float) -> str:
+    """What the gap between a fit and its prior is, in plain words, from the numbers."""
+    c, r = ch.claim, ch.residual
+    unit = _UNITS[c.fits]
+    if r is None:
+        what = c.unmodelled.strip() or "a part of the system the model does not describe"
+        return (
+            f"`{c.fits}` has no physical prior: it stands for {what}, so its fit "
+            f"({fitted:.4g} {unit}) measures that part, not a gap."
+        )
+    text = (
+        f"prior {r.prior:.4g} {unit} ({r.prior_source}); fit {r.fitted:.4g} {unit}, "
+        f"{r.ratio:.2f}x the prior"
+    )
+    if r.prior_high is not None:
+        top = r.prior_high
+        text += f" ({r.fitted / top:.2f}x the top of the prior's range, {top:.4g})"
+    text += "."
+    if r.surplus_j == r.surplus_j:  # not NaN: a Hyperdrive energy fit
+        share = r.surplus_j / r.frame_j
+        text += (
+            f" The excess over the prior is {r.surplus_j * 1e3:.3g} mJ of the "
+            f"{r.frame_j * 1e3:.3g} mJ frame ({100 * share:.0f}%), "
+            f"{r.surplus_mw_per_chip:.3g} mW per chip at the modelled frame rate."
+        )
+    if c.unmodelled:
+        text += f" What it could be: {c.unmodelled.strip()}"
+    if r.within:
+        text += f" The fit is within {WITHIN:g}x of its prior."
+    else:
+        text += (
+            f" The fit is NOT within {WITHIN:g}x of its prior: the model does not explain "
+            "this part of the published efficiency, and the prior is not widened to hide it."
+        )
+    return text
 
 
 def _spread(ch: Checked) -> tuple[float, float]:

@@ -20,7 +20,8 @@ import hyperdrive_sim.evaluators as evaluators_pkg
 from hyperdrive_sim.evaluators import analytic
 from hyperdrive_sim.mapping.routes import halo_transfers, link_loads
 from hyperdrive_sim.mapping.tiling import split
-from hyperdrive_sim.pricing import PARTS
+from hyperdrive_sim.pricing import PARTS, weight_buffer_bits
+from hyperdrive_sim.pricing.energy import sram_prices
 from hyperdrive_sim.pricing.io import link_pj_per_bit
 from hyperdrive_sim.result import Result
 from hyperdrive_sim.simulate import simulate
@@ -168,18 +169,18 @@ def test_energy_parts_sum_to_total_and_follow_the_table(net: str, mesh: str) -> 
     parts = {p: row[f"{p}_energy_j"] for p in PARTS}
     assert sum(parts.values()) == pytest.approx(row["total_energy_j"], rel=1e-12)
     pj = 1e-12
-    # V = V_ref, so no voltage scaling: each part is count x energy per action; the preset
-    # FMM is the energy table's reference size, so its per-bit energies apply unscaled
-    assert r.hw.chip.fmm_bits == t.sram_reference_bits
+    # V = V_ref, so no voltage scaling of the core: each part is count x energy per action;
+    # the SRAMs' energies per bit come from the memory table for this chip (at its voltage)
+    m = sram_prices(r.hw, weight_buffer_bits(r.plan))
     assert parts["core"] == pytest.approx(
         (c.macs.sum() * t.binary_mac_pj + c.fp16_adds.sum() * t.fp16_add_pj) * pj, rel=1e-12
     )
     assert parts["onchip_mem"] == pytest.approx(
         (
-            c.fmm_read_bits.sum() * t.fmm_read_pj_per_bit
-            + c.fmm_write_bits.sum() * t.fmm_write_pj_per_bit
-            + c.wbuf_read_bits.sum() * t.wbuf_read_pj_per_bit
-            + c.wbuf_write_bits.sum() * t.wbuf_write_pj_per_bit
+            c.fmm_read_bits.sum() * m.fmm_read_pj_per_bit
+            + c.fmm_write_bits.sum() * m.fmm_write_pj_per_bit
+            + c.wbuf_read_bits.sum() * m.wbuf_read_pj_per_bit
+            + c.wbuf_write_bits.sum() * m.wbuf_write_pj_per_bit
         )
         * pj,
         rel=1e-12,
@@ -199,8 +200,7 @@ def test_energy_parts_sum_to_total_and_follow_the_table(net: str, mesh: str) -> 
     # its logic and each SRAM bit (the FMM)
     seconds = c.frame_interval_cycles / r.hw.frequency_hz
     assert 0 < c.frame_interval_cycles <= c.total_cycles
-    sram_mbit = r.hw.chip.fmm_bits / 1e6
-    leak_w = (t.logic_leakage_mw_per_chip + sram_mbit * t.sram_leakage_mw_per_mbit) * 1e-3
+    leak_w = (t.logic_leakage_mw_per_chip + m.sram_leakage_mw) * 1e-3
     leak_w *= r.hw.chips
     assert parts["leakage"] == pytest.approx(leak_w * seconds, rel=1e-12)
 

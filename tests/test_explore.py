@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -96,49 +97,76 @@ def test_front_is_non_dominated_by_brute_force(explored):
     assert all(r["pareto_rank"] is None for r in result.rows if not r["constraints_ok"])
 
 
+def _loglog(x0: float, y0: float, x1: float, y1: float, x: float) -> float:
+    """y at x on the straight line through (x0, y0) and (x1, y1) in log-log."""
+    t = math.log(x / x0) / math.log(x1 / x0)
+    return y0 ** (1 - t) * y1**t
+
+
+#: configs/memory/cacti_22nm.yaml, itrs-lstp, 16-bit words: (bits, read pJ, write pJ,
+#: leakage mW, area mm2) of the 64, 128 and 256 kbit macros
+M64 = (65536, 1.00376, 0.693235, 0.00174755, 0.00720668)
+M128 = (131072, 1.79286, 1.04327, 0.00297331, 0.0142427)
+M256 = (262144, 2.12375, 1.37416, 0.00594661, 0.0291054)
+
+
+def _bank(lo: tuple, hi: tuple, bits: int) -> list[float]:
+    return [_loglog(lo[0], lo[k], hi[0], hi[k], bits) for k in range(1, 5)]
+
+
 def test_doubling_the_memory_costs_what_the_tables_say():
-    """Hand derivation from configs/area/hyperdrive_22fdx.yaml and energy/hyperdrive_22fdx:
-    6.4 Mbit more SRAM per chip adds 6.4 x 0.2 = 1.28 mm2 to each core (the 2x2 dies stay
-    pad-limited at 11.8336 mm2, see test_chip_area_by_hand) and 6.4 x 0.06 = 0.384 mW
-    of leakage per chip; the FMM's per-bit access energy grows by (12.8/6.4) ** 0.5 = 1.414.
-    The counts (cycles, bits) do not change."""
+    """Hand derivation from the memory table: the preset FMM is one bank per Tile-PU of
+    ceil(6.4 Mbit / 49) = 130,613 bits (between the 64 and 128 kbit macros); 12.8 Mbit makes
+    261,225-bit banks (between 128 and 256 kbit). Area and leakage are 49 banks' worth
+    (leakage x 0.5/0.8 from CACTI's Vdd), a read or write costs the bank's energy per access
+    / 16 bits x (0.5/0.8)^2. The cores grow; the 2x2 dies stay pad-limited at 11.8336 mm2
+    (see test_chip_area_by_hand). The counts (cycles, bits) do not change."""
     chip = default_section("chip")
     one = {"frames": 1}  # one frame alone: a larger FMM would let the next image in earlier
     small = simulate("resnet18", "128x128", chip, one, mesh="2x2")
     big = simulate("resnet18", "128x128", chip.model_copy(update={"fmm_bits": 12_800_000}),
                    one, mesh="2x2")  # fmt: skip
     assert big.counts.total_cycles == small.counts.total_cycles
-    assert big.row["core_area_mm2"] - small.row["core_area_mm2"] == pytest.approx(1.28)
+    rs, ws, ls, as_ = _bank(M64, M128, 130_613)
+    rb, wb, lb, ab = _bank(M128, M256, 261_225)
+    extra_area = 49 * (ab - as_)  # about 0.73 mm2
+    assert big.row["core_area_mm2"] - small.row["core_area_mm2"] == pytest.approx(extra_area)
     assert big.row["chip_area_mm2"] == small.row["chip_area_mm2"] == pytest.approx(11.8336)
     seconds = small.row["latency_s"]
     extra_leak = big.row["leakage_energy_j"] - small.row["leakage_energy_j"]
-    assert extra_leak == pytest.approx(4 * 0.384e-3 * seconds, rel=1e-9)
-    fmm_j = lambda r: (r.counts.fmm_read_bits.sum() * 0.02  # noqa: E731
-                       + r.counts.fmm_write_bits.sum() * 0.025) * 1e-12  # fmt: skip
-    wbuf_j = (small.counts.wbuf_read_bits.sum() + small.counts.wbuf_write_bits.sum()) * 0.01e-12
-    assert small.row["onchip_mem_energy_j"] == pytest.approx(fmm_j(small) + wbuf_j, rel=1e-9)
-    assert big.row["onchip_mem_energy_j"] == pytest.approx(fmm_j(big) * 2**0.5 + wbuf_j, rel=1e-9)
+    leak_mw = 49 * (lb - ls) * 0.5 / 0.8  # about 0.091 mW per chip
+    assert extra_leak == pytest.approx(4 * leak_mw * 1e-3 * seconds, rel=1e-9)
+    dyn = (0.5 / 0.8) ** 2 * 1e-12 / 16
+    fmm_j = lambda r, rd, wr: (r.counts.fmm_read_bits.sum() * rd  # noqa: E731
+                               + r.counts.fmm_write_bits.sum() * wr) * dyn  # fmt: skip
+    wbuf_j = small.row["onchip_mem_energy_j"] - fmm_j(small, rs, ws)
+    assert big.row["onchip_mem_energy_j"] == pytest.approx(fmm_j(big, rb, wb) + wbuf_j, rel=1e-9)
+    assert rb / rs == pytest.approx(1.187, rel=1e-3)  # a read 1.19x dearer
 
 
 def test_chip_area_by_hand():
     """7x7 Tile-PUs with 16 FMPUs: 49 x (0.00028 + 16 x 0.00056) = 0.45276 mm2; 6.4 Mbit of
-    FMM: 1.28 mm2; ResNet-18's largest weight block (16 channels x 512 x 3 x 3 bits) doubled:
-    147,456 bits = 147.456 kbit x 0.0017 = 0.2506752 mm2; control 0.1 mm2: a 2.0834352 mm2
-    core. Pads on a 2x2 mesh: 26 off-chip + 8 directed ports x (16 + 2) = 170 signal pads and
-    85 power/ground pads, 64 per side at 50 um plus two 120 um corners: a 3.44 mm side, more
-    than the core's sqrt(2.0834352) + 0.24 = 1.683 mm: a pad-limited 11.8336 mm2 die."""
+    FMM: 49 banks of 130,613 bits, each interpolated between CACTI's 64 and 128 kbit macros
+    (0.00720668 and 0.0142427 mm2): about 0.695 mm2; ResNet-18's largest weight block (16
+    channels x 512 x 3 x 3 bits) doubled: 147,456 bits = 147.456 kbit x 0.0017 = 0.2506752
+    mm2; control 0.1 mm2: a core of about 1.50 mm2. Pads on a 2x2 mesh: 26 off-chip + 8
+    directed ports x (16 + 2) = 170 signal pads and 85 power/ground pads, 64 per side at
+    50 um plus two 120 um corners: a 3.44 mm side, more than the core's sqrt(1.50) + 0.24 =
+    1.46 mm: a pad-limited 11.8336 mm2 die."""
     r = simulate("resnet18", "128x128", mesh="2x2")
-    core = 0.45276 + 1.28 + 0.2506752 + 0.1
+    sram = 49 * _bank(M64, M128, 130_613)[3]
+    core = 0.45276 + sram + 0.2506752 + 0.1
     assert r.row["core_area_mm2"] == pytest.approx(core, rel=1e-12)
     assert r.row["chip_area_mm2"] == pytest.approx(3.44**2, rel=1e-12)
     assert r.row["pad_limited"] is True
     assert r.row["silicon_area_mm2"] == pytest.approx(4 * 3.44**2, rel=1e-12)
     one = simulate("resnet18", "128x128", default_section("chip").model_copy(
         update={"fmm_bits": 12_800_000}), mesh="1x1")  # fmt: skip
-    # a single chip has no link ports: 26 signal + 13 power pads need a 0.74 mm side; the
-    # 3.3634352 mm2 core inside the ring sets the die
+    # a single chip has no link ports: 26 signal + 13 power pads need a 0.74 mm side; its
+    # banks are 261,225 bits, and the core inside the ring sets the die
+    big_sram = 49 * _bank(M128, M256, 261_225)[3]
     assert one.row["pad_limited"] is False
-    side = (core + 1.28) ** 0.5 + 0.24
+    side = (core - sram + big_sram) ** 0.5 + 0.24
     assert one.row["chip_area_mm2"] == pytest.approx(side**2, rel=1e-12)
 
 

@@ -179,9 +179,18 @@ def test_ranges_whose_extremes_together_are_invalid_are_refused(tmp_path, capsys
         for k in energy.model_dump()
         if k.endswith(("_pj", "_per_bit")) and k not in (*DATAPATH_PRIMITIVES, unused)
     ] + ["io_activity"]
+    # the per-bit SRAM rule: a memory table's SRAM energies are never zero
+    per_bit = (
+        "memory_table: null\n  sram_leakage_mw_per_mbit: 0.06\n  "
+        "sram_reference_bits: 6400000\n  sram_energy_exponent: 0.5\n  "
+    )
     ranges = "".join(f"    {k}: {{low: 0, high: 1, why: w}}\n" for k in zero)
     values = "\n  ".join(f"{k}: 0.5" for k in zero)
-    exp = experiment(tmp_path, BASE + f"energy:\n  {unused}: 0\n  {values}\n  ranges:\n" + ranges)
+    exp = experiment(
+        tmp_path,
+        BASE + "area: {sram_mm2_per_mbit: 0.2}\nenergy:\n  " + per_bit
+        + f"{unused}: 0\n  {values}\n  ranges:\n" + ranges,
+    )  # fmt: skip
     line = refused(capsys, ["sensitivity", str(exp), "--samples", "2", "--no-plots",
                             "--out", str(tmp_path / "o")])  # fmt: skip
     assert "energy.ranges" in line and "low end" in line, line

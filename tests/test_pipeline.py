@@ -20,7 +20,7 @@ from hyperdrive_sim.evaluators import evaluate
 from hyperdrive_sim.mapping.pipeline import cut_points
 from hyperdrive_sim.mapping.plan import Plan
 from hyperdrive_sim.planner import build_plan
-from hyperdrive_sim.pricing import price
+from hyperdrive_sim.pricing import price, weight_buffer_bits
 from hyperdrive_sim.result import Result
 from hyperdrive_sim.spec.defaults import default_section
 from hyperdrive_sim.spec.hardware import Hardware
@@ -51,7 +51,7 @@ def _two_convs():
 
 def _run(plan: Plan, evaluator: str = "analytic") -> Result:
     counts = evaluate(plan, evaluator)
-    return Result(plan, counts, price(counts, plan.hw))
+    return Result(plan, counts, price(counts, plan.hw, weight_buffer_bits(plan)))
 
 
 def test_two_stages_on_1x2_by_hand() -> None:

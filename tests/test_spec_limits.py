@@ -137,7 +137,10 @@ def test_an_all_zero_energy_table_is_refused(tmp_path, capsys):
         "binary_mac_pj: 0, fp16_add_pj: 0, xnor_mac_pj: 0, fp16_mul_pj: 0, "
         "fmm_read_pj_per_bit: 0, fmm_write_pj_per_bit: 0, wbuf_read_pj_per_bit: 0, "
         "wbuf_write_pj_per_bit: 0, offchip_pj_per_bit: 0, c2c_pj_per_bit: 0, "
-        "serdes_pj_per_bit: 0, io_activity: 0"  # board wires: io_activity x C x V^2
+        "serdes_pj_per_bit: 0, io_activity: 0, "  # board wires: io_activity x C x V^2
+        # the per-bit SRAM rule instead of the preset's memory table (whose SRAMs cost energy)
+        "memory_table: null, sram_leakage_mw_per_mbit: 0.06, sram_reference_bits: 6400000, "
+        "sram_energy_exponent: 0.5"
     )
     line, path = run_text(tmp_path, capsys, BASE + f"energy: {{{zero}}}\n")
     assert f"{path}: energy: " in line

@@ -10,8 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hyperdrive_sim.pricing.memory import macro_cost
 from hyperdrive_sim.simulate import simulate
 from hyperdrive_sim.spec import loader
+from hyperdrive_sim.spec.memory import load_memory_table
 from hyperdrive_sim.spec.models import ChipSpec, EnergyTable, SystemSpec
 from hyperdrive_sim.workload.builder import NetBuilder
 
@@ -167,9 +169,13 @@ def test_cache_leakage_is_priced():
     net = two_convs()
     base = run(net, chip())
     cached = run(net, chip(weight_cache_bits=10_000_000))
-    # 10 Mbit x sram_leakage_mw_per_mbit more per chip, for one steady-state frame interval
+    # one 10 Mbit cache macro more per chip (the memory table's leakage, from CACTI's Vdd
+    # to the chip's, power law with leakage_voltage_exponent), for one frame interval
+    corner = load_memory_table(ENERGY.memory_table).corners[ENERGY.memory_corner]
+    macro = macro_cost(corner, CHIP.fmpus_per_tile * CHIP.weight_bits, 10_000_000)
+    scale = (CHIP.point.voltage_v / corner.vdd_v) ** ENERGY.leakage_voltage_exponent
     latency = cached.counts.interval_cycles / (CHIP.point.frequency_mhz * 1e6)
     extra = cached.energy.totals["leakage"] - base.energy.totals["leakage"] * (
         cached.counts.interval_cycles / base.counts.interval_cycles
     )
-    assert extra == pytest.approx(10 * ENERGY.sram_leakage_mw_per_mbit * 1e-3 * latency)
+    assert extra == pytest.approx(macro.leakage_mw * scale * 1e-3 * latency)

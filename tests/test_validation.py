@@ -141,3 +141,36 @@ def test_xne_reproduces_its_own_published_figures(checks):
     # (rounded to 4 digits) lands within 0.1% of both.
     assert checks["xne_resnet34_energy"].simulated == pytest.approx(2.2, rel=1e-3)
     assert checks["xne_resnet34_fps"].simulated == pytest.approx(8.9, rel=1e-3)
+
+
+def test_each_hyperdrive_fit_is_shown_against_its_physical_prior(checks):
+    prior_table = loader.validate(
+        EnergyTable, loader.load(ROOT / "configs/energy/hyperdrive_22fdx.yaml")
+    )
+    for cid, target in (("journal_system_efficiency", 4.3), ("conference_system_efficiency", 5.9)):
+        r = checks[cid].residual
+        assert r is not None, cid
+        # the prior is the physical table's binary_mac_pj with its source and range
+        assert r.prior == prior_table.binary_mac_pj
+        assert r.prior_source == prior_table.sources["binary_mac_pj"]
+        assert r.prior_high == prior_table.ranges["binary_mac_pj"].high
+        assert r.ratio == pytest.approx(r.fitted / r.prior)
+        assert r.within == (0.5 <= r.ratio <= 2.0)
+        # second method for the excess: frame energy is ops / efficiency at the fit, and at
+        # 0.5 V (the table's reference voltage) each FP16 MAC and tied FP16 add costs
+        # binary_mac_pj, so the excess is (fit - prior) x (MACs + adds) per frame
+        frame = simulate("resnet34", "224x224", energy=prior_table, mesh="2x2")
+        c = frame.counts
+        actions = int((c.macs - c.skipped_macs - c.xnor_macs).sum() + c.fp16_adds.sum())
+        assert r.frame_j == pytest.approx(frame.ops / (target * 1e12), rel=1e-3)
+        assert r.surplus_j == pytest.approx((r.fitted - r.prior) * actions * 1e-12, rel=1e-9)
+    # competitor fits have no physical prior
+    assert checks["xne_resnet34_energy"].residual is None
+
+
+def test_a_prior_is_given_once_and_only_for_a_fit():
+    with pytest.raises(ValueError, match="either `table` or both"):
+        claim(kind="fitted", fits="binary_mac_pj", quantity="system_tops_per_w", versus=None,
+              prior={"value": 0.05})  # fmt: skip
+    with pytest.raises(ValueError, match="only a fitted claim"):
+        claim(prior={"table": "energy/hyperdrive_22fdx.yaml"})

@@ -22,7 +22,7 @@ from hyperdrive_sim.evaluators import evaluate
 from hyperdrive_sim.mapping.fit import peak_of
 from hyperdrive_sim.mapping.plan import Plan, capacity_problems, geometry
 from hyperdrive_sim.planner import build_plan
-from hyperdrive_sim.pricing import price
+from hyperdrive_sim.pricing import price, weight_buffer_bits
 from hyperdrive_sim.result import Result
 from hyperdrive_sim.spec.hardware import Hardware
 from hyperdrive_sim.spec.models import PointSpec
@@ -58,7 +58,7 @@ def evaluate_group(payload_json: str, base: str, _trace: str | None = None) -> d
             if key not in counts_of:
                 counts_of[key] = evaluate(plan_v, v.evaluator)
             counts = counts_of[key]
-            result = Result(plan_v, counts, price(counts, hw_v))
+            result = Result(plan_v, counts, price(counts, hw_v, weight_buffer_bits(plan_v)))
         else:
             zeros = np.zeros(hw_v.chips, dtype=np.int64)
             plan_v = Plan(net, hw_v, (), zeros, zeros, problems)

@@ -23,6 +23,7 @@ from hyperdrive_sim.errors import SpecError
 from hyperdrive_sim.mapping.fit import require_tiled
 from hyperdrive_sim.spec.experiment import ExperimentSpec
 from hyperdrive_sim.spec.explore import ExploreSpec
+from hyperdrive_sim.spec.memory import table_digest
 from hyperdrive_sim.spec.models import SWEEP_SECTIONS, Mesh, PointSpec
 
 #: the memory size is priced (area, leakage, access energy) and checked, never evaluated
@@ -62,8 +63,9 @@ class Group:
 
 def cache_keys(groups: list[Group], base, text) -> dict[str, str]:
     """Cache key of each group: the sha256 of ``text(group, fingerprint)``, where the
-    fingerprint is the structure of the group's network (so an edited network file is
-    never served from the cache), resolved once per network."""
+    fingerprint is the structure of the group's network and the content of its variants'
+    memory tables (so an edited network file or table is never served from the cache),
+    resolved once per network."""
     from hyperdrive_sim.simulate import resolve_network
 
     fingerprints: dict[str, str] = {}
@@ -72,7 +74,11 @@ def cache_keys(groups: list[Group], base, text) -> dict[str, str]:
         ref = str(g.point.network)
         if ref not in fingerprints:
             fingerprints[ref] = repr(resolve_network(g.point.network, base))
-        keys[g.key] = hashlib.sha256(text(g, fingerprints[ref]).encode()).hexdigest()[:32]
+        tables = sorted({v.point.energy.memory_table or "" for v in g.variants})
+        memory = " ".join(f"{t}:{table_digest(t or None)}" for t in tables)
+        keys[g.key] = hashlib.sha256(
+            text(g, f"{fingerprints[ref]}\n{memory}").encode()
+        ).hexdigest()[:32]
     return keys
 
 

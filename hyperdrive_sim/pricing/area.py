@@ -23,8 +23,9 @@ from dataclasses import dataclass
 
 from hyperdrive_sim.pricing.datapath import mac_area_ratio
 from hyperdrive_sim.pricing.energy import sram_bits
+from hyperdrive_sim.pricing.memory import memory_prices
 from hyperdrive_sim.spec.area import AreaTable
-from hyperdrive_sim.spec.models import ChipSpec, Mesh, SystemSpec
+from hyperdrive_sim.spec.models import ChipSpec, EnergyTable, Mesh, SystemSpec
 
 #: core area parts, in the order reports show them
 AREA_PARTS = ("datapath", "sram", "weight_buffer", "control")
@@ -88,10 +89,30 @@ def signal_pads(system: SystemSpec, mesh: Mesh, table: AreaTable) -> int:
     return table.offchip_pads + link_ports(system, mesh) * per_port
 
 
+def sram_area_mm2(
+    chip: ChipSpec, table: AreaTable, energy: EnergyTable | None, wbuf_bits: int
+) -> float:
+    """FMM, border buffer and weight cache: the memory table's macros when the energy table
+    names one, else ``sram_mm2_per_mbit`` per Mbit."""
+    if energy is not None and energy.memory_table is not None:
+        voltage = chip.point.voltage_v  # the area does not depend on it
+        prices = memory_prices(chip, energy, voltage, wbuf_bits)
+        return prices.sram_area_mm2 * table.sram_area_scale
+    if table.sram_mm2_per_mbit is None:
+        raise ValueError("no SRAM area: give area.sram_mm2_per_mbit or energy.memory_table")
+    return sram_bits(chip) / 1e6 * table.sram_mm2_per_mbit
+
+
 def chip_area(
-    chip: ChipSpec, system: SystemSpec, mesh: Mesh, table: AreaTable, max_block_bits: int
+    chip: ChipSpec,
+    system: SystemSpec,
+    mesh: Mesh,
+    table: AreaTable,
+    max_block_bits: int,
+    energy: EnergyTable | None = None,
 ) -> AreaBreakdown:
-    """Area of one chip and of ``mesh.chips`` of them."""
+    """Area of one chip and of ``mesh.chips`` of them (SRAMs from ``energy``'s memory table
+    when it names one)."""
     signals = signal_pads(system, mesh, table)
     power = math.ceil(signals * table.power_pads_per_signal_pad)
     depth = table.pad_ring_depth_um / UM_PER_MM
@@ -101,7 +122,7 @@ def chip_area(
     fmpu = table.fmpu_mm2 * mac_area_ratio(chip, table)
     return AreaBreakdown(
         datapath=chip.tiles * (table.tile_pu_mm2 + chip.fmpus_per_tile * fmpu),
-        sram=sram_bits(chip) / 1e6 * table.sram_mm2_per_mbit,
+        sram=sram_area_mm2(chip, table, energy, chip.weight_buffer_blocks * max_block_bits),
         weight_buffer=wbuf_bits / 1e3 * table.wbuf_mm2_per_kbit,
         control=table.control_mm2,
         signal_pads=signals,

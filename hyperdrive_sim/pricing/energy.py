@@ -11,12 +11,14 @@ bit on a bus every chip's drop, a weight bit of a chain the head's drop alone, a
 or result bit the drop of the chip it is addressed to. Chip-to-chip bits cost the link's
 energy per hop.
 
-Memory sizes have a price. Leakage power per chip is the logic's plus
-``sram_leakage_mw_per_mbit`` for every SRAM bit on the chip (FMM, border buffer, weight
-cache). The FMM's read and write energies per bit hold at ``sram_reference_bits`` and scale
-with (capacity / reference) ** sram_energy_exponent, the CACTI-style trend of longer
-bit and word lines in a larger array; the weight cache, a macro of its own, scales with its
-own capacity.
+Memory sizes have a price. With a memory table (``memory_table``, the bundled presets'
+choice) the SRAMs' energies per bit, leakage and area come from CACTI's macros for the
+chip's organisation, at the operating voltage (:mod:`hyperdrive_sim.pricing.memory`).
+Without one, leakage power per chip is the logic's plus ``sram_leakage_mw_per_mbit`` for
+every SRAM bit on the chip (FMM, border buffer, weight cache), and the FMM's read and write
+energies per bit hold at ``sram_reference_bits`` and scale with
+(capacity / reference) ** sram_energy_exponent; the weight cache, a macro of its own,
+scales with its own capacity.
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from hyperdrive_sim.evaluators.counts import Counts
+from hyperdrive_sim.mapping.costs import largest_block_bits
 from hyperdrive_sim.pricing.datapath import add_energy_ratio, mac_energy_ratio
 from hyperdrive_sim.pricing.io import bus_pj_per_bit, link_pj_per_bit, weight_drops
+from hyperdrive_sim.pricing.memory import MemoryPrices, memory_prices
 from hyperdrive_sim.spec.hardware import Hardware
 
 PJ = 1e-12
@@ -61,12 +65,41 @@ def sram_bits(chip) -> int:
     return chip.fmm_bits + chip.border_buffer_bits + chip.weight_cache_bits
 
 
-def leakage_mw(hw: Hardware) -> float:
-    """Leakage power of one chip at the reference voltage: logic plus every SRAM bit."""
+def weight_buffer_bits(plan) -> int:
+    """Capacity of the weight buffer: ``weight_buffer_blocks`` of the plan's largest block."""
+    return plan.hw.chip.weight_buffer_blocks * largest_block_bits(plan.network.infos, plan.hw.chip)
+
+
+def sram_prices(hw: Hardware, wbuf_bits: int | None) -> MemoryPrices:
+    """The chip's SRAM costs at its operating voltage, from the memory table or per bit."""
+    table, chip = hw.energy, hw.chip
+    if table.memory_table is not None:
+        if wbuf_bits is None:
+            raise ValueError("pricing with a memory table needs the weight buffer's capacity")
+        return memory_prices(chip, table, hw.voltage_v, wbuf_bits)
+    ratio = hw.voltage_v / table.reference_voltage_v
+    dyn = ratio**table.dynamic_voltage_exponent
+    fmm = sram_scale(chip.fmm_bits, table) * dyn
+    return MemoryPrices(
+        fmm_read_pj_per_bit=table.fmm_read_pj_per_bit * fmm,
+        fmm_write_pj_per_bit=table.fmm_write_pj_per_bit * fmm,
+        wbuf_read_pj_per_bit=table.wbuf_read_pj_per_bit * dyn,
+        wbuf_write_pj_per_bit=table.wbuf_write_pj_per_bit * dyn,
+        cache_read_pj_per_bit=(
+            table.fmm_read_pj_per_bit * sram_scale(chip.weight_cache_bits, table) * dyn
+        ),
+        sram_leakage_mw=sram_bits(chip) / 1e6 * table.sram_leakage_mw_per_mbit
+        * ratio**table.leakage_voltage_exponent,
+        sram_area_mm2=float("nan"),  # priced by the area table's sram_mm2_per_mbit
+    )  # fmt: skip
+
+
+def leakage_mw(hw: Hardware, wbuf_bits: int | None = None) -> float:
+    """Leakage power of one chip at its operating voltage: logic plus every SRAM."""
     table = hw.energy
-    return table.logic_leakage_mw_per_chip + sram_bits(hw.chip) / 1e6 * (
-        table.sram_leakage_mw_per_mbit
-    )
+    ratio = hw.voltage_v / table.reference_voltage_v
+    logic = table.logic_leakage_mw_per_chip * ratio**table.leakage_voltage_exponent
+    return logic + sram_prices(hw, wbuf_bits).sram_leakage_mw
 
 
 def sram_scale(capacity_bits: int, table) -> float:
@@ -76,14 +109,14 @@ def sram_scale(capacity_bits: int, table) -> float:
     return (capacity_bits / table.sram_reference_bits) ** table.sram_energy_exponent
 
 
-def price(counts: Counts, hw: Hardware) -> EnergyBreakdown:
-    """Price ``counts`` with ``hw.energy`` at the chip's operating point."""
+def price(counts: Counts, hw: Hardware, wbuf_bits: int | None = None) -> EnergyBreakdown:
+    """Price ``counts`` with ``hw.energy`` at the chip's operating point; ``wbuf_bits`` (the
+    weight buffer's capacity, :func:`weight_buffer_bits`) is needed with a memory table."""
     table = hw.energy
     ratio = hw.voltage_v / table.reference_voltage_v
     dyn = ratio**table.dynamic_voltage_exponent * PJ
-    leak_w = leakage_mw(hw) * 1e-3 * ratio**table.leakage_voltage_exponent
-    fmm_scale = sram_scale(hw.chip.fmm_bits, table)
-    cache_scale = sram_scale(hw.chip.weight_cache_bits, table)
+    sram = sram_prices(hw, wbuf_bits)
+    leak_w = leakage_mw(hw, wbuf_bits) * 1e-3
     per_chip = lambda a: a.sum(axis=1).astype(float)  # noqa: E731
     fp16_macs = counts.macs - counts.skipped_macs - counts.xnor_macs
     core = (
@@ -92,12 +125,12 @@ def price(counts: Counts, hw: Hardware) -> EnergyBreakdown:
         + per_chip(counts.fp16_adds) * table.fp16_add_pj * add_energy_ratio(hw.chip, table)
         + per_chip(counts.fp16_muls) * table.fp16_mul_pj
     )
-    mem = (
-        per_chip(counts.fmm_read_bits) * table.fmm_read_pj_per_bit * fmm_scale
-        + per_chip(counts.fmm_write_bits) * table.fmm_write_pj_per_bit * fmm_scale
-        + per_chip(counts.wbuf_read_bits) * table.wbuf_read_pj_per_bit
-        + per_chip(counts.wbuf_write_bits) * table.wbuf_write_pj_per_bit
-        + per_chip(counts.cache_read_bits) * table.fmm_read_pj_per_bit * cache_scale
+    mem = (  # already at the operating voltage
+        per_chip(counts.fmm_read_bits) * sram.fmm_read_pj_per_bit
+        + per_chip(counts.fmm_write_bits) * sram.fmm_write_pj_per_bit
+        + per_chip(counts.wbuf_read_bits) * sram.wbuf_read_pj_per_bit
+        + per_chip(counts.wbuf_write_bits) * sram.wbuf_write_pj_per_bit
+        + per_chip(counts.cache_read_bits) * sram.cache_read_pj_per_bit
     )
     c2c = (
         counts.c2c_border_bits
@@ -115,7 +148,7 @@ def price(counts: Counts, hw: Hardware) -> EnergyBreakdown:
     addressed_pj = table.offchip_pj_per_bit + bus_pj_per_bit(table, 1)
     per_layer = {
         "core": core * dyn,
-        "onchip_mem": mem * dyn,
+        "onchip_mem": mem * PJ,
         "offchip_io": counts.offchip_weight_bits.astype(float) * weight_pj * PJ,
         "c2c_io": c2c * link_pj_per_bit(table, hw.system.link_technology) * PJ,
         "leakage": counts.layer_cycles.astype(float) * leak_per_cycle,

@@ -34,8 +34,13 @@ class AreaTable(Sourced):
 
     fmpu_mm2: Area = Field(description="one FMPU: FP16 add/subtract unit and accumulator")
     tile_pu_mm2: Area = Field(description="one Tile-PU without its FMPUs: input register, control")
-    sram_mm2_per_mbit: Area = Field(
-        description="SRAM macros (feature-map memory, border buffer, weight cache) per Mbit"
+    sram_mm2_per_mbit: Area | None = Field(
+        default=None,
+        description="without a memory table (energy.memory_table): SRAM macros (feature-map "
+        "memory, border buffer, weight cache) per Mbit",
+    )
+    sram_area_scale: number(gt=0, le=limits.MAX_SRAM_SCALE) = Field(
+        default=1.0, description="factor on the memory table's macro areas (corner spread)"
     )
     wbuf_mm2_per_kbit: Area = Field(description="latch-based weight buffer per kbit")
     control_mm2: Area = Field(description="per chip: controller, DMA, clocking")

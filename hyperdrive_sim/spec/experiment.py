@@ -22,6 +22,7 @@ from hyperdrive_sim.spec.models import (
     Resolution,
     SweepSpec,
     SystemSpec,
+    check_sram_area,
 )
 
 
@@ -63,6 +64,11 @@ class ExperimentSpec(Spec):
         default=None,
         description="a design space to search with `hyperdrive-sim explore` (Pareto front)",
     )
+
+    @model_validator(mode="after")
+    def _sram_area(self) -> ExperimentSpec:
+        check_sram_area(self.energy, self.area)
+        return self
 
     @model_validator(mode="after")
     def _has_axes(self) -> ExperimentSpec:

@@ -162,6 +162,12 @@ class ChipSpec(Sourced):
     border_buffer_bits: MemoryBits = Field(
         description="separate memory for halo pixels; 0 means halos are held in the FMM"
     )
+    fmm_banks_per_tile: integer(gt=0, le=limits.MAX_FMM_BANKS) = Field(
+        default=1, description="feature-map memory banks per Tile-PU (memory-table pricing)"
+    )
+    fmm_word_bits: WordBits = Field(
+        default=16, description="bits per feature-map memory word (memory-table pricing)"
+    )
     weight_buffer_blocks: integer(gt=0, le=limits.MAX_BUFFER_BLOCKS) = Field(
         description="weight blocks the buffer holds (2 = double buffering)"
     )
@@ -346,6 +352,16 @@ class SystemSpec(Sourced):
 DATAPATH_PRIMITIVES = (
     "fp_add_pj_per_bit", "int_add_pj_per_bit", "int_mul_pj_per_bit2", "fp_mul_pj_per_bit",
 )  # fmt: skip
+#: the per-bit SRAM keys of an energy table without a memory table
+PER_BIT_SRAM_KEYS = (
+    "fmm_read_pj_per_bit",
+    "fmm_write_pj_per_bit",
+    "wbuf_read_pj_per_bit",
+    "wbuf_write_pj_per_bit",
+    "sram_leakage_mw_per_mbit",
+    "sram_reference_bits",
+    "sram_energy_exponent",
+)
 
 
 class EnergyTable(Sourced):
@@ -358,10 +374,18 @@ class EnergyTable(Sourced):
     fp16_add_pj: Energy = Field(description="FP16 add or compare (pooling, residual, reduce)")
     xnor_mac_pj: Energy = Field(description="one XNOR-popcount MAC on 1-bit activations")
     fp16_mul_pj: Energy = Field(description="FP16 multiply (scaling factors)")
-    fmm_read_pj_per_bit: Energy
-    fmm_write_pj_per_bit: Energy
-    wbuf_read_pj_per_bit: Energy
-    wbuf_write_pj_per_bit: Energy
+    fmm_read_pj_per_bit: Energy | None = Field(
+        default=None, description="without a memory table: FMM read, per bit"
+    )
+    fmm_write_pj_per_bit: Energy | None = Field(
+        default=None, description="without a memory table: FMM write, per bit"
+    )
+    wbuf_read_pj_per_bit: Energy | None = Field(
+        default=None, description="without a memory table: weight-buffer read, per bit"
+    )
+    wbuf_write_pj_per_bit: Energy | None = Field(
+        default=None, description="without a memory table: weight-buffer write, per bit"
+    )
     offchip_pj_per_bit: Energy = Field(
         description="off-chip memory per bit read or written: DRAM access and its interface "
         "up to its pins; the board wires and the chips' pads it drives are priced per drop"
@@ -397,14 +421,19 @@ class EnergyTable(Sourced):
     logic_leakage_mw_per_chip: Leakage = Field(
         description="leakage of a chip's logic (datapath, control, pads), SRAM excluded"
     )
-    sram_leakage_mw_per_mbit: Leakage = Field(
-        description="leakage of every SRAM bit on a chip (FMM, border buffer, weight cache)"
+    sram_leakage_mw_per_mbit: Leakage | None = Field(
+        default=None,
+        description="without a memory table: leakage of every SRAM bit on a chip (FMM, "
+        "border buffer, weight cache)",
     )
-    sram_reference_bits: integer(gt=0, le=limits.MAX_MEMORY_BITS) = Field(
-        description="SRAM capacity at which the fmm_*_pj_per_bit values hold"
+    sram_reference_bits: integer(gt=0, le=limits.MAX_MEMORY_BITS) | None = Field(
+        default=None,
+        description="without a memory table: SRAM capacity at which the fmm_*_pj_per_bit hold",
     )
-    sram_energy_exponent: number(ge=0, le=limits.MAX_SRAM_EXPONENT) = Field(
-        description="SRAM access energy per bit scales with (capacity / reference) ** this"
+    sram_energy_exponent: number(ge=0, le=limits.MAX_SRAM_EXPONENT) | None = Field(
+        default=None,
+        description="without a memory table: SRAM energy per bit scales with "
+        "(capacity / reference) ** this",
     )
     dynamic_voltage_exponent: Exponent = Field(
         description="core and on-chip memory energy scale with (V / V_ref) ** this"
@@ -412,6 +441,49 @@ class EnergyTable(Sourced):
     leakage_voltage_exponent: Exponent = Field(
         description="leakage power scales with (V / V_ref) ** this"
     )
+
+    # SRAM costs: from a memory table (CACTI), or with memory_table null from the per-bit
+    # keys above (the rule before memory tables)
+    memory_table: str | None = Field(
+        default=None,
+        description="SRAM costs from this memory table: a bundled name (configs/memory/) or a "
+        ".yaml path written by `hyperdrive-sim memory-table`; null: the per-bit SRAM keys",
+    )
+    memory_corner: str | None = Field(
+        default=None, description="the memory table's cell corner in use (e.g. itrs-lstp)"
+    )
+    sram_dynamic_scale: number(gt=0, le=limits.MAX_SRAM_SCALE) = Field(
+        default=1.0, description="factor on the memory table's dynamic energies (corner spread)"
+    )
+    sram_leakage_scale: number(gt=0, le=limits.MAX_SRAM_SCALE) = Field(
+        default=1.0, description="factor on the memory table's leakage powers (corner spread)"
+    )
+
+    @model_validator(mode="after")
+    def _memory_costs(self) -> EnergyTable:
+        per_bit = [k for k in PER_BIT_SRAM_KEYS if getattr(self, k) is not None]
+        if self.memory_table is None:
+            missing = [k for k in PER_BIT_SRAM_KEYS if getattr(self, k) is None]
+            if missing:
+                raise ValueError(
+                    f"give memory_table (SRAM costs from CACTI, e.g. cacti_22nm) or every "
+                    f"per-bit SRAM key; missing: {', '.join(missing)}"
+                )
+            return self  # memory_corner and the sram_*_scale keys apply to a memory table
+        if per_bit:
+            raise ValueError(
+                f"{per_bit[0]} is priced by memory_table {self.memory_table!r}; remove it, or "
+                "set memory_table: null to price SRAMs per bit"
+            )
+        from hyperdrive_sim.spec.memory import load_memory_table
+
+        table = load_memory_table(self.memory_table)  # a ValueError names the file
+        if self.memory_corner not in table.corners:
+            raise ValueError(
+                f"memory_corner {self.memory_corner!r} is not a corner of memory table "
+                f"{self.memory_table!r}; expected one of {', '.join(table.corners)}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _some_energy(self) -> EnergyTable:
@@ -421,7 +493,7 @@ class EnergyTable(Sourced):
             if k.endswith(("_pj", "_pj_per_bit")) and k not in DATAPATH_PRIMITIVES
         ]
         wires = self.io_activity * (self.pad_capacitance_pf + self.trace_capacitance_pf)
-        if all(not getattr(self, k) for k in actions) and wires == 0:
+        if self.memory_table is None and all(not getattr(self, k) for k in actions) and not wires:
             raise ValueError(
                 "every per-action energy is 0; at least one must be positive, since an "
                 "efficiency in TOp/s/W is undefined at zero energy"
@@ -626,6 +698,21 @@ class SweepSpec(Spec):
         return math.prod(self._sizes()) * (alternatives or 1)
 
 
+def check_sram_area(energy: EnergyTable, area: AreaTable) -> None:
+    """The SRAM area comes from exactly one place: the energy table's memory table, or the
+    area table's sram_mm2_per_mbit."""
+    if energy.memory_table is None and area.sram_mm2_per_mbit is None:
+        raise ValueError(
+            "area.sram_mm2_per_mbit is required when energy.memory_table is null (the SRAM "
+            "area comes from one of them)"
+        )
+    if energy.memory_table is not None and area.sram_mm2_per_mbit is not None:
+        raise ValueError(
+            f"area.sram_mm2_per_mbit: the SRAM area comes from energy.memory_table "
+            f"{energy.memory_table!r}; remove one of them"
+        )
+
+
 class PointSpec(Spec):
     """One fully resolved point of an experiment; its JSON is hashed for the cache."""
 
@@ -638,6 +725,11 @@ class PointSpec(Spec):
     energy: EnergyTable
     area: AreaTable
     labels: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _sram_area(self) -> PointSpec:
+        check_sram_area(self.energy, self.area)
+        return self
 
 
 #: sections an experiment may omit: they default to these bundled presets (configs/...)

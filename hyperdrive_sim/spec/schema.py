@@ -131,10 +131,11 @@ def spec_schema(model: type[BaseModel], *, includes: bool = True) -> dict[str, A
 
 def all_schemas() -> dict[str, dict[str, Any]]:
     """Every YAML format by name: experiment, chip, system, energy, area, accelerator,
-    claims, network (written as ``<name>.schema.json``)."""
+    claims, network, memory (written as ``<name>.schema.json``)."""
     from hyperdrive_sim.spec.accelerator import AcceleratorSpec
     from hyperdrive_sim.spec.area import AreaTable
     from hyperdrive_sim.spec.experiment import ExperimentSpec
+    from hyperdrive_sim.spec.memory import MemoryTable
     from hyperdrive_sim.spec.models import ChipSpec, EnergyTable, SystemSpec
     from hyperdrive_sim.validation import ClaimFile
     from hyperdrive_sim.workload.yaml_network import NetworkSpec
@@ -148,4 +149,5 @@ def all_schemas() -> dict[str, dict[str, Any]]:
         "accelerator": spec_schema(AcceleratorSpec),
         "claims": spec_schema(ClaimFile),
         "network": spec_schema(NetworkSpec, includes=False),
+        "memory": spec_schema(MemoryTable, includes=False),
     }

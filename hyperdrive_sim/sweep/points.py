@@ -23,6 +23,7 @@ from hyperdrive_sim.errors import SpecError
 from hyperdrive_sim.readfile import digest_input
 from hyperdrive_sim.spec.experiment import ExperimentSpec
 from hyperdrive_sim.spec.loader import describe_error, format_key
+from hyperdrive_sim.spec.memory import table_digest
 from hyperdrive_sim.spec.models import SWEEP_SECTIONS, Mesh, PointSpec
 from hyperdrive_sim.workload.network import Network
 
@@ -145,7 +146,8 @@ def expand(spec: ExperimentSpec, file: str | None = None) -> tuple[list[str], li
 
 def point_hash(point: PointSpec, network: Network) -> str:
     """Identity of a point's result: resolved spec, network structure, simulator version, and
-    the content of a kernel-reuse weights file (editing the file changes the result)."""
+    the content of a kernel-reuse weights file and of the memory table (editing either
+    changes the result)."""
     weights = point.chip.pruning_weights if uses_weights(point.chip) else None
     payload = json.dumps(
         {
@@ -153,6 +155,7 @@ def point_hash(point: PointSpec, network: Network) -> str:
             "point": point.model_dump(mode="json", exclude={"labels"}),
             "network": repr(network),
             "weights": _file_digest(weights),
+            "memory": table_digest(point.energy.memory_table),
         },
         sort_keys=True,
     )

@@ -31,12 +31,14 @@ SUFFIXES: tuple[tuple[str, str], ...] = (
     ("_voltage_v", "V"),
     ("_v", "V"),
     ("_seed", "seed"),
+    ("_scale", "factor"),
 )
 #: keys whose name has no unit suffix -> unit
 NAMED: dict[str, str] = {
     "tile_rows": "Tile-PUs",
     "tile_cols": "Tile-PUs",
     "fmpus_per_tile": "FMPUs",
+    "fmm_banks_per_tile": "banks per Tile-PU",
     "pipeline_stages": "stages",
     "frames": "frames",
     "batch": "frames per batch",
