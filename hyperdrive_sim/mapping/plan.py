@@ -565,6 +565,15 @@ def build_plan(net: ShapedNetwork, hw: Hardware) -> Plan:
         from hyperdrive_sim.mapping.pipeline import pipeline_plan
 
         return pipeline_plan(net, hw)
+    if hw.system.fusion == "depth_first":
+        from hyperdrive_sim.mapping.depth_first import depth_first_plan
+
+        return depth_first_plan(net, hw)
+    return tiled_plan(net, hw)
+
+
+def tiled_plan(net: ShapedNetwork, hw: Hardware) -> Plan:
+    """Every layer over the whole mesh, one layer at a time (``build_plan``'s tiled case)."""
     mesh, chip, chips = hw.mesh, hw.chip, hw.chips
     geo = geometry(net, hw)
     if not geo.layers and geo.problems:

@@ -1,0 +1,285 @@
+"""The depth-first planner: the network's first layers run band by band (``system.fusion:
+depth_first``), the rest layer by layer.
+
+Each fused layer becomes one phase group per band (a LayerPlan named ``"<layer> band
+k/B"``) with the rows, halo, FMM need and weight blocks of that band (mapping/bands.py), so
+both evaluators time and count depth-first execution with their ordinary machinery: a
+band's layer waits for its own band of the producer on its neighbours, its halo crosses the
+links as any halo does, and its weight blocks are streamed as any blocks are. When the
+fused stack's weights fit the weight buffer (``weight_buffer_blocks`` blocks of the
+network's largest block) the first band streams them and later bands reuse them;
+otherwise every band streams them again.
+
+With ``fused_layers`` or ``band_rows`` 0 the planner chooses: among the stacks that end
+where one map alone is live and after which the rest fits the FMM layer by layer, and the
+band heights that fit, the plan with the least estimated energy per frame
+(``estimate_energy_pj``); the layer-by-layer plan competes when it fits.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from hyperdrive_sim.mapping.bands import Bands, band_geometry, stack_cuts, stack_problem
+from hyperdrive_sim.mapping.costs import NO_PRUNING, Precision, largest_block_bits, layer_work
+from hyperdrive_sim.mapping.plan import (
+    Geometry,
+    LayerPlan,
+    Plan,
+    _fused_pairs,
+    _phase_channels,
+    _pruning,
+    _with_weight_cache,
+    capacity_problems,
+    geometry,
+    tiled_plan,
+)
+from hyperdrive_sim.mapping.routes import halo_hops
+from hyperdrive_sim.mapping.tiling import split
+from hyperdrive_sim.spec.hardware import Hardware
+from hyperdrive_sim.workload.layers import INPUT
+from hyperdrive_sim.workload.network import ShapedNetwork
+
+#: fitting band heights the planner prices per stack (the tallest that fit: shorter bands
+#: only add weight re-streaming, halo latency and idle Tile-PU rows)
+BAND_CHOICES = 3
+#: stacks the planner tries beyond the shortest after which the rest fits
+STACK_CHOICES = 3
+
+
+def band_name(name: str, band: int, bands: int) -> str:
+    """The plan's name of fused layer ``name`` in band ``band`` (0-based) of ``bands``."""
+    return f"{name} band {band + 1}/{bands}"
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A fused stack and band height, with why it does not fit (empty: it fits)."""
+
+    fused: int
+    band_rows: int
+    fmm_peak_bits: int
+    problems: tuple[str, ...]
+
+
+def stack_weights_resident(net: ShapedNetwork, hw: Hardware, fused: int) -> bool:
+    """True when the fused stack's weights fit the weight buffer together."""
+    chip = hw.chip
+    capacity = chip.weight_buffer_blocks * largest_block_bits(net.infos, chip)
+    return sum(i.weights for i in net.infos[:fused]) * chip.weight_bits <= capacity
+
+
+def _bands(net: ShapedNetwork, hw: Hardware, geo: Geometry, fused: int, rows: int) -> Bands:
+    return band_geometry(
+        net, hw.mesh, fused, rows, hw.system.band_overlap == "recompute", geo.bits,
+        geo.image_in_bits, hw.chip.border_buffer_bits == 0,
+    )  # fmt: skip
+
+
+def _memory_problems(bands: Bands, geo: Geometry, hw: Hardware) -> list[str]:
+    """Overflows of the bands and of the layers after the stack (layer by layer)."""
+    chip = hw.chip
+    out = []
+    peak = int(bands.fmm_bits.max())
+    if peak > chip.fmm_bits:
+        b, c = np.unravel_index(int(np.argmax(bands.fmm_bits)), bands.fmm_bits.shape)
+        excess = peak - chip.fmm_bits
+        out.append(
+            f"needs {peak:,} bits of feature-map memory (FMM) in band {b + 1} of "
+            f"{bands.count} of the fused stack ({bands.fused} layers, {bands.band_rows} rows "
+            f"per band) on chip ({c // hw.mesh.cols},{c % hw.mesh.cols}), the chip has "
+            f"{chip.fmm_bits:,} (over by {excess:,} bits, {100 * excess / chip.fmm_bits:.1f}%)"
+        )
+    if chip.border_buffer_bits and int(bands.halo_bits.max()) > chip.border_buffer_bits:
+        out.append(
+            f"needs {int(bands.halo_bits.max()):,} bits of border buffer in a band of the "
+            f"fused stack, the chip has {chip.border_buffer_bits:,}"
+        )
+    rest = replace(geo, layers=geo.layers[bands.fused :])
+    return out + capacity_problems(rest, hw)
+
+
+def _first_fit(net, hw, geo, fused: int, wanted_rows: int, limit: int) -> list[Choice]:
+    """Band heights for ``fused`` layers, tallest first: ``wanted_rows`` alone, or every
+    height giving a distinct band count until ``limit`` fit (with the last that did not)."""
+    height = int(np.diff(split(net.infos[fused - 1].out_shape.height, hw.mesh.rows)).max())
+    if wanted_rows:
+        heights = [wanted_rows]
+    else:
+        heights = sorted({math.ceil(height / b) for b in range(1, height + 1)}, reverse=True)
+    out: list[Choice] = []
+    fitting = 0
+    for rows in heights:
+        bands = _bands(net, hw, geo, fused, min(rows, height))
+        problems = (*bands.problems, *_memory_problems(bands, geo, hw))
+        out.append(Choice(fused, min(rows, height), int(bands.fmm_bits.max()), problems))
+        fitting += not problems
+        if fitting >= limit:
+            break
+    return out
+
+
+def choices(net: ShapedNetwork, hw: Hardware, geo: Geometry | None = None) -> list[Choice]:
+    """The stacks and band heights the planner considers (memory side only), in order."""
+    system = hw.system
+    geo = geometry(net, hw) if geo is None else geo
+    if system.fused_layers:
+        problem = stack_problem(net, system.fused_layers)
+        if problem is not None:
+            return [Choice(system.fused_layers, system.band_rows, 0, (f"fused_layers: {problem}",))]
+        stacks = [system.fused_layers]
+    else:
+        pairs = _fused_pairs(net) if hw.chip.fuse_pooling else {}
+        names = [i.layer.name for i in net.infos]
+        cuts = [k for k in stack_cuts(net) if names[k - 1] not in pairs]
+        fits_after = [k for k in cuts if not capacity_problems(
+            replace(geo, layers=geo.layers[k:]), hw)]  # fmt: skip
+        stacks = fits_after[:STACK_CHOICES] or cuts[-1:]
+    if not stacks:
+        return [Choice(0, 0, 0, (f"{net.name} has no layers that can run depth first",))]
+    out = []
+    for fused in stacks:
+        out += _first_fit(net, hw, geo, fused, system.band_rows, BAND_CHOICES)
+    return out
+
+
+def depth_first_plan(net: ShapedNetwork, hw: Hardware) -> Plan:
+    """The depth-first plan of ``net`` on ``hw`` (the planner's choice where asked)."""
+    geo = geometry(net, hw, switch=None)
+    if not geo.layers and geo.problems:
+        empty = np.zeros(hw.chips, dtype=np.int64)
+        return Plan(net, hw, (), empty, empty, geo.problems)
+    found = choices(net, hw, geo)
+    fitting = [c for c in found if not c.problems]
+    if not fitting:
+        worst = min(found, key=lambda c: (c.fmm_peak_bits == 0, c.fmm_peak_bits))
+        if worst.fmm_peak_bits == 0:  # no stack at all: the problem says why
+            empty = np.zeros(hw.chips, dtype=np.int64)
+            return Plan(net, hw, (), empty, empty, worst.problems)
+        return stack_plan(net, hw, worst.fused, worst.band_rows, geo)
+    plans = [stack_plan(net, hw, c.fused, c.band_rows, geo) for c in fitting]
+    explicit = hw.system.fused_layers and hw.system.band_rows
+    if not explicit:
+        flat = tiled_plan(net, hw)
+        if flat.fits:
+            plans.append(flat)
+    return min(plans, key=estimate_energy_pj)
+
+
+def stack_plan(
+    net: ShapedNetwork, hw: Hardware, fused: int, band_rows: int, geo: Geometry | None = None
+) -> Plan:
+    """The plan with the first ``fused`` layers run in bands of ``band_rows`` rows."""
+    chip = hw.chip
+    geo = geometry(net, hw, switch=None) if geo is None else geo
+    problem = stack_problem(net, fused)
+    flat = tiled_plan(net, hw)
+    if problem is not None:
+        return replace(flat, problems=(f"fused_layers: {problem}", *flat.problems))
+    bands = _bands(net, hw, geo, fused, band_rows)
+    count = bands.count
+    resident = stack_weights_resident(net, hw, fused)
+    savings = _pruning(net, chip)
+    inside = {i.layer.name for i in net.infos[:fused]}
+    layers: list[LayerPlan] = []
+    for band in bands.layers:
+        for bl in band:
+            layers.append(
+                _band_plan(bl, hw, geo, inside, count, resident, savings, bands.fmm_bits[bl.band])
+            )
+    last = net.infos[fused - 1].layer.name
+    renamed = band_name(last, count - 1, count)
+    for lp in flat.layers[fused:]:
+        layer = lp.info.layer
+        if last in layer.inputs:
+            inputs = tuple(renamed if ref == last else ref for ref in layer.inputs)
+            lp = replace(lp, info=replace(lp.info, layer=replace(layer, inputs=inputs)))
+        layers.append(lp)
+    if chip.weight_cache_bits:
+        layers = _with_weight_cache(layers, chip)
+    problems = (*bands.problems, *_memory_problems(bands, geo, hw), *geo.problems)
+    return Plan(net, hw, tuple(layers), geo.image_in_bits, geo.result_out_bits, problems)
+
+
+def _band_plan(bl, hw: Hardware, geo: Geometry, inside, count, resident, savings, fmm) -> LayerPlan:
+    """One fused layer in one band as a LayerPlan (its inputs renamed to the same band)."""
+    chip, info, layer = hw.chip, bl.info, bl.info.layer
+    src = layer.inputs[0]
+    precision = Precision(geo.bits[src], geo.bits[layer.name])
+    zeros = np.zeros(hw.chips, dtype=np.int64)
+    work = layer_work(
+        info, chip, bl.out_h, bl.out_w, zeros, False, precision,
+        savings.get(layer.name, NO_PRUNING),
+    )  # fmt: skip
+    if resident and bl.band > 0:  # the stack's weights stay in the weight buffer
+        work = replace(work, blocks=work.blocks[:0], wbuf_write_bits=zeros)
+    per_pixel = info.macs // info.out_shape.pixels
+    macs = int((bl.new_rows * bl.out_w).sum()) * per_pixel
+    name = band_name(layer.name, bl.band, count)
+    inputs = tuple(band_name(r, bl.band, count) if r in inside else r for r in layer.inputs)
+    band_info = replace(info, layer=replace(layer, name=name, inputs=inputs), macs=macs)
+    from_image = src == INPUT
+    halo_bits = bl.halo_pixels * (info.in_shapes[0].channels * geo.bits[src])
+    halo_bits = halo_bits if layer.arity == 1 else np.zeros_like(halo_bits)
+    phases = max(1, len(work.blocks))
+    phase_cycles = -(-work.cycles // phases)
+    waits = halo_bits.any(axis=1) & (not from_image)
+    held = bl.held_halo_pixels.sum(axis=1) * info.in_shapes[0].channels * geo.bits[src]
+    return LayerPlan(
+        band_info,
+        "tiled",
+        work,
+        halo_bits,
+        from_image,
+        phases,
+        phase_cycles,
+        np.where(waits, phase_cycles, 0),  # a band's first phase waits for its whole halo
+        fmm,
+        held if layer.arity == 1 else zeros,
+        np.zeros(len(work.blocks), dtype=bool),
+        _phase_channels(info, chip) if phases > 1 else None,
+    )
+
+
+def estimate_energy_pj(plan: Plan) -> float:
+    """The planner's estimate of a frame's energy in pJ (not the priced result): every
+    action of the plan at the energy table's reference energies, each halo bit per hop,
+    every streamed weight bit, and the leakage of every chip over the sum of the layers'
+    slowest chip or weight stream."""
+    hw = plan.hw
+    t = hw.energy
+    hops = halo_hops(hw.system.corner_routing)
+    off_bpc = hw.offchip_bits_per_cycle
+    fmm_scale = (hw.chip.fmm_bits / t.sram_reference_bits) ** t.sram_energy_exponent
+    ratio = (hw.voltage_v / t.reference_voltage_v) ** t.dynamic_voltage_exponent
+    dynamic = offchip = c2c = 0.0
+    cycles = 0
+    for lp in plan.layers:
+        w = lp.work
+        fp16 = int((w.macs - w.skipped_macs - w.xnor_macs).sum())
+        dynamic += (
+            fp16 * t.binary_mac_pj
+            + int(w.xnor_macs.sum()) * t.xnor_mac_pj
+            + int(w.fp16_adds.sum()) * t.fp16_add_pj
+            + int(w.fp16_muls.sum()) * t.fp16_mul_pj
+            + int(w.fmm_read_bits.sum()) * t.fmm_read_pj_per_bit * fmm_scale
+            + int(w.fmm_write_bits.sum()) * t.fmm_write_pj_per_bit * fmm_scale
+            + int(w.wbuf_read_bits.sum()) * t.wbuf_read_pj_per_bit
+            + int(w.wbuf_write_bits.sum()) * t.wbuf_write_pj_per_bit
+        )
+        streamed = int(w.blocks[~lp.cached_blocks].sum())
+        offchip += streamed * t.offchip_pj_per_bit
+        if not lp.halo_offchip:
+            c2c += int((lp.halo_bits * hops).sum()) * t.c2c_pj_per_bit
+        cycles += max(int(w.cycles.max(initial=0)), math.ceil(streamed / off_bpc))
+    leak_mw = (
+        t.logic_leakage_mw_per_chip
+        + (hw.chip.fmm_bits + hw.chip.border_buffer_bits + hw.chip.weight_cache_bits)
+        / 1e6
+        * t.sram_leakage_mw_per_mbit
+    )
+    leak_pj = leak_mw * 1e-3 * hw.chips * cycles / hw.frequency_hz * 1e12
+    return dynamic * ratio + offchip + c2c + leak_pj
