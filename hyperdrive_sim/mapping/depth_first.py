@@ -72,7 +72,8 @@ def stack_weights_resident(net: ShapedNetwork, hw: Hardware, fused: int) -> bool
     return sum(i.weights for i in net.infos[:fused]) * chip.weight_bits <= capacity
 
 
-def _bands(net: ShapedNetwork, hw: Hardware, geo: Geometry, fused: int, rows: int) -> Bands:
+def stack_bands(net: ShapedNetwork, hw: Hardware, geo: Geometry, fused: int, rows: int) -> Bands:
+    """The band geometry of a stack of ``fused`` layers in bands of ``rows`` rows on ``hw``."""
     return band_geometry(
         net, hw.mesh, fused, rows, hw.system.band_overlap == "recompute", geo.bits,
         geo.image_in_bits, hw.chip.border_buffer_bits == 0,
@@ -103,27 +104,63 @@ def _memory_problems(bands: Bands, geo: Geometry, hw: Hardware) -> list[str]:
 
 
 def _first_fit(net, hw, geo, fused: int, wanted_rows: int, limit: int) -> list[Choice]:
-    """Band heights for ``fused`` layers, tallest first: ``wanted_rows`` alone, or every
-    height giving a distinct band count until ``limit`` fit (with the last that did not)."""
+    """Band heights for ``fused`` layers: ``wanted_rows`` alone, or the ``limit`` tallest
+    that fit among the heights giving distinct band counts (the FMM need shrinks with the
+    band height, so the tallest that fits is found by bisection after the shortest); a
+    stack whose image tile and output alone overflow the FMM is rejected before any band
+    is laid out. When none fits, the one choice that says why."""
     height = int(np.diff(split(net.infos[fused - 1].out_shape.height, hw.mesh.rows)).max())
+    memo: dict[int, Choice] = {}
+
+    def choice(rows: int) -> Choice:
+        if rows not in memo:
+            bands = stack_bands(net, hw, geo, fused, rows)
+            problems = (*bands.problems, *_memory_problems(bands, geo, hw))
+            peak = max(int(bands.fmm_bits.max()), rest_peak_bits(geo, fused))
+            memo[rows] = Choice(fused, rows, peak, problems)
+        return memo[rows]
+
     if wanted_rows:
-        heights = [wanted_rows]
-    else:
-        heights = sorted({math.ceil(height / b) for b in range(1, height + 1)}, reverse=True)
-    out: list[Choice] = []
-    fitting = 0
-    for rows in heights:
-        bands = _bands(net, hw, geo, fused, min(rows, height))
-        problems = (*bands.problems, *_memory_problems(bands, geo, hw))
-        out.append(Choice(fused, min(rows, height), int(bands.fmm_bits.max()), problems))
-        fitting += not problems
-        if fitting >= limit:
-            break
-    return out
+        return [choice(min(wanted_rows, height))]
+    floor = _held_whole(net, hw, geo, fused)
+    if int(floor.max()) > hw.chip.fmm_bits:
+        chip = int(np.argmax(floor))
+        last = net.infos[fused - 1].layer.name
+        return [Choice(fused, 1, int(floor.max()), (
+            f"needs at least {int(floor.max()):,} bits of feature-map memory (FMM) on chip "
+            f"({chip // hw.mesh.cols},{chip % hw.mesh.cols}) for the image tile and the output "
+            f"of the fused stack ({fused} layers, up to {last!r}), both held whole, whatever "
+            f"the band height; the chip has {hw.chip.fmm_bits:,}",
+        ))]  # fmt: skip
+    heights = sorted({math.ceil(height / b) for b in range(1, height + 1)}, reverse=True)
+    if choice(heights[-1]).problems:
+        return [choice(heights[-1])]
+    lo, hi = 0, len(heights) - 1  # heights[hi] fits
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if choice(heights[mid]).problems:
+            lo = mid + 1
+        else:
+            hi = mid
+    picked = [choice(rows) for rows in heights[hi : hi + limit]]
+    return [c for c in picked if not c.problems] or picked[:1]
 
 
-def choices(net: ShapedNetwork, hw: Hardware, geo: Geometry | None = None) -> list[Choice]:
-    """The stacks and band heights the planner considers (memory side only), in order."""
+def _held_whole(net: ShapedNetwork, hw: Hardware, geo: Geometry, fused: int) -> np.ndarray:
+    """Per chip: bits every band plan holds at its last band, the image tile with its halo
+    and the stack's whole output share."""
+    out = net.infos[fused - 1]
+    rows = np.diff(split(out.out_shape.height, hw.mesh.rows))
+    cols = np.diff(split(out.out_shape.width, hw.mesh.cols))
+    tile = np.outer(rows, cols).ravel() * out.out_shape.channels * geo.bits[out.layer.name]
+    return geo.image_in_bits + tile
+
+
+def choices(
+    net: ShapedNetwork, hw: Hardware, geo: Geometry | None = None, limit: int = BAND_CHOICES
+) -> list[Choice]:
+    """The stacks and band heights the planner considers (memory side only), in order:
+    per stack, band heights from the tallest down until ``limit`` fit."""
     system = hw.system
     geo = geometry(net, hw) if geo is None else geo
     if system.fused_layers:
@@ -142,8 +179,33 @@ def choices(net: ShapedNetwork, hw: Hardware, geo: Geometry | None = None) -> li
         return [Choice(0, 0, 0, (f"{net.name} has no layers that can run depth first",))]
     out = []
     for fused in stacks:
-        out += _first_fit(net, hw, geo, fused, system.band_rows, BAND_CHOICES)
+        out += _first_fit(net, hw, geo, fused, system.band_rows, limit)
+        if limit == 1 and not out[-1].problems:
+            break
     return out
+
+
+def memory_choice(net: ShapedNetwork, hw: Hardware, geo: Geometry | None = None) -> Choice:
+    """The first stack and band height that fit the memories (memory side only, as
+    ``fit`` asks), or when none does, the one needing the least FMM. Its problems include
+    the geometry's (a map smaller than the mesh, a halo from beyond a neighbour)."""
+    geo = geometry(net, hw, switch=None) if geo is None else geo
+    if not geo.layers:
+        return Choice(0, 0, 0, geo.problems)
+    found = choices(net, hw, geo, limit=1)
+    fitting = [c for c in found if not c.problems]
+    best = fitting[0] if fitting else min(found, key=_least_memory)
+    return replace(best, problems=(*best.problems, *geo.problems))
+
+
+def _least_memory(choice: Choice) -> tuple[bool, int]:
+    """Sort key: a stack that could be built at all, then the smallest FMM peak."""
+    return choice.fmm_peak_bits == 0, choice.fmm_peak_bits
+
+
+def rest_peak_bits(geo: Geometry, fused: int) -> int:
+    """The largest FMM need of the layers after a stack of ``fused`` layers."""
+    return max((int(g.fmm_need_bits.max()) for g in geo.layers[fused:]), default=0)
 
 
 def depth_first_plan(net: ShapedNetwork, hw: Hardware) -> Plan:
@@ -155,7 +217,7 @@ def depth_first_plan(net: ShapedNetwork, hw: Hardware) -> Plan:
     found = choices(net, hw, geo)
     fitting = [c for c in found if not c.problems]
     if not fitting:
-        worst = min(found, key=lambda c: (c.fmm_peak_bits == 0, c.fmm_peak_bits))
+        worst = min(found, key=_least_memory)
         if worst.fmm_peak_bits == 0:  # no stack at all: the problem says why
             empty = np.zeros(hw.chips, dtype=np.int64)
             return Plan(net, hw, (), empty, empty, worst.problems)
@@ -179,7 +241,7 @@ def stack_plan(
     flat = tiled_plan(net, hw)
     if problem is not None:
         return replace(flat, problems=(f"fused_layers: {problem}", *flat.problems))
-    bands = _bands(net, hw, geo, fused, band_rows)
+    bands = stack_bands(net, hw, geo, fused, band_rows)
     count = bands.count
     resident = stack_weights_resident(net, hw, fused)
     savings = _pruning(net, chip)
