@@ -226,3 +226,34 @@ def test_planner_picks_a_stack_that_fits() -> None:
 def test_invalid_combinations_are_rejected(over, words) -> None:
     with pytest.raises(ValidationError, match=words):
         SystemSpec.model_validate(_preset("systems/hyperdrive_mesh.yaml") | over)
+
+
+def test_fit_answers_with_fewer_chips_depth_first() -> None:
+    # FMM of 2200 bits. Layer by layer, 2 chips (1x2 or 2x1, 8 x 4 pixels each) need 2304
+    # at b (test above), 3 chips (1x3: 3, 3, 2 columns) need at most 768 + 768 + 512 = 2048
+    # on the middle chip (a and b on 24 px, 16 halo px): fewest 3. Depth first on 1x2 the
+    # peak is 2144 (bands of 2 rows, above): fewest 2. One chip holds the 1024-bit image and
+    # all of b (2048) at its last band: no.
+    from hyperdrive_sim.mapping.fit import fewest_chips
+
+    net = tiny().network
+    chip = _preset("chips/hyperdrive.yaml") | {
+        "tile_rows": 1, "tile_cols": 1, "fmpus_per_tile": 2, "fmm_bits": 2200,
+    }  # fmt: skip
+    system = _preset("systems/hyperdrive_mesh.yaml") | {"frames": 1}
+    flat = fewest_chips(net, (8, 8), chip, system)
+    deep = fewest_chips(net, (8, 8), chip, system | {"fusion": "depth_first"})
+    assert {m.chips for m in flat} == {3} and {m.chips for m in deep} == {2}
+
+
+def test_fit_fusion_option_is_validated(tmp_path, capsys) -> None:
+    from hyperdrive_sim.cli import main
+
+    system = tmp_path / "system.yaml"
+    system.write_text(
+        yaml.safe_dump(_preset("systems/hyperdrive_mesh.yaml") | {"partitioning": "channel"})
+    )
+    args = ["fit", "resnet18", "--input", "224x224", "--system", str(system)]
+    assert main([*args, "--fusion", "depth_first"]) == 2
+    err = capsys.readouterr().err
+    assert "--fusion" in err and "partitioning" in err

@@ -128,8 +128,12 @@ def _size(a: Interval) -> int:
 
 
 def _window(layer: Layer, rows: Interval, in_size: int, out_size: int) -> Interval:
+    """Input rows of output rows ``rows`` (``layer.input_rows`` in plain integers)."""
     if rows[1] <= rows[0]:
         return (0, 0)
+    if layer.kind in ("conv", "pool"):  # _window of workload/layers.py, without numpy
+        k, s, d, p = layer.kernel[0], layer.stride[0], layer.dilation[0], layer.padding[0]
+        return max(0, rows[0] * s - p), min(in_size, (rows[1] - 1) * s - p + (k - 1) * d + 1)
     lo, hi = layer.input_rows(rows[0], rows[1], in_size, out_size)
     return int(lo), int(hi)
 
@@ -205,8 +209,10 @@ def band_geometry(
     n_rows = mesh.rows
     down = [r % 2 == 0 for r in range(n_rows)]
 
+    owns = {t: [(int(b[r]), int(b[r + 1])) for r in range(len(b) - 1)] for t, b in rows_b.items()}
+
     def own(t: str, r: int) -> Interval:
-        return int(rows_b[t][r]), int(rows_b[t][r + 1])
+        return owns[t][r]
 
     covers = {
         t: [_Cover(own(t, r)[0] if down[r] else own(t, r)[1], down[r], True) for r in range(n_rows)]
@@ -279,18 +285,19 @@ def band_geometry(
             held_halo = np.zeros_like(halo)
             if col_parts[k] is not None:
                 src = layer.inputs[0]
-                before, inside, after = col_parts[k]
+                parts_c = dict(zip((-1, 0, 1), col_parts[k], strict=True))
+                fresh_r, need_r = [], []  # rows above, inside, below the own rows, per row
                 for r in range(n_rows):
                     need = _window(layer, computed[t][r], shapes[src].height, shapes[t].height)
                     fresh, _, _ = in_covers[k][r].take(need, recompute)
-                    chips_r = slice(r * mesh.cols, (r + 1) * mesh.cols)
-                    for target, rows in ((halo, fresh), (held_halo, need)):
-                        parts_r = _row_parts(rows, own(src, r))
-                        parts_c = {-1: before, 0: inside, 1: after}
-                        for d, (dr, dc) in enumerate(DIRECTIONS):
-                            target[chips_r, d] = parts_r[dr] * parts_c[dc]
+                    fresh_r.append(_row_parts(fresh, own(src, r)))
+                    need_r.append(_row_parts(need, own(src, r)))
                     if src != INPUT:
                         problems += _too_far(layer.name, need, r, rows_b[src], mesh, b)
+                for target, parts in ((halo, fresh_r), (held_halo, need_r)):
+                    rows_of = {dr: np.array([p[dr] for p in parts]) for dr in (-1, 0, 1)}
+                    for d, (dr, dc) in enumerate(DIRECTIONS):
+                        target[:, d] = np.outer(rows_of[dr], parts_c[dc]).ravel()
             band_layers.append(
                 BandLayer(
                     info, b, np.repeat([_size(i) for i in computed[t]], mesh.cols),
@@ -316,6 +323,8 @@ def band_geometry(
 
 class _ColWindow:
     """A layer seen along its columns (``input_cols`` as ``input_rows``)."""
+
+    kind = "columns"
 
     def __init__(self, layer: Layer) -> None:
         self.layer = layer
