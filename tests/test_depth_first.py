@@ -257,3 +257,47 @@ def test_fit_fusion_option_is_validated(tmp_path, capsys) -> None:
     assert main([*args, "--fusion", "depth_first"]) == 2
     err = capsys.readouterr().err
     assert "--fusion" in err and "partitioning" in err
+
+
+TINY_YAML = """
+name: tiny_df
+input_channels: 1
+layers:
+  - {name: a, type: conv, out: 2, kernel: 3}
+  - {name: b, type: conv, out: 2, kernel: 3}
+  - {name: c, type: conv, out: 2, kernel: 1}
+"""
+
+
+def test_explore_takes_fusion_as_an_axis(tmp_path) -> None:
+    # 1x2 chips of 1x1 Tile-PU and 2 FMPUs, FMMs of 2200 and 4000 bits: layer by layer needs
+    # 2304 (fits only 4000); depth first fits both (bands of 2 rows need 2144, above), and
+    # at 2200 bits it runs bands, so its rows differ from the 4000-bit point's
+    from hyperdrive_sim.explore.run import explore
+    from hyperdrive_sim.experiment import load_experiment
+
+    (tmp_path / "tiny.yaml").write_text(TINY_YAML)
+    (tmp_path / "x.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "name": "x", "networks": ["tiny.yaml"], "inputs": ["8x8"],
+                "chip": {"tile_rows": 1, "tile_cols": 1, "fmpus_per_tile": 2},
+                "system": {"frames": 1},
+                "explore": {
+                    "mesh": {"shapes": ["1x2"]},
+                    "axes": {
+                        "system.fusion": ["layer_by_layer", "depth_first"],
+                        "chip.fmm_bits": [2200, 4000],
+                    },
+                    "objectives": {"energy": "min", "fps": "max"},
+                },
+            }
+        )
+    )  # fmt: skip
+    spec, base = load_experiment(tmp_path / "x.yaml")
+    result = explore(spec, base, write=False, executor="serial")
+    fits = {(r["system.fusion"], r["chip.fmm_bits"]): r["fits"] for r in result.rows}
+    assert fits == {
+        ("layer_by_layer", 2200): False, ("layer_by_layer", 4000): True,
+        ("depth_first", 2200): True, ("depth_first", 4000): True,
+    }  # fmt: skip

@@ -82,7 +82,7 @@ def stack_problem(net: ShapedNetwork, fused: int) -> str | None:
     """Why the first ``fused`` layers cannot run as one depth-first stack (None: they can)."""
     n = len(net.infos)
     if not 1 <= fused <= n:
-        return f"fused_layers is {fused}, the network has {n} layers (1 to {n} can be fused)"
+        return f"{fused} layers asked, the network has {n} layers (1 to {n} can be fused)"
     for info in net.infos[:fused]:
         if info.layer.kind not in FUSABLE:
             return (

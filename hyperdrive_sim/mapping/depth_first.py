@@ -13,7 +13,8 @@ otherwise every band streams them again.
 With ``fused_layers`` or ``band_rows`` 0 the planner chooses: among the stacks that end
 where one map alone is live and after which the rest fits the FMM layer by layer, and the
 band heights that fit, the plan with the least estimated energy per frame
-(``estimate_energy_pj``); the layer-by-layer plan competes when it fits.
+(``estimate_energy_pj``); with ``fused_layers`` 0 the layer-by-layer plan competes when it
+fits.
 """
 
 from __future__ import annotations
@@ -222,23 +223,27 @@ def depth_first_plan(net: ShapedNetwork, hw: Hardware) -> Plan:
             empty = np.zeros(hw.chips, dtype=np.int64)
             return Plan(net, hw, (), empty, empty, worst.problems)
         return stack_plan(net, hw, worst.fused, worst.band_rows, geo)
-    plans = [stack_plan(net, hw, c.fused, c.band_rows, geo) for c in fitting]
-    explicit = hw.system.fused_layers and hw.system.band_rows
-    if not explicit:
-        flat = tiled_plan(net, hw)
-        if flat.fits:
-            plans.append(flat)
+    flat = tiled_plan(net, hw)
+    plans = [stack_plan(net, hw, c.fused, c.band_rows, geo, flat) for c in fitting]
+    if not hw.system.fused_layers and flat.fits:  # no stack asked for: layer by layer competes
+        plans.append(flat)
     return min(plans, key=estimate_energy_pj)
 
 
 def stack_plan(
-    net: ShapedNetwork, hw: Hardware, fused: int, band_rows: int, geo: Geometry | None = None
+    net: ShapedNetwork,
+    hw: Hardware,
+    fused: int,
+    band_rows: int,
+    geo: Geometry | None = None,
+    flat: Plan | None = None,
 ) -> Plan:
-    """The plan with the first ``fused`` layers run in bands of ``band_rows`` rows."""
+    """The plan with the first ``fused`` layers run in bands of ``band_rows`` rows (``geo``
+    and ``flat``, the layer-by-layer geometry and plan, are computed when not given)."""
     chip = hw.chip
     geo = geometry(net, hw, switch=None) if geo is None else geo
     problem = stack_problem(net, fused)
-    flat = tiled_plan(net, hw)
+    flat = tiled_plan(net, hw) if flat is None else flat
     if problem is not None:
         return replace(flat, problems=(f"fused_layers: {problem}", *flat.problems))
     bands = stack_bands(net, hw, geo, fused, band_rows)
