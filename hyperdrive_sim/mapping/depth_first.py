@@ -89,11 +89,13 @@ def _memory_problems(bands: Bands, geo: Geometry, hw: Hardware) -> list[str]:
     if peak > chip.fmm_bits:
         b, c = np.unravel_index(int(np.argmax(bands.fmm_bits)), bands.fmm_bits.shape)
         excess = peak - chip.fmm_bits
+        rows = f"{bands.band_rows} row{'s' * (bands.band_rows != 1)}"
+        where = f"({c // hw.mesh.cols},{c % hw.mesh.cols})"
         out.append(
             f"needs {peak:,} bits of feature-map memory (FMM) in band {b + 1} of "
-            f"{bands.count} of the fused stack ({bands.fused} layers, {bands.band_rows} rows "
-            f"per band) on chip ({c // hw.mesh.cols},{c % hw.mesh.cols}), the chip has "
-            f"{chip.fmm_bits:,} (over by {excess:,} bits, {100 * excess / chip.fmm_bits:.1f}%)"
+            f"{bands.count} of the fused stack ({bands.fused} layers, bands of {rows}) on chip "
+            f"{where}, the chip has {chip.fmm_bits:,} (over by {excess:,} bits, "
+            f"{100 * excess / chip.fmm_bits:.1f}%)"
         )
     if chip.border_buffer_bits and int(bands.halo_bits.max()) > chip.border_buffer_bits:
         out.append(
