@@ -41,6 +41,9 @@ from hyperdrive_sim.workload.network import LayerInfo, ShapedNetwork
 FUSABLE = frozenset({"conv", "pool", "add"})
 
 Interval = tuple[int, int]  # rows [lo, hi); empty when hi <= lo
+#: per direction of DIRECTIONS: its row side and column side (0 above/left, 1 own, 2 below)
+_SIDE_R = np.array([dr + 1 for dr, _ in DIRECTIONS])
+_SIDE_C = np.array([dc + 1 for _, dc in DIRECTIONS])
 
 
 @dataclass(frozen=True, eq=False)
@@ -188,8 +191,12 @@ def band_geometry(
     bits: dict[str, int],
     image_bits: np.ndarray,
     halo_in_fmm: bool,
+    capacity: int | None = None,
 ) -> Bands:
     """Rows, halos and FMM need of every fused layer in every band on every chip.
+
+    With ``capacity``, the bands stop after the first whose FMM need exceeds it (enough to
+    say that the stack does not fit; ``count`` still gives the bands there would be).
 
     ``bits`` gives bits per value of each tensor, ``image_bits`` the image tile (with its
     halo) each chip holds, ``halo_in_fmm`` whether halos are held in the FMM (no border
@@ -294,10 +301,11 @@ def band_geometry(
                     need_r.append(_row_parts(need, own(src, r)))
                     if src != INPUT:
                         problems += _too_far(layer.name, need, r, rows_b[src], mesh, b)
+                cols = np.array([parts_c[-1], parts_c[0], parts_c[1]])  # [side, col]
                 for target, parts in ((halo, fresh_r), (held_halo, need_r)):
-                    rows_of = {dr: np.array([p[dr] for p in parts]) for dr in (-1, 0, 1)}
-                    for d, (dr, dc) in enumerate(DIRECTIONS):
-                        target[:, d] = np.outer(rows_of[dr], parts_c[dc]).ravel()
+                    rows = np.array([[p[-1], p[0], p[1]] for p in parts]).T  # [side, row]
+                    both = rows[:, None, :, None] * cols[None, :, None, :]  # [r side, c side]
+                    target[:] = both[_SIDE_R, _SIDE_C].reshape(len(DIRECTIONS), -1).T
             band_layers.append(
                 BandLayer(
                     info, b, np.repeat([_size(i) for i in computed[t]], mesh.cols),
@@ -316,6 +324,9 @@ def band_geometry(
                 halo_held[b] += held_halo.sum(axis=1) * src_bits
         fmm[b] += image_bits + (halo_held[b] if halo_in_fmm else 0)
         per_band.append(tuple(band_layers))
+        if capacity is not None and int(fmm[b].max()) > capacity:
+            fmm, halo_held = fmm[: b + 1], halo_held[: b + 1]
+            break
     return Bands(
         fused, band_rows, count, tuple(per_band), fmm, halo_held, tuple(dict.fromkeys(problems))
     )

@@ -73,11 +73,15 @@ def stack_weights_resident(net: ShapedNetwork, hw: Hardware, fused: int) -> bool
     return sum(i.weights for i in net.infos[:fused]) * chip.weight_bits <= capacity
 
 
-def stack_bands(net: ShapedNetwork, hw: Hardware, geo: Geometry, fused: int, rows: int) -> Bands:
-    """The band geometry of a stack of ``fused`` layers in bands of ``rows`` rows on ``hw``."""
+def stack_bands(
+    net: ShapedNetwork, hw: Hardware, geo: Geometry, fused: int, rows: int, check: bool = False
+) -> Bands:
+    """The band geometry of a stack of ``fused`` layers in bands of ``rows`` rows on ``hw``
+    (``check``: only as far as needed to tell whether it fits the FMM)."""
     return band_geometry(
         net, hw.mesh, fused, rows, hw.system.band_overlap == "recompute", geo.bits,
         geo.image_in_bits, hw.chip.border_buffer_bits == 0,
+        hw.chip.fmm_bits if check else None,
     )  # fmt: skip
 
 
@@ -117,7 +121,7 @@ def _first_fit(net, hw, geo, fused: int, wanted_rows: int, limit: int) -> list[C
 
     def choice(rows: int) -> Choice:
         if rows not in memo:
-            bands = stack_bands(net, hw, geo, fused, rows)
+            bands = stack_bands(net, hw, geo, fused, rows, check=True)
             problems = (*bands.problems, *_memory_problems(bands, geo, hw))
             peak = max(int(bands.fmm_bits.max()), rest_peak_bits(geo, fused))
             memo[rows] = Choice(fused, rows, peak, problems)

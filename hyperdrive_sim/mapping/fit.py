@@ -153,16 +153,21 @@ def _one_chip(network, resolution, chip, system, energy):
 
 def total_bits(net: ShapedNetwork, hw1: Hardware, geo1: Geometry | None = None) -> int:
     """The most bits of live maps the network needs at once on one chip (``hw1`` has a
-    1x1 mesh): a mesh of k chips needs at least this / k per chip. Depth first, only the
-    layers after some fused stack count (a stack's bands need less than its maps)."""
+    1x1 mesh): a mesh of k chips needs at least this / k per chip. Depth first, for the
+    best stack: the layers after it, or the image and the stack's output, which its last
+    band holds whole (a stack's bands need less than its maps)."""
     geo1 = geometry(net, hw1) if geo1 is None else geo1
-    if hw1.system.fusion == "depth_first":
+    if hw1.system.fusion == "depth_first" and geo1.layers:
         from hyperdrive_sim.mapping.bands import stack_cuts
         from hyperdrive_sim.mapping.depth_first import rest_peak_bits
 
-        cuts = stack_cuts(net)
-        if cuts:
-            return min(rest_peak_bits(geo1, k) for k in cuts)
+        image = int(geo1.image_in_bits.sum())
+        held = {
+            k: image + net.infos[k - 1].out_shape.elements * geo1.bits[net.infos[k - 1].layer.name]
+            for k in stack_cuts(net)
+        }
+        if held:
+            return min(max(rest_peak_bits(geo1, k), bits) for k, bits in held.items())
     return peak_of(geo1, 1).bits
 
 
