@@ -271,10 +271,10 @@ layers:
 
 def test_explore_takes_fusion_as_an_axis(tmp_path) -> None:
     # 1x2 chips of 1x1 Tile-PU and 2 FMPUs, FMMs of 2200 and 4000 bits: layer by layer needs
-    # 2304 (fits only 4000); depth first fits both (bands of 2 rows need 2144, above), and
-    # at 2200 bits it runs bands, so its rows differ from the 4000-bit point's
-    from hyperdrive_sim.explore.run import explore
+    # 2304 (fits only 4000); depth first fits both (bands of 2 rows need 2144, above): each
+    # memory size gets its own plan, not the largest one's checked layer by layer
     from hyperdrive_sim.experiment import load_experiment
+    from hyperdrive_sim.explore.run import explore
 
     (tmp_path / "tiny.yaml").write_text(TINY_YAML)
     (tmp_path / "x.yaml").write_text(
