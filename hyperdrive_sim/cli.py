@@ -524,11 +524,15 @@ def cmd_fit(args: argparse.Namespace) -> int:
     chip = coerce(args.chip, "chip")
     system = coerce(args.system, "system")
     require_tiled(system, "fit", args.system or f"configs/{DEFAULT_SECTIONS['system']}")
+    if args.fusion is not None:
+        system = _with_fusion(system, args.fusion)
     meshes = [_parse_mesh(m) for m in args.mesh] or [system.mesh]
     resolve_network(args.network).at(res.height, res.width)  # a bad network fails first
+    depth_first = system.fusion == "depth_first"
     print(
         f"{args.network} at {res} on {chip.name} chips ({chip.fmm_bits:,} bits of "
         f"feature-map memory each, {chip.tile_rows}x{chip.tile_cols} Tile-PUs)"
+        + (", depth first" if depth_first else "")
     )
     for shapes in ("square", "wide"):
         try:
@@ -555,7 +559,54 @@ def cmd_fit(args: argparse.Namespace) -> int:
             f"  on a {mesh!s:>5} mesh: needs fmm_bits >= {peak.bits:,} (peak at layer "
             f"{peak.layer!r} on chip {_chip(peak.chip)}; {verdict})"
         )
+        if depth_first:
+            print(f"    {_stack_line(args.network, res, chip, system, mesh)}")
     return 0
+
+
+def _with_fusion(system, fusion: str):
+    """``system`` with ``fusion`` set (``fit --fusion``), validated as a spec would be."""
+    from pydantic import ValidationError
+
+    from hyperdrive_sim.errors import InputError
+    from hyperdrive_sim.spec.models import SystemSpec
+
+    try:
+        return SystemSpec.model_validate({**system.model_dump(), "fusion": fusion})
+    except ValidationError as exc:
+        detail = exc.errors()[0]["msg"].removeprefix("Value error, ")
+        raise InputError(detail, key="--fusion") from None
+
+
+def _stack_line(network: str, res, chip, system, mesh) -> str:
+    """What the depth-first planner runs on ``mesh``: stack, bands and weight traffic."""
+    from hyperdrive_sim.mapping.bands import band_count
+    from hyperdrive_sim.mapping.depth_first import memory_choice, stack_weights_resident
+    from hyperdrive_sim.simulate import resolve_network
+    from hyperdrive_sim.spec.defaults import coerce
+    from hyperdrive_sim.spec.hardware import Hardware
+
+    net = resolve_network(network).at(res.height, res.width)
+    hw = Hardware(chip, system, coerce(None, "energy"), mesh)
+    choice = memory_choice(net, hw)
+    if not choice.fused:
+        return "no fused stack: " + (choice.problems[0] if choice.problems else "none needed")
+    first, last = net.infos[0].layer.name, net.infos[choice.fused - 1].layer.name
+    bands = band_count(net, mesh, choice.fused, choice.band_rows)
+    weights = sum(i.weights for i in net.infos[: choice.fused]) * chip.weight_bits
+    if stack_weights_resident(net, hw, choice.fused):
+        traffic = f"its {weights:,} weight bits stay in the weight buffer (read once)"
+    else:
+        extra = weights * (bands - 1)
+        traffic = (
+            f"its {weights:,} weight bits are streamed in every band: {extra:,} more "
+            "off-chip bits per frame than layer by layer"
+        )
+    rows = plural(choice.band_rows, "row")
+    return (
+        f"fused stack {first!r}..{last!r} ({choice.fused} layers) in {bands} bands of {rows} "
+        f"per chip; {traffic}"
+    )
 
 
 def _print_fewest_chips(network: str, res, chip, system) -> None:
@@ -829,6 +880,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="ROWSxCOLS",
         help="mesh for the memory answer, ROWSxCOLS (repeatable; default: the system's)",
+    )
+    fit.add_argument(
+        "--fusion",
+        choices=("layer_by_layer", "depth_first"),
+        help="override system.fusion: depth_first answers with the planner's fused stack "
+        "and band height (docs/depth_first.md)",
     )
     fit.set_defaults(func=cmd_fit)
 

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 from functools import partial
 
+from hyperdrive_sim.evaluators import evaluate
 from hyperdrive_sim.mapping.costs import WeightTechniques
+from hyperdrive_sim.mapping.depth_first import depth_first_plan
 from hyperdrive_sim.mapping.pipeline import pipeline_plan
 from hyperdrive_sim.mapping.plan import Plan, tiled_plan
+from hyperdrive_sim.pricing import price, weight_buffer_bits
 from hyperdrive_sim.spec.hardware import Hardware
 from hyperdrive_sim.spec.models import ChipSpec
 from hyperdrive_sim.techniques.effects import weight_technique_effects
 from hyperdrive_sim.techniques.weight_cache import steady_state_hits
 from hyperdrive_sim.workload.network import ShapedNetwork
-
-#: the planner of each ``system.organisation``
-PLANNERS = {"tiled": tiled_plan, "pipeline": pipeline_plan}
 
 
 def weight_techniques(net: ShapedNetwork, chip: ChipSpec) -> WeightTechniques:
@@ -35,7 +35,19 @@ def weight_techniques(net: ShapedNetwork, chip: ChipSpec) -> WeightTechniques:
     return WeightTechniques(weight_technique_effects(net, chip), rule)
 
 
+def frame_energy_j(plan: Plan) -> float:
+    """A candidate plan's energy per frame, priced as a run prices it (analytic schedule):
+    how the depth-first planner compares stacks and band heights."""
+    counts = evaluate(plan, "analytic")
+    return price(counts, plan.hw, weight_buffer_bits(plan)).total_j
+
+
 def build_plan(net: ShapedNetwork, hw: Hardware) -> Plan:
-    """Map ``net`` onto ``hw`` by its organisation; problems make ``fits`` false."""
-    plan = PLANNERS[hw.system.organisation]
-    return plan(net, hw, weight_techniques(net, hw.chip))
+    """Map ``net`` onto ``hw`` by its organisation (and, tiled, its fusion); problems make
+    ``fits`` false."""
+    techniques = weight_techniques(net, hw.chip)
+    if hw.system.organisation == "pipeline":
+        return pipeline_plan(net, hw, techniques)
+    if hw.system.fusion == "depth_first":
+        return depth_first_plan(net, hw, techniques, frame_energy_j)
+    return tiled_plan(net, hw, techniques)

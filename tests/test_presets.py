@@ -157,7 +157,7 @@ def test_explore_experiment_has_a_front(path: Path):
 
 
 #: experiments whose full run takes longer than the default suite should spend on one test
-SLOW_RUNS = {"dataflow_alternatives"}
+SLOW_RUNS = {"dataflow_alternatives", "depth_first_1080p"}
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from hyperdrive_sim.evaluators import evaluate
-from hyperdrive_sim.mapping.fit import peak_of
+from hyperdrive_sim.mapping.fit import depth_first_peak, peak_of
 from hyperdrive_sim.mapping.plan import Plan, capacity_problems, geometry
 from hyperdrive_sim.planner import build_plan
 from hyperdrive_sim.pricing import price, weight_buffer_bits
@@ -44,7 +44,8 @@ def evaluate_group(payload_json: str, base: str, _trace: str | None = None) -> d
     net = resolve_network(point.network, Path(base)).at(point.input.height, point.input.width)
     hw = _hardware(point)
     geo = geometry(net, hw)
-    peak = peak_of(geo, hw.mesh.cols)
+    depth_first = hw.system.fusion == "depth_first"  # its planner's choice follows the FMM
+    peak = depth_first_peak(net, hw, geo) if depth_first else peak_of(geo, hw.mesh.cols)
     evaluated = not geo.problems and peak.bits <= point.chip.fmm_bits
     plan = build_plan(net, hw) if evaluated else None
     counts_of: dict[str, Any] = {}  # counts per (system, evaluator)
@@ -52,9 +53,14 @@ def evaluate_group(payload_json: str, base: str, _trace: str | None = None) -> d
     for v in variants:
         hw_v = _hardware(v)
         problems = (*capacity_problems(geo, hw_v), *geo.problems)
-        if plan is not None and not problems:
-            plan_v = replace(plan, hw=hw_v, problems=())
+        chosen = plan
+        if depth_first and plan is not None:  # the stack and bands that fit this FMM
+            chosen = build_plan(net, hw_v)
+            problems = chosen.problems
+        if chosen is not None and not problems:
+            plan_v = replace(chosen, hw=hw_v, problems=())
             key = v.system.model_dump_json() + v.evaluator
+            key += str(v.chip.fmm_bits) if depth_first else ""
             if key not in counts_of:
                 counts_of[key] = evaluate(plan_v, v.evaluator)
             counts = counts_of[key]

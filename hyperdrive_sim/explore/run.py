@@ -23,8 +23,7 @@ from hyperdrive_sim.errors import SpecError, did_you_mean
 from hyperdrive_sim.explore.evaluate import evaluate_group
 from hyperdrive_sim.explore.pareto import pareto_ranks
 from hyperdrive_sim.explore.space import Group, cache_keys, expand_groups
-from hyperdrive_sim.mapping.fit import peak_of
-from hyperdrive_sim.mapping.plan import geometry
+from hyperdrive_sim.mapping.fit import total_bits
 from hyperdrive_sim.report.folders import output_folder, prune_figures
 from hyperdrive_sim.report.writers import OutputSet
 from hyperdrive_sim.result import RESULT_COLUMNS
@@ -122,10 +121,11 @@ def _prune(groups: list[Group], base: Path) -> tuple[list[Group], dict[str, str]
     for g in groups:
         p = g.point
         sig = (str(p.network), str(p.input), p.chip.model_dump_json(exclude={"fmm_bits"}))
+        sig += (p.system.fusion,)
         if sig not in bounds:
             net = resolve_network(p.network, base).at(p.input.height, p.input.width)
             hw1 = Hardware(p.chip, p.system, p.energy, Mesh(rows=1, cols=1), p.area)
-            bounds[sig] = peak_of(geometry(net, hw1), 1).bits
+            bounds[sig] = total_bits(net, hw1)
         need = bounds[sig]
         if p.mesh.chips * p.chip.fmm_bits < need:
             pruned[g.key] = (

@@ -8,6 +8,7 @@ to scan many meshes.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal, NamedTuple
 
@@ -50,12 +51,35 @@ def peak_of(geo: Geometry, cols: int) -> FmmPeak:
     return FmmPeak(maxima[k], geo.layers[k].info.layer.name, divmod(chip, cols))
 
 
+def depth_first_peak(network: ShapedNetwork, hw: Hardware, geo: Geometry | None = None) -> FmmPeak:
+    """The peak FMM need of the planner's depth-first choice (``memory_choice``): its
+    fused stack's bands and the layers after the stack, the larger of the two."""
+    from hyperdrive_sim.mapping.bands import band_count
+    from hyperdrive_sim.mapping.depth_first import band_name, memory_choice, stack_bands
+
+    geo = geometry(network, hw, switch=None) if geo is None else geo
+    choice = memory_choice(network, hw, geo)
+    if not choice.fused:
+        return peak_of(geo, hw.mesh.cols)
+    rest = peak_of(replace(geo, layers=geo.layers[choice.fused :]), hw.mesh.cols)
+    if rest.bits >= choice.fmm_peak_bits:
+        return rest
+    bands = stack_bands(network, hw, geo, choice.fused, choice.band_rows)
+    band, chip = np.unravel_index(int(np.argmax(bands.fmm_bits)), bands.fmm_bits.shape)
+    count = band_count(network, hw.mesh, choice.fused, choice.band_rows)
+    last = network.infos[choice.fused - 1].layer.name
+    where = divmod(int(chip), hw.mesh.cols)
+    return FmmPeak(int(bands.fmm_bits.max()), band_name(last, int(band), count), where)
+
+
 def fmm_peak(network: ShapedNetwork, hw: Hardware) -> FmmPeak:
     """Peak feature-map memory need over all layers and chips of ``network`` on ``hw``.
 
     It is the smallest ``fmm_bits`` with which no layer overflows the FMM (other problems,
     such as a mesh finer than a map, are not memory and are not considered here).
     """
+    if hw.system.fusion == "depth_first":
+        return depth_first_peak(network, hw)
     return peak_of(geometry(network, hw), hw.mesh.cols)
 
 
@@ -93,6 +117,8 @@ def smallest_fmm_bits(
     geo = geometry(_shaped(network, resolution), hw)
     if geo.problems:
         raise MappingError(f"no FMM size helps on a {hw.mesh} mesh: {geo.problems[0]}")
+    if hw.system.fusion == "depth_first":
+        return depth_first_peak(_shaped(network, resolution), hw, geo)
     return peak_of(geo, hw.mesh.cols)
 
 
@@ -122,13 +148,37 @@ def _one_chip(network, resolution, chip, system, energy):
     net = _shaped(network, res)
     hw1 = _hardware(chip, system, energy, Mesh(rows=1, cols=1))
     geo1 = geometry(net, hw1)
-    return res, net, hw1, geo1, peak_of(geo1, 1).bits
+    return res, net, hw1, geo1, total_bits(net, hw1, geo1)
+
+
+def total_bits(net: ShapedNetwork, hw1: Hardware, geo1: Geometry | None = None) -> int:
+    """The most bits of live maps the network needs at once on one chip (``hw1`` has a
+    1x1 mesh): a mesh of k chips needs at least this / k per chip. Depth first, for the
+    best stack: the layers after it, or the image and the stack's output, which its last
+    band holds whole (a stack's bands need less than its maps)."""
+    geo1 = geometry(net, hw1) if geo1 is None else geo1
+    if hw1.system.fusion == "depth_first" and geo1.layers:
+        from hyperdrive_sim.mapping.bands import stack_cuts
+        from hyperdrive_sim.mapping.depth_first import rest_peak_bits
+
+        image = int(geo1.image_in_bits.sum())
+        held = {
+            k: image + net.infos[k - 1].out_shape.elements * geo1.bits[net.infos[k - 1].layer.name]
+            for k in stack_cuts(net)
+        }
+        if held:
+            return min(max(rest_peak_bits(geo1, k), bits) for k, bits in held.items())
+    return peak_of(geo1, 1).bits
 
 
 def _problems_on(net: ShapedNetwork, hw1: Hardware, geo1: Geometry, mesh: Mesh) -> tuple:
     """Why the network does not fit ``mesh`` (memory and geometry); empty when it fits."""
     hw = Hardware(hw1.chip, hw1.system, hw1.energy, mesh)
     geo = geo1 if mesh.chips == 1 else geometry(net, hw)
+    if hw.system.fusion == "depth_first":
+        from hyperdrive_sim.mapping.depth_first import memory_choice
+
+        return memory_choice(net, hw, geo).problems
     return (*capacity_problems(geo, hw), *geo.problems)
 
 

@@ -46,6 +46,8 @@ NAMED: dict[str, str] = {
     "io_activity": "charging transitions per bit",
     "power_pads_per_signal_pad": "pads per signal pad",
     "serdes_pads_per_lane": "pads per lane",
+    "fused_layers": "layers",
+    "band_rows": "rows",
 }
 
 
