@@ -360,6 +360,8 @@ def _point_name(row: dict, axes: list[str]) -> str:
 def _print_refinement(result, show: int) -> None:
     """The points refining moved (on or off the front, or to another rank), by case, with
     the objectives the refining evaluator changes, before -> after."""
+    from collections import Counter
+
     from hyperdrive_sim.explore.refine import EVALUATOR_FIXED, STAYED_OFF, STAYED_ON
     from hyperdrive_sim.explore.run import refinement_rows
 
@@ -378,6 +380,7 @@ def _print_refinement(result, show: int) -> None:
     axes = [k for k in result.axes if k not in result.scenarios]
     shown = [o.column for o in result.objectives if o.column not in EVALUATOR_FIXED]
     counts: dict[tuple, int] = {}
+    n_moved = Counter(case_of_row(row, result) for row in moved)
     for row in moved:
         case = case_of_row(row, result)
         if case not in counts:
@@ -390,6 +393,8 @@ def _print_refinement(result, show: int) -> None:
             print(f"  {'point':<24} {'rank':>8}  {'front':<10}{heads}")
             counts[case] = 0
         counts[case] += 1
+        if counts[case] == show + 1:
+            print(f"  ... {n_moved[case] - show} more in refinement.csv")
         if counts[case] > show:
             continue
         cells = ""
@@ -401,10 +406,6 @@ def _print_refinement(result, show: int) -> None:
             cells += f" {text:>18}" + (f" {step:+6.1%}" if step is not None else " " * 7)
         rank = f"{row['rank_before'] or '-':>2} -> {row['rank_after'] or '-':<2}"
         print(f"  {_point_name(row, axes)[:24]:<24} {rank:>8}  {row['front']:<10}{cells}")
-    for case, n in counts.items():
-        if n > show:
-            label = " ".join(map(str, case))
-            print(f"  ... {n - show} more moved in refinement.csv ({label})")
 
 
 def cmd_explore(args: argparse.Namespace) -> int:

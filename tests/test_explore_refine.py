@@ -15,7 +15,13 @@ import yaml
 from hyperdrive_sim import cli
 from hyperdrive_sim.experiment import load_experiment
 from hyperdrive_sim.explore import run as explore_run
-from hyperdrive_sim.explore.refine import EVALUATOR_FIXED, candidates, near_feasible, shielded
+from hyperdrive_sim.explore.refine import (
+    EVALUATOR_FIXED,
+    candidates,
+    margins,
+    near_feasible,
+    shielded,
+)
 from hyperdrive_sim.explore.run import _rank, _refine, explore, objectives_of
 from hyperdrive_sim.explore.space import expand_groups, with_evaluator
 from hyperdrive_sim.simulate import simulate
@@ -59,12 +65,22 @@ def test_a_point_is_shielded_only_beyond_the_margin_in_every_changing_objective(
     (fps 101, area 5) (100 < 101), nor (fps 50, area 4) (smaller area), nor itself."""
     front = np.array([[110.0, 5.0]])
     points = np.array([[99.0, 5.0], [101.0, 5.0], [50.0, 4.0], [110.0, 5.0]])
-    assert shielded(front, points, FPS_AREA, 0.1).tolist() == [True, False, False, False]
+    tenth = margins([{"fps": 110.0, "silicon_area_mm2": 5.0}], FPS_AREA, 0.1)
+    assert tenth.tolist() == [[0.1, 0.0]]
+    assert shielded(front, tenth, points, FPS_AREA).tolist() == [True, False, False, False]
     # with no margin, strictly better in fps is enough
-    assert shielded(front, points, FPS_AREA, 0.0).tolist() == [True, True, False, False]
-    # a minimised objective the evaluator changes: 1.0 J x 1.1 = 1.1 < 1.2 shields, < 1.05 not
+    assert shielded(front, 0 * tenth, points, FPS_AREA).tolist() == [True, True, False, False]
+
+
+def test_the_energy_margin_is_the_leakage_share_of_the_time_margin():
+    """The evaluators differ in time; only the leakage (20% of this front point's 1.0 J)
+    scales with it: margin 10% -> 2% on the energy. 1.0 x 1.02 = 1.02 < 1.03 shields,
+    > 1.01 does not."""
     energy = [("total_energy_j", False)]
-    got = shielded(np.array([[1.0]]), np.array([[1.2], [1.05]]), energy, 0.1)
+    row = {"total_energy_j": 1.0, "leakage_energy_j": 0.2}
+    spread = margins([row], energy, 0.1)
+    assert spread.tolist() == [[pytest.approx(0.02)]]
+    got = shielded(np.array([[1.0]]), spread, np.array([[1.03], [1.01]]), energy)
     assert got.tolist() == [True, False]
 
 
@@ -76,6 +92,11 @@ def test_the_objectives_an_evaluator_cannot_change_are_equal_in_both():
     assert rows[0]["fps"] != rows[1]["fps"]  # the event model does see something else here
     for column in EVALUATOR_FIXED:
         assert rows[0][column] == rows[1][column], column
+    # the frame energy differs by the leakage alone
+    leak = rows[1]["leakage_energy_j"] - rows[0]["leakage_energy_j"]
+    assert leak != 0
+    diff = rows[1]["total_energy_j"] - rows[0]["total_energy_j"]
+    assert diff == pytest.approx(leak, rel=1e-9)
 
 
 def test_a_point_just_missing_a_constraint_is_a_candidate():
@@ -276,21 +297,21 @@ def test_figure_marks_refined_points_only_when_there_are_some(refined):
     from hyperdrive_sim.viz.pareto import pareto_builds
 
     result, _ = refined
-    objectives = [(o.column, o.maximise) for o in result.objectives]
-    mark = "refined by the event model (simpy)"
+    objectives = [(o.column, o.maximise) for o in result.objectives[:2]]  # one panel
+    mark = "refined with simpy"
 
     def drawn(rows):
         ((_, build),) = pareto_builds(rows, objectives)
         fig = build()
-        assert figure_problems(fig) == []
         labels = [t.get_text() for t in fig.legends[0].get_texts()]
         marked = [len(c.get_offsets()) for c in fig.axes[0].collections if c.get_label() == mark]
         return labels, marked, fig
 
     labels, marked, fig = drawn(result.rows)
+    assert figure_problems(fig) == []  # every legend entry drawn, nothing overlapping
     # every point that meets the constraints was refined here, and each is marked once
     assert mark in labels and marked == [sum(bool(r["constraints_ok"]) for r in result.rows)]
-    assert "moved when re-evaluated with simpy" in labels
+    assert "moved by refining" in labels
     assert "front refined with simpy" in fig._suptitle.get_text()
     plain = [{k: v for k, v in r.items() if k not in ("refined", "before_refining")}
              for r in result.rows]  # fmt: skip

@@ -134,8 +134,8 @@ class ExploreSpec(Spec):
         ge=0,
         allow_inf_nan=False,
         description="relative gap within which a point is refined: a point is left unrefined "
-        "only when a front point beats it by more than this factor (1 + margin) in every "
-        "objective the evaluator changes",
+        "only when a front point beats it by more than a factor 1 + margin in every "
+        "objective the evaluator changes (for energy: margin x the leakage share)",
     )
 
     @field_validator("axes", "scenarios")

@@ -88,7 +88,7 @@ def _truthy(value: object) -> bool:
     return str(value) in ("True", "true", "1")
 
 
-def _moves(ax, rows: Sequence[dict], cx: str, cy: str, how: str) -> None:
+def _moves(ax, rows: Sequence[dict], cx: str, cy: str) -> None:
     """A dotted line from where the first evaluator put each refined point to where the
     refining one did (points that did not move draw nothing)."""
     xs: list[float] = []
@@ -105,7 +105,7 @@ def _moves(ax, rows: Sequence[dict], cx: str, cy: str, how: str) -> None:
             ys += [y0, y1, math.nan]
     if xs:
         ax.plot(xs, ys, color="black", lw=0.6, ls=":", alpha=0.7,
-                label=f"moved when re-evaluated with {how}")  # fmt: skip
+                label="moved by refining")  # fmt: skip
 
 
 def _log_if_spread(ax, axis: str, values: np.ndarray) -> None:
@@ -142,7 +142,7 @@ def pareto_figure(rows: Sequence[dict], objectives: Sequence[tuple[str, bool]], 
                     marker="x", linewidths=0.6, label="violates a constraint", **look,
                 )  # fmt: skip
         if how is not None:
-            _moves(ax, [*ok, *bad], cx, cy, how)
+            _moves(ax, [*ok, *bad], cx, cy)
         if ok:
             x = np.array([_value(r, cx) for r in ok])
             y = np.array([_value(r, cy) for r in ok])
@@ -155,7 +155,7 @@ def pareto_figure(rows: Sequence[dict], objectives: Sequence[tuple[str, bool]], 
             if refined.any():
                 ax.scatter(
                     x[refined], y[refined], marker="D", s=11, facecolors="none",
-                    edgecolors="black", linewidths=0.5, label=f"refined by the event model ({how})",
+                    edgecolors="black", linewidths=0.5, label=f"refined with {how}",
                 )  # fmt: skip
             rank1 = np.array([str(r.get("pareto_rank")) == "1" for r in ok])
             ax.scatter(
@@ -179,7 +179,8 @@ def pareto_figure(rows: Sequence[dict], objectives: Sequence[tuple[str, bool]], 
         ax.set_visible(False)
     handles, labels = axes[0].get_legend_handles_labels()
     if handles:
-        fig.legend(handles, labels, loc="outside lower center", ncols=len(handles), fontsize=8)
+        per_row = min(len(handles), 2 * ncols)  # two entries fit under a panel
+        fig.legend(handles, labels, loc="outside lower center", ncols=per_row, fontsize=8)
     if scatter is not None:
         fig.colorbar(scatter, ax=list(axes[: len(pairs)]), label="mesh size (chips)", shrink=0.8)
     suptitle = fig.suptitle(title + "   (↓ lower is better, ↑ higher is better)")
