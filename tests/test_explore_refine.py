@@ -129,7 +129,7 @@ class HandRunner:
         self.base = base
         self.calls: list[list[str]] = []
 
-    def rows(self, groups, keys):
+    def rows(self, groups, keys, what=""):
         self.calls.append([str(g.point.mesh) for g in groups])
         done = {}
         for g in groups:

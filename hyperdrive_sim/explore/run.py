@@ -256,7 +256,7 @@ class _Runner:
     scheduler: str | None
     progress: Progress | None
 
-    def rows(self, groups: list[Group], keys: dict[str, str]) -> tuple[dict, int]:
+    def rows(self, groups: list[Group], keys: dict[str, str], what: str = "") -> tuple[dict, int]:
         """Rows of each group by group key, from the cache or evaluated on the executor
         (an internal error gives every variant a ``failed`` row, never cached); and how
         many groups came from the cache."""
@@ -287,7 +287,7 @@ class _Runner:
                 done[group.key] = entry["rows"]
             if self.progress:
                 p = group.point
-                self.progress(len(done), total, f"{p.network} {p.input} on {p.mesh}")
+                self.progress(len(done), total, f"{what}{p.network} {p.input} on {p.mesh}")
 
         if runs:
             executor = self.executor
@@ -334,7 +334,7 @@ def _refine(
             break
         again = {g.key: with_evaluator(g, ex.refine) for g in todo}
         keys = _group_keys(list(again.values()), runner.base)
-        done, cached = runner.rows(list(again.values()), keys)
+        done, cached = runner.rows(list(again.values()), keys, f"{ex.refine}: ")
         for g in todo:
             refined = again[g.key]
             at = start[g.key]
