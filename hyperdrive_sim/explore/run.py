@@ -352,7 +352,9 @@ def _refine(
         stats["refined_groups"] += len(todo)
         stats["refine_cached_groups"] += cached
         _rank(rows, objectives, ex)
-    stats["refined_points"] = sum(bool(r["refined"]) for r in rows)
+    stats["refined_points"] = sum(  # re-evaluated, and fit (the rows of refinement.csv)
+        "before_refining" in r and r["refined"] and r["fits"] is True for r in rows
+    )
     moved = [movement(r["rank_before_refining"], r["pareto_rank"]) for r in rows]
     stats["joined_front"] = moved.count(JOINED)
     stats["left_front"] = moved.count(LEFT)
