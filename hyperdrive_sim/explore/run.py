@@ -359,7 +359,7 @@ def _refine(
     stats["joined_front"] = moved.count(JOINED)
     stats["left_front"] = moved.count(LEFT)
     stats["rank_changed"] = sum(
-        r["rank_before_refining"] != r["pareto_rank"] for r in rows if r["refined"]
+        r["rank_before_refining"] != r["pareto_rank"] for r in rows if "before_refining" in r
     )
     return stats
 
