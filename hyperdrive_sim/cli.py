@@ -358,13 +358,94 @@ def cmd_memory_table(args: argparse.Namespace) -> int:
     return 0
 
 
+def _refine_overrides(args: argparse.Namespace) -> list[str]:
+    """``--refine`` and ``--refine-margin`` as the ``explore.`` settings they stand for."""
+    out = []
+    if args.refine is not None:
+        out.append(f"explore.refine={args.refine}")
+    if args.refine_margin is not None:
+        if not args.refine_margin >= 0 or args.refine_margin == float("inf"):
+            raise InputError(
+                f"expected a relative margin >= 0 (0.1 for 10%), got {args.refine_margin}",
+                key="--refine-margin",
+            )
+        out.append(f"explore.refine_margin={args.refine_margin!r}")
+    return out
+
+
+#: how the refinement table shows an objective: (heading, scale)
+SHOWN = {"total_energy_j": ("mJ/frame", 1e3), "latency_s": ("latency ms", 1e3)}
+
+
+def _point_name(row: dict, axes: list[str]) -> str:
+    """``2x4, 3.2 Mb, nominal``: the mesh, the memory and the other design-axis values."""
+    fmm = row.get("fmm_capacity_bits")
+    parts = [f"{row['mesh_rows']}x{row['mesh_cols']}"]
+    parts += [f"{fmm / 1e6:.3g} Mb"] if fmm else []
+    parts += [str(row.get(k)) for k in axes if k != "chip.fmm_bits"]
+    return ", ".join(parts)
+
+
+def _print_refinement(result, show: int) -> None:
+    """The points refining moved (on or off the front, or to another rank), by case, with
+    the objectives the refining evaluator changes, before -> after."""
+    from collections import Counter
+
+    from hyperdrive_sim.explore.refine import EVALUATOR_FIXED, STAYED_OFF, STAYED_ON
+    from hyperdrive_sim.explore.run import refinement_rows
+
+    st = result.stats
+    print(
+        f"refined with {result.refine} (margin {result.refine_margin:.0%}): "
+        f"{plural(st['refined_points'], 'design point')} in "
+        f"{plural(st['refined_groups'], 'evaluation')} ({st['refine_cached_groups']} from "
+        f"cache, {plural(st['refine_rounds'], 'round')}): {st['joined_front']} joined the "
+        f"front, {st['left_front']} left it, {st['rank_changed']} changed rank"
+    )
+    moved = [
+        r for r in refinement_rows(result)
+        if r["front"] not in (STAYED_ON, STAYED_OFF) or r["rank_before"] != r["rank_after"]
+    ]  # fmt: skip
+    axes = [k for k in result.axes if k not in result.scenarios]
+    shown = [o.column for o in result.objectives if o.column not in EVALUATOR_FIXED]
+    counts: dict[tuple, int] = {}
+    n_moved = Counter(case_of_row(row, result) for row in moved)
+    for row in moved:
+        case = case_of_row(row, result)
+        if case not in counts:
+            print(
+                f"What refining moved, {row['network']} at {row['input_w']}x{row['input_h']}"
+                + "".join(f", {k} = {row.get(k)}" for k in result.scenarios)
+                + f" ({result.evaluator} -> {result.refine}; rank - = misses a constraint):"
+            )
+            heads = "".join(f" {SHOWN.get(c, (c, 1))[0]:>26}" for c in shown)
+            print(f"  {'point':<24} {'rank':>8}  {'front':<10}{heads}")
+            counts[case] = 0
+        counts[case] += 1
+        if counts[case] == show + 1:
+            print(f"  ... {n_moved[case] - show} more in refinement.csv")
+        if counts[case] > show:
+            continue
+        cells = ""
+        for c in shown:
+            scale = SHOWN.get(c, (c, 1))[1]
+            before, after = row[f"{c}_{result.evaluator}"], row[f"{c}_{result.refine}"]
+            step = row[f"{c}_change"]
+            text = f"{before * scale:.4g} -> {after * scale:.4g}"
+            cells += f" {text:>18}" + (f" {step:+6.1%}" if step is not None else " " * 7)
+        rank = f"{row['rank_before'] or '-':>2} -> {row['rank_after'] or '-':<2}"
+        print(f"  {_point_name(row, axes)[:24]:<24} {rank:>8}  {row['front']:<10}{cells}")
+
+
 def cmd_explore(args: argparse.Namespace) -> int:
     from hyperdrive_sim.explore.run import explore_experiment
 
+    options = _search_options(args)
+    options["overrides"] = [*options["overrides"], *_refine_overrides(args)]
     result = explore_experiment(
         args.experiment,
         plots=False,  # drawn after the front is printed
-        **_search_options(args),
+        **options,
     )
     st = result.stats
     objectives = result.objectives
@@ -412,11 +493,15 @@ def cmd_explore(args: argparse.Namespace) -> int:
         f"{st['meet_constraints']} meet the constraints, {st['front']} on the front "
         f"({', '.join(o.label for o in objectives)})"
     )
+    if result.refine:
+        _print_refinement(result, args.show)
     from hyperdrive_sim.explore.run import draw_pareto
 
     _written(
         result.out_dir,
-        "results.csv, pareto.csv, manifest.json",
+        "results.csv, pareto.csv, refinement.csv, manifest.json"
+        if result.refine
+        else "results.csv, pareto.csv, manifest.json",
         None if args.no_plots else lambda: draw_pareto(result),
     )
     return EXIT_INTERNAL if st["failed"] else 0
@@ -848,6 +933,16 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--no-plots", action="store_true", help="skip the Pareto figures")
     exp.add_argument("--no-progress", action="store_true", help="no progress bar")
     exp.add_argument("--show", type=int, default=15, help="front rows to print per case")
+    exp.add_argument(
+        "--refine", choices=EVALUATORS,
+        help="re-evaluate the front and the points near it with this evaluator (simpy) and "
+        "re-rank (the explore: block's refine key)",
+    )  # fmt: skip
+    exp.add_argument(
+        "--refine-margin", type=float, metavar="M",
+        help="relative margin around the front within which points are refined "
+        "(default 0.1; the explore: block's refine_margin key)",
+    )  # fmt: skip
     exp.set_defaults(func=cmd_explore)
 
     sens = sub.add_parser(

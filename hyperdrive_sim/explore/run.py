@@ -22,7 +22,16 @@ from hyperdrive_sim import __version__
 from hyperdrive_sim.errors import SpecError, did_you_mean
 from hyperdrive_sim.explore.evaluate import evaluate_group
 from hyperdrive_sim.explore.pareto import pareto_ranks
-from hyperdrive_sim.explore.space import Group, cache_keys, expand_groups
+from hyperdrive_sim.explore.refine import (
+    JOINED,
+    LEFT,
+    STAYED_OFF,
+    STAYED_ON,
+    candidates,
+    change,
+    movement,
+)
+from hyperdrive_sim.explore.space import Group, cache_keys, expand_groups, with_evaluator
 from hyperdrive_sim.mapping.fit import total_bits
 from hyperdrive_sim.report.folders import output_folder, prune_figures
 from hyperdrive_sim.report.writers import OutputSet
@@ -39,6 +48,8 @@ from hyperdrive_sim.sweep.executors import RUNNERS
 Progress = Callable[[int, int, str], None]
 #: columns explore adds to the run columns
 EXPLORE_COLUMNS = ("constraints_ok", "violated", "pareto_rank")
+#: columns a refined search adds: whether a point was refined, and its rank before
+REFINE_COLUMNS = ("refined", "rank_before_refining")
 
 
 @dataclass(frozen=True)
@@ -61,6 +72,10 @@ class ExploreResult:
     out_dir: Path | None
     stats: dict[str, int]
     scenarios: tuple[str, ...] = ()
+    axes: tuple[str, ...] = ()  # the axis and scenario columns
+    refine: str | None = None  # the evaluator the front was refined with
+    evaluator: str = "analytic"  # the evaluator of the search (before refining)
+    refine_margin: float = 0.0
 
     @property
     def front(self) -> tuple[dict[str, Any], ...]:
@@ -231,6 +246,165 @@ def draw_pareto(result: ExploreResult) -> list[Path]:
     return pareto_figures(result.rows, objectives, result.out_dir / "figures", result.scenarios)
 
 
+@dataclass(frozen=True)
+class _Runner:
+    """Where groups are evaluated: the executor, its options, the cache and the progress."""
+
+    base: Path
+    store: PointCache | None
+    executor: str
+    jobs: int | None
+    scheduler: str | None
+    progress: Progress | None
+
+    def rows(self, groups: list[Group], keys: dict[str, str], what: str = "") -> tuple[dict, int]:
+        """Rows of each group by group key, from the cache or evaluated on the executor
+        (an internal error gives every variant a ``failed`` row, never cached); and how
+        many groups came from the cache."""
+        done: dict[str, list[dict[str, Any]]] = {}
+        if self.store is not None:
+            for g in groups:
+                hit = self.store.get_payload(keys[g.key])
+                if hit is not None:
+                    done[g.key] = hit["rows"]
+        cached = len(done)
+        runs = [(keys[g.key], g.payload(), None) for g in groups if g.key not in done]
+        group_of = {keys[g.key]: g for g in groups}
+        total = len(groups)
+        if self.progress:
+            self.progress(cached, total, "cached" if cached else "starting")
+
+        def on_done(key: str, entry: dict[str, Any]) -> None:
+            group = group_of[key]
+            if "rows" not in entry:  # an internal error: every variant reports it
+                reason = (entry.get("row") or {}).get("reason") or "internal error"
+                rows = _pruned_rows(group, reason)
+                for row in rows:
+                    row["status"] = "failed"
+                done[group.key] = rows
+            else:
+                if self.store is not None:
+                    self.store.put_payload(key, entry)
+                done[group.key] = entry["rows"]
+            if self.progress:
+                p = group.point
+                self.progress(len(done), total, f"{what}{p.network} {p.input} on {p.mesh}")
+
+        if runs:
+            executor = self.executor
+            run = RUNNERS["serial" if executor == "processes" and len(runs) == 1 else executor]
+            run(runs, str(self.base), on_done, workers=self.jobs, scheduler=self.scheduler,
+                task=evaluate_group)  # fmt: skip
+        return done, cached
+
+
+def _group_keys(groups: list[Group], base: Path) -> dict[str, str]:
+    return cache_keys(groups, base, lambda g, net: g.key + net)
+
+
+def _refine(
+    rows: list[dict[str, Any]],
+    groups: list[Group],
+    objectives: tuple[Objective, ...],
+    ex: ExploreSpec,
+    runner: _Runner,
+) -> dict[str, int]:
+    """Refine the ranked ``rows`` in place (see ``explore.refine``): re-evaluate the groups
+    of the points within the margin of the front with ``ex.refine``, re-rank, and repeat
+    until no unrefined point is within the margin. Returns the counts for the manifest."""
+    start, at = {}, 0
+    for g in groups:
+        start[g.key] = at
+        at += len(g.variants)
+    group_of_row = [g for g in groups for _ in g.variants]
+    for row in rows:
+        row["rank_before_refining"] = row["pareto_rank"]
+        row["refined"] = row["evaluator"] == ex.refine
+    sense = [(o.column, o.maximise) for o in objectives]
+    constraints = [(_column(c.column), c) for c in ex.constraints]
+    done_groups: set[str] = set()
+    stats = {"refine_rounds": 0, "refined_groups": 0, "refine_cached_groups": 0}
+    while True:
+        picked = candidates(
+            rows, sense, constraints, lambda r: case_of(r, ex), ex.refine_margin,
+            refined=lambda r: r["refined"],
+        )  # fmt: skip
+        todo = list({group_of_row[i].key: group_of_row[i] for i in picked}.values())
+        todo = [g for g in todo if g.key not in done_groups]
+        if not todo:
+            break
+        again = {g.key: with_evaluator(g, ex.refine) for g in todo}
+        keys = _group_keys(list(again.values()), runner.base)
+        done, cached = runner.rows(list(again.values()), keys, f"{ex.refine}: ")
+        for g in todo:
+            refined = again[g.key]
+            at = start[g.key]
+            for k, row in enumerate(done[refined.key]):
+                old = rows[at + k]
+                rows[at + k] = {
+                    **row,
+                    "point_id": keys[refined.key],
+                    "rank_before_refining": old["rank_before_refining"],
+                    "refined": row.get("status") != "failed",
+                    "before_refining": {o.column: old.get(o.column) for o in objectives},
+                }
+        done_groups |= set(again)
+        stats["refine_rounds"] += 1
+        stats["refined_groups"] += len(todo)
+        stats["refine_cached_groups"] += cached
+        _rank(rows, objectives, ex)
+    stats["refined_points"] = sum(  # re-evaluated, and fit (the rows of refinement.csv)
+        "before_refining" in r and r["refined"] and r["fits"] is True for r in rows
+    )
+    moved = [movement(r["rank_before_refining"], r["pareto_rank"]) for r in rows]
+    stats["joined_front"] = moved.count(JOINED)
+    stats["left_front"] = moved.count(LEFT)
+    stats["rank_changed"] = sum(
+        r["rank_before_refining"] != r["pareto_rank"] for r in rows if "before_refining" in r
+    )
+    return stats
+
+
+def refinement_rows(result: ExploreResult) -> list[dict[str, Any]]:
+    """One row per refined point: where it ranked before and after, what happened to its
+    place on the front, and each objective before, after and its relative change; by case,
+    then the points whose place changed most first."""
+    out = []
+    for r in result.rows:
+        if "before_refining" not in r or r.get("fits") is not True:
+            continue
+        row = {k: r.get(k) for k in REFINE_KEYS}
+        row.update({k: r.get(k) for k in result.axes})
+        row["rank_before"] = r["rank_before_refining"]
+        row["rank_after"] = r["pareto_rank"]
+        row["front"] = movement(r["rank_before_refining"], r["pareto_rank"])
+        for o in result.objectives:
+            before, after = r["before_refining"][o.column], r.get(o.column)
+            row[f"{o.column}_{result.evaluator}"] = before
+            row[f"{o.column}_{result.refine}"] = after
+            row[f"{o.column}_change"] = change(before, after)
+        out.append(row)
+    order = {JOINED: 0, LEFT: 1, STAYED_ON: 2, STAYED_OFF: 3}
+
+    def rank_shift(row: dict[str, Any]) -> int:
+        before, after = row["rank_before"], row["rank_after"]
+        return -abs(before - after) if before and after else 0
+
+    return sorted(
+        out, key=lambda row: (
+            tuple(str(row.get(k)) for k in ("network", "input_w", "input_h", *result.scenarios)),
+            order[row["front"]], rank_shift(row),
+        ),
+    )  # fmt: skip
+
+
+#: columns of refinement.csv that name the point (the axes follow)
+REFINE_KEYS = (
+    "network", "input_w", "input_h", "mesh_rows", "mesh_cols", "chips", "fmm_capacity_bits",
+    "operating_point",
+)  # fmt: skip
+
+
 def explore(
     spec: ExperimentSpec,
     base: Path,
@@ -244,7 +418,8 @@ def explore(
     progress: Progress | None = None,
     write: bool = True,
 ) -> ExploreResult:
-    """Evaluate the design space of ``spec.explore`` and rank it; write the output set."""
+    """Evaluate the design space of ``spec.explore`` and rank it (refined with a second
+    evaluator when it asks so); write the output set."""
     if spec.explore is None:
         raise SpecError(
             "this experiment has no explore: block; run it with `hyperdrive-sim run`",
@@ -256,64 +431,37 @@ def explore(
     _check_constraints(ex, file)
     started = datetime.now(UTC).isoformat(timespec="seconds")
     groups = expand_groups(spec, ex, file)
-    keys = cache_keys(groups, base, lambda g, net: g.key + net)
+    keys = _group_keys(groups, base)
     todo, pruned = _prune(groups, base)
     target = output_folder(spec.name, spec.output_dir, out_dir, sub="explore")
     store = PointCache(target / "cache") if write and cache else None
-    done: dict[str, list[dict[str, Any]]] = {}
-    if store is not None:
-        for g in todo:
-            hit = store.get_payload(keys[g.key])
-            if hit is not None:
-                done[g.key] = hit["rows"]
-    cached = len(done)
-    runs = [(keys[g.key], g.payload(), None) for g in todo if g.key not in done]
-    by_key = {keys[g.key]: g.key for g in todo}
-    groups_by_key = {g.key: g for g in todo}
-    total = len(todo)
-    if progress:
-        progress(cached, total, "cached" if cached else "starting")
-
-    def on_done(key: str, entry: dict[str, Any]) -> None:
-        group = groups_by_key[by_key[key]]
-        if "rows" not in entry:  # an internal error: every variant reports it, nothing cached
-            reason = (entry.get("row") or {}).get("reason") or "internal error"
-            rows = _pruned_rows(group, reason)
-            for row in rows:
-                row["status"] = "failed"
-            done[group.key] = rows
-        else:
-            if store is not None:
-                store.put_payload(key, entry)
-            done[group.key] = entry["rows"]
-        if progress:
-            p = group.point
-            progress(len(done), total, f"{p.network} {p.input} on {p.mesh}")
-
-    if runs:
-        run = RUNNERS["serial" if executor == "processes" and len(runs) == 1 else executor]
-        run(runs, str(base), on_done, workers=jobs, scheduler=scheduler, task=evaluate_group)
+    runner = _Runner(base, store, executor, jobs, scheduler, progress)
+    done, cached = runner.rows(todo, keys)
     rows: list[dict[str, Any]] = []
     for g in groups:
         group_rows = done.get(g.key) or _pruned_rows(g, pruned.get(g.key, "not evaluated"))
         rows.extend({**r, "point_id": keys[g.key]} for r in group_rows)
     _rank(rows, objectives, ex)
+    refine_stats = _refine(rows, groups, objectives, ex, runner) if ex.refine else {}
     axis_columns = [k for k in ex.all_axes if k not in RESULT_COLUMNS]
-    columns = (*RESULT_COLUMNS, *axis_columns, *EXPLORE_COLUMNS)
+    extra = REFINE_COLUMNS if ex.refine else ()
+    columns = (*RESULT_COLUMNS, *axis_columns, *EXPLORE_COLUMNS, *extra)
     stats = {
         "points": len(rows),
         "groups": len(groups),
         "pruned_groups": len(pruned),
-        "evaluated_groups": len(runs),
+        "evaluated_groups": len(todo) - cached,
         "cached_groups": cached,
         "ok": sum(r["fits"] is True for r in rows),
         "failed": sum(r.get("status") == "failed" for r in rows),
         "meet_constraints": sum(bool(r["constraints_ok"]) for r in rows),
         "front": sum(r["pareto_rank"] == 1 for r in rows),
+        **refine_stats,
     }
     result = ExploreResult(
-        columns, tuple(rows), objectives, target if write else None, stats, tuple(ex.scenarios)
-    )
+        columns, tuple(rows), objectives, target if write else None, stats,
+        tuple(ex.scenarios), tuple(axis_columns), ex.refine, spec.evaluator, ex.refine_margin,
+    )  # fmt: skip
     if write:
         front = sorted(
             (r for r in rows if r["pareto_rank"] == 1),
@@ -322,6 +470,9 @@ def explore(
         with OutputSet(target) as out:
             out.csv("results.csv", columns, rows)
             out.csv("pareto.csv", columns, front)
+            if ex.refine:
+                table = refinement_rows(result)
+                out.csv("refinement.csv", refinement_columns(result), table)
             out.json(
                 "manifest.json",
                 {
@@ -332,7 +483,19 @@ def explore(
                     "executor": executor,
                     "objectives": [o.label for o in objectives],
                     "constraints": [str(c) for c in ex.constraints],
+                    **({"refine": ex.refine, "refine_margin": ex.refine_margin}
+                       if ex.refine else {}),
                     **stats,
                 },
-            )
+            )  # fmt: skip
     return result
+
+
+def refinement_columns(result: ExploreResult) -> tuple[str, ...]:
+    """The columns of refinement.csv."""
+    per_objective = [
+        f"{o.column}_{suffix}"
+        for o in result.objectives
+        for suffix in (result.evaluator, result.refine, "change")
+    ]
+    return (*REFINE_KEYS, *result.axes, "rank_before", "rank_after", "front", *per_objective)

@@ -141,9 +141,7 @@ def expand_groups(spec: ExperimentSpec, explore: ExploreSpec, file: str | None) 
 
     def point(net, res, mesh: Mesh, values: dict[str, Any], evaluator: str):
         specs = {name: section(name, values) for name in SWEEP_SECTIONS}
-        ident = json.dumps(
-            [str(net), str(res), str(mesh), evaluator, *(j for _, j in specs.values())]
-        )
+        ident = _ident(net, res, mesh, evaluator, [j for _, j in specs.values()])
         require_tiled(specs["system"][0], "explore", file)
         p = PointSpec(
             network=net,
@@ -165,7 +163,34 @@ def expand_groups(spec: ExperimentSpec, explore: ExploreSpec, file: str | None) 
             ]
             variants = tuple(Variant(values, p) for values, p, _ in built)
             largest = max(variants, key=lambda v: v.point.chip.fmm_bits)
-            payload = json.dumps([__version__, *(ident for _, _, ident in built)])
-            key = hashlib.sha256(payload.encode()).hexdigest()[:32]
-            groups.append(Group(key, largest.point, variants))
+            groups.append(Group(_group_key([i for _, _, i in built]), largest.point, variants))
     return groups
+
+
+def _ident(net: Any, res: Any, mesh: Mesh, evaluator: str, sections: list[str]) -> str:
+    """What a design point is evaluated from: network, input, mesh, evaluator and the JSON
+    of each spec section (in ``SWEEP_SECTIONS`` order)."""
+    return json.dumps([str(net), str(res), str(mesh), evaluator, *sections])
+
+
+def _group_key(idents: list[str]) -> str:
+    payload = json.dumps([__version__, *idents])
+    return hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+
+def with_evaluator(group: Group, evaluator: str) -> Group:
+    """The same group evaluated with ``evaluator``; its key is the one ``expand_groups``
+    gives that group in a space evaluated with ``evaluator`` (so the cache is shared)."""
+
+    def again(p: PointSpec) -> PointSpec:
+        return p.model_copy(update={"evaluator": evaluator})
+
+    variants = tuple(Variant(v.labels, again(v.point)) for v in group.variants)
+    idents = [
+        _ident(
+            p.network, p.input, p.mesh, evaluator,
+            [getattr(p, name).model_dump_json() for name in SWEEP_SECTIONS],
+        )
+        for p in (v.point for v in variants)
+    ]  # fmt: skip
+    return Group(_group_key(idents), again(group.point), variants)

@@ -30,6 +30,10 @@ ALIASES = {
 }
 CONSTRAINT = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(<=|>=|<|>|==)\s*([-+0-9.eE]+)\s*$")
 Side = integer(ge=1, le=limits.MAX_MESH_SIDE)
+#: default ``refine_margin``: the analytic schedule's largest measured frame-rate difference
+#: from the event model on the bundled points (+10.3%, MobileNet-V2 on 4x4; docs/simulation.md,
+#: "Which evaluator to trust", from benchmarks/bench_agreement.py)
+DEFAULT_REFINE_MARGIN = 0.1
 
 
 class MeshSpace(Spec):
@@ -120,6 +124,19 @@ class ExploreSpec(Spec):
     constraints: list[Constraint] = Field(
         default_factory=list, description='e.g. ["fps >= 30", "chips <= 64"]'
     )
+    refine: Evaluator | None = Field(
+        default=None,
+        description="re-evaluate the front and the points within refine_margin of it with "
+        "this evaluator (simpy), re-rank, and report what moved",
+    )
+    refine_margin: float = Field(
+        default=DEFAULT_REFINE_MARGIN,
+        ge=0,
+        allow_inf_nan=False,
+        description="relative gap within which a point is refined: a point is left unrefined "
+        "only when a front point beats it by more than a factor 1 + margin in every "
+        "objective the evaluator changes (for energy: margin x the leakage share)",
+    )
 
     @field_validator("axes", "scenarios")
     @classmethod
@@ -144,6 +161,17 @@ class ExploreSpec(Spec):
         both = set(self.axes) & set(self.scenarios)
         if both:
             raise ValueError(f"{sorted(both)[0]!r} is both an axis and a scenario; keep one")
+        return self
+
+    @model_validator(mode="after")
+    def _refine(self) -> ExploreSpec:
+        if self.refine is None and "refine_margin" in self.model_fields_set:
+            raise ValueError("refine_margin is set but refine is not; add refine: simpy")
+        if self.refine is not None and "evaluator" in self.all_axes:
+            raise ValueError(
+                "refine cannot be combined with an evaluator axis: the axis already chooses "
+                "the evaluator of every point; remove one of them"
+            )
         return self
 
     @property

@@ -5,6 +5,8 @@ In each panel: every design point that meets the constraints (colour = number of
 points that violate a constraint in faint grey, the two-objective front of the panel as a
 staircase, the points of the full front ringed in black, and the staircase's points
 labelled by mesh and memory. Axes are logarithmic where the values span over a decade.
+A front refined with a second evaluator draws its refined points as diamonds, each with a
+dotted line from where the first evaluator had put it.
 """
 
 from __future__ import annotations
@@ -82,6 +84,30 @@ def spread_out(x: np.ndarray, y: np.ndarray, candidates: np.ndarray) -> list[int
     return kept
 
 
+def _truthy(value: object) -> bool:
+    return str(value) in ("True", "true", "1")
+
+
+def _moves(ax, rows: Sequence[dict], cx: str, cy: str) -> None:
+    """A dotted line from where the first evaluator put each refined point to where the
+    refining one did (points that did not move draw nothing)."""
+    xs: list[float] = []
+    ys: list[float] = []
+    for r in rows:
+        before = r.get("before_refining")
+        if not _truthy(r.get("refined")) or not isinstance(before, dict):
+            continue
+        x0 = _value(before, cx) if cx in before else _value(r, cx)
+        y0 = _value(before, cy) if cy in before else _value(r, cy)
+        x1, y1 = _value(r, cx), _value(r, cy)
+        if (x0, y0) != (x1, y1) and all(map(math.isfinite, (x0, y0, x1, y1))):
+            xs += [x0, x1, math.nan]  # one line, broken between the points
+            ys += [y0, y1, math.nan]
+    if xs:
+        ax.plot(xs, ys, color="black", lw=0.6, ls=":", alpha=0.7,
+                label="moved by refining")  # fmt: skip
+
+
 def _log_if_spread(ax, axis: str, values: np.ndarray) -> None:
     v = values[np.isfinite(values) & (values > 0)]
     if v.size and v.max() / v.min() > 10:
@@ -103,6 +129,9 @@ def pareto_figure(rows: Sequence[dict], objectives: Sequence[tuple[str, bool]], 
         vmin=max(chips.min(), 1), vmax=max(chips.max(), 2)
     )
     cmap = colormaps["viridis"]
+    refined = np.array([_truthy(r.get("refined")) for r in ok], dtype=bool)
+    how = next((r["evaluator"] for r in rows if _truthy(r.get("refined"))), None)
+    chips = chips if ok else chips[:0]
     scatter = None
     for ax, (i, j) in zip(axes, pairs, strict=False):
         (cx, mx), (cy, my) = objectives[i], objectives[j]
@@ -112,10 +141,22 @@ def pareto_figure(rows: Sequence[dict], objectives: Sequence[tuple[str, bool]], 
                     [_value(r, cx) for r in group], [_value(r, cy) for r in group],
                     marker="x", linewidths=0.6, label="violates a constraint", **look,
                 )  # fmt: skip
+        if how is not None:
+            _moves(ax, [*ok, *bad], cx, cy)
         if ok:
             x = np.array([_value(r, cx) for r in ok])
             y = np.array([_value(r, cy) for r in ok])
-            scatter = ax.scatter(x, y, c=chips, cmap=cmap, norm=norm, s=12, alpha=0.8, linewidths=0)
+            for shape, sel in (("o", ~refined), ("D", refined)):
+                if sel.any():
+                    scatter = ax.scatter(
+                        x[sel], y[sel], c=chips[sel], cmap=cmap, norm=norm, marker=shape,
+                        s=12 if shape == "o" else 11, alpha=0.8, linewidths=0,
+                    )  # fmt: skip
+            if refined.any():
+                ax.scatter(
+                    x[refined], y[refined], marker="D", s=11, facecolors="none",
+                    edgecolors="black", linewidths=0.5, label=f"refined with {how}",
+                )  # fmt: skip
             rank1 = np.array([str(r.get("pareto_rank")) == "1" for r in ok])
             ax.scatter(
                 x[rank1], y[rank1], s=28, facecolors="none", edgecolors="black",
@@ -138,7 +179,8 @@ def pareto_figure(rows: Sequence[dict], objectives: Sequence[tuple[str, bool]], 
         ax.set_visible(False)
     handles, labels = axes[0].get_legend_handles_labels()
     if handles:
-        fig.legend(handles, labels, loc="outside lower center", ncols=len(handles), fontsize=8)
+        per_row = min(len(handles), 2 * ncols)  # two entries fit under a panel
+        fig.legend(handles, labels, loc="outside lower center", ncols=per_row, fontsize=8)
     if scatter is not None:
         fig.colorbar(scatter, ax=list(axes[: len(pairs)]), label="mesh size (chips)", shrink=0.8)
     suptitle = fig.suptitle(title + "   (↓ lower is better, ↑ higher is better)")
@@ -166,7 +208,8 @@ def pareto_builds(
         stem = f"pareto_{net}_{w}x{h}" + "".join(
             f"_{k.split('.')[-1]}-{v}" for k, v in zip(scenarios, values, strict=True)
         )
-        title = f"{net} at {w}x{h}{extra}"
+        how = next((r["evaluator"] for r in case if str(r.get("refined")) == "True"), None)
+        title = f"{net} at {w}x{h}{extra}" + (f", front refined with {how}" if how else "")
         build = functools.partial(pareto_figure, case, objectives, title)
         builds.append((re.sub(r"[^A-Za-z0-9_.-]", "_", stem), build))
     return builds
