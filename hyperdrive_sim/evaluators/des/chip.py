@@ -10,12 +10,22 @@ each layer: send the halos of its output that later layers need.
 from __future__ import annotations
 
 from collections.abc import Generator
+from functools import partial
+from heapq import heappush
 
 import simpy
 
 from hyperdrive_sim.evaluators.des.io import WAIT_IMAGE, consume_image, result_ready
-from hyperdrive_sim.evaluators.des.links import Interval, send
-from hyperdrive_sim.evaluators.des.state import BLOCK, IMAGE, Sim
+from hyperdrive_sim.evaluators.des.links import Interval, send, send_stamped
+from hyperdrive_sim.evaluators.des.state import (
+    BLOCK,
+    IMAGE,
+    NORMAL,
+    Arrival,
+    ChipState,
+    Sim,
+    Stamp,
+)
 from hyperdrive_sim.evaluators.des.tables import (
     FROM_EAST,
     FROM_SOUTH,
@@ -43,20 +53,75 @@ def mark(intervals: list[Interval], start: int, end: int, label: str) -> None:
         intervals.append((start, end, label))
 
 
+def settled(sim: Sim, st: ChipState, key: int) -> None:
+    """Every message of ``key`` has arrived or is on its way with a known stamp, and the
+    chip waits for ``key``: wake it now, or schedule the latest arrival in its place."""
+    last = st.last.get(key)
+    if last is not None and last > sim.at:
+        heappush(sim.env._queue, (*last, Arrival(st, key)))
+    else:
+        st.wake(key)
+
+
 def receive(sim: Sim, msg: Send, key: int) -> None:
     st = sim.chips[msg.dst]
     left = st.pending[key] - 1
     st.pending[key] = left
-    if not left:
-        st.wake(key)
+    if not left and st.key == key:
+        settled(sim, st, key)
+
+
+def stamped(sim: Sim, st: ChipState, key: int, stamp: Stamp) -> None:
+    """A message of ``key`` will arrive at ``stamp`` (its place in simpy's order)."""
+    last = st.last.get(key)
+    if last is None or stamp > last:
+        st.last[key] = stamp
+    left = st.pending[key] - 1
+    st.pending[key] = left
+    if not left and st.key == key:
+        settled(sim, st, key)
+
+
+def await_key(sim: Sim, st: ChipState, key: int) -> simpy.Event:
+    """The event that wakes the chip when the last message of ``key`` has arrived."""
+    event = sim.event()
+    st.key, st.event = key, event
+    if not st.pending[key]:
+        settled(sim, st, key)
+    return event
 
 
 def post(sim: Sim, msg: Send, counter: list[int], offset: int = 0) -> None:
     """Send ``msg`` (of the frame whose keys start at ``offset``); its link-hop bits count
     towards ``counter[msg.layer]``."""
-    counter[msg.layer] += msg.bits * len(msg.route)
-    key = msg.key + offset
-    send(sim.env, msg.route, msg.bits, msg.cycles, msg.label, lambda: receive(sim, msg, key))
+    post_all(sim, (msg,), counter, offset)
+
+
+def post_all(sim: Sim, msgs: tuple[Send, ...], counter: list[int], offset: int) -> None:
+    """``post`` each of ``msgs`` in order."""
+    if not sim.fast:
+        for msg in msgs:
+            counter[msg.layer] += msg.bits * len(msg.route)
+            key = msg.key + offset
+            on_arrival = partial(receive, sim, msg, key)
+            send(sim.env, msg.route, msg.bits, msg.cycles, msg.label, on_arrival)
+        return
+    env, chips = sim.env, sim.chips
+    eid = env._eid
+    for msg in msgs:
+        route, bits = msg.route, msg.bits
+        key = msg.key + offset
+        st = chips[msg.dst]
+        if len(route) == 1:  # the usual case, inline
+            counter[msg.layer] += bits
+            link = route[0]
+            end = link.reserve(env._now, msg.cycles, bits, msg.label)
+            link.received += bits
+            stamped(sim, st, key, (end + link.latency, NORMAL, next(eid)))
+        else:
+            counter[msg.layer] += bits * len(route)
+            on_stamp = partial(stamped, sim, st, key)
+            send_stamped(env, sim.timeout, route, bits, msg.cycles, msg.label, on_stamp)
 
 
 def post_leg(sim: Sim, leg: LegMsg, offset: int) -> None:
@@ -71,8 +136,8 @@ def post_leg(sim: Sim, leg: LegMsg, offset: int) -> None:
             st = sim.chips[chip]
             left = st.pending[key] - 1
             st.pending[key] = left
-            if not left:
-                st.wake(key)
+            if not left and st.key == key:
+                settled(sim, st, key)
         for child in leg.children[k]:
             post_leg(sim, child, offset)
 
@@ -96,7 +161,7 @@ def chip_process(sim: Sim, c: int) -> Generator[simpy.Event, None, None]:
 
 def _frame(sim: Sim, c: int, f: int) -> Generator[simpy.Event, None, None]:
     env, st, buf = sim.env, sim.chips[c], sim.buffers[c]
-    timeout, names, pending, rec = env.timeout, sim.tables.names, st.pending, st.intervals
+    timeout, names, rec = sim.timeout, sim.tables.names, st.intervals
     offset = f * sim.stride
     room_after = sim.tables.image_after[c]
     first = f == 0  # per-layer and per-chip statistics describe the first frame
@@ -105,7 +170,7 @@ def _frame(sim: Sim, c: int, f: int) -> Generator[simpy.Event, None, None]:
     # streamed image (des/io.py): the first layer's first phase reads the tile as it comes
     streamed = sim.image_rows[c] is not None
     if not streamed and st.images <= f:
-        st.key, st.event = IMAGE, env.event()
+        st.key, st.event = IMAGE, sim.event()
         yield st.event
     if first:
         sim.stall_io[c] = sim.frame_start[c] = env.now
@@ -124,10 +189,9 @@ def _frame(sim: Sim, c: int, f: int) -> Generator[simpy.Event, None, None]:
         gather_wait = 0
         if gather:
             key = offset + i * KINDS + GATHER
-            if pending[key]:
+            if st.missing(key, sim.at):
                 t0 = env.now
-                st.key, st.event = key, env.event()
-                yield st.event
+                yield await_key(sim, st, key)
                 gather_wait = env.now - t0
                 if rec is not None:
                     mark(rec, t0, env.now, STALL_BORDER)
@@ -140,7 +204,7 @@ def _frame(sim: Sim, c: int, f: int) -> Generator[simpy.Event, None, None]:
                 if needs:
                     if buf.arrived == buf.consumed:
                         t0 = env.now
-                        st.key, st.event = BLOCK, env.event()
+                        st.key, st.event = BLOCK, sim.event()
                         yield st.event
                         stalled += env.now - t0
                         if rec is not None:
@@ -148,13 +212,12 @@ def _frame(sim: Sim, c: int, f: int) -> Generator[simpy.Event, None, None]:
                     buf.consumed += 1
                     uses = buf.queue.popleft()
                 t0 = env.now
-                if wait_halo and pending[key]:
+                if wait_halo and st.missing(key, sim.at):
                     if interior:
                         yield timeout(interior)
                     t1 = env.now
-                    if pending[key]:
-                        st.key, st.event = key, env.event()
-                        yield st.event
+                    if st.missing(key, sim.at):
+                        yield await_key(sim, st, key)
                         border_stall = env.now - t1
                     if border:
                         yield timeout(border)
@@ -174,8 +237,7 @@ def _frame(sim: Sim, c: int, f: int) -> Generator[simpy.Event, None, None]:
                 if i == res_layer and res.per_phase:  # type: ignore[union-attr]
                     result_ready(sim, c, f, res.bits[c][k])  # type: ignore[union-attr]
                 if phase_sends:
-                    for msg in phase_sends[k]:
-                        post(sim, msg, sim.c2c_border_bits, offset)
+                    post_all(sim, phase_sends[k], sim.c2c_border_bits, offset)
             if first:
                 sim.stall_weight[i][c] = stalled
                 sim.stall_border[i][c] = border_stall + gather_wait
@@ -184,10 +246,9 @@ def _frame(sim: Sim, c: int, f: int) -> Generator[simpy.Event, None, None]:
                 if not flag:
                     continue
                 key = offset + i * KINDS + kind
-                if pending[key]:
+                if st.missing(key, sim.at):
                     t0 = env.now
-                    st.key, st.event = key, env.event()
-                    yield st.event
+                    yield await_key(sim, st, key)
                     if rec is not None:
                         mark(rec, t0, env.now, WAIT_PARTIAL)
                 yield timeout(adds)
@@ -200,8 +261,8 @@ def _frame(sim: Sim, c: int, f: int) -> Generator[simpy.Event, None, None]:
             sim.finish[i][c] = env.now
         if i == res_layer and not res.per_phase:  # type: ignore[union-attr]
             result_ready(sim, c, f, res.bits[c][0])  # type: ignore[union-attr]
-        for msg in sends:
-            post(sim, msg, sim.c2c_border_bits, offset)
+        if sends:
+            post_all(sim, sends, sim.c2c_border_bits, offset)
         for leg in legs:
             post_leg(sim, leg, offset)
         if i == room_after:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from heapq import heappop
 
 import numpy as np
 
@@ -32,30 +33,39 @@ from hyperdrive_sim.mapping.routes import halo_transfers
 class Run:
     counts: Counts
     timeline: Timeline | None
-    events: int
+    events: int  # events of the model (simpy's event ids), the same with or without ``fast``
+    processed: int  # events the loop processed (fewer with ``fast``)
 
 
-def run(plan: Plan, record: bool = False) -> Run:
-    """Simulate one frame of ``plan``; ``record`` keeps every interval for a Timeline."""
+def run(plan: Plan, record: bool = False, fast: bool = True) -> Run:
+    """Simulate ``plan``; ``record`` keeps every interval for a Timeline.
+
+    ``fast=False`` is the plain reference: every event a simpy event, run by simpy. The
+    default gives the same results (tests/test_des_fast.py) with fewer, leaner events.
+    """
     if not plan.fits:
         raise SimulationError(f"cannot simulate a plan that does not fit: {plan.reason}")
     hw = plan.hw
     links = mesh_links(plan, record)
     port = Channel("off-chip", hw.offchip_bits_per_cycle, hw.offchip_latency_cycles, record)
     tables = build_tables(plan, links)
-    sim = Sim(plan, tables, links, port, record)
-    env = sim.env
+    sim = Sim(plan, tables, links, port, record, fast)
+    env, process = sim.env, sim.process
     # creation order fixes who goes first at equal times: image, weights, forwarders, chips
-    others = {"the image loader": env.process(image_loader(sim))}
-    others["the weight stream"] = env.process(weight_source(sim))
+    others = {"the image loader": process(image_loader(sim))}
+    others["the weight stream"] = process(weight_source(sim))
     if hw.system.weight_distribution == "chain":
         for p, count in enumerate(tables.forwards):
             if count:
                 name = f"the weight forwarding of {chip_name(tables.snake[p], hw.mesh.cols)}"
-                others[name] = env.process(forwarder(sim, p))
-    chips = [env.process(chip_process(sim, c)) for c in range(hw.chips)]
-    others["the result reader"] = env.process(result_reader(sim))
-    env.run()
+                others[name] = process(forwarder(sim, p))
+    chips = [process(chip_process(sim, c)) for c in range(hw.chips)]
+    others["the result reader"] = process(result_reader(sim))
+    processed: int | None = None
+    if fast:
+        processed = _loop(sim)
+    else:
+        env.run()
     sim.total_cycles = sim.result_end[0]  # the first frame's latency
     for c, proc in enumerate(chips):
         if proc.is_alive:
@@ -65,8 +75,31 @@ def run(plan: Plan, record: bool = False) -> Run:
             raise SimulationError(f"deadlock: {name} never finished ({_stream_state(sim)})")
     _check_conservation(sim)
     events = next(env._eid)  # simpy numbers every scheduled event
+    if processed is None:  # simpy's own loop processes every event
+        processed = events
     timeline = _timeline(sim, events) if record else None
-    return Run(_counts(sim), timeline, events)
+    return Run(_counts(sim), timeline, events, processed)
+
+
+def _loop(sim: Sim) -> int:
+    """``simpy.Environment.run()``: process the events in simpy's order (time, priority,
+    event id), keeping the one being processed in ``sim.at``; return how many."""
+    env = sim.env
+    queue = env._queue
+    processed = 0
+    while queue:
+        sim.at = item = heappop(queue)
+        env._now = item[0]
+        event = item[3]
+        callbacks, event.callbacks = event.callbacks, None
+        for callback in callbacks:
+            callback(event)
+        processed += 1
+        if not event._ok and not hasattr(event, "_defused"):  # a process failed: re-raise
+            exc = type(event._value)(*event._value.args)
+            exc.__cause__ = event._value
+            raise exc
+    return processed
 
 
 def _stream_state(sim: Sim) -> str:

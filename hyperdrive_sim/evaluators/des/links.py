@@ -16,6 +16,8 @@ from collections.abc import Callable
 import simpy
 
 Interval = tuple[int, int, str]
+#: simpy's priority of a timeout
+_NORMAL = 1
 
 
 class Channel:
@@ -85,3 +87,51 @@ class _Message:
             self.hop()
         else:
             self.on_arrival()
+
+
+def send_stamped(
+    env: simpy.Environment,
+    timeout: Callable[[int], simpy.Event],
+    route: tuple[Channel, ...],
+    bits: int,
+    cycles: int,
+    label: str,
+    on_stamp: Callable[[tuple[int, int, int]], None],
+) -> None:
+    """``send`` without the last hop's arrival event: when the last hop is queued,
+    ``on_stamp`` gets where its arrival would sit in simpy's order (time, priority, event
+    id, the id taken now as the arrival event would take it), so whoever needs the
+    arrival can schedule it (or find it past) in exactly that place."""
+    if len(route) == 1:
+        link = route[0]
+        end = link.reserve(env._now, cycles, bits, label)
+        link.received += bits
+        on_stamp((end + link.latency, _NORMAL, next(env._eid)))
+    else:
+        _Stamped(env, timeout, route, bits, cycles, label, on_stamp).hop()
+
+
+class _Stamped:
+    """A relayed message of ``send_stamped``: real events for every hop but the last."""
+
+    __slots__ = ("bits", "cycles", "env", "k", "label", "on_stamp", "route", "timeout")
+
+    def __init__(self, env, timeout, route, bits, cycles, label, on_stamp) -> None:
+        self.env, self.timeout, self.route, self.bits = env, timeout, route, bits
+        self.cycles, self.label, self.on_stamp, self.k = cycles, label, on_stamp, 0
+
+    def hop(self) -> None:
+        link = self.route[self.k]
+        env = self.env
+        now = env._now
+        end = link.reserve(now, self.cycles, self.bits, self.label)
+        if self.k == len(self.route) - 1:
+            link.received += self.bits
+            self.on_stamp((end + link.latency, _NORMAL, next(env._eid)))
+        else:
+            self.timeout(end + link.latency - now).callbacks.append(self.arrived)
+
+    def arrived(self, _event: object) -> None:
+        self.route[self.k].received += self.bits
+        self.k += 1
+        self.hop()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable, Generator
+from heapq import heappush
 
 import simpy
 
@@ -15,6 +17,88 @@ from hyperdrive_sim.mapping.streaming import image_rows, result_parts
 BLOCK, IMAGE = -1, -2
 #: ``ChipState.image_need`` while a chip waits for no part of a tile
 NO_NEED = 1 << 62
+#: simpy's priorities: of a process start, and of timeouts and triggered events
+URGENT, NORMAL = 0, 1
+
+#: where an event sits in simpy's order: (time, priority, event id)
+Stamp = tuple[int, int, int]
+
+
+class Wait:
+    """A ``simpy.Timeout`` without simpy's bookkeeping: scheduled in simpy's order (time,
+    priority, event id) by ``Sim.timeout``, processed by the engine's loop like any simpy
+    event, and yieldable by a process."""
+
+    __slots__ = ("callbacks",)
+    _ok = True
+    _value = None
+
+    def __init__(self) -> None:
+        self.callbacks: list[Callable] | None = []
+
+
+class Signal(Wait):
+    """A lean ``simpy.Event`` that something else triggers (``succeed``)."""
+
+    __slots__ = ("env",)
+
+    def __init__(self, env: simpy.Environment) -> None:
+        self.callbacks = []
+        self.env = env
+
+    def succeed(self) -> None:
+        env = self.env
+        heappush(env._queue, (env._now, NORMAL, next(env._eid), self))
+
+
+class Proc:
+    """A ``simpy.Process`` without simpy's bookkeeping (no interrupts; an exception in the
+    generator propagates at once). Its start and its end are events with their ids, as in
+    simpy, so the order of events is the same."""
+
+    __slots__ = ("_value", "callbacks", "env", "gen", "resume")
+    _ok = True
+
+    def __init__(self, env: simpy.Environment, gen: Generator) -> None:
+        self.env, self.gen, self.callbacks = env, gen, []
+        self._value: object = simpy.events.PENDING
+        self.resume = self._resume
+        start = Wait()
+        start.callbacks = [self.resume]
+        heappush(env._queue, (env._now, URGENT, next(env._eid), start))
+
+    @property
+    def is_alive(self) -> bool:
+        return self._value is simpy.events.PENDING
+
+    def _resume(self, _event: object) -> None:
+        gen = self.gen
+        try:
+            event = gen.send(None)
+            while event.callbacks is None:  # already processed: go on at once
+                event = gen.send(event._value)
+        except StopIteration:
+            self._value = None
+            env = self.env
+            heappush(env._queue, (env._now, NORMAL, next(env._eid), self))
+            return
+        event.callbacks.append(self.resume)
+
+
+class Arrival:
+    """The last message of a key, scheduled with the id it took when it was sent: it
+    wakes the chip that waits for the key, in the same order as a delivery event would."""
+
+    __slots__ = ("callbacks", "key", "st")
+    _ok = True
+    _value = None
+
+    def __init__(self, st: ChipState, key: int) -> None:
+        self.callbacks: list[Callable] | None = [self.arrived]
+        self.st, self.key = st, key
+
+    def arrived(self, _event: object) -> None:
+        self.st.wake(self.key)
 
 
 class ChipState:
@@ -31,6 +115,7 @@ class ChipState:
         "images",
         "intervals",
         "key",
+        "last",
         "layer",
         "pending",
         "room",
@@ -43,6 +128,8 @@ class ChipState:
         self.pending = {
             key + f * stride: count for f in range(frames) for key, count in expected.items()
         }
+        #: key -> latest stamp of its messages delivered without an event (see Sim.fast)
+        self.last: dict[int, Stamp] = {}
         self.images = 0  # image tiles arrived (one per frame)
         self.image_need = NO_NEED  # image bits (all frames) a streamed first layer waits for
         self.room = 1  # image tiles the FMM has room for so far
@@ -63,6 +150,14 @@ class ChipState:
         if self.key == key:
             event, self.key, self.event = self.event, None, None
             event.succeed()  # type: ignore[union-attr]
+
+    def missing(self, key: int, at: tuple) -> bool:
+        """Whether a message of ``key`` is still to arrive when the event at ``at`` is
+        processed (a message with a stamp is there once its stamp is earlier)."""
+        if self.pending[key]:
+            return True
+        last = self.last.get(key)
+        return last is not None and last > at
 
 
 class WeightBuffer:
@@ -114,15 +209,37 @@ class Sim:
         links: dict[tuple[int, int], Channel],
         port: Channel,
         record: bool,
+        fast: bool = True,
     ) -> None:
         hw = plan.hw
         chips, layers = hw.chips, len(plan.layers)
-        self.env = simpy.Environment()
+        self.env = env = simpy.Environment()
         self.plan = plan
         self.tables = tables
         self.links = links
         self.port = port
         self.record = record
+        #: fast: lean events, and a message's last hop delivered without an event of its
+        #: own (it keeps the event id it would have had, so the order of events is simpy's
+        #: and the results are those of ``fast=False``, which simulates every event)
+        self.fast = fast
+        #: the event being processed, as the engine's loop popped it (fast only)
+        self.at: tuple = (0, 0, -1)
+        if fast:
+            queue, eid = env._queue, env._eid
+
+            def timeout(delay: int) -> Wait:
+                event = Wait()
+                heappush(queue, (env._now + delay, NORMAL, next(eid), event))
+                return event
+
+            self.timeout: Callable[[int], simpy.Event | Wait] = timeout
+            self.event: Callable[[], simpy.Event | Signal] = lambda: Signal(env)
+            self.process: Callable[[Generator], simpy.Process | Proc] = lambda g: Proc(env, g)
+        else:
+            self.timeout = env.timeout
+            self.event = env.event
+            self.process = env.process
         self.frames = frames = hw.system.frames
         self.stride = layers * KINDS  # message keys of one frame
         self.chips = [

@@ -39,18 +39,31 @@ def deliver(sim: Sim, chip: int, block: Block, forward: bool) -> None:
         buf.release(uses)
 
 
+def deliver_all(sim: Sim, block: Block) -> None:
+    """``deliver`` ``block`` to every chip that needs it, none forwarding it (``bus``)."""
+    buffers, chips, bits = sim.buffers, sim.chips, block.bits
+    for chip in block.needing:
+        buf = buffers[chip]
+        buf.queue.append([1])
+        buf.arrived += 1
+        buf.bits += bits
+        st = chips[chip]
+        if st.key == BLOCK:
+            st.wake(BLOCK)
+
+
 def _take_slot(sim: Sim, chip: int) -> Generator[simpy.Event, None, None]:
     buf = sim.buffers[chip]
     if not buf.free:
         sim.stream_wait = chip
-        buf.slot_waiter = event = sim.env.event()
+        buf.slot_waiter = event = sim.event()
         yield event
     buf.free -= 1
 
 
 def weight_source(sim: Sim) -> Generator[simpy.Event, None, None]:
     """Read every block over the off-chip interface, one read at a time, in order."""
-    env, port = sim.env, sim.port
+    env, port, timeout = sim.env, sim.port, sim.timeout
     chain = sim.plan.hw.system.weight_distribution == "chain"
     root = sim.tables.snake[0]
     blocks = sim.tables.blocks
@@ -69,24 +82,23 @@ def weight_source(sim: Sim) -> Generator[simpy.Event, None, None]:
             if from_root:
                 deliver(sim, root, block, block.reach > 0)
             else:
-                for chip in block.needing:
-                    deliver(sim, chip, block, False)
+                deliver_all(sim, block)
 
         latency = 0 if block.cached else port.latency
-        env.timeout(end + latency - now).callbacks.append(arrived)
-        yield env.timeout(end - now)  # the next read is requested when this one has left
+        timeout(end + latency - now).callbacks.append(arrived)
+        yield timeout(end - now)  # the next read is requested when this one has left
     sim.stream_block = len(sim.tables.blocks)
 
 
 def forwarder(sim: Sim, position: int) -> Generator[simpy.Event, None, None]:
     """``chain``: the chip at ``position`` on the snake forwards blocks to the next one."""
-    env, tables = sim.env, sim.tables
+    env, tables, timeout = sim.env, sim.tables, sim.timeout
     src, dst = tables.snake[position], tables.snake[position + 1]
     buf = sim.buffers[src]
     link = sim.links[src, dst]
     for _ in range(tables.forwards[position] * sim.frames):
         if not buf.forward:
-            buf.forward_waiter = event = env.event()
+            buf.forward_waiter = event = sim.event()
             yield event
         block, uses = buf.forward.popleft()
         yield from _take_slot(sim, dst)
@@ -99,6 +111,6 @@ def forwarder(sim: Sim, position: int) -> Generator[simpy.Event, None, None]:
             link.received += block.bits
             deliver(sim, dst, block, onward)
 
-        env.timeout(end + link.latency - now).callbacks.append(arrived)
-        yield env.timeout(end - now)
+        timeout(end + link.latency - now).callbacks.append(arrived)
+        yield timeout(end - now)
         buf.release(uses)
