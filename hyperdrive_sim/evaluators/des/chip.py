@@ -121,7 +121,7 @@ def post_all(sim: Sim, msgs: tuple[Send, ...], counter: list[int], offset: int) 
         else:
             counter[msg.layer] += bits * len(route)
             on_stamp = partial(stamped, sim, st, key)
-            send_stamped(env, sim.timeout, route, bits, msg.cycles, msg.label, on_stamp)
+            send_stamped(env, route, bits, msg.cycles, msg.label, on_stamp)
 
 
 def post_leg(sim: Sim, leg: LegMsg, offset: int) -> None:
@@ -203,22 +203,22 @@ def _frame(sim: Sim, c: int, f: int) -> Generator[simpy.Event, None, None]:
             for k in range(phases):
                 if needs:
                     if buf.arrived == buf.consumed:
-                        t0 = env.now
+                        t0 = env._now
                         st.key, st.event = BLOCK, sim.event()
                         yield st.event
-                        stalled += env.now - t0
+                        stalled += env._now - t0
                         if rec is not None:
                             mark(rec, t0, env.now, STALL_WEIGHT)
                     buf.consumed += 1
                     uses = buf.queue.popleft()
-                t0 = env.now
+                t0 = env._now
                 if wait_halo and st.missing(key, sim.at):
                     if interior:
                         yield timeout(interior)
-                    t1 = env.now
+                    t1 = env._now
                     if st.missing(key, sim.at):
                         yield await_key(sim, st, key)
-                        border_stall = env.now - t1
+                        border_stall = env._now - t1
                     if border:
                         yield timeout(border)
                     if rec is not None:

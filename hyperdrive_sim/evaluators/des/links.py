@@ -12,6 +12,7 @@ with a FIFO queue, without the request/release events.
 from __future__ import annotations
 
 from collections.abc import Callable
+from heapq import heappush
 
 import simpy
 
@@ -91,7 +92,6 @@ class _Message:
 
 def send_stamped(
     env: simpy.Environment,
-    timeout: Callable[[int], simpy.Event],
     route: tuple[Channel, ...],
     bits: int,
     cycles: int,
@@ -108,28 +108,32 @@ def send_stamped(
         link.received += bits
         on_stamp((end + link.latency, _NORMAL, next(env._eid)))
     else:
-        _Stamped(env, timeout, route, bits, cycles, label, on_stamp).hop()
+        _Stamped(env, route, bits, cycles, label, on_stamp).hop()
 
 
 class _Stamped:
-    """A relayed message of ``send_stamped``: real events for every hop but the last."""
+    """A relayed message of ``send_stamped``; also the event of its hop's arrival (every
+    hop but the last has one)."""
 
-    __slots__ = ("bits", "cycles", "env", "k", "label", "on_stamp", "route", "timeout")
+    __slots__ = ("bits", "callbacks", "cycles", "env", "k", "label", "on_stamp", "route")
+    _ok = True
+    _value = None
 
-    def __init__(self, env, timeout, route, bits, cycles, label, on_stamp) -> None:
-        self.env, self.timeout, self.route, self.bits = env, timeout, route, bits
-        self.cycles, self.label, self.on_stamp, self.k = cycles, label, on_stamp, 0
+    def __init__(self, env, route, bits, cycles, label, on_stamp) -> None:
+        self.env, self.route, self.bits, self.cycles = env, route, bits, cycles
+        self.label, self.on_stamp, self.k = label, on_stamp, 0
 
     def hop(self) -> None:
         link = self.route[self.k]
         env = self.env
-        now = env._now
-        end = link.reserve(now, self.cycles, self.bits, self.label)
+        end = link.reserve(env._now, self.cycles, self.bits, self.label)
+        stamp = (end + link.latency, _NORMAL, next(env._eid))
         if self.k == len(self.route) - 1:
             link.received += self.bits
-            self.on_stamp((end + link.latency, _NORMAL, next(env._eid)))
-        else:
-            self.timeout(end + link.latency - now).callbacks.append(self.arrived)
+            self.on_stamp(stamp)
+        else:  # the message itself is the event of the hop's arrival
+            self.callbacks = [self.arrived]
+            heappush(env._queue, (*stamp, self))
 
     def arrived(self, _event: object) -> None:
         self.route[self.k].received += self.bits
