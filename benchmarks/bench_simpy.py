@@ -1,12 +1,23 @@
 """Benchmark of the simpy (discrete-event) evaluator; prints figures, asserts nothing.
 
     python benchmarks/bench_simpy.py [--distribution bus|chain]
+    python benchmarks/bench_simpy.py --scale [--frames N] [--plain]
 
-Simulates ResNet-34 at 224x224 on 1x1 to 16x16 meshes and at 1920x1080 on 16x16, each point
-in a fresh subprocess so the peak RSS is that point's own. Prints the wall time of
-``simulate(..., evaluator="simpy")`` (plan + simulate + price), the peak RSS of the process
-and the number of simpy events. Points that do not fit are reported as infeasible.
-Targets: 224x224 on 4x4 <= 1 s and <= 250 MB; 1920x1080 on 16x16 <= 15 s and <= 1 GB.
+Without ``--scale``: simulates ResNet-34 at 224x224 on 1x1 to 16x16 meshes and at
+1920x1080 on 16x16, each point in a fresh subprocess so the peak RSS is that point's own.
+Prints the wall time of ``simulate(..., evaluator="simpy")`` (plan + simulate + price), the
+peak RSS of the process and the number of simpy events. Points that do not fit are reported
+as infeasible. Targets: 224x224 on 4x4 <= 1 s and <= 250 MB; 1920x1080 on 16x16 <= 15 s and
+<= 1 GB.
+
+``--scale``: the table of the 1,024-chip points (ResNet-34 1080p on 16x16, ResNet-34 and
+ResNet-152 at 3840x2160 on 32x32): ``simulate`` with the analytic and with the simpy
+evaluator, each in a fresh process (wall and CPU seconds, peak RSS of the whole process),
+their ratio, simpy's model events and the events its loop processed, beside the figures
+recorded before the fast path (BEFORE). ``--plain`` times the plain reference path
+(``des.run(plan, fast=False)``) instead; ``--frames`` overrides the system's frames.
+Targets: ResNet-152 on 32x32 <= 15 s and < 300 MB, ResNet-34 1080p on 16x16 <= 0.5 s,
+simpy within 20x of analytic.
 """
 
 from __future__ import annotations
@@ -20,6 +31,16 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+SCALE = [
+    ("resnet34", "1920x1080", "16x16"),
+    ("resnet34", "3840x2160", "32x32"),
+    ("resnet152", "3840x2160", "32x32"),
+]
+#: before the fast path (commit df74255), frames -> work -> (analytic s, simpy s, simpy
+#: peak MB): one run each on the 2-core x86-64 machine of the README, 2026-12-06, busy
+#: (load average 1.4 to 8.7), simpy seconds as CPU time of the process (wall time was
+#: 1.4-3x longer under that load)
+BEFORE: dict[int, dict[tuple[str, str, str], tuple[float, float, float]]] = {}
 POINTS = [
     ("224x224", "1x1"),
     ("224x224", "2x2"),
@@ -54,13 +75,82 @@ def one_point(resolution: str, mesh: str, distribution: str) -> dict:
     return out
 
 
+def scale_point(
+    network: str, resolution: str, mesh: str, evaluator: str, frames: int | None, plain: bool
+) -> dict:
+    from functools import partial
+
+    from hyperdrive_sim.evaluators import des
+    from hyperdrive_sim.simulate import simulate
+    from hyperdrive_sim.spec.defaults import coerce
+
+    system = coerce(None, "system")
+    if frames is not None:
+        system = system.model_copy(update={"frames": frames})
+    runs = []
+    engine_run = partial(des.engine.run, fast=not plain)
+
+    def run(plan, record=False):  # keeps the Run, for its event counts
+        runs.append(engine_run(plan, record))
+        return runs[-1]
+
+    des.run = run  # what des.evaluate calls
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = simulate(network, resolution, system=system, mesh=mesh, evaluator=evaluator)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    assert result.counts is not None, result.plan.reason
+    out = {"wall_s": wall, "cpu_s": cpu, "cycles": result.counts.total_cycles}
+    out["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if runs:
+        out["events"], out["processed"] = runs[-1].events, runs[-1].processed
+    return out
+
+
+def scale_table(frames: int | None, plain: bool) -> None:
+    load = Path("/proc/loadavg").read_text().split()[0] if Path("/proc/loadavg").exists() else "?"
+    path = "plain reference path" if plain else "fast path"
+    print(f"simpy {path}, frames {frames or 'from the preset'}, load average {load} at start")
+    print(
+        "| work | analytic s | simpy s (CPU s) | ratio | simpy peak MB | events (processed) "
+        "| cycles | before: analytic s, simpy s, peak MB |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for network, resolution, mesh in SCALE:
+        r = {}
+        for evaluator in ("analytic", "simpy"):
+            cmd = [sys.executable, __file__, "--scale-point", network, resolution, mesh, evaluator]
+            cmd += ["--frames", str(frames)] if frames else []
+            cmd += ["--plain"] if plain else []
+            run = subprocess.run(cmd, capture_output=True, text=True, check=True)
+            r[evaluator] = json.loads(run.stdout.strip().splitlines()[-1])
+        a, s = r["analytic"], r["simpy"]
+        before = BEFORE.get(frames or 3, {}).get((network, resolution, mesh))
+        was = f"{before[0]:.2f}, {before[1]:.1f}, {before[2]:.0f}" if before else "-"
+        print(
+            f"| {network} {resolution} on {mesh} | {a['wall_s']:.2f} | {s['wall_s']:.2f} "
+            f"({s['cpu_s']:.2f}) | {s['wall_s'] / a['wall_s']:.0f}x | {s['rss_mb']:.0f} "
+            f"| {s['events']:,} ({s['processed']:,}) | {s['cycles']:,} | {was} |",
+            flush=True,
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--distribution", choices=["bus", "chain"], default="bus")
+    parser.add_argument("--scale", action="store_true", help="the 1,024-chip table")
+    parser.add_argument("--frames", type=int, help="with --scale: frames back to back")
+    parser.add_argument("--plain", action="store_true", help="with --scale: the reference path")
     parser.add_argument("--point", nargs=2, metavar=("RESOLUTION", "MESH"), help=argparse.SUPPRESS)
+    parser.add_argument("--scale-point", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.point:
         print(json.dumps(one_point(*args.point, args.distribution)))
+        return 0
+    if args.scale_point:
+        print(json.dumps(scale_point(*args.scale_point, args.frames, args.plain)))
+        return 0
+    if args.scale:
+        scale_table(args.frames, args.plain)
         return 0
     print(f"resnet34, simpy evaluator, {args.distribution} weight distribution")
     for resolution, mesh in POINTS:

@@ -201,7 +201,8 @@ def build_tables(plan: Plan, links: dict[tuple[int, int], Channel]) -> Tables:
     expected: list[dict[int, int]] = [{} for _ in range(chips)]
     producer: list[int | None] = [None] * len(plan.layers)
     # layers of one stage exchange identical halos: their transfers are computed once
-    halos: dict[bytes, list[tuple[int, int, int, int, tuple]]] = {}
+    halos: dict[tuple, list[tuple[int, int, int, int, tuple]]] = {}
+    routes: dict[tuple, tuple[Channel, ...]] = {}
     for i, lp in enumerate(plan.layers):
         if lp.halo_offchip or not lp.halo_bits.any():
             continue
@@ -229,7 +230,9 @@ def build_tables(plan: Plan, links: dict[tuple[int, int], Channel]) -> Tables:
                 expected[dst][key] = expected[dst].get(key, 0) + 1
                 if not 0 <= src < chips:
                     continue  # nobody will send it: a deadlock the engine reports
-                route = _route(links, keys, lp.name, cols)
+                route = routes.get(keys)
+                if route is None:  # one tuple per route, shared by every layer's messages
+                    route = routes[keys] = _route(links, keys, lp.name, cols)
                 msg = Send(route, bits, cyc, dst, key, i, label)
                 sends[src].setdefault((j, phase), []).append(msg)
 
