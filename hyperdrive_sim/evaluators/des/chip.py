@@ -32,8 +32,10 @@ from hyperdrive_sim.evaluators.des.tables import (
     GATHER,
     HALO,
     KINDS,
+    Hop,
     LegMsg,
     Send,
+    Sends,
 )
 
 STALL_WEIGHT = "stall: weights"
@@ -63,8 +65,7 @@ def settled(sim: Sim, st: ChipState, key: int) -> None:
         st.wake(key)
 
 
-def receive(sim: Sim, msg: Send, key: int) -> None:
-    st = sim.chips[msg.dst]
+def receive(sim: Sim, st: ChipState, key: int) -> None:
     left = st.pending[key] - 1
     st.pending[key] = left
     if not left and st.key == key:
@@ -94,34 +95,34 @@ def await_key(sim: Sim, st: ChipState, key: int) -> simpy.Event:
 def post(sim: Sim, msg: Send, counter: list[int], offset: int = 0) -> None:
     """Send ``msg`` (of the frame whose keys start at ``offset``); its link-hop bits count
     towards ``counter[msg.layer]``."""
-    post_all(sim, (msg,), counter, offset)
+    hop = Hop(msg.route, msg.bits, msg.cycles, msg.dst)
+    post_all(sim, (Sends(msg.key, msg.layer, msg.label, (hop,)),), counter, offset)
 
 
-def post_all(sim: Sim, msgs: tuple[Send, ...], counter: list[int], offset: int) -> None:
-    """``post`` each of ``msgs`` in order."""
-    if not sim.fast:
-        for msg in msgs:
-            counter[msg.layer] += msg.bits * len(msg.route)
-            key = msg.key + offset
-            on_arrival = partial(receive, sim, msg, key)
-            send(sim.env, msg.route, msg.bits, msg.cycles, msg.label, on_arrival)
-        return
+def post_all(sim: Sim, groups: tuple[Sends, ...], counter: list[int], offset: int) -> None:
+    """``post`` the messages of ``groups`` in order."""
     env, chips = sim.env, sim.chips
-    eid = env._eid
-    for msg in msgs:
-        route, bits = msg.route, msg.bits
-        key = msg.key + offset
-        st = chips[msg.dst]
-        if len(route) == 1:  # the usual case, inline
-            counter[msg.layer] += bits
-            link = route[0]
-            end = link.reserve(env._now, msg.cycles, bits, msg.label)
-            link.received += bits
-            stamped(sim, st, key, (end + link.latency, NORMAL, next(eid)))
-        else:
-            counter[msg.layer] += bits * len(route)
-            on_stamp = partial(stamped, sim, st, key)
-            send_stamped(env, route, bits, msg.cycles, msg.label, on_stamp)
+    for key, layer, label, hops in groups:
+        key += offset
+        if not sim.fast:
+            for route, bits, cycles, dst in hops:
+                counter[layer] += bits * len(route)
+                on_arrival = partial(receive, sim, chips[dst], key)
+                send(env, route, bits, cycles, label, on_arrival)
+            continue
+        eid = env._eid
+        for route, bits, cycles, dst in hops:
+            st = chips[dst]
+            if len(route) == 1:  # the usual case, inline
+                counter[layer] += bits
+                link = route[0]
+                end = link.reserve(env._now, cycles, bits, label)
+                link.received += bits
+                stamped(sim, st, key, (end + link.latency, NORMAL, next(eid)))
+            else:
+                counter[layer] += bits * len(route)
+                on_stamp = partial(stamped, sim, st, key)
+                send_stamped(env, route, bits, cycles, label, on_stamp)
 
 
 def post_leg(sim: Sim, leg: LegMsg, offset: int) -> None:

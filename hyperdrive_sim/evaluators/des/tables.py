@@ -44,6 +44,25 @@ class Send(NamedTuple):
     label: str
 
 
+class Hop(NamedTuple):
+    """Where a halo message goes and how long it takes; shared by every layer whose halo
+    has the same shape (the layer's key and label are in its ``Sends``)."""
+
+    route: tuple[Channel, ...]
+    bits: int
+    cycles: int
+    dst: int
+
+
+class Sends(NamedTuple):
+    """The halo messages one chip sends one layer, in order."""
+
+    key: int  # what the receivers wait for: layer * KINDS + HALO
+    layer: int  # the layer whose c2c bits they count towards
+    label: str
+    hops: tuple[Hop, ...]
+
+
 class LegMsg(NamedTuple):
     """One leg of a move that changes partitioning (mapping/partition.py): store-and-forward
     over ``route``; hop k leaves a copy at ``deliver[k]`` and starts ``children[k]``."""
@@ -87,9 +106,9 @@ class Step(NamedTuple):
     south: bool  # reduction: then for the one of its south neighbour
     adds: int  # cycles per received partial vector
     reduce: Send | None  # its own partial vector, after the reduction
-    sends: tuple[Send, ...]  # halos of its output that later layers need
+    sends: tuple[Sends, ...]  # halos of its output that later layers need
     #: border_exchange streamed: the halo parts each phase sends when it ends (else empty)
-    phase_sends: tuple[tuple[Send, ...], ...] = ()
+    phase_sends: tuple[tuple[Sends, ...], ...] = ()
     gather: int = 0  # deliveries of a move it waits for before the layer (0: none)
     legs: tuple[LegMsg, ...] = ()  # moves of its output it starts after the layer
 
@@ -169,7 +188,9 @@ def _leg_messages(gather, links, key: int, layer: int, label: str, cols: int, bp
     return [(leg.src, msgs[n]) for n, leg in enumerate(gather.legs) if leg.after is None]
 
 
-def _chip_sends(sends: dict[tuple[int, int], list[Send]], i: int, phases: int, works: bool) -> dict:
+def _chip_sends(
+    sends: dict[tuple[int, int], list[Sends]], i: int, phases: int, works: bool
+) -> dict:
     """A chip's messages of layer ``i``: after the layer, and after each phase (streamed).
 
     A chip that runs one phase, or none, sends its streamed parts after the layer.
@@ -197,11 +218,12 @@ def build_tables(plan: Plan, links: dict[tuple[int, int], Channel]) -> Tables:
 
     streamed = hw.system.border_exchange == "streamed"
     # sends[chip][(producer layer, phase)]: phase -1 is after the layer (bulk exchange)
-    sends: list[dict[tuple[int, int], list[Send]]] = [{} for _ in range(chips)]
+    sends: list[dict[tuple[int, int], list[Sends]]] = [{} for _ in range(chips)]
     expected: list[dict[int, int]] = [{} for _ in range(chips)]
     producer: list[int | None] = [None] * len(plan.layers)
-    # layers of one stage exchange identical halos: their transfers are computed once
-    halos: dict[tuple, list[tuple[int, int, int, int, tuple]]] = {}
+    # layers of one stage exchange identical halos: their messages are built once, as the
+    # hops each chip sends (in transfer order) and the receivers' counts
+    halos: dict[tuple, tuple[dict[int, tuple[Hop, ...]], dict[int, int]]] = {}
     routes: dict[tuple, tuple[Channel, ...]] = {}
     for i, lp in enumerate(plan.layers):
         if lp.halo_offchip or not lp.halo_bits.any():
@@ -222,19 +244,22 @@ def build_tables(plan: Plan, links: dict[tuple[int, int], Channel]) -> Tables:
             if found is None:
                 transfers = halo_transfers(part, hw.mesh, hw.system.corner_routing)
                 cycles = xfer(np.array([t.bits for t in transfers]), link_bpc).tolist()
-                found = halos[memo] = [
-                    (t.src, t.dst, t.bits, cyc, t.links)
-                    for t, cyc in zip(transfers, cycles, strict=True)
-                ]
-            for src, dst, bits, cyc, keys in found:
-                expected[dst][key] = expected[dst].get(key, 0) + 1
-                if not 0 <= src < chips:
-                    continue  # nobody will send it: a deadlock the engine reports
-                route = routes.get(keys)
-                if route is None:  # one tuple per route, shared by every layer's messages
-                    route = routes[keys] = _route(links, keys, lp.name, cols)
-                msg = Send(route, bits, cyc, dst, key, i, label)
-                sends[src].setdefault((j, phase), []).append(msg)
+                by_src: dict[int, list[Hop]] = {}
+                counts: dict[int, int] = {}
+                for t, cyc in zip(transfers, cycles, strict=True):
+                    counts[t.dst] = counts.get(t.dst, 0) + 1
+                    if not 0 <= t.src < chips:
+                        continue  # nobody will send it: a deadlock the engine reports
+                    route = routes.get(t.links)
+                    if route is None:  # one tuple per route, shared by every message
+                        route = routes[t.links] = _route(links, t.links, lp.name, cols)
+                    by_src.setdefault(t.src, []).append(Hop(route, t.bits, cyc, t.dst))
+                found = halos[memo] = ({c: tuple(h) for c, h in by_src.items()}, counts)
+            hops, counts = found
+            for dst, n in counts.items():
+                expected[dst][key] = expected[dst].get(key, 0) + n
+            for src, chip_hops in hops.items():
+                sends[src].setdefault((j, phase), []).append(Sends(key, i, label, chip_hops))
 
     # moves that change partitioning: legs leave when the input's producer is done
     legs: list[dict[int, list[LegMsg]]] = [{} for _ in range(chips)]  # chip -> layer -> legs
