@@ -36,11 +36,22 @@ SCALE = [
     ("resnet34", "3840x2160", "32x32"),
     ("resnet152", "3840x2160", "32x32"),
 ]
-#: before the fast path (commit df74255), frames -> work -> (analytic s, simpy s, simpy
-#: peak MB): one run each on the 2-core x86-64 machine of the README, 2026-12-06, busy
-#: (load average 1.4 to 8.7), simpy seconds as CPU time of the process (wall time was
-#: 1.4-3x longer under that load)
-BEFORE: dict[int, dict[tuple[str, str, str], tuple[float, float, float]]] = {}
+#: before the fast path (commit df74255), frames -> work -> (analytic CPU s, simpy CPU s,
+#: simpy peak MB): one run each, in a fresh process, on the 2-core x86-64 machine of the
+#: README on 2026-12-06 while it was busy (load average 1.4 to 10.5, so wall times were
+#: 1.4 to 6.5 times the CPU times; CPU seconds are the steadier figure)
+BEFORE: dict[int, dict[tuple[str, str, str], tuple[float, float, float]]] = {
+    3: {
+        ("resnet34", "1920x1080", "16x16"): (0.10, 4.52, 75),
+        ("resnet34", "3840x2160", "32x32"): (0.15, 39.2, 166),
+        ("resnet152", "3840x2160", "32x32"): (0.67, 196.1, 307),
+    },
+    1: {
+        ("resnet34", "1920x1080", "16x16"): (0.06, 2.24, 74),
+        ("resnet34", "3840x2160", "32x32"): (0.09, 19.6, 161),
+        ("resnet152", "3840x2160", "32x32"): (0.35, 73.3, 301),
+    },
+}
 POINTS = [
     ("224x224", "1x1"),
     ("224x224", "2x2"),
@@ -111,8 +122,8 @@ def scale_table(frames: int | None, plain: bool) -> None:
     path = "plain reference path" if plain else "fast path"
     print(f"simpy {path}, frames {frames or 'from the preset'}, load average {load} at start")
     print(
-        "| work | analytic s | simpy s (CPU s) | ratio | simpy peak MB | events (processed) "
-        "| cycles | before: analytic s, simpy s, peak MB |"
+        "| work | analytic s (CPU s) | simpy s (CPU s) | ratio (CPU) | simpy peak MB "
+        "| events (processed) | cycles | before: analytic CPU s, simpy CPU s, peak MB |"
     )
     print("|---|---|---|---|---|---|---|---|")
     for network, resolution, mesh in SCALE:
@@ -127,8 +138,9 @@ def scale_table(frames: int | None, plain: bool) -> None:
         before = BEFORE.get(frames or 3, {}).get((network, resolution, mesh))
         was = f"{before[0]:.2f}, {before[1]:.1f}, {before[2]:.0f}" if before else "-"
         print(
-            f"| {network} {resolution} on {mesh} | {a['wall_s']:.2f} | {s['wall_s']:.2f} "
-            f"({s['cpu_s']:.2f}) | {s['wall_s'] / a['wall_s']:.0f}x | {s['rss_mb']:.0f} "
+            f"| {network} {resolution} on {mesh} | {a['wall_s']:.2f} ({a['cpu_s']:.2f}) "
+            f"| {s['wall_s']:.2f} ({s['cpu_s']:.2f}) | {s['wall_s'] / a['wall_s']:.0f}x "
+            f"({s['cpu_s'] / a['cpu_s']:.0f}x) | {s['rss_mb']:.0f} "
             f"| {s['events']:,} ({s['processed']:,}) | {s['cycles']:,} | {was} |",
             flush=True,
         )
