@@ -95,7 +95,7 @@ def assert_same_counts(a, b) -> None:
             assert x == y, field.name
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(plans())
 def test_fast_path_gives_the_reference_results(plan: Plan) -> None:
     fast, plain = des.run(plan), des.run(plan, fast=False)
@@ -105,7 +105,7 @@ def test_fast_path_gives_the_reference_results(plan: Plan) -> None:
     assert fast.processed <= fast.events
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(plans())
 def test_fast_path_gives_the_reference_timeline(plan: Plan) -> None:
     fast, plain = des.run(plan, record=True), des.run(plan, record=True, fast=False)
