@@ -285,6 +285,29 @@ class SystemSpec(Sourced):
         "B frames' maps are held in the FMM",
     )
 
+    fusion: Literal["layer_by_layer", "depth_first"] = Field(
+        default="layer_by_layer",
+        description="layer_by_layer: every layer's whole map is computed before the next; "
+        "depth_first: the first layers run as a fused stack band by band, so only a few "
+        "rows of their maps are in the FMM at a time (docs/depth_first.md)",
+    )
+    fused_layers: integer(ge=0, le=limits.MAX_LAYERS) = Field(
+        default=0,
+        description="depth_first: consecutive layers from the network's start run band by "
+        "band (0: the planner chooses)",
+    )
+    band_rows: integer(ge=0, le=limits.MAX_INPUT_SIDE) = Field(
+        default=0,
+        description="depth_first: output rows of the fused stack's last layer computed per "
+        "band on each chip, at most (0: the planner chooses)",
+    )
+    band_overlap: Literal["cache", "recompute"] = Field(
+        default="cache",
+        description="depth_first: rows a band shares with the next band are kept in the FMM "
+        "(cache, the default: a few rows per layer cost less FMM than recomputing them "
+        "costs cycles and energy) or recomputed by the next band",
+    )
+
     @field_validator("pipeline_stages", "batch")
     @classmethod
     def _fits_organisation(cls, value: int, info: ValidationInfo) -> int:
@@ -297,6 +320,33 @@ class SystemSpec(Sourced):
                 "its own steady state (leave it at 1)"
             )
         return value
+
+    @model_validator(mode="after")
+    def _fusion_combinations(self) -> SystemSpec:
+        if self.fusion == "layer_by_layer":
+            for key, default in (("fused_layers", 0), ("band_rows", 0), ("band_overlap", "cache")):
+                if getattr(self, key) != default:
+                    raise ValueError(
+                        f"{key}: {getattr(self, key)!r} applies to fusion: depth_first (this "
+                        f"system runs layer_by_layer); remove it or set fusion: depth_first"
+                    )
+            return self
+        clash = [
+            (key, value, allowed)
+            for key, value, allowed in (
+                ("organisation", self.organisation, "tiled"),
+                ("partitioning", self.partitioning, "spatial"),
+                ("batch", self.batch, 1),
+            )
+            if value != allowed
+        ]
+        if clash:
+            key, value, allowed = clash[0]
+            raise ValueError(
+                f"fusion: depth_first is modelled with {key}: {allowed} only, got {key}: "
+                f"{value!r}; set fusion: layer_by_layer or {key}: {allowed}"
+            )
+        return self
 
 
 class EnergyTable(Sourced):
