@@ -242,7 +242,8 @@ def fused_stack(net: ShapedNetwork, system: SystemSpec) -> list:
         if getattr(system, key) < 1:
             raise InputError(
                 f"verify computes the fused stack it is given: expected {key} of 1 or more "
-                "(0 leaves the choice to the planner, which verify does not take over)",
+                f"(--{key.replace('_', '-')}, or {key} in the system YAML); 0 leaves the "
+                "choice to the planner, which verify does not take over",
                 key=f"system.{key}",
             )
     count = system.fused_layers
