@@ -4,13 +4,18 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from hyperdrive_sim.errors import InputError
+from hyperdrive_sim.mapping.tiling import DIRECTIONS, Tiling
+from hyperdrive_sim.spec.models import Mesh
 from hyperdrive_sim.verify import VerifyGeometryError, bands, verify
-from hyperdrive_sim.verify.bands import Band, chip_bands, kept_rows, new_rows, window
+from hyperdrive_sim.verify.bands import stack_rows, window
+from hyperdrive_sim.verify.crosscheck import differences, model_bands
 from hyperdrive_sim.workload.builder import NetBuilder
 from hyperdrive_sim.workload.layers import Conv, Pool
 from hyperdrive_sim.workload.network import Network
@@ -40,11 +45,23 @@ def _strided_stack() -> Network:
     return b.build()
 
 
-def _stack_layers(net: Network, count: int):
-    shaped = net.at(12, 12)
-    infos = shaped.infos[:count]
-    heights = [infos[0].in_shapes[0].height] + [i.out_shape.height for i in infos]
-    return [i.layer for i in infos], heights
+def _rows(net: Network, count: int, chip_rows: int, band_rows: int, recompute: bool):
+    """stack_rows of the first ``count`` layers of ``net`` at 12x12 over ``chip_rows``."""
+    infos = net.at(12, 12).infos[:count]
+    shapes = [infos[0].in_shapes[0], *(i.out_shape for i in infos)]
+    names = {"input": 0, **{i.layer.name: k + 1 for k, i in enumerate(infos)}}
+    sources = [tuple(names[x] for x in i.layer.inputs) for i in infos]
+    shares = []
+    for s in shapes:
+        b = Tiling.of(s, Mesh(rows=chip_rows, cols=1)).row_bounds
+        shares.append([(int(b[r]), int(b[r + 1])) for r in range(chip_rows)])
+    layers = [i.layer for i in infos]
+    heights = [s.height for s in shapes]
+    return stack_rows(layers, sources, heights, shares, band_rows, recompute)
+
+
+def _computed(rows, k: int, r: int = 0) -> list[tuple[int, int]]:
+    return [band[k][r].computed for band in rows]
 
 
 # ------------------------------------------------------------------------------------------
@@ -53,39 +70,56 @@ def _stack_layers(net: Network, count: int):
 
 def test_band_rows_by_hand_on_one_chip() -> None:
     # 12x12 image -> c1 (3x3, pad 1) 12 rows -> c2 (3x3, pad 1) 12 rows -> pool (2x2/2) 6 rows.
-    # band_rows 2 cuts the pool's 6 rows into [0,2) [2,4) [4,6). Going back up, pool rows
-    # [a,b) read c2 rows [2a, 2b); c2 rows [a,b) read c1 rows [a-1, b+1) clipped to [0,12);
-    # c1 rows [a,b) read image rows [a-1, b+1) clipped:
-    #   band 0: pool [0,2) <- c2 [0,4) <- c1 [0,5)  <- image [0,6)
-    #   band 1: pool [2,4) <- c2 [4,8) <- c1 [3,9)  <- image [2,10)
-    #   band 2: pool [4,6) <- c2 [8,12) <- c1 [7,12) <- image [6,12)
-    layers, heights = _stack_layers(_hand_stack(), 3)
-    assert heights == [12, 12, 12, 6]
-    got = chip_bands(layers, heights, (0, 6), 2)
-    assert got == (
-        Band(0, ((0, 6), (0, 5), (0, 4), (0, 2))),
-        Band(1, ((2, 10), (3, 9), (4, 8), (2, 4))),
-        Band(2, ((6, 12), (7, 12), (8, 12), (4, 6))),
-    )
-    # cache: band 1 keeps c1 rows [3,5) and computes [5,9); band 2 keeps [7,9), computes
-    # [9,12); c2's bands do not overlap (the pool's stride equals its kernel)
-    assert kept_rows((0, 5), (3, 9)) == (3, 5) and new_rows((0, 5), (3, 9)) == (5, 9)
-    assert kept_rows((3, 9), (7, 12)) == (7, 9) and new_rows((3, 9), (7, 12)) == (9, 12)
-    assert kept_rows((0, 4), (4, 8)) == (4, 4) and new_rows((0, 4), (4, 8)) == (4, 8)
-    # rows that do not divide: 6 pool rows in bands of 4 -> [0,4) and [4,6)
-    assert [b.maps[-1] for b in chip_bands(layers, heights, (0, 6), 4)] == [(0, 4), (4, 6)]
+    # band_rows 2: ceil(6 / 2) = 3 bands, pool rows [0,2) [2,4) [4,6). Going back up, pool
+    # rows [a,b) read c2 rows [2a, 2b); c2 rows [a,b) read c1 rows [a-1, b+1) clipped:
+    #   band 0: pool [0,2) <- c2 [0,4)  <- c1 [0,5)
+    #   band 1: pool [2,4) <- c2 [4,8)  <- c1 [3,9)   (c1 rows 3-4 shared with band 0)
+    #   band 2: pool [4,6) <- c2 [8,12) <- c1 [7,12)  (c1 rows 7-8 shared with band 1)
+    # cache computes c1 [0,5) [5,9) [9,12); recompute all of each band's rows
+    net = _hand_stack()
+    cache, again = _rows(net, 3, 1, 2, False), _rows(net, 3, 1, 2, True)
+    assert _computed(cache, 2) == _computed(again, 2) == [(0, 2), (2, 4), (4, 6)]
+    assert _computed(cache, 1) == _computed(again, 1) == [(0, 4), (4, 8), (8, 12)]
+    assert [band[0][0].held for band in cache] == [(0, 5), (3, 9), (7, 12)]
+    assert _computed(cache, 0) == [(0, 5), (5, 9), (9, 12)]
+    assert _computed(again, 0) == [(0, 5), (3, 9), (7, 12)]
+    assert [band[0][0].overlap for band in again] == [(0, 0), (3, 5), (7, 9)]
+    # band heights that do not divide: 6 pool rows in bands of at most 4 -> 2 bands, [0,3)
+    # and [3,6) (as even as possible)
+    assert _computed(_rows(net, 3, 1, 4, False), 2) == [(0, 3), (3, 6)]
 
 
-def test_band_rows_by_hand_on_the_lower_chip_row() -> None:
-    # 2 chip rows: the pool's 6 rows split [0,3) [3,6). The lower chip row's band 0 is pool
-    # rows [3,5) <- c2 [6,10) <- c1 [5,11) <- image [4,12): c1 row 5 lies in the upper chip
-    # row's tile (c1 rows [0,6)); band 1 is pool [5,6) <- c2 [10,12) <- c1 [9,12) <- [8,12).
-    layers, heights = _stack_layers(_hand_stack(), 3)
-    got = chip_bands(layers, heights, (3, 6), 2)
-    assert [b.maps for b in got] == [
-        ((4, 12), (5, 11), (6, 10), (3, 5)),
-        ((8, 12), (9, 12), (10, 12), (5, 6)),
-    ]
+def test_band_rows_by_hand_on_two_chip_rows() -> None:
+    # 2 chip rows: pool rows [0,3) / [3,6), c2 and c1 rows [0,6) / [6,12); 2 bands of at
+    # most 2 pool rows: [0,2) [2,3) and [3,5) [5,6). The upper chip row runs top to bottom,
+    # the lower one bottom to top, so both reach their shared edge in the last band:
+    #   band 0: upper pool [0,2) <- c2 [0,4) <- c1 [0,5);  lower pool [5,6) <- c2 [10,12)
+    #           <- c1 [9,12)
+    #   band 1: upper pool [2,3) <- c2 [4,6) <- c1 [3,7), of which its own [3,6) (row 6 is
+    #           the lower row's); lower pool [3,5) <- c2 [6,10) <- c1 [5,11): its own [6,11)
+    #           and row 5 from the upper row, which computes it in this band (cache: new rows
+    #           [5,6) above, [6,9) below)
+    rows = _rows(_hand_stack(), 3, 2, 2, False)
+    assert _computed(rows, 2, 0) == [(0, 2), (2, 3)]
+    assert _computed(rows, 2, 1) == [(5, 6), (3, 5)]
+    assert _computed(rows, 1, 0) == [(0, 4), (4, 6)]
+    assert _computed(rows, 1, 1) == [(10, 12), (6, 10)]
+    assert _computed(rows, 0, 0) == [(0, 5), (5, 6)]
+    assert _computed(rows, 0, 1) == [(9, 12), (6, 9)]
+    assert [band[0][1].overlap for band in rows] == [(0, 0), (9, 11)]
+    # the halo of c2 per band (12 columns, one mesh column): band 0 none; band 1 one c1 row
+    # each way, row 5 down to the lower chip (from north) and row 6 up (from south)
+    report = verify(_hand_stack(), "12x12", mesh="2x1", **DF, fused_layers=3, band_rows=2)
+    assert report.ok
+    north, south = DIRECTIONS.index((-1, 0)), DIRECTIONS.index((1, 0))
+    by = {(cb.band, cb.chip): cb.halo_pixels[1] for cb in report.depth_first.chip_bands}
+    assert sum(by[(0, 0)]) == sum(by[(0, 1)]) == 0
+    assert by[(1, 0)][south] == by[(1, 1)][north] == 12
+    assert sum(by[(1, 0)]) == sum(by[(1, 1)]) == 12
+
+
+# ------------------------------------------------------------------------------------------
+# exact equality with the monolithic reference
 
 
 @pytest.mark.parametrize("k, s, d, pad", [(3, 1, 1, 1), (5, 2, 1, 2), (3, 2, 2, 0), (2, 2, 1, 0)])
@@ -113,20 +147,42 @@ def test_band_window_agrees_with_the_layers_own_input_rows(k, s, d, pad) -> None
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
 def test_strided_stack_matches_the_reference_bit_for_bit(mesh, overlap, precision) -> None:
     # 29x61 (W x H): c1 31x15, maxpool 16x8, c2 16x8, avgpool 16x8, c3 8x4 (rows x cols);
-    # on 3x2 the last map's 8 rows split 3/3/2 and its columns 2/2, so bands of 2 rows do
-    # not divide the upper chip rows' tiles (2 bands of 2 and 1 row)
+    # on 3x2 the last map's 8 rows split 3/3/2 and its columns 2/2, so bands of at most 2
+    # rows do not divide the chip rows' shares
     report = verify(
         _strided_stack(), "29x61", mesh=mesh, precision=precision, **DF,
         fused_layers=5, band_rows=2, band_overlap=overlap,
     )  # fmt: skip
     assert report.ok, report.table()
     df = report.depth_first
-    assert df is not None and df.max_abs_err == 0
+    assert df is not None and df.max_abs_err == 0 and df.missing == 0
     assert [c.placement for c in report.layers] == ["band"] * 5 + ["root"]
     assert all(c.max_abs_err == 0 for c in report.layers[:5])
-    assert df.bands[0].chips == int(mesh[0]) * int(mesh[2])
-    # bands per chip row: ceil(tile rows / 2) of the 8 rows split over the mesh rows
+    # bands: ceil(largest share of the 8 rows / 2)
     assert df.band_count == {"1x1": 4, "1x2": 4, "2x2": 2, "3x2": 2}[mesh]
+
+
+def _residual() -> Network:
+    """A stride-2 stem, two convs and an add reading the stem: the stem's map has two
+    readers inside the stack."""
+    b = NetBuilder("residual", 3)
+    b.conv(4, 3, stride=2, name="stem")
+    b.conv(4, 3, name="a")
+    b.conv(4, 3, name="b")
+    b.add("b", "stem", name="sum")
+    b.conv(5, 3, name="after")
+    return b.build()
+
+
+@pytest.mark.parametrize("mesh", ["2x2", "3x2"])
+@pytest.mark.parametrize("overlap", ["cache", "recompute"])
+def test_a_stack_with_a_residual_add_matches(mesh, overlap) -> None:
+    report = verify(
+        _residual(), "30x26", mesh=mesh, precision="fp16", **DF, fused_layers=4, band_rows=3,
+        band_overlap=overlap, corner_routing="diagonal",
+    )  # fmt: skip
+    assert report.ok, report.table()
+    assert [c.placement for c in report.layers] == ["band"] * 4 + ["tiled"]
 
 
 def test_a_whole_network_fused_gives_the_layer_by_layer_outputs() -> None:
@@ -155,11 +211,11 @@ def test_band_counts_by_hand() -> None:
     def run(mesh, overlap):
         return verify(net, mesh=mesh, band_overlap=overlap, **args).depth_first
 
-    # 1x2: columns split [0,6) [6,12). Only c2 needs a halo: one c1 column from the other
-    # chip (the pool's 2x2 windows do not cross col 6; c1's image halo is read off-chip).
-    # Per band: c1 rows exchanged x 1 column x 4 channels x 2 chips x 16 bits = rows * 128.
-    # cache: new c1 rows per band 5, 4, 3 (12 in all, as layer by layer);
-    # recompute: the band's c1 rows 5, 6, 5.
+    # 1x2: columns split [0,6) [6,12). Only c2 receives a halo: one c1 column from the
+    # other chip (the pool's 2x2 windows do not cross col 6; c1's image halo is off-chip).
+    # Per band: c1 rows received x 1 column x 4 channels x 2 chips x 16 bits = rows * 128.
+    # cache: c2's windows [0,5) [3,9) [7,12) less the rows received before: 5, 4, 3 rows
+    # (12 in all, as layer by layer); recompute: 5, 6, 5.
     assert [t.halo_bits for t in run("1x2", "cache").bands] == [640, 512, 384]
     assert [t.halo_bits for t in run("1x2", "recompute").bands] == [640, 768, 640]
     # recompute on 1x1: c1 rows [3,5) in band 1 and [7,9) in band 2 are computed again
@@ -167,56 +223,118 @@ def test_band_counts_by_hand() -> None:
     assert [t.recomputed_rows for t in one.bands] == [0, 2, 2]
     assert [t.computed_rows for t in one.bands] == [5 + 4 + 2, 6 + 4 + 2, 5 + 4 + 2]
     assert [t.recomputed_rows for t in run("1x1", "cache").bands] == [0, 0, 0]
-    # FMM peak, 1x1, band 0, in 16-bit values (width 12 for image, c1 and c2; 6 for pool):
-    # cache, after c2: image rows kept for band 1 [2,6) 4x3x12 = 144, c1 rows [0,5)
-    # 5x4x12 = 240, c2 rows [0,4) 4x5x12 = 240: 624 values = 9984 bits (after c1: 216 +
-    # 240 = 456; after the pool: 144 + 96 (c1 [3,5)) + 240 + 2x5x6 = 540).
-    # recompute keeps nothing: the peak is after c2, c1 240 + c2 240 = 480 -> 7680 bits.
-    assert run("1x1", "cache").bands[0].fmm_peak_bits == 624 * 16
-    assert run("1x1", "recompute").bands[0].fmm_peak_bits == 480 * 16
-    # 2x2: pool rows split [0,3) [3,6); the lower chip row's band 0 computes c1 row 5 and
-    # the upper row's band 1 (pool [2,3) <- c2 [4,6) <- c1 [3,7)) c1 row 6: one foreign row
-    # per chip of that row, 2 chips each
-    assert [t.foreign_rows for t in run("2x2", "cache").bands] == [2, 2]
+    # FMM peak on 1x1 in 16-bit values: the image tile 3x12x12 = 432, held whole; band 0
+    # ends holding c1 rows [0,5) 5x4x12 = 240, c2 rows [0,4) 4x5x12 = 240 and pool rows
+    # [0,2) 2x5x6 = 60: 972 values = 15552 bits. Band 1 (cache) holds c1 [3,9) 288 (rows
+    # 3-4 kept), c2 [4,8) 240 and pool [0,4) 120: 1080 values = 17280 bits.
+    assert [t.fmm_peak_bits for t in run("1x1", "cache").bands][:2] == [972 * 16, 1080 * 16]
+    # recompute holds the same rows in the band (it computes the kept ones again)
+    assert [t.fmm_peak_bits for t in one.bands][:2] == [972 * 16, 1080 * 16]
 
 
 # ------------------------------------------------------------------------------------------
 # the check can fail
 
 
-def _fails(**kw) -> bool:
-    report = verify(_hand_stack(), "12x12", mesh="1x2", **DF, fused_layers=3, band_rows=2, **kw)
+def _fails(mesh="1x2", **kw) -> bool:
+    report = verify(_hand_stack(), "12x12", mesh=mesh, **DF, fused_layers=3, band_rows=2, **kw)
     return not report.ok and report.depth_first.max_abs_err > 0
 
 
-def test_a_cache_keeping_one_overlap_row_fewer_is_caught(monkeypatch) -> None:
+def _mutated(change):
+    """stack_rows with ``change(band, layer_rows)`` applied to every band after the first
+    whose rows overlap an earlier band's."""
+    original = bands.stack_rows
+
+    def mutated(*args):
+        rows = original(*args)
+        for b, band in enumerate(rows[1:], 1):
+            for per_row in band:
+                for r, lr in enumerate(per_row):
+                    if lr.overlap[1] > lr.overlap[0]:
+                        per_row[r] = change(b, lr)
+        return rows
+
+    return mutated
+
+
+def test_a_band_computing_one_overlap_row_fewer_is_caught(monkeypatch) -> None:
+    # cache: a band whose new rows start one row late (the first of them is never computed)
     assert not _fails(band_overlap="cache")
-
-    original = bands.kept_rows
-
-    def one_fewer(held, wanted):
-        lo, hi = original(held, wanted)
-        return (lo, hi - 1) if hi > lo else (lo, hi)
-
-    monkeypatch.setattr(bands, "kept_rows", one_fewer)
+    late = _mutated(lambda b, lr: replace(lr, computed=(lr.computed[0] + 1, lr.computed[1])))
+    monkeypatch.setattr(bands, "stack_rows", late)
     assert _fails(band_overlap="cache")
 
 
-def test_a_band_computing_one_row_fewer_is_caught(monkeypatch) -> None:
-    original = bands.new_rows
-
-    def one_fewer(held, wanted):
-        lo, hi = original(held, wanted)
-        return (lo + 1, hi) if held is not None and lo > wanted[0] else (lo, hi)
-
-    monkeypatch.setattr(bands, "new_rows", one_fewer)
-    assert _fails(band_overlap="cache")
+@pytest.mark.parametrize("mesh", ["1x2", "2x2"])
+def test_a_cache_keeping_one_overlap_row_fewer_is_caught(monkeypatch, mesh) -> None:
+    # a later band said to need one row fewer: the cache releases a row it still needs
+    assert not _fails(mesh, band_overlap="cache")
+    short = _mutated(lambda b, lr: replace(lr, need=(lr.need[0] + 1, lr.need[1])))
+    monkeypatch.setattr(bands, "stack_rows", short)
+    assert _fails(mesh, band_overlap="cache")
 
 
 @pytest.mark.parametrize("overlap", ["cache", "recompute"])
 def test_broken_overlap_and_band_halos_are_caught(overlap) -> None:
     assert _fails(band_overlap=overlap, break_halo="overlap")
     assert _fails(band_overlap=overlap, break_halo="edges")
+    assert _fails("2x2", band_overlap=overlap, break_halo="edges")
+
+
+# ------------------------------------------------------------------------------------------
+# against the model's band geometry
+
+
+def _counts_as_model(run):
+    """The run's own counts in the form of the model's ``Bands`` (a second reading)."""
+    chips = 1 + max(cb.chip for cb in run.chip_bands)
+    layers = []
+    for b in range(run.band_count):
+        cbs = sorted((cb for cb in run.chip_bands if cb.band == b), key=lambda cb: cb.chip)
+        layers.append(
+            [
+                SimpleNamespace(
+                    out_h=np.array([cb.computed[k] for cb in cbs]),
+                    new_rows=np.array([cb.new[k] for cb in cbs]),
+                    recomputed_rows=np.array([cb.recomputed[k] for cb in cbs]),
+                    halo_pixels=np.array([cb.halo_pixels[k] for cb in cbs]),
+                )
+                for k in range(len(run.layers))
+            ]
+        )
+    fmm = np.zeros((run.band_count, chips), dtype=np.int64)
+    halo = np.zeros_like(fmm)
+    for cb in run.chip_bands:
+        fmm[cb.band, cb.chip], halo[cb.band, cb.chip] = cb.fmm_peak_bits, cb.halo_held_bits
+    return SimpleNamespace(count=run.band_count, layers=layers, fmm_bits=fmm, halo_bits=halo)
+
+
+def test_the_model_comparison_finds_a_difference() -> None:
+    run = verify(_hand_stack(), "12x12", mesh="2x2", **DF, fused_layers=3, band_rows=2)
+    model = _counts_as_model(run.depth_first)
+    assert differences(run.depth_first, model, halo_in_fmm=False) == []
+    model.layers[1][0].halo_pixels[3, 0] += 1  # one halo pixel more on chip 3 in band 1
+    model.fmm_bits[0, 2] -= 16
+    found = differences(run.depth_first, model, halo_in_fmm=False)
+    assert len(found) == 2
+    assert any("band 1, chip 3, layer 'c1': halo pixels per direction" in f for f in found)
+    assert any(f.startswith("band 0, chip 2: FMM bits") for f in found)
+
+
+@pytest.mark.parametrize("overlap", ["cache", "recompute"])
+def test_the_model_band_geometry_agrees_with_the_run(overlap) -> None:
+    from hyperdrive_sim.verify.run import _hardware
+
+    net = _strided_stack()
+    kw = dict(**DF, fused_layers=5, band_rows=2, band_overlap=overlap)
+    hw = _hardware(None, None, None, None, "3x2", None, None, None, kw)
+    model = model_bands(net.at(61, 29), hw)
+    if model is None:
+        pytest.skip("this installation has no depth-first band geometry in the model")
+    report = verify(net, "29x61", mesh="3x2", **kw)
+    assert report.model_check == ()
+    assert report.ok
 
 
 # ------------------------------------------------------------------------------------------
@@ -233,14 +351,10 @@ def test_stacks_verify_cannot_run_are_refused() -> None:
         verify(net, "12x12", **DF, fused_layers=9, band_rows=2)
     with pytest.raises(InputError, match="partitioning: spatial"):
         verify(net, "12x12", **DF, fused_layers=2, band_rows=2, partitioning="channel")
-    b = NetBuilder("res", 3)
-    b.conv(4, 3, name="a")
-    b.conv(4, 3, name="b")
-    b.add("a", "b", name="sum")
     with pytest.raises(VerifyGeometryError, match="never exists whole"):
-        verify(b.build(), "12x12", **DF, fused_layers=2, band_rows=2)
+        verify(_residual(), "30x26", **DF, fused_layers=2, band_rows=2)  # the add reads stem
     with pytest.raises(VerifyGeometryError, match="cannot join the fused stack"):
-        verify(b.build(), "12x12", **DF, fused_layers=3, band_rows=2)
+        verify(_strided_stack(), "29x61", **DF, fused_layers=6, band_rows=2)  # global pool
 
 
 # ------------------------------------------------------------------------------------------
@@ -266,9 +380,9 @@ def test_cli_prints_bands_and_exits_by_verdict(tmp_path, capsys) -> None:
     assert main([*base, "--band-rows", "2"]) == 0
     out = capsys.readouterr().out
     assert "band_rows 2, overlap cache: 3 bands" in out
-    # per band: chips, halo bits (as test_band_counts_by_hand), ..., max|err| 0
+    # per band: halo bits (as test_band_counts_by_hand), ..., max|err| 0
     rows = [line.split() for line in out.splitlines() if line[:4].strip() in ("0", "1", "2")]
-    assert [(r[0], r[2], r[-1]) for r in rows[-3:]] == [
+    assert [(r[0], r[1], r[-1]) for r in rows[-3:]] == [
         ("0", "640", "0"),
         ("1", "512", "0"),
         ("2", "384", "0"),

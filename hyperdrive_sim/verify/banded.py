@@ -1,41 +1,44 @@
 """A depth-first stack computed band by band on every chip, with real numbers.
 
-Every chip computes its own columns of every map of the stack (the column tiles of the
-layer-by-layer plan) and, band by band, only the rows the band's rows of the next layer
-need (``bands.chip_bands``). Per band and layer:
+Every chip holds only rows of its own share of every map (the tiles of the layer-by-layer
+plan) and computes, band by band, the rows ``bands.stack_rows`` gives it. In each band,
+layer after layer, all chips in lock step:
 
-- the rows the previous band already held are taken from the chip's memory (``cache``) or
-  computed again (``recompute``);
-- the stack's input (the image) is read from off-chip, window columns included;
-- the halo columns of the band's new rows come from the west and east neighbours, which run
-  the same band at the same time (chips in a mesh row share their row tiles, hence their
-  bands). Rows are not exchanged between chip rows: the chip above computes its last rows
-  only in its last band, while the chip below needs them in its first, so each chip
-  computes the rows above and below its tile that its bands need itself (counted as
-  ``foreign`` rows, computed by two chips).
+- a layer that reads the image takes its window from the image tile (with its halo) that
+  the chip holds whole from off-chip;
+- any other conv or pool first receives the halo of its window for the band from its
+  neighbours: the rows and columns of the window outside the chip's share that it did not
+  receive in an earlier band (``cache``; with ``recompute`` all of them again). Each piece
+  is cut by the sending chip from the rows of its share it holds *at that moment*, and
+  carried along ``halo_transfers(...).links`` (a relayed corner is forwarded by the
+  intermediate chip). A row the sender does not hold (not yet computed, or already
+  released) arrives as zeros and is counted as missing;
+- the chip computes its rows from its own rows and what it received, and compares every
+  value with the monolithic reference at its position.
 
-Every value a band computes is compared with the monolithic reference at its position, and
-every row a window misses (a wrong overlap) is read as zeros and counted, so a geometry
-error shows as a mismatch. The chip's memory is measured while it runs: after each layer of
-a band, the rows it holds of every map (window columns included) plus the stack's output so
-far; a map is released, or cut to the next band's overlap, once the next layer has read it.
+After a band, with ``cache`` a chip keeps the rows of its share that a later band (its own
+or a neighbour's) reads and the received halo rows that a later window reads; with
+``recompute`` it keeps only the stack's output. The memory a chip holds is measured after
+every layer: the image tile, the rows of its share of every map (the stack's output so far
+included) and, apart, the received halo rows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from hyperdrive_sim.errors import SimulationError
-from hyperdrive_sim.mapping.tiling import Tiling
+from hyperdrive_sim.mapping.routes import halo_transfers
+from hyperdrive_sim.mapping.tiling import DIRECTIONS, Tiling
 from hyperdrive_sim.spec.models import Mesh
 from hyperdrive_sim.verify import bands as geo
 from hyperdrive_sim.verify import reference as ref
 from hyperdrive_sim.verify.mesh import Span, Stored, _check_link, axis_spans
 from hyperdrive_sim.verify.numerics import Precision, abs_error, activate, shift
-from hyperdrive_sim.workload.layers import Conv
+from hyperdrive_sim.workload.layers import INPUT, Add, Conv
 from hyperdrive_sim.workload.network import LayerInfo
 
 OVERLAPS = ("cache", "recompute")
@@ -43,43 +46,40 @@ OVERLAPS = ("cache", "recompute")
 
 @dataclass(frozen=True)
 class ChipBand:
-    """What one chip did in one band (rows per fused layer, in stack order)."""
+    """What one chip did in one band; tuples hold one entry per fused layer."""
 
     chip: int
     band: int
-    #: rows [lo, hi) of every map the band needs (maps[0]: the stack's input)
-    maps: tuple[tuple[int, int], ...]
-    #: output rows computed per layer
+    #: output rows computed; of them computed for the first time; computed again
     computed: tuple[int, ...]
-    #: of those, rows this chip had computed in an earlier band (recompute)
+    new: tuple[int, ...]
     recomputed: tuple[int, ...]
-    #: of those, rows outside the chip's own row tile of the layer's map
-    foreign: tuple[int, ...]
-    #: halo bits received from the west and east neighbours
+    #: halo pixels of each layer's input window received in this band, per direction
+    #: (``mapping.tiling.DIRECTIONS``); a layer reading the image has them from off-chip
+    halo_pixels: tuple[tuple[int, ...], ...]
+    #: bits received from neighbours (the image's halo excluded), and carried per hop
     halo_bits: int
-    #: bits of the stack's input read from off-chip
-    offchip_bits: int
-    #: most FMM bits held at once during the band
+    link_bits: int
+    #: most FMM bits held at once: image tile, rows of the chip's share of every map
     fmm_peak_bits: int
-    #: rows of every map held at that moment (the stack's output: rows so far)
+    #: received halo bits held at that moment
+    halo_held_bits: int
+    #: rows of every map held at that moment (map 0 the image, the last the stack's output)
     live_rows: tuple[int, ...]
-    #: window rows read as zeros because the band did not hold them (0 unless broken)
-    missing_rows: int
+    #: window rows (per column part) read as zeros because the chip did not hold them
+    missing: int
     max_abs_err: float
 
 
 @dataclass(frozen=True)
 class BandTotal:
-    """One band index over every chip that has it (chip rows may have different counts)."""
+    """One band over every chip: sums, and the largest FMM peak of any chip."""
 
     band: int
-    chips: int
     halo_bits: int
-    offchip_bits: int
+    link_bits: int
     computed_rows: int
     recomputed_rows: int
-    foreign_rows: int
-    #: the largest of the chips' peaks
     fmm_peak_bits: int
     max_abs_err: float
 
@@ -93,7 +93,7 @@ class LayerResult:
     max_abs_ref: float
     halo_pixels: int
     link_bits: int
-    missing_rows: int
+    missing: int
     finite: bool
 
 
@@ -104,16 +104,14 @@ class BandedRun:
     layers: tuple[str, ...]
     band_rows: int
     overlap: str
+    band_count: int
     chip_bands: tuple[ChipBand, ...]
     results: tuple[LayerResult, ...]
-    #: the stack's output as the chips hold it (activated) and its raw values, assembled
+    #: bits of the image tile (with its halo) each chip holds from off-chip
+    image_bits: tuple[int, ...]
+    #: the stack's output as the chips hold it (activated), and its raw values assembled
     output: Stored
-    raw_output: np.ndarray
-
-    @property
-    def band_count(self) -> int:
-        """Bands of the chip row with the most."""
-        return 1 + max(cb.band for cb in self.chip_bands)
+    raw_output: np.ndarray = field(repr=False)
 
     @property
     def bands(self) -> tuple[BandTotal, ...]:
@@ -123,12 +121,10 @@ class BandedRun:
             out.append(
                 BandTotal(
                     b,
-                    len(cbs),
                     sum(cb.halo_bits for cb in cbs),
-                    sum(cb.offchip_bits for cb in cbs),
+                    sum(cb.link_bits for cb in cbs),
                     sum(sum(cb.computed) for cb in cbs),
                     sum(sum(cb.recomputed) for cb in cbs),
-                    sum(sum(cb.foreign) for cb in cbs),
                     max(cb.fmm_peak_bits for cb in cbs),
                     max(cb.max_abs_err for cb in cbs),
                 )
@@ -139,20 +135,22 @@ class BandedRun:
     def max_abs_err(self) -> float:
         return max(r.max_abs_err for r in self.results)
 
+    @property
+    def missing(self) -> int:
+        return sum(r.missing for r in self.results)
+
     def table(self) -> str:
-        """One line per band: chips, traffic, rows computed, FMM peak and max |error|."""
+        """One line per band: traffic, rows computed, FMM peak and max |error|."""
         lines = [
             f"depth-first stack: {', '.join(self.layers)} ({len(self.layers)} layers), "
             f"band_rows {self.band_rows}, overlap {self.overlap}: {self.band_count} bands",
-            f"{'band':>4} {'chips':>5} {'halo bits':>10} {'off-chip bits':>13} "
-            f"{'rows':>6} {'recomputed':>10} {'foreign':>7} {'FMM peak bits':>13} "
-            f"{'max|err|':>9}",
+            f"{'band':>4} {'halo bits':>10} {'link bits':>10} {'rows':>6} {'recomputed':>10} "
+            f"{'FMM peak bits':>13} {'max|err|':>9}",
         ]
         for t in self.bands:
             lines.append(
-                f"{t.band:>4} {t.chips:>5} {t.halo_bits:>10} {t.offchip_bits:>13} "
-                f"{t.computed_rows:>6} {t.recomputed_rows:>10} {t.foreign_rows:>7} "
-                f"{t.fmm_peak_bits:>13} {t.max_abs_err:>9.4g}"
+                f"{t.band:>4} {t.halo_bits:>10} {t.link_bits:>10} {t.computed_rows:>6} "
+                f"{t.recomputed_rows:>10} {t.fmm_peak_bits:>13} {t.max_abs_err:>9.4g}"
             )
         return "\n".join(lines)
 
@@ -171,16 +169,35 @@ def run_bands(
     overlap: str,
     break_halo: str | None = None,
 ) -> BandedRun:
-    """Compute the fused layers ``infos`` (a chain from the image) band by band.
+    """Compute the fused layers ``infos`` band by band on every chip.
 
-    ``references[j]`` is layer j's raw output on the whole map (the monolithic reference).
-    ``break_halo`` "edges" drops the band halos, "overlap" makes every band after the first
-    lose its first overlap row (tests).
+    ``references[k]`` is layer k's raw output on the whole map (the monolithic reference).
+    ``break_halo`` (tests): "edges" drops the pieces of the band halos that cross an edge,
+    "overlap" makes every band lose the first row it shares with an earlier band.
+    Raises SimulationError("... beyond ...") when a halo reaches past the neighbours.
     """
     if overlap not in OVERLAPS:
         raise ValueError(f"overlap must be one of {OVERLAPS}, got {overlap!r}")
     runner = _Runner(infos, mesh, weights, image, references, precision, act_bits, routing)
-    return runner.run(band_rows, overlap, break_halo)
+    return runner.run(band_rows, overlap == "recompute", break_halo)
+
+
+@dataclass
+class _Chip:
+    """One chip's memory and this band's counts."""
+
+    #: own[m][row]: the chip's share of row ``row`` of map m (m >= 1), activated
+    own: list[dict[int, np.ndarray]]
+    #: halo[k][(row, dc)]: received piece of layer k's input window (column part dc)
+    halo: list[dict[tuple[int, int], np.ndarray]]
+    #: rows of layer k's input window received in earlier bands
+    got: list[set[int]]
+    #: rows of map m the chip has computed
+    done: list[set[int]]
+    image_values: int = 0
+    acc: dict = field(default_factory=dict)
+    #: raw[row]: the chip's share of the stack's last map, before the activation
+    raw: dict[int, np.ndarray] = field(default_factory=dict)
 
 
 class _Runner:
@@ -189,222 +206,355 @@ class _Runner:
         self.refs, self.precision = references, precision
         self.act_bits, self.routing = act_bits, routing
         self.layers = [info.layer for info in self.infos]
+        index = {INPUT: 0, **{layer.name: k + 1 for k, layer in enumerate(self.layers)}}
+        self.sources = [tuple(index[name] for name in layer.inputs) for layer in self.layers]
         shapes = [self.infos[0].in_shapes[0], *(info.out_shape for info in self.infos)]
         self.heights = [s.height for s in shapes]
+        self.widths = [s.width for s in shapes]
         self.channels = [s.channels for s in shapes]
         self.tilings = [Tiling.of(s, mesh) for s in shapes]
-        #: cols[j][c]: layer j's column window on chip column c (j = 1..L; cols[0] unused)
-        self.cols: list[list[Span]] = [[]]
-        for j, layer in enumerate(self.layers, 1):
-            out_t, in_t = self.tilings[j], self.tilings[j - 1]
-            spans = axis_spans(layer, 1, out_t.col_bounds, in_t.col_bounds, shapes[j - 1].width)
-            self.cols.append(spans)
-
-    def too_far(self) -> list[str]:
-        """Layers whose column halo reaches beyond the west/east neighbours."""
-        return [
-            f"layer {self.layers[j - 1].name!r}: a band's column halo reaches beyond the "
-            f"neighbouring chips of the {self.mesh} mesh"
-            for j in range(2, len(self.layers) + 1)
-            if any(span.too_far for span in self.cols[j])
+        self.shares = [
+            [(int(t.row_bounds[r]), int(t.row_bounds[r + 1])) for r in range(mesh.rows)]
+            for t in self.tilings
         ]
+        #: cols[k][c]: layer k's column window on chip column c (None for an add)
+        self.cols: list[list[Span] | None] = []
+        for k, layer in enumerate(self.layers):
+            if isinstance(layer, Add):
+                self.cols.append(None)
+                continue
+            src = self.sources[k][0]
+            out_t, in_t = self.tilings[k + 1], self.tilings[src]
+            self.cols.append(
+                axis_spans(layer, 1, out_t.col_bounds, in_t.col_bounds, self.widths[src])
+            )
 
     def _own_cols(self, m: int, c: int) -> tuple[int, int]:
         bounds = self.tilings[m].col_bounds
         return int(bounds[c]), int(bounds[c + 1])
 
-    def run(self, band_rows: int, overlap: str, break_halo: str | None) -> BandedRun:
+    def _row_part(self, row: int, m: int, r: int) -> int:
+        lo, hi = self.shares[m][r]
+        return -1 if row < lo else (1 if row >= hi else 0)
+
+    def run(self, band_rows: int, recompute: bool, break_halo: str | None) -> BandedRun:
         mesh, n = self.mesh, len(self.layers)
-        if problems := self.too_far():
-            raise SimulationError(problems[0])
-        out_t = self.tilings[n]
-        tiles: list[np.ndarray] = []
-        raw_tiles: list[np.ndarray] = []
-        for chip in range(mesh.chips):
-            r, c = divmod(chip, mesh.cols)
-            lo, hi = self._own_cols(n, c)
-            shape = (self.channels[n], int(out_t.row_sizes[r]), hi - lo)
-            tiles.append(np.zeros(shape, dtype=self.image.dtype))
-            raw_tiles.append(np.zeros(shape, dtype=self.image.dtype))
+        for k, spans in enumerate(self.cols):
+            if spans is not None and self.sources[k][0] != 0 and any(s.too_far for s in spans):
+                raise SimulationError(
+                    f"layer {self.layers[k].name!r}: a band's column halo reaches beyond the "
+                    f"neighbouring chips of the {mesh} mesh"
+                )
+        self.rows = geo.stack_rows(
+            self.layers, self.sources, self.heights, self.shares, band_rows, recompute
+        )
+        self.recompute, self.break_halo = recompute, break_halo
         self.stats = [_LayerStats() for _ in range(n)]
-        records: list[ChipBand] = []
-        for r in range(mesh.rows):
-            tile = (int(out_t.row_bounds[r]), int(out_t.row_bounds[r + 1]))
-            bands = geo.chip_bands(self.layers, self.heights, tile, band_rows)
-            records += self._chip_row(r, bands, overlap, break_halo, tiles, raw_tiles)
+        chips = [
+            _Chip([{} for _ in range(n + 1)], [{} for _ in range(n)], [set() for _ in range(n)],
+                  [set() for _ in range(n + 1)])
+            for _ in range(mesh.chips)
+        ]  # fmt: skip
+        for chip, state in enumerate(chips):  # the image tile with its halo, held whole
+            r, c = divmod(chip, mesh.cols)
+            reader = self.sources.index((0,))
+            rows = geo.reads(self.layers[reader], self.shares[reader + 1][r], self.heights[0])
+            span = self.cols[reader][c]
+            state.image_values = geo.size(rows) * (span.hi - span.lo) * self.channels[0]
+        records = []
+        for b in range(len(self.rows)):
+            for state in chips:
+                state.acc = _acc(n)
+                if recompute:
+                    state.halo = [{} for _ in range(n)]
+                    state.got = [set() for _ in range(n)]
+            for k in range(n):
+                if self.cols[k] is not None:
+                    self._exchange(b, k, chips)
+                for chip in range(mesh.chips):
+                    self._compute(b, k, chip, chips[chip])
+                for state in chips:
+                    self._measure(state)
+            for chip, state in enumerate(chips):
+                a = state.acc
+                records.append(
+                    ChipBand(
+                        chip, b, tuple(a["computed"]), tuple(a["new"]), tuple(a["recomputed"]),
+                        tuple(tuple(p) for p in a["halo_pixels"]), a["halo_bits"],
+                        a["link_bits"], a["peak"], a["halo_held"], a["live"], a["missing"],
+                        a["err"],
+                    )
+                )  # fmt: skip
+                self._release(b, chip, state)
         results = tuple(
             LayerResult(
                 layer.name,
                 s.err,
-                float(np.abs(self.refs[j].astype(np.float64)).max()) if self.refs[j].size else 0,
+                float(np.abs(self.refs[k].astype(np.float64)).max()) if self.refs[k].size else 0,
                 s.halo_pixels,
                 s.link_bits,
                 s.missing,
                 s.finite,
             )
-            for j, (layer, s) in enumerate(zip(self.layers, self.stats, strict=True))
+            for k, (layer, s) in enumerate(zip(self.layers, self.stats, strict=True))
         )
-        output = Stored("tiled", tiles, out_t)
-        raw = Stored("tiled", raw_tiles, out_t).assemble()
+        tiles, raw = self._output(chips)
         return BandedRun(
             tuple(layer.name for layer in self.layers),
             band_rows,
-            overlap,
-            tuple(sorted(records, key=lambda cb: (cb.band, cb.chip))),
+            "recompute" if recompute else "cache",
+            len(self.rows),
+            tuple(records),
             results,
-            output,
+            tuple(state.image_values * self.act_bits for state in chips),
+            tiles,
             raw,
         )
 
-    def _chip_row(self, r, bands, overlap, break_halo, tiles, raw_tiles) -> list[ChipBand]:
-        """Every band of mesh row ``r``, its chips in lock step."""
-        mesh, n, bits = self.mesh, len(self.layers), self.act_bits
-        chips = [r * mesh.cols + c for c in range(mesh.cols)]
-        #: held[c][m]: rows of map m on chip column c, each (channels, window columns)
-        held: list[list[dict[int, np.ndarray]]] = [[{} for _ in range(n)] for _ in chips]
-        done: list[list[set[int]]] = [[set() for _ in range(n + 1)] for _ in chips]
-        out_rows = [0] * len(chips)  # rows of the stack's output written so far
-        records = []
-        for b, band in enumerate(bands):
-            prev = bands[b - 1] if b and overlap == "cache" else None
-            nxt = bands[b + 1] if b + 1 < len(bands) else None
-            acc = [_BandAcc(n) for _ in chips]
-            for j in range(1, n + 1):
-                if j == 1:  # the stack's input from off-chip, window columns included
-                    rows = geo.new_rows(prev.maps[0] if prev else None, band.maps[0])
-                    for c in range(mesh.cols):
-                        span = self.cols[1][c]
-                        for row in range(*rows):
-                            held[c][0][row] = self.image[:, row, span.lo : span.hi].copy()
-                        width = span.hi - span.lo
-                        acc[c].offchip_values += (rows[1] - rows[0]) * width * self.channels[0]
-                rows = band.maps[j]
-                if j < n:
-                    rows = geo.new_rows(prev.maps[j] if prev else None, rows)
-                blocks = []
-                for c, chip in enumerate(chips):
-                    block = self._compute(j, r, c, b, band, rows, held[c][j - 1], acc[c],
-                                          break_halo, overlap, bands)  # fmt: skip
-                    blocks.append(block)
-                    self._account(j, r, c, rows, done[c][j], acc[c])
-                    if j == n:
-                        lo = rows[0] - int(self.tilings[n].row_bounds[r])
-                        raw_tiles[chip][:, lo : lo + rows[1] - rows[0]] = block
-                        act = activate(block, shift(self.infos[j - 1]), self.precision)
-                        tiles[chip][:, lo : lo + rows[1] - rows[0]] = act
-                        out_rows[c] += rows[1] - rows[0]
-                if j < n:
-                    self._store_and_exchange(j, r, rows, blocks, held, acc, chips, break_halo)
-                for c in range(mesh.cols):  # the moment after layer j: inputs and outputs held
-                    live = [sum(1 for _ in held[c][m]) for m in range(n)] + [out_rows[c]]
-                    size = sum(a.size for m in range(n) for a in held[c][m].values()) + out_rows[
-                        c
-                    ] * self.channels[n] * self._width(n, c)
-                    if size * bits > acc[c].peak:
-                        acc[c].peak, acc[c].live = size * bits, tuple(live)
-                    # map j-1 has been read: keep only what the next band needs
-                    keep = None
-                    if overlap == "cache" and nxt is not None:
-                        keep = geo.kept_rows(band.maps[j - 1], nxt.maps[j - 1])
-                    held[c][j - 1] = {
-                        row: a
-                        for row, a in held[c][j - 1].items()
-                        if keep is not None and keep[0] <= row < keep[1]
-                    }
-            for c, chip in enumerate(chips):
-                a = acc[c]
-                records.append(
-                    ChipBand(
-                        chip, b, band.maps, tuple(a.computed), tuple(a.recomputed),
-                        tuple(a.foreign), a.halo_values * self.act_bits,
-                        a.offchip_values * self.act_bits, a.peak, a.live, a.missing, a.err,
+    # -- one layer of one band -------------------------------------------------------------
+
+    def _window_rows(self, b: int, k: int, r: int):
+        return geo.reads(
+            self.layers[k], self.rows[b][k][r].computed, self.heights[self.sources[k][0]]
+        )
+
+    def _exchange(self, b: int, k: int, chips: list[_Chip]) -> None:
+        """The halo of layer k's band windows: pieces cut by their senders, carried over the
+        links (for a layer reading the image, counted only: it comes from off-chip)."""
+        mesh, src = self.mesh, self.sources[k][0]
+        bits_per = self.channels[src] * self.act_bits
+        pixels = np.zeros((mesh.chips, len(DIRECTIONS)), dtype=np.int64)
+        fresh: dict[int, list[int]] = {}
+        for chip, state in enumerate(chips):
+            r, c = divmod(chip, mesh.cols)
+            lo, hi = self._window_rows(b, k, r)
+            rows = [row for row in range(lo, hi) if row not in state.got[k]]
+            state.got[k].update(rows)
+            fresh[chip] = rows
+            span = self.cols[k][c]
+            for d, (dr, dc) in enumerate(DIRECTIONS):
+                part = sum(1 for row in rows if self._row_part(row, src, r) == dr)
+                a, z = span.pieces[dc + 1]
+                pixels[chip, d] = part * max(0, z - a)
+            state.acc["halo_pixels"][k] = pixels[chip].tolist()
+        if src == 0:
+            return
+        for chip in range(mesh.chips):
+            r = chip // mesh.cols
+            for d, (dr, _) in enumerate(DIRECTIONS):
+                if not pixels[chip, d]:
+                    continue
+                rr = r + dr
+                if not 0 <= rr < mesh.rows:
+                    raise SimulationError(f"layer {self.layers[k].name!r}: halo off the mesh")
+                share = self.shares[src][rr]
+                if any(
+                    self._row_part(row, src, r) == dr and not share[0] <= row < share[1]
+                    for row in fresh[chip]
+                ):
+                    raise SimulationError(
+                        f"layer {self.layers[k].name!r}: a band's halo rows reach beyond the "
+                        f"neighbouring chips of the {mesh} mesh"
                     )
-                )  # fmt: skip
-        return records
-
-    def _width(self, m: int, c: int) -> int:
-        lo, hi = self._own_cols(m, c)
-        return hi - lo
-
-    def _compute(self, j, r, c, b, band, rows, inputs, acc, break_halo, overlap, bands):
-        """Layer j's rows ``rows`` on chip (r, c) from the rows of map j-1 it holds."""
-        layer = self.layers[j - 1]
-        cs = self.cols[j][c]
-        own = self._own_cols(j, c)
-        want = (self.channels[j], rows[1] - rows[0], own[1] - own[0])
-        if rows[1] == rows[0]:
-            return np.zeros(want, dtype=self.image.dtype)
-        win = geo.window(layer, rows, self.heights[j - 1])
-        x = np.zeros((self.channels[j - 1], win.hi - win.lo, cs.hi - cs.lo), self.image.dtype)
-        lost = None
-        if break_halo == "overlap" and b and j >= 2:  # the band's first overlap row is lost
-            overlap_rows = geo.kept_rows(bands[b - 1].maps[j - 1], band.maps[j - 1])
-            if overlap_rows[1] > overlap_rows[0]:
-                lost = overlap_rows[0]
-        for row in range(win.lo, win.hi):
-            got = inputs.get(row)
-            if got is None or row == lost:
-                acc.missing += 1
-                self.stats[j - 1].missing += 1
+        self.stats[k].halo_pixels += int(pixels.sum())
+        transfers = halo_transfers(pixels * bits_per, mesh, self.routing)
+        for t in transfers:
+            (sr, sc), (r, c) = divmod(t.src, mesh.cols), divmod(t.dst, mesh.cols)
+            dr, dc = sr - r, sc - c
+            rows = [row for row in fresh[t.dst] if self._row_part(row, src, r) == dr]
+            a, z = self.cols[k][c].pieces[dc + 1]
+            own = self._own_cols(src, sc)
+            sender = chips[t.src]
+            piece = np.zeros((self.channels[src], len(rows), z - a), dtype=self.image.dtype)
+            lost = np.zeros(len(rows), dtype=bool)
+            for i, row in enumerate(rows):
+                line = sender.own[src].get(row)
+                if line is None:  # the sender does not hold the row now
+                    lost[i] = True
+                else:
+                    piece[:, i] = line[:, a - own[0] : z - own[0]]
+            if piece.size * self.act_bits != t.bits:
+                raise SimulationError(f"layer {self.layers[k].name!r}: transfer {t} size")
+            holder = t.src
+            for a_, b_ in t.links:
+                _check_link(a_, b_, holder, mesh.cols, self.routing)
+                chips[t.dst].acc["link_bits"] += t.bits
+                self.stats[k].link_bits += t.bits
+                holder = b_  # a relay forwards what it received
+            receiver = chips[t.dst]
+            receiver.acc["halo_bits"] += t.bits
+            if self.break_halo == "edges" and not (dr and dc):
                 continue
-            x[:, row - win.lo] = got
-        pads = (win.pad_lo, cs.pad_lo, win.pad_hi, cs.pad_hi)
-        if isinstance(layer, Conv):
-            w = self.weights[layer.name]
-            block = ref.conv2d(x, w, layer.stride, pads, layer.dilation, layer.groups)
+            for i, row in enumerate(rows):
+                if not lost[i]:
+                    receiver.halo[k][(row, dc)] = piece[:, i]
+
+    def _compute(self, b: int, k: int, chip: int, state: _Chip) -> None:
+        mesh, layer = self.mesh, self.layers[k]
+        r, c = divmod(chip, mesh.cols)
+        lr = self.rows[b][k][r]
+        lo, hi = lr.computed
+        own = self._own_cols(k + 1, c)
+        acc = state.acc
+        if hi <= lo:
+            return
+        if isinstance(layer, Add):
+            parts = [self._own_block(m, lo, hi, c, state, acc, k) for m in self.sources[k]]
+            block = ref.add(parts)
         else:
-            block = ref.pool2d(x, layer.kernel, layer.stride, pads, layer.dilation, layer.mode)
+            block = self._windowed(b, k, r, c, (lo, hi), state, acc)
+        want = (self.channels[k + 1], hi - lo, own[1] - own[0])
         if block.shape != want:
             raise SimulationError(
                 f"layer {layer.name!r}: chip ({r},{c}) computed a {block.shape} band block, "
                 f"expected {want}"
             )
-        want_values = self.refs[j - 1][:, rows[0] : rows[1], own[0] : own[1]]
-        err = abs_error(block, want_values)
+        expect = self.refs[k][:, lo:hi, own[0] : own[1]]
+        err = abs_error(block, expect)
         e = float(err.max()) if err.size else 0.0
-        acc.err = max(acc.err, e)
-        stats = self.stats[j - 1]
+        acc["err"] = max(acc["err"], e)
+        stats = self.stats[k]
         stats.err = max(stats.err, e)
-        stats.finite = stats.finite and bool(np.isfinite(want_values).all())
-        return block
+        stats.finite = stats.finite and bool(np.isfinite(expect).all())
+        act = activate(block, shift(self.infos[k]), self.precision)
+        again = sum(1 for row in range(lo, hi) if row in state.done[k + 1])
+        acc["computed"][k] += hi - lo
+        acc["recomputed"][k] += again
+        acc["new"][k] += hi - lo - again
+        for i, row in enumerate(range(lo, hi)):
+            state.own[k + 1][row] = act[:, i]
+            state.done[k + 1].add(row)
+            if k == len(self.layers) - 1:
+                state.raw[row] = block[:, i]
 
-    def _account(self, j, r, c, rows, done: set[int], acc) -> None:
-        own = self.tilings[j].row_bounds
-        new = range(*rows)
-        acc.computed[j - 1] += len(new)
-        acc.recomputed[j - 1] += sum(1 for row in new if row in done)
-        acc.foreign[j - 1] += sum(1 for row in new if not own[r] <= row < own[r + 1])
-        done.update(new)
+    def _lost_row(self, b: int, m: int, r: int) -> int | None:
+        """break_halo "overlap": the first row of map m this band shares with earlier ones."""
+        if self.break_halo != "overlap" or m == 0:
+            return None
+        overlap = self.rows[b][m - 1][r].overlap
+        return overlap[0] if geo.size(overlap) else None
 
-    def _store_and_exchange(self, j, r, rows, blocks, held, acc, chips, break_halo) -> None:
-        """Activated rows of map j into each chip's window of layer j+1, then the halo
-        columns of those rows from the west and east neighbours."""
-        mesh, cols_next = self.mesh, self.cols[j + 1]
-        acts = [activate(block, shift(self.infos[j - 1]), self.precision) for block in blocks]
-        for c in range(mesh.cols):
-            span, own = cols_next[c], self._own_cols(j, c)
-            (a, b) = span.pieces[1]
-            for i, row in enumerate(range(*rows)):
-                line = np.zeros((self.channels[j], span.hi - span.lo), dtype=self.image.dtype)
-                line[:, a - span.lo : b - span.lo] = acts[c][:, i, a - own[0] : b - own[0]]
-                held[c][j][row] = line
-        for d in range(mesh.cols):  # receiver column d
-            span = cols_next[d]
-            for side, s in ((0, d - 1), (2, d + 1)):
-                a, b = span.pieces[side]
-                if b <= a or rows[1] <= rows[0]:
-                    continue
-                _check_link(chips[s], chips[d], chips[s], mesh.cols, self.routing)
-                values = self.channels[j] * (rows[1] - rows[0]) * (b - a)
-                acc[d].halo_values += values
-                self.stats[j].halo_pixels += (rows[1] - rows[0]) * (b - a)
-                self.stats[j].link_bits += values * self.act_bits
-                if break_halo == "edges":
-                    continue
-                src = self._own_cols(j, s)
-                piece = acts[s][:, :, a - src[0] : b - src[0]]
-                for i, row in enumerate(range(*rows)):
-                    held[d][j][row][:, a - span.lo : b - span.lo] = piece[:, i]
+    def _own_block(self, m, lo, hi, c, state: _Chip, acc, k) -> np.ndarray:
+        """Rows [lo, hi) of the chip's share of map m (an add's input)."""
+        width = self._own_cols(m, c)
+        out = np.zeros((self.channels[m], hi - lo, width[1] - width[0]), dtype=self.image.dtype)
+        for i, row in enumerate(range(lo, hi)):
+            line = state.own[m].get(row)
+            if line is None:
+                acc["missing"] += 1
+                self.stats[k].missing += 1
+            else:
+                out[:, i] = line
+        return out
+
+    def _windowed(self, b, k, r, c, rows, state: _Chip, acc) -> np.ndarray:
+        """A conv or pool on the chip's window: own rows, received halo, padding at edges."""
+        layer, src = self.layers[k], self.sources[k][0]
+        win = geo.window(layer, rows, self.heights[src])
+        span = self.cols[k][c]
+        x = np.zeros((self.channels[src], win.hi - win.lo, span.hi - span.lo), self.image.dtype)
+        if src == 0:  # from the image tile the chip holds
+            x[:] = self.image[:, win.lo : win.hi, span.lo : span.hi]
+        else:
+            lost = self._lost_row(b, src, r)
+            own = self._own_cols(src, c)
+            for i, row in enumerate(range(win.lo, win.hi)):
+                inside = self._row_part(row, src, r) == 0
+                for dc in (-1, 0, 1):
+                    a, z = span.pieces[dc + 1]
+                    if z <= a:
+                        continue
+                    if inside and dc == 0:
+                        line = state.own[src].get(row)
+                        got = None if line is None else line[:, a - own[0] : z - own[0]]
+                    else:
+                        got = state.halo[k].get((row, dc))
+                    if got is None or row == lost:
+                        acc["missing"] += 1
+                        self.stats[k].missing += 1
+                        continue
+                    x[:, i, a - span.lo : z - span.lo] = got
+        pads = (win.pad_lo, span.pad_lo, win.pad_hi, span.pad_hi)
+        if isinstance(layer, Conv):
+            return ref.conv2d(
+                x, self.weights[layer.name], layer.stride, pads, layer.dilation, layer.groups
+            )
+        return ref.pool2d(x, layer.kernel, layer.stride, pads, layer.dilation, layer.mode)
+
+    # -- memory ----------------------------------------------------------------------------
+
+    def _measure(self, state: _Chip) -> None:
+        own = sum(line.size for m in state.own for line in m.values())
+        halo = sum(piece.size for h in state.halo for piece in h.values())
+        fmm = (state.image_values + own) * self.act_bits
+        if fmm > state.acc["peak"]:
+            state.acc["peak"] = fmm
+            state.acc["halo_held"] = halo * self.act_bits
+            live = [0] + [len(m) for m in state.own[1:]]
+            state.acc["live"] = tuple(live)
+
+    def _release(self, b: int, chip: int, state: _Chip) -> None:
+        """After band b: keep what a later band reads (cache), or only the stack's output."""
+        n, r = len(self.layers), chip // self.mesh.cols
+        later = range(b + 1, len(self.rows))
+        for m in range(1, n):
+            if self.recompute:
+                state.own[m] = {}
+                continue
+            needs = [self.rows[bb][m - 1][r].need for bb in later]
+            state.own[m] = {
+                row: line
+                for row, line in state.own[m].items()
+                if any(lo <= row < hi for lo, hi in needs)
+            }
+        if self.recompute:
+            return
+        for k in range(n):
+            if self.cols[k] is None:
+                continue
+            windows = [self._window_rows(bb, k, r) for bb in later]
+            state.halo[k] = {
+                key: piece
+                for key, piece in state.halo[k].items()
+                if any(lo <= key[0] < hi for lo, hi in windows)
+            }
+
+    def _output(self, chips: list[_Chip]) -> tuple[Stored, np.ndarray]:
+        """The stack's output share of every chip (activated) and its raw values."""
+        n, mesh = len(self.layers), self.mesh
+        tiles, raws = [], []
+        for chip, state in enumerate(chips):
+            r, c = divmod(chip, mesh.cols)
+            lo, hi = self.shares[n][r]
+            width = self._own_cols(n, c)
+            shape = (self.channels[n], hi - lo, width[1] - width[0])
+            tile, raw = np.zeros(shape, self.image.dtype), np.zeros(shape, self.image.dtype)
+            for row in range(lo, hi):
+                if row not in state.own[n]:
+                    raise SimulationError(
+                        f"layer {self.layers[-1].name!r}: chip ({r},{c}) never computed row {row}"
+                    )
+                tile[:, row - lo], raw[:, row - lo] = state.own[n][row], state.raw[row]
+            tiles.append(tile)
+            raws.append(raw)
+        raw_whole = Stored("tiled", raws, self.tilings[n]).assemble()
+        return Stored("tiled", tiles, self.tilings[n]), raw_whole
+
+
+def _acc(layers: int) -> dict:
+    return {
+        "computed": [0] * layers,
+        "new": [0] * layers,
+        "recomputed": [0] * layers,
+        "halo_pixels": [[0] * len(DIRECTIONS) for _ in range(layers)],
+        "halo_bits": 0,
+        "link_bits": 0,
+        "peak": 0,
+        "halo_held": 0,
+        "live": (),
+        "missing": 0,
+        "err": 0.0,
+    }
 
 
 @dataclass
@@ -414,16 +564,3 @@ class _LayerStats:
     link_bits: int = 0
     missing: int = 0
     finite: bool = True
-
-
-class _BandAcc:
-    def __init__(self, layers: int):
-        self.computed = [0] * layers
-        self.recomputed = [0] * layers
-        self.foreign = [0] * layers
-        self.halo_values = 0
-        self.offchip_values = 0
-        self.peak = 0
-        self.live: tuple[int, ...] = ()
-        self.missing = 0
-        self.err = 0.0

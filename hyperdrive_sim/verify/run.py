@@ -28,6 +28,7 @@ from hyperdrive_sim.spec import loader
 from hyperdrive_sim.spec.hardware import Hardware
 from hyperdrive_sim.spec.models import ChipSpec, EnergyTable, Mesh, Resolution, SystemSpec
 from hyperdrive_sim.verify.banded import OVERLAPS, BandedRun, run_bands
+from hyperdrive_sim.verify.crosscheck import differences, model_bands
 from hyperdrive_sim.verify.mesh import BREAKS, MeshRun
 from hyperdrive_sim.verify.numerics import (
     PRECISIONS,
@@ -41,7 +42,7 @@ from hyperdrive_sim.verify.numerics import (
 )
 from hyperdrive_sim.verify.reference import layer_op
 from hyperdrive_sim.verify.weights import binarize, load_weights, random_weights
-from hyperdrive_sim.workload.layers import INPUT, Conv, Pool, Shape
+from hyperdrive_sim.workload.layers import INPUT, Add, Conv, Pool, Shape
 from hyperdrive_sim.workload.network import Network, ShapedNetwork
 
 PRESETS = {
@@ -104,10 +105,13 @@ class VerifyReport:
     partitioning: str = "spatial"
     #: fusion depth_first: the fused stack as the chips computed it, band by band
     depth_first: BandedRun | None = field(default=None, compare=False, repr=False)
+    #: depth_first: how the run disagrees with the model's band geometry (empty: it agrees;
+    #: None: the model has no band geometry to compare)
+    model_check: tuple[str, ...] | None = None
 
     @property
     def ok(self) -> bool:
-        return all(check.ok for check in self.layers)
+        return all(check.ok for check in self.layers) and not self.model_check
 
     @property
     def mismatches(self) -> tuple[LayerCheck, ...]:
@@ -163,6 +167,11 @@ class VerifyReport:
             + ")"
         )
         rule = "exactly" if self.precision == "fp32" else "within the FP16 bound"
+        if self.model_check:
+            return (
+                f"MISMATCH: {what}: the band-by-band run disagrees with the model's band "
+                f"geometry in {len(self.model_check)} places; first: {self.model_check[0]}"
+            )
         if self.ok:
             return f"OK: all {len(self.layers)} layers of {what} match the reference {rule}"
         bad = self.first_bad
@@ -228,9 +237,9 @@ def fused_stack(net: ShapedNetwork, system: SystemSpec) -> list:
     """The LayerInfos of the depth-first stack ``verify`` computes band by band.
 
     verify checks a stack named explicitly: ``fused_layers`` and ``band_rows`` of 0 (the
-    planner's choice) are refused. The stack must be a chain of convolutions and poolings
-    from the image, each reading the previous layer, and only its last map may be read
-    after it (the others never exist whole).
+    planner's choice) are refused. The stack holds convolutions, poolings and adds
+    reading earlier fused layers (the first layer alone reads the image), and only its last
+    map may be read after it (the others never exist whole).
     """
     where = "system.fused_layers"
     if system.partitioning != "spatial":
@@ -252,15 +261,20 @@ def fused_stack(net: ShapedNetwork, system: SystemSpec) -> list:
             f"fused_layers {count} exceeds the network's {len(net.infos)} layers", key=where
         )
     infos = list(net.infos[:count])
+    inside = {INPUT}
     for j, info in enumerate(infos):
         layer = info.layer
-        source = INPUT if j == 0 else infos[j - 1].layer.name
-        if not isinstance(layer, Conv | Pool) or layer.inputs != (source,):
+        kind_ok = isinstance(layer, Conv | Pool) if layer.arity == 1 else isinstance(layer, Add)
+        reads_ok = set(layer.inputs) <= inside and (
+            (layer.inputs == (INPUT,)) == (j == 0) and (j == 0 or INPUT not in layer.inputs)
+        )
+        if not (kind_ok and reads_ok):
             raise VerifyGeometryError(
                 f"layer {layer.name!r} (#{j}, a {layer.kind}) cannot join the fused stack: "
-                "verify runs a chain of convolutions and poolings from the image, each "
-                f"reading the previous layer ({source!r})"
+                "verify runs convolutions, poolings and adds whose inputs are earlier fused "
+                "layers (the first layer alone reads the image)"
             )
+        inside.add(layer.name)
     inner = {info.layer.name for info in infos[:-1]}
     for info in net.infos[count:]:
         if read := inner.intersection(info.layer.inputs):
@@ -359,9 +373,11 @@ def verify(
 
     ref_act = {INPUT: image}
     checks, outputs = [], {}
-    banded = None
+    banded = model_check = None
     if stack:
         banded, stack_refs = _run_stack(stack, hw, w, image, precision, break_halo)
+        if (model := model_bands(net, hw)) is not None:
+            model_check = tuple(differences(banded, model, hw.chip.border_buffer_bits == 0))
         run.act[stack[-1].layer.name] = banded.output
         for info, raw in zip(stack, stack_refs, strict=True):
             ref_act[info.layer.name] = activate(raw, shift(info), precision)
@@ -430,22 +446,24 @@ def verify(
         seed,
         break_halo,
         tuple(checks),
-        _notes(plan, hw),
+        _notes(plan, hw) + _model_notes(model_check),
         outputs,
         hw.system.border_exchange,
         hw.system.partitioning,
         banded,
+        model_check,
     )
 
 
 def _run_stack(stack, hw: Hardware, w, image, precision, break_halo):
     """The fused stack band by band; returns the run and each layer's raw reference (the
     monolithic chain from the image: per pixel the same sums, so exact in fp16 too)."""
-    refs, x = [], image
+    refs, acts = [], {INPUT: image}
     for info in stack:
-        raw = layer_op(info.layer, [x], w.get(info.layer.name))
+        layer = info.layer
+        raw = layer_op(layer, [acts[name] for name in layer.inputs], w.get(layer.name))
         refs.append(raw)
-        x = activate(raw, shift(info), precision)
+        acts[layer.name] = activate(raw, shift(info), precision)
     try:
         banded = run_bands(
             stack, hw.mesh, w, image, refs, precision=precision,
@@ -471,11 +489,22 @@ def _fused_check(lp, banded: BandedRun, refs) -> LayerCheck:
     if j == len(banded.layers) - 1:
         whole = abs_error(banded.raw_output, refs[j])
         err = max(err, float(whole.max()) if whole.size else 0.0)
-    ok = result.finite and err == 0 and result.missing_rows == 0
+    ok = result.finite and err == 0 and result.missing == 0
     return LayerCheck(
         info.index, info.layer.name, info.layer.kind, "band", info.out_shape,
         result.halo_pixels, result.link_bits, err, result.max_abs_ref, None, ok, True,
     )  # fmt: skip
+
+
+def _model_notes(found: tuple[str, ...] | None) -> tuple[str, ...]:
+    if found is None:
+        return ()
+    if not found:
+        return (
+            "the model's band geometry agrees: rows computed, new and recomputed, halo pixels "
+            "per direction, FMM and held halo bits of every band on every chip",
+        )
+    return tuple(f"model disagrees: {text}" for text in found[:3])
 
 
 def _notes(plan, hw: Hardware) -> tuple[str, ...]:
