@@ -353,6 +353,12 @@ def test_stacks_verify_cannot_run_are_refused() -> None:
         verify(net, "12x12", **DF, fused_layers=2, band_rows=2, partitioning="channel")
     with pytest.raises(VerifyGeometryError, match="never exists whole"):
         verify(_residual(), "30x26", **DF, fused_layers=2, band_rows=2)  # the add reads stem
+    far = NetBuilder("far", 3)
+    far.conv(4, 3, name="c1")
+    far.conv(4, 7, name="c2")  # 3 rows beyond a 2-row share: past the neighbour
+    for mesh, what in (("6x1", "halo rows"), ("1x6", "column halo")):
+        with pytest.raises(VerifyGeometryError, match=f"{what} reach"):
+            verify(far.build(), "12x12", mesh=mesh, **DF, fused_layers=2, band_rows=1)
     with pytest.raises(VerifyGeometryError, match="cannot join the fused stack"):
         verify(_strided_stack(), "29x61", **DF, fused_layers=6, band_rows=2)  # global pool
 

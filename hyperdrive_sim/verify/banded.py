@@ -44,6 +44,10 @@ from hyperdrive_sim.workload.network import LayerInfo
 OVERLAPS = ("cache", "recompute")
 
 
+class TooFar(SimulationError):
+    """A band's halo reaches beyond the neighbouring chips (the mesh is too fine)."""
+
+
 @dataclass(frozen=True)
 class ChipBand:
     """What one chip did in one band; tuples hold one entry per fused layer."""
@@ -174,7 +178,7 @@ def run_bands(
     ``references[k]`` is layer k's raw output on the whole map (the monolithic reference).
     ``break_halo`` (tests): "edges" drops the pieces of the band halos that cross an edge,
     "overlap" makes every band lose the first row it shares with an earlier band.
-    Raises SimulationError("... beyond ...") when a halo reaches past the neighbours.
+    Raises TooFar when a halo reaches past the neighbours.
     """
     if overlap not in OVERLAPS:
         raise ValueError(f"overlap must be one of {OVERLAPS}, got {overlap!r}")
@@ -241,7 +245,7 @@ class _Runner:
         mesh, n = self.mesh, len(self.layers)
         for k, spans in enumerate(self.cols):
             if spans is not None and self.sources[k][0] != 0 and any(s.too_far for s in spans):
-                raise SimulationError(
+                raise TooFar(
                     f"layer {self.layers[k].name!r}: a band's column halo reaches beyond the "
                     f"neighbouring chips of the {mesh} mesh"
                 )
@@ -352,7 +356,7 @@ class _Runner:
                     self._row_part(row, src, r) == dr and not share[0] <= row < share[1]
                     for row in fresh[chip]
                 ):
-                    raise SimulationError(
+                    raise TooFar(
                         f"layer {self.layers[k].name!r}: a band's halo rows reach beyond the "
                         f"neighbouring chips of the {mesh} mesh"
                     )

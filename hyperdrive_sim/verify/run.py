@@ -27,7 +27,7 @@ from hyperdrive_sim.simulate import resolve_network
 from hyperdrive_sim.spec import loader
 from hyperdrive_sim.spec.hardware import Hardware
 from hyperdrive_sim.spec.models import ChipSpec, EnergyTable, Mesh, Resolution, SystemSpec
-from hyperdrive_sim.verify.banded import OVERLAPS, BandedRun, run_bands
+from hyperdrive_sim.verify.banded import OVERLAPS, BandedRun, TooFar, run_bands
 from hyperdrive_sim.verify.crosscheck import differences, model_bands
 from hyperdrive_sim.verify.mesh import BREAKS, MeshRun
 from hyperdrive_sim.verify.numerics import (
@@ -471,10 +471,8 @@ def _run_stack(stack, hw: Hardware, w, image, precision, break_halo):
             band_rows=hw.system.band_rows, overlap=hw.system.band_overlap,
             break_halo=break_halo if break_halo in ("edges", *BAND_BREAKS) else None,
         )  # fmt: skip
-    except SimulationError as exc:
-        if "reaches beyond" in str(exc):
-            raise VerifyGeometryError(str(exc)) from None
-        raise
+    except TooFar as exc:
+        raise VerifyGeometryError(str(exc)) from None
     return banded, refs
 
 
