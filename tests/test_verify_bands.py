@@ -228,6 +228,13 @@ def test_band_counts_by_hand() -> None:
     # [0,2) 2x5x6 = 60: 972 values = 15552 bits. Band 1 (cache) holds c1 [3,9) 288 (rows
     # 3-4 kept), c2 [4,8) 240 and pool [0,4) 120: 1080 values = 17280 bits.
     assert [t.fmm_peak_bits for t in run("1x1", "cache").bands][:2] == [972 * 16, 1080 * 16]
+    # rows held at the peak (image, c1, c2, pool so far), from the band table above
+    cache = run("1x1", "cache")
+    assert [cb.live_rows for cb in cache.chip_bands] == [
+        (12, 5, 4, 2),
+        (12, 6, 4, 4),
+        (12, 5, 4, 6),
+    ]
     # recompute holds the same rows in the band (it computes the kept ones again)
     assert [t.fmm_peak_bits for t in one.bands][:2] == [972 * 16, 1080 * 16]
 

@@ -199,6 +199,7 @@ class _Chip:
     #: rows of map m the chip has computed
     done: list[set[int]]
     image_values: int = 0
+    image_rows: int = 0
     acc: dict = field(default_factory=dict)
     #: raw[row]: the chip's share of the stack's last map, before the activation
     raw: dict[int, np.ndarray] = field(default_factory=dict)
@@ -264,7 +265,8 @@ class _Runner:
             reader = self.sources.index((0,))
             rows = geo.reads(self.layers[reader], self.shares[reader + 1][r], self.heights[0])
             span = self.cols[reader][c]
-            state.image_values = geo.size(rows) * (span.hi - span.lo) * self.channels[0]
+            state.image_rows = geo.size(rows)
+            state.image_values = state.image_rows * (span.hi - span.lo) * self.channels[0]
         records = []
         for b in range(len(self.rows)):
             for state in chips:
@@ -494,7 +496,7 @@ class _Runner:
         if fmm > state.acc["peak"]:
             state.acc["peak"] = fmm
             state.acc["halo_held"] = halo * self.act_bits
-            live = [0] + [len(m) for m in state.own[1:]]
+            live = [state.image_rows] + [len(m) for m in state.own[1:]]
             state.acc["live"] = tuple(live)
 
     def _release(self, b: int, chip: int, state: _Chip) -> None:
