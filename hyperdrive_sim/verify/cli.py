@@ -44,7 +44,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     )
     p.add_argument("--fused-layers", type=int, help="depth_first: layers in the fused stack")
     p.add_argument(
-        "--band-rows", type=int, help="depth_first: rows of the stack's last map per band"
+        "--band-rows",
+        type=int,
+        help="depth_first: at most this many rows of the stack's last map per band on a chip",
     )
     p.add_argument(
         "--band-overlap",

@@ -265,9 +265,10 @@ def fused_stack(net: ShapedNetwork, system: SystemSpec) -> list:
     for j, info in enumerate(infos):
         layer = info.layer
         kind_ok = isinstance(layer, Conv | Pool) if layer.arity == 1 else isinstance(layer, Add)
-        reads_ok = set(layer.inputs) <= inside and (
-            (layer.inputs == (INPUT,)) == (j == 0) and (j == 0 or INPUT not in layer.inputs)
-        )
+        if j == 0:
+            reads_ok = layer.inputs == (INPUT,)
+        else:
+            reads_ok = INPUT not in layer.inputs and set(layer.inputs) <= inside
         if not (kind_ok and reads_ok):
             raise VerifyGeometryError(
                 f"layer {layer.name!r} (#{j}, a {layer.kind}) cannot join the fused stack: "
@@ -340,8 +341,9 @@ def verify(
     breaks = BREAKS + BAND_BREAKS
     if break_halo is not None and break_halo not in breaks:
         raise InputError(f"break_halo must be one of {', '.join(breaks)}, got {break_halo!r}")
-    keys = {"fusion": fusion, "fused_layers": fused_layers, "band_rows": band_rows}
-    keys["band_overlap"] = band_overlap
+    keys = dict(
+        fusion=fusion, fused_layers=fused_layers, band_rows=band_rows, band_overlap=band_overlap
+    )
     hw = _hardware(
         chip, system, energy, hardware, mesh, corner_routing, border_exchange, partitioning, keys
     )
@@ -349,6 +351,8 @@ def verify(
     res = Resolution.model_validate(resolution)
     net = resolve_network(network).at(res.height, res.width)
     stack = fused_stack(net, hw.system) if hw.system.fusion == "depth_first" else []
+    if break_halo in BAND_BREAKS and not stack:
+        raise InputError(f"break_halo {break_halo!r} applies to fusion: depth_first")
     # the layers after the stack run layer by layer: their geometry is the tiled plan's
     plain = hw.system.model_copy(update={"fusion": "layer_by_layer"})
     plan = build_plan(net, replace(hw, system=plain))
