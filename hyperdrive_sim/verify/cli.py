@@ -42,11 +42,14 @@ def add_parser(sub) -> argparse.ArgumentParser:
         choices=("layer_by_layer", "depth_first"),
         help="override the system's: depth_first computes the first --fused-layers band by band",
     )
-    p.add_argument("--fused-layers", type=int, help="depth_first: layers in the fused stack")
+    p.add_argument(
+        "--fused-layers", type=int, metavar="N", help="depth_first: layers in the fused stack"
+    )
     p.add_argument(
         "--band-rows",
         type=int,
-        help="depth_first: at most this many rows of the stack's last map per band on a chip",
+        metavar="R",
+        help="depth_first: at most R rows of the stack's last map per band on a chip",
     )
     p.add_argument(
         "--band-overlap",
