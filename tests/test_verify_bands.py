@@ -293,7 +293,7 @@ def test_broken_overlap_and_band_halos_are_caught(overlap) -> None:
 # against the model's band geometry
 
 
-def _counts_as_model(run):
+def _counts_as_model(run, halo_in_fmm: bool = False):
     """The run's own counts in the form of the model's ``Bands`` (a second reading)."""
     chips = 1 + max(cb.chip for cb in run.chip_bands)
     layers = []
@@ -313,7 +313,8 @@ def _counts_as_model(run):
     fmm = np.zeros((run.band_count, chips), dtype=np.int64)
     halo = np.zeros_like(fmm)
     for cb in run.chip_bands:
-        fmm[cb.band, cb.chip], halo[cb.band, cb.chip] = cb.fmm_peak_bits, cb.halo_held_bits
+        fmm[cb.band, cb.chip] = cb.fmm_peak_bits + (cb.halo_held_bits if halo_in_fmm else 0)
+        halo[cb.band, cb.chip] = cb.halo_held_bits
     return SimpleNamespace(count=run.band_count, layers=layers, fmm_bits=fmm, halo_bits=halo)
 
 
@@ -327,6 +328,35 @@ def test_the_model_comparison_finds_a_difference() -> None:
     assert len(found) == 2
     assert any("band 1, chip 3, layer 'c1': halo pixels per direction" in f for f in found)
     assert any(f.startswith("band 0, chip 2: FMM bits") for f in found)
+
+
+def test_a_model_that_disagrees_fails_verify(monkeypatch, capsys) -> None:
+    # the model's geometry stood in by the run's own counts, one FMM value changed
+    from hyperdrive_sim.cli import main
+    from hyperdrive_sim.verify import run as run_module
+
+    args = dict(mesh="1x2", **DF, fused_layers=3, band_rows=2)
+    first = verify(_hand_stack(), "12x12", **args)
+    chip = run_module._hardware(None, None, None, None, None, None, None).chip
+    model = _counts_as_model(first.depth_first, halo_in_fmm=chip.border_buffer_bits == 0)
+    monkeypatch.setattr(run_module, "model_bands", lambda net, hw: model)
+    same = verify(_hand_stack(), "12x12", **args)
+    assert same.ok and same.model_check == ()
+    assert "the model's band geometry agrees" in same.notes[-1]
+    model.fmm_bits[2, 1] += 16
+    report = verify(_hand_stack(), "12x12", **args)
+    assert not report.ok and all(c.ok for c in report.layers)
+    assert report.model_check == (
+        f"band 2, chip 1: FMM bits {model.fmm_bits[2, 1] - 16} in the run, "
+        f"{model.fmm_bits[2, 1]} in the model",
+    )
+    assert report.summary().startswith("MISMATCH: hand_stack at 12x12")
+    assert "disagrees with the model's band geometry in 1 places" in report.summary()
+    cli = ["verify", "--network", "resnet18", "--input", "32x32", "--mesh", "1x2"]
+    cli += ["--no-progress", "--fusion", "depth_first", "--fused-layers", "2", "--band-rows", "8"]
+    monkeypatch.setattr(run_module, "model_bands", lambda net, hw: SimpleNamespace(count=9))
+    assert main(cli) == 3
+    assert "the model has 9 bands, the run 1" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("overlap", ["cache", "recompute"])
