@@ -185,6 +185,22 @@ def test_a_stack_with_a_residual_add_matches(mesh, overlap) -> None:
     assert [c.placement for c in report.layers] == ["band"] * 4 + ["tiled"]
 
 
+@pytest.mark.parametrize("overlap", ["cache", "recompute"])
+def test_a_map_narrower_than_the_mesh_inside_the_stack(overlap) -> None:
+    # 9 columns: pool 5, conv 5, conv (5x5, no padding) 1 column, so chip column 1 holds
+    # none of c2 and computes nothing of it; c3 (padding 2) is 1 column wide again
+    b = NetBuilder("narrow", 2)
+    b.pool(3, stride=2, pad=1, mode="avg", name="p")
+    b.conv(1, 3, name="c1")
+    b.conv(1, 5, pad=0, name="c2")
+    b.conv(1, 5, stride=2, name="c3")
+    report = verify(
+        b.build(), "9x15", mesh="1x2", **DF, fused_layers=4, band_rows=4, band_overlap=overlap
+    )
+    assert report.ok, report.table()
+    assert report.layers[2].out_shape.width == 1
+
+
 def test_a_whole_network_fused_gives_the_layer_by_layer_outputs() -> None:
     # second method: the same network run layer by layer on the same mesh
     b = NetBuilder("all_fused", 3)

@@ -458,6 +458,8 @@ class _Runner:
         layer, src = self.layers[k], self.sources[k][0]
         win = geo.window(layer, rows, self.heights[src])
         span = self.cols[k][c]
+        if span.out_hi == span.out_lo:  # a map narrower than the mesh: no columns here
+            return np.zeros((self.channels[k + 1], rows[1] - rows[0], 0), self.image.dtype)
         x = np.zeros((self.channels[src], win.hi - win.lo, span.hi - span.lo), self.image.dtype)
         if src == 0:  # from the image tile the chip holds
             x[:] = self.image[:, win.lo : win.hi, span.lo : span.hi]
