@@ -355,22 +355,32 @@ def test_a_model_that_disagrees_fails_verify(monkeypatch, capsys) -> None:
     first = verify(_hand_stack(), "12x12", **args)
     chip = run_module._hardware(None, None, None, None, None, None, None).chip
     model = _counts_as_model(first.depth_first, halo_in_fmm=chip.border_buffer_bits == 0)
-    monkeypatch.setattr(run_module, "model_bands", lambda net, hw: model)
+    image = np.array(first.depth_first.image_bits)
+    monkeypatch.setattr(run_module, "model_bands", lambda net, hw: (model, image))
     same = verify(_hand_stack(), "12x12", **args)
     assert same.ok and same.model_check == ()
     assert "the model's band geometry agrees" in same.notes[-1]
     model.fmm_bits[2, 1] += 16
     report = verify(_hand_stack(), "12x12", **args)
     assert not report.ok and all(c.ok for c in report.layers)
+    besides = model.fmm_bits[2, 1] - image[1]
     assert report.model_check == (
-        f"band 2, chip 1: FMM bits {model.fmm_bits[2, 1] - 16} in the run, "
-        f"{model.fmm_bits[2, 1]} in the model",
+        f"band 2, chip 1: FMM bits besides the image {besides - 16} in the run, "
+        f"{besides} in the model",
+    )
+    # a model holding less of the image than the first layer reads
+    model.fmm_bits[2, 1] -= 16
+    image[0] -= 16
+    found = verify(_hand_stack(), "12x12", **args).model_check
+    assert found[0] == f"band 0, chip 0: the model holds {image[0]} image bits, the run reads " + (
+        f"{image[0] + 16}"
     )
     assert report.summary().startswith("MISMATCH: hand_stack at 12x12")
     assert "disagrees with the model's band geometry in 1 places" in report.summary()
     cli = ["verify", "--network", "resnet18", "--input", "32x32", "--mesh", "1x2"]
     cli += ["--no-progress", "--fusion", "depth_first", "--fused-layers", "2", "--band-rows", "8"]
-    monkeypatch.setattr(run_module, "model_bands", lambda net, hw: SimpleNamespace(count=9))
+    fake = (SimpleNamespace(count=9), None)
+    monkeypatch.setattr(run_module, "model_bands", lambda net, hw: fake)
     assert main(cli) == 3
     assert "the model has 9 bands, the run 1" in capsys.readouterr().out
 
@@ -382,8 +392,8 @@ def test_the_model_band_geometry_agrees_with_the_run(overlap) -> None:
     net = _strided_stack()
     kw = dict(**DF, fused_layers=5, band_rows=2, band_overlap=overlap)
     hw = _hardware(None, None, None, None, "3x2", None, None, None, kw)
-    model = model_bands(net.at(61, 29), hw)
-    if model is None:
+    found = model_bands(net.at(61, 29), hw)
+    if found is None:
         pytest.skip("this installation has no depth-first band geometry in the model")
     report = verify(net, "29x61", mesh="3x2", **kw)
     assert report.model_check == ()

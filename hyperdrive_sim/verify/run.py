@@ -381,7 +381,9 @@ def verify(
     if stack:
         banded, stack_refs = _run_stack(stack, hw, w, image, precision, break_halo)
         if (model := model_bands(net, hw)) is not None:
-            model_check = tuple(differences(banded, model, hw.chip.border_buffer_bits == 0))
+            bands, image = model
+            found = differences(banded, bands, hw.chip.border_buffer_bits == 0, image)
+            model_check = tuple(found)
         run.act[stack[-1].layer.name] = banded.output
         for info, raw in zip(stack, stack_refs, strict=True):
             ref_act[info.layer.name] = activate(raw, shift(info), precision)
@@ -504,7 +506,8 @@ def _model_notes(found: tuple[str, ...] | None) -> tuple[str, ...]:
     if not found:
         return (
             "the model's band geometry agrees: rows computed, new and recomputed, halo pixels "
-            "per direction, FMM and held halo bits of every band on every chip",
+            "per direction, FMM bits besides the image tile and held halo bits of every band "
+            "on every chip",
         )
     return tuple(f"model disagrees: {text}" for text in found[:3])
 
