@@ -35,6 +35,8 @@ NAMED: dict[str, str] = {
     "pipeline_stages": "stages",
     "frames": "frames",
     "batch": "frames per batch",
+    "fused_layers": "layers",
+    "band_rows": "rows",
 }
 
 
