@@ -37,6 +37,25 @@ def add_parser(sub) -> argparse.ArgumentParser:
         choices=("spatial", "channel", "hybrid"),
         help="override the system's: tiles, output channels per chip, or tiles then channels",
     )
+    p.add_argument(
+        "--fusion",
+        choices=("layer_by_layer", "depth_first"),
+        help="override the system's: depth_first computes the first --fused-layers band by band",
+    )
+    p.add_argument(
+        "--fused-layers", type=int, metavar="N", help="depth_first: layers in the fused stack"
+    )
+    p.add_argument(
+        "--band-rows",
+        type=int,
+        metavar="R",
+        help="depth_first: at most R rows of the stack's last map per band on a chip",
+    )
+    p.add_argument(
+        "--band-overlap",
+        choices=("cache", "recompute"),
+        help="depth_first: rows shared by consecutive bands kept in the FMM or recomputed",
+    )
     p.add_argument("--weights", help=".npz with one array per layer (or .npy); signs taken")
     p.add_argument("--chip", help="chip YAML (default: the bundled hyperdrive preset)")
     p.add_argument("--system", help="system YAML (default: the bundled hyperdrive_mesh)")
@@ -47,7 +66,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--break-halo",
-        choices=("corners", "edges", "relay", "parts", "gather-drop", "gather-offset"),
+        choices=("corners", "edges", "relay", "parts", "gather-drop", "gather-offset", "overlap"),
         help=argparse.SUPPRESS,
     )
     p.set_defaults(func=cmd_verify)
@@ -66,13 +85,17 @@ def _parse(model, text: str, key: str):
         raise SpecError(detail, key=key) from None
 
 
-def check_arguments(seed: int, mesh) -> None:
-    """Seed and mesh within what ``verify`` accepts (InputError naming the option)."""
+def check_arguments(seed: int, mesh, fused_layers=None, band_rows=None) -> None:
+    """Seed, mesh and band options within what ``verify`` accepts (InputError naming the
+    option)."""
     from hyperdrive_sim.errors import InputError
     from hyperdrive_sim.limits import MAX_VERIFY_MESH_SIDE
 
     if seed < 0:
         raise InputError(f"expected a seed of 0 or more, got {seed}", key="--seed")
+    for key, value in (("--fused-layers", fused_layers), ("--band-rows", band_rows)):
+        if value is not None and value < 1:
+            raise InputError(f"expected 1 or more, got {value}", key=key)
     if mesh is not None and max(mesh.rows, mesh.cols) > MAX_VERIFY_MESH_SIDE:
         raise InputError(
             f"mesh {mesh.rows}x{mesh.cols} is too large for the numerical check: at most "
@@ -90,7 +113,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     res = _parse(Resolution, args.input, "--input")
     mesh = _parse(Mesh, args.mesh, "--mesh") if args.mesh else None
-    check_arguments(args.seed, mesh)
+    check_arguments(args.seed, mesh, args.fused_layers, args.band_rows)
     report = verify(
         args.network,
         res,
@@ -105,8 +128,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
         partitioning=args.partitioning,
         break_halo=args.break_halo,
         progress=_progress(False if args.no_progress else None),
+        fusion=args.fusion,
+        fused_layers=args.fused_layers,
+        band_rows=args.band_rows,
+        band_overlap=args.band_overlap,
     )
     print(report.table())
+    if report.depth_first is not None:
+        print(report.depth_first.table())
     for note in report.notes:
         print(f"note: {note}")
     print(report.summary())

@@ -342,11 +342,14 @@ class MeshRun:
         ]
         return Stored("tiled", tiles, tiling)
 
-    def too_far(self) -> list[str]:
-        """Layers (other than those reading the image) whose halo is beyond the neighbours."""
+    def too_far(self, skip=()) -> list[str]:
+        """Layers (other than those reading the image, and those named in ``skip``) whose
+        halo is beyond the neighbours."""
         out = []
         for st in self.steps:
             g = st.geometry
+            if st.name in skip:
+                continue
             if g is not None and not st.halo_offchip and (bad := g.too_far()):
                 r, c = bad[0]
                 out.append(

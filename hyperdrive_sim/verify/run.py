@@ -27,6 +27,8 @@ from hyperdrive_sim.simulate import resolve_network
 from hyperdrive_sim.spec import loader
 from hyperdrive_sim.spec.hardware import Hardware
 from hyperdrive_sim.spec.models import ChipSpec, EnergyTable, Mesh, Resolution, SystemSpec
+from hyperdrive_sim.verify.banded import OVERLAPS, BandedRun, TooFar, run_bands
+from hyperdrive_sim.verify.crosscheck import differences, model_bands
 from hyperdrive_sim.verify.mesh import BREAKS, MeshRun
 from hyperdrive_sim.verify.numerics import (
     PRECISIONS,
@@ -40,8 +42,8 @@ from hyperdrive_sim.verify.numerics import (
 )
 from hyperdrive_sim.verify.reference import layer_op
 from hyperdrive_sim.verify.weights import binarize, load_weights, random_weights
-from hyperdrive_sim.workload.layers import INPUT, Shape
-from hyperdrive_sim.workload.network import Network
+from hyperdrive_sim.workload.layers import INPUT, Add, Conv, Pool, Shape
+from hyperdrive_sim.workload.network import Network, ShapedNetwork
 
 PRESETS = {
     "chip": "chips/hyperdrive.yaml",
@@ -51,6 +53,9 @@ PRESETS = {
 ROUTINGS = ("relay", "diagonal")
 EXCHANGES = ("bulk", "streamed")
 PARTITIONINGS = ("spatial", "channel", "hybrid")
+FUSIONS = ("layer_by_layer", "depth_first")
+#: faults of a depth-first run (tests): every band after the first loses its first overlap row
+BAND_BREAKS = ("overlap",)
 
 
 class VerifyGeometryError(MappingError):
@@ -98,10 +103,15 @@ class VerifyReport:
     outputs: dict[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
     border_exchange: str = "bulk"
     partitioning: str = "spatial"
+    #: fusion depth_first: the fused stack as the chips computed it, band by band
+    depth_first: BandedRun | None = field(default=None, compare=False, repr=False)
+    #: depth_first: how the run disagrees with the model's band geometry (empty: it agrees;
+    #: None: the model has no band geometry to compare)
+    model_check: tuple[str, ...] | None = None
 
     @property
     def ok(self) -> bool:
-        return all(check.ok for check in self.layers)
+        return all(check.ok for check in self.layers) and not self.model_check
 
     @property
     def mismatches(self) -> tuple[LayerCheck, ...]:
@@ -138,17 +148,30 @@ class VerifyReport:
             )
         return "\n".join(lines)
 
+    def _fusion(self) -> str:
+        df = self.depth_first
+        return (
+            f"depth first: {len(df.layers)} fused layers in {df.band_count} bands of "
+            f"{df.band_rows} rows, overlap {df.overlap}, max |err| {df.max_abs_err:.4g}; "
+        )
+
     def summary(self) -> str:
         what = (
             f"{self.network} at {self.input_shape.width}x{self.input_shape.height} on a "
             f"{self.mesh} mesh ({self.precision}, corner routing {self.corner_routing}, "
             + ("streamed borders, " if self.border_exchange == "streamed" else "")
             + f"{self.partitioning} partitioning, "
+            + (self._fusion() if self.depth_first else "")
             + f"seed {self.seed}"
             + (f", break_halo={self.break_halo}" if self.break_halo else "")
             + ")"
         )
         rule = "exactly" if self.precision == "fp32" else "within the FP16 bound"
+        if self.model_check:
+            return (
+                f"MISMATCH: {what}: the band-by-band run disagrees with the model's band "
+                f"geometry in {len(self.model_check)} places; first: {self.model_check[0]}"
+            )
         if self.ok:
             return f"OK: all {len(self.layers)} layers of {what} match the reference {rule}"
         bad = self.first_bad
@@ -169,7 +192,15 @@ def _spec(value, model, kind: str):
 
 
 def _hardware(
-    chip, system, energy, hardware, mesh, corner_routing, border_exchange, partitioning=None
+    chip,
+    system,
+    energy,
+    hardware,
+    mesh,
+    corner_routing,
+    border_exchange,
+    partitioning=None,
+    fusion: Mapping[str, object] | None = None,
 ) -> Hardware:
     if hardware is None:
         system = _spec(system, SystemSpec, "system")
@@ -178,10 +209,13 @@ def _hardware(
     if mesh is not None:
         mesh = mesh if isinstance(mesh, Mesh) else Mesh.model_validate(mesh)
         hardware = replace(hardware, mesh=mesh)
+    fusion = fusion or {}
     overrides = (
         ("corner_routing", "corner routing", corner_routing, ROUTINGS),
         ("border_exchange", "border exchange", border_exchange, EXCHANGES),
         ("partitioning", "partitioning", partitioning, PARTITIONINGS),
+        ("fusion", "fusion", fusion.get("fusion"), FUSIONS),
+        ("band_overlap", "band overlap", fusion.get("band_overlap"), OVERLAPS),
     )
     for key, what, value, allowed in overrides:
         if value is None:
@@ -189,7 +223,71 @@ def _hardware(
         if value not in allowed:
             raise InputError(f"{what} must be one of {', '.join(allowed)}, got {value!r}")
         hardware = replace(hardware, system=hardware.system.model_copy(update={key: value}))
+    for key in ("fused_layers", "band_rows"):
+        value = fusion.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InputError(f"{key} must be an integer of 0 or more, got {value!r}")
+        hardware = replace(hardware, system=hardware.system.model_copy(update={key: value}))
     return hardware
+
+
+def fused_stack(net: ShapedNetwork, system: SystemSpec) -> list:
+    """The LayerInfos of the depth-first stack ``verify`` computes band by band.
+
+    verify checks a stack named explicitly: ``fused_layers`` and ``band_rows`` of 0 (the
+    planner's choice) are refused. The stack holds convolutions, poolings and adds
+    reading earlier fused layers (the first layer alone reads the image), and only its last
+    map may be read after it (the others never exist whole).
+    """
+    where = "system.fused_layers"
+    if system.partitioning != "spatial":
+        raise InputError(
+            f"fusion: depth_first runs with partitioning: spatial, got {system.partitioning!r}",
+            key="system.partitioning",
+        )
+    for key in ("fused_layers", "band_rows"):
+        if getattr(system, key) < 1:
+            raise InputError(
+                f"verify computes the fused stack it is given: expected {key} of 1 or more "
+                f"(--{key.replace('_', '-')}, or {key} in the system YAML); 0 leaves the "
+                "choice to the planner, which verify does not take over",
+                key=f"system.{key}",
+            )
+    count = system.fused_layers
+    if count > len(net.infos):
+        raise InputError(
+            f"fused_layers {count} exceeds the network's {len(net.infos)} layers", key=where
+        )
+    infos = list(net.infos[:count])
+    inside = {INPUT}
+    for j, info in enumerate(infos):
+        layer = info.layer
+        kind_ok = isinstance(layer, Conv | Pool) if layer.arity == 1 else isinstance(layer, Add)
+        if j == 0:
+            reads_ok = layer.inputs == (INPUT,)
+        else:
+            reads_ok = INPUT not in layer.inputs and set(layer.inputs) <= inside
+        if not (kind_ok and reads_ok):
+            raise VerifyGeometryError(
+                f"layer {layer.name!r} (#{j}, a {layer.kind}) cannot join the fused stack: "
+                "verify runs convolutions, poolings and adds whose inputs are earlier fused "
+                "layers (the first layer alone reads the image)"
+            )
+        inside.add(layer.name)
+    inner = {info.layer.name for info in infos[:-1]}
+    for info in net.infos[count:]:
+        if read := inner.intersection(info.layer.inputs):
+            raise VerifyGeometryError(
+                f"layer {info.layer.name!r} reads the map of fused layer {sorted(read)[0]!r}, "
+                "which never exists whole (only the stack's last map does); fuse fewer layers"
+            )
+    if inner.intersection(net.outputs):
+        raise VerifyGeometryError(
+            "a fused layer before the stack's last is a network output; fuse fewer layers"
+        )
+    return infos
 
 
 def _check_input(net, mesh: Mesh) -> None:
@@ -218,29 +316,46 @@ def verify(
     border_exchange: str | None = None,
     partitioning: str | None = None,
     progress: Callable[[int, int, str], None] | None = None,
+    fusion: str | None = None,
+    fused_layers: int | None = None,
+    band_rows: int | None = None,
+    band_overlap: str | None = None,
 ) -> VerifyReport:
     """Compute ``network`` numerically on the mesh and compare every layer with numpy.
 
     Specs default to the bundled presets (or give a ready ``hardware``); ``mesh``,
-    ``corner_routing``, ``border_exchange`` and ``partitioning`` override the system's.
+    ``corner_routing``, ``border_exchange``, ``partitioning`` and the depth-first keys
+    ``fusion``, ``fused_layers``, ``band_rows``, ``band_overlap`` override the system's.
+    With ``fusion="depth_first"`` the first ``fused_layers`` layers are computed band by band
+    (``verify.banded``) and the report's ``depth_first`` holds every band's counts.
     ``weights``: None for seeded +-1 weights, a mapping of arrays per layer name, or an
     .npz/.npy path (signs are taken). ``break_halo`` (one of ``BREAKS``: "corners", "edges",
     "relay", "parts" for the halo exchange, "gather-drop", "gather-offset" for the moves of
-    channel partitioning) deliberately corrupts the exchange (tests). ``progress(done,
+    channel partitioning; "overlap" for a depth-first band losing its first overlap row)
+    deliberately corrupts the exchange (tests). ``progress(done,
     total, layer)`` is called after each layer (the command line's progress bar).
     Raises VerifyGeometryError when the mesh cannot run the network at all.
     """
     if precision not in PRECISIONS:
         raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    if break_halo is not None and break_halo not in BREAKS:
-        raise InputError(f"break_halo must be one of {', '.join(BREAKS)}, got {break_halo!r}")
+    breaks = BREAKS + BAND_BREAKS
+    if break_halo is not None and break_halo not in breaks:
+        raise InputError(f"break_halo must be one of {', '.join(breaks)}, got {break_halo!r}")
+    keys = dict(
+        fusion=fusion, fused_layers=fused_layers, band_rows=band_rows, band_overlap=band_overlap
+    )
     hw = _hardware(
-        chip, system, energy, hardware, mesh, corner_routing, border_exchange, partitioning
+        chip, system, energy, hardware, mesh, corner_routing, border_exchange, partitioning, keys
     )
     require_tiled(hw.system, "verify")
     res = Resolution.model_validate(resolution)
     net = resolve_network(network).at(res.height, res.width)
-    plan = build_plan(net, hw)
+    stack = fused_stack(net, hw.system) if hw.system.fusion == "depth_first" else []
+    if break_halo in BAND_BREAKS and not stack:
+        raise InputError(f"break_halo {break_halo!r} applies to fusion: depth_first")
+    # the layers after the stack run layer by layer: their geometry is the tiled plan's
+    plain = hw.system.model_copy(update={"fusion": "layer_by_layer"})
+    plan = build_plan(net, replace(hw, system=plain))
     _check_input(net, hw.mesh)
     if weights is None:
         w = random_weights(net, seed)
@@ -251,8 +366,10 @@ def verify(
     image = make_input(
         (net.input_shape.channels, net.input_shape.height, net.input_shape.width), seed, precision
     )
-    run = MeshRun(plan, w, image, precision, hw.system.corner_routing, break_halo)
-    if problems := run.too_far():
+    mesh_break = break_halo if break_halo in BREAKS else None
+    run = MeshRun(plan, w, image, precision, hw.system.corner_routing, mesh_break)
+    fused = {info.layer.name for info in stack}
+    if problems := run.too_far(skip=fused):
         more = f" (and {len(problems) - 1} more layers)" if len(problems) > 1 else ""
         raise VerifyGeometryError(problems[0] + more)
     if run.unsupported:
@@ -260,10 +377,27 @@ def verify(
 
     ref_act = {INPUT: image}
     checks, outputs = [], {}
+    banded = model_check = None
+    if stack:
+        banded, stack_refs = _run_stack(stack, hw, w, image, precision, break_halo)
+        if (model := model_bands(net, hw)) is not None:
+            bands, image = model
+            found = differences(banded, bands, hw.chip.border_buffer_bits == 0, image)
+            model_check = tuple(found)
+        run.act[stack[-1].layer.name] = banded.output
+        for info, raw in zip(stack, stack_refs, strict=True):
+            ref_act[info.layer.name] = activate(raw, shift(info), precision)
     if progress:
         progress(0, len(run.steps), "starting")
     for done, lp in enumerate(run.steps, 1):
         info, layer = lp.info, lp.info.layer
+        if layer.name in fused:
+            checks.append(_fused_check(lp, banded, stack_refs))
+            if layer.name in net.outputs:
+                outputs[layer.name] = banded.raw_output
+            if progress:
+                progress(done, len(run.steps), layer.name)
+            continue
         raw, traffic = run.step(lp)
         got = raw.assemble()
         if layer.name in net.outputs:
@@ -318,11 +452,64 @@ def verify(
         seed,
         break_halo,
         tuple(checks),
-        _notes(plan, hw),
+        _notes(plan, hw) + _model_notes(model_check),
         outputs,
         hw.system.border_exchange,
         hw.system.partitioning,
+        banded,
+        model_check,
     )
+
+
+def _run_stack(stack, hw: Hardware, w, image, precision, break_halo):
+    """The fused stack band by band; returns the run and each layer's raw reference (the
+    monolithic chain from the image: per pixel the same sums, so exact in fp16 too)."""
+    refs, acts = [], {INPUT: image}
+    for info in stack:
+        layer = info.layer
+        raw = layer_op(layer, [acts[name] for name in layer.inputs], w.get(layer.name))
+        refs.append(raw)
+        acts[layer.name] = activate(raw, shift(info), precision)
+    try:
+        banded = run_bands(
+            stack, hw.mesh, w, image, refs, precision=precision,
+            act_bits=hw.chip.activation_bits, routing=hw.system.corner_routing,
+            band_rows=hw.system.band_rows, overlap=hw.system.band_overlap,
+            break_halo=break_halo if break_halo in ("edges", *BAND_BREAKS) else None,
+        )  # fmt: skip
+    except TooFar as exc:
+        raise VerifyGeometryError(str(exc)) from None
+    return banded, refs
+
+
+def _fused_check(lp, banded: BandedRun, refs) -> LayerCheck:
+    """A fused layer's check: every value any band computed (overlap and rows of the chip
+    rows above and below included) against the reference, no window row missing, and the
+    stack's output complete."""
+    info = lp.info
+    j = banded.layers.index(info.layer.name)
+    result = banded.results[j]
+    err = result.max_abs_err
+    if j == len(banded.layers) - 1:
+        whole = abs_error(banded.raw_output, refs[j])
+        err = max(err, float(whole.max()) if whole.size else 0.0)
+    ok = result.finite and err == 0 and result.missing == 0
+    return LayerCheck(
+        info.index, info.layer.name, info.layer.kind, "band", info.out_shape,
+        result.halo_pixels, result.link_bits, err, result.max_abs_ref, None, ok, True,
+    )  # fmt: skip
+
+
+def _model_notes(found: tuple[str, ...] | None) -> tuple[str, ...]:
+    if found is None:
+        return ()
+    if not found:
+        return (
+            "the model's band geometry agrees: rows computed, new and recomputed, halo pixels "
+            "per direction, FMM bits besides the image tile and held halo bits of every band "
+            "on every chip",
+        )
+    return tuple(f"model disagrees: {text}" for text in found[:3])
 
 
 def _notes(plan, hw: Hardware) -> tuple[str, ...]:
