@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
+from presets import preset as _preset
 
 from hyperdrive_sim.mapping.tiling import DIRECTIONS, Tiling, halo
 from hyperdrive_sim.planner import build_plan
@@ -36,13 +36,6 @@ from hyperdrive_sim.workload.network import Network
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 CASES = 40
-
-
-def _preset(rel: str) -> dict:
-    data = yaml.safe_load((CONFIGS / rel).read_text())
-    data.pop("sources", None)
-    data.pop("ranges", None)
-    return data
 
 
 def _bounds(size: int, parts: int) -> list[int]:

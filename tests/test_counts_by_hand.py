@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
+from presets import PER_BIT_SRAM
+from presets import preset as _preset
 
 from hyperdrive_sim.evaluators import analytic
 from hyperdrive_sim.mapping.costs import Precision, Pruning, largest_block_bits, layer_work
@@ -37,13 +38,6 @@ from hyperdrive_sim.workload.network import Network
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
 
-def _preset(rel: str) -> dict:
-    data = yaml.safe_load((CONFIGS / rel).read_text())
-    data.pop("sources", None)
-    data.pop("ranges", None)
-    return data
-
-
 def chip(**over) -> ChipSpec:
     return ChipSpec.model_validate(_preset("chips/hyperdrive.yaml") | over)
 
@@ -60,16 +54,6 @@ def hardware(mesh: str, chip_over: dict | None = None, **system) -> Hardware:
 
 #: the per-bit SRAM rule (an energy table without a memory table): the values the bundled
 #: table held before it named CACTI's memory table, so the hand derivations below stay
-PER_BIT_SRAM = {
-    "memory_table": None,
-    "fmm_read_pj_per_bit": 0.02,
-    "fmm_write_pj_per_bit": 0.025,
-    "wbuf_read_pj_per_bit": 0.01,
-    "wbuf_write_pj_per_bit": 0.01,
-    "sram_leakage_mw_per_mbit": 0.06,
-    "sram_reference_bits": 6_400_000,
-    "sram_energy_exponent": 0.5,
-}
 
 #: a Tile-PU array of 2 rows x 5 columns: any rows/cols mix-up changes the counts below
 WIDE = chip(tile_rows=2, tile_cols=5)

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from presets import preset as _preset
 from pydantic import ValidationError
 
 from hyperdrive_sim.evaluators import evaluate
@@ -31,13 +32,6 @@ from hyperdrive_sim.spec.models import ChipSpec, EnergyTable, Mesh, SystemSpec
 from hyperdrive_sim.workload.builder import NetBuilder
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
-
-
-def _preset(rel: str) -> dict:
-    data = yaml.safe_load((CONFIGS / rel).read_text())
-    data.pop("sources", None)
-    data.pop("ranges", None)
-    return data
 
 
 def tiny():

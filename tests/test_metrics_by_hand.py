@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from presets import PER_BIT_SRAM
 
 from hyperdrive_sim.simulate import simulate
 from hyperdrive_sim.workload.builder import NetBuilder
@@ -22,16 +23,6 @@ CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 PJ = 1e-12
 #: the per-bit SRAM rule (no memory table), so the hand derivation below stays in round
 #: numbers; the memory table's prices are derived by hand in tests/test_memory_table.py
-PER_BIT_SRAM = {
-    "memory_table": None,
-    "fmm_read_pj_per_bit": 0.02,
-    "fmm_write_pj_per_bit": 0.025,
-    "wbuf_read_pj_per_bit": 0.01,
-    "wbuf_write_pj_per_bit": 0.01,
-    "sram_leakage_mw_per_mbit": 0.06,
-    "sram_reference_bits": 6_400_000,
-    "sram_energy_exponent": 0.5,
-}
 
 
 def _system(**over) -> dict:

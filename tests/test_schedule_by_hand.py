@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import simpy
-import yaml
+from presets import preset as _preset
 
 from hyperdrive_sim.evaluators import analytic, des
 from hyperdrive_sim.evaluators.des.links import Channel, send
@@ -29,13 +29,6 @@ CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 EVALUATORS = {"analytic": analytic.evaluate, "simpy": des.evaluate}
 HUGE = 1e6  # Gbit/s: one cycle for any transfer here
 FAST_IO = {"offchip_bandwidth_gbps": HUGE, "offchip_latency_ns": 0}
-
-
-def _preset(rel: str) -> dict:
-    data = yaml.safe_load((CONFIGS / rel).read_text())
-    data.pop("sources", None)
-    data.pop("ranges", None)
-    return data
 
 
 def hardware(mesh: str, chip: dict | None = None, **system) -> Hardware:

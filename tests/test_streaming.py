@@ -10,38 +10,16 @@ links, so both evaluators must give the hand value.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-import yaml
+from test_schedule_by_hand import hardware  # preset hardware, one frame alone
 
 from hyperdrive_sim.evaluators import analytic, des
 from hyperdrive_sim.mapping.streaming import image_rows, result_parts
 from hyperdrive_sim.planner import build_plan
-from hyperdrive_sim.spec.hardware import Hardware
-from hyperdrive_sim.spec.models import ChipSpec, EnergyTable, Mesh, SystemSpec
 from hyperdrive_sim.workload.builder import NetBuilder
 
-CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 EVALUATORS = {"analytic": analytic.evaluate, "simpy": des.evaluate}
 HUGE = 1e6  # Gbit/s: one cycle for any transfer here
-
-
-def _preset(rel: str) -> dict:
-    data = yaml.safe_load((CONFIGS / rel).read_text())
-    data.pop("sources", None)
-    data.pop("ranges", None)
-    return data
-
-
-def hardware(mesh: str, chip: dict | None = None, **system) -> Hardware:
-    """Preset hardware, one frame alone unless ``system`` sets frames."""
-    return Hardware(
-        ChipSpec.model_validate(_preset("chips/hyperdrive.yaml") | (chip or {})),
-        SystemSpec.model_validate(_preset("systems/hyperdrive_mesh.yaml") | {"frames": 1} | system),
-        EnergyTable.model_validate(_preset("energy/hyperdrive_22fdx.yaml")),
-        Mesh.model_validate(mesh),
-    )
 
 
 #: a 1x1 conv, then a 3x3 conv, both 16 -> 16 channels (one weight block each)
