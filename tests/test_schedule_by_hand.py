@@ -446,3 +446,22 @@ def test_streamed_halos_leave_with_each_phase(evaluator: str) -> None:
     assert c.finish_cycles.tolist() == [1730, 1445, 1157]
     assert c.stall_border_cycles[1].tolist() == [0, 869 - 579, 0]
     assert c.total_cycles == 1731
+
+
+@pytest.mark.parametrize("evaluator", sorted(EVALUATORS))
+def test_frames_follow_each_other_no_faster_than_the_busiest_link(evaluator) -> None:
+    """Two 3x3 convs 16 -> 16 on a 4x8 image over 1x2 chips, ``chain`` distribution, links at
+    0.01 Gbit/s (0.1 bit per 100 MHz cycle). By hand, the link into chip 1 carries both
+    convs' weight blocks forwarded from chip 0 (2 x 16 x 16 x 9 = 4,608 bits) and conv2's
+    halo column (4 px x 16 ch x 16 bits = 1,024): 5,632 bits, 56,320 cycles per frame. The
+    analytic schedule does not book halos on the forwarding link, so before this floor it
+    let frames follow each other faster than that link can carry them."""
+    from hyperdrive_sim.evaluators.cycles import link_floor_cycles
+
+    b = NetBuilder("two", input_channels=16)
+    b.conv(16, 3)
+    b.conv(16, 3)
+    hw = hardware("1x2", weight_distribution="chain", link_bandwidth_gbps=0.01, frames=3)
+    plan = build_plan(b.build().at(4, 8), hw)
+    assert link_floor_cycles(plan) == 56_320
+    assert EVALUATORS[evaluator](plan).frame_interval_cycles >= 56_320

@@ -27,7 +27,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from hyperdrive_sim.evaluators.counts import PER_LAYER, Counts, plan_counts
-from hyperdrive_sim.evaluators.cycles import bursts, check_cycles, steady_interval, xfer
+from hyperdrive_sim.evaluators.cycles import (
+    block_reach,
+    bursts,
+    check_cycles,
+    link_floor_cycles,
+    steady_interval,
+    xfer,
+)
 from hyperdrive_sim.evaluators.des.chip import (
     STALL_BORDER,
     STALL_WEIGHT,
@@ -243,7 +250,7 @@ def _schedule(plan: Plan, record: dict[str, list[Interval]] | None) -> Counts:
     assert first is not None
     image = int(xfer(plan.image_in_bits, hw.offchip_bits_per_cycle).sum())
     port = image + sum(_read_cycles(plan)) + first.port_results
-    interval = steady_interval(result_ends, port)
+    interval = steady_interval(result_ends, max(port, link_floor_cycles(plan)))
     return Counts(
         evaluator="analytic",
         layer_names=tuple(lp.name for lp in plan.layers),
@@ -737,15 +744,6 @@ def _weight_arrivals(
                 arrival[p] = at
         bounds[i] = np.where(needs[None, :], arrival, 0)
     return bounds
-
-
-def block_reach(lp: LayerPlan, hops: np.ndarray) -> np.ndarray:
-    """``chain``: snake positions each of the layer's blocks travels past the root: to the
-    farthest chip that needs it (its owner under channel partitioning)."""
-    if lp.block_owner is not None:
-        return hops[lp.block_owner]
-    needs = lp.work.wbuf_write_bits > 0
-    return np.full(len(lp.work.blocks), int(hops[needs].max()) if needs.any() else 0)
 
 
 def _chain_arrivals(root: int, cycles: int, reach: int, link_free: np.ndarray, hw: Hardware):

@@ -6,6 +6,8 @@ import numpy as np
 
 from hyperdrive_sim.errors import InputError
 from hyperdrive_sim.limits import MAX_CYCLES
+from hyperdrive_sim.mapping.plan import LayerPlan, Plan
+from hyperdrive_sim.mapping.routes import chain_hops, inbound_link_bits
 
 
 def too_many_cycles(cycles: float) -> InputError:
@@ -69,3 +71,36 @@ def bursts(bits: int, cycles: int, burst_cycles: int) -> list[tuple[int, int]]:
         out.append((upto - done_bits, step))
         done_bits = upto
     return out
+
+
+def block_reach(lp: LayerPlan, hops: np.ndarray) -> np.ndarray:
+    """``chain``: snake positions each of the layer's blocks travels past the root: to the
+    farthest chip that needs it (its owner under channel partitioning)."""
+    if lp.block_owner is not None:
+        return hops[lp.block_owner]
+    needs = lp.work.wbuf_write_bits > 0
+    return np.full(len(lp.work.blocks), int(hops[needs].max()) if needs.any() else 0)
+
+
+def link_floor_cycles(plan: Plan) -> int:
+    """The busiest directed link's cycles per frame: its halo bits and, with ``chain``
+    distribution, the weight blocks it forwards. Frames can follow each other no faster
+    than that link carries one frame's bits, whichever evaluator schedules them."""
+    hw = plan.hw
+    if hw.chips < 2 or not plan.layers:
+        return 0
+    halo = np.zeros((hw.chips, plan.layers[0].halo_bits.shape[1]), dtype=np.int64)
+    for lp in plan.layers:
+        if not lp.halo_offchip:
+            halo += lp.halo_bits
+    forwarded = None
+    if hw.system.weight_distribution == "chain":
+        hops = chain_hops(hw.mesh)
+        forwarded = np.zeros(hw.chips, dtype=np.int64)
+        for lp in plan.layers:
+            streamed = lp.work.blocks * ~lp.cached_blocks
+            reach = block_reach(lp, hops)
+            for h in np.unique(reach[streamed > 0]):
+                forwarded[:h] += int(streamed[reach == h].sum())
+    bits = inbound_link_bits(halo, hw.mesh, hw.system.corner_routing, forwarded)
+    return int(xfer(int(bits.max()), hw.link_bits_per_cycle)) if bits.any() else 0

@@ -91,3 +91,37 @@ def link_loads(transfers: list[Transfer]) -> dict[Link, int]:
         for link in t.links:
             loads[link] = loads.get(link, 0) + t.bits
     return loads
+
+
+def inbound_link_bits(
+    halo_bits: np.ndarray, mesh: Mesh, corner_routing: str, forwarded: np.ndarray | None = None
+) -> np.ndarray:
+    """``bits[c, d]``: the bits that cross the directed link into chip c from direction d
+    in one frame, from ``halo_bits[c, d]`` (summed over layers) and, with ``chain``
+    distribution, the weight bits ``forwarded[p]`` sent from snake position p to p + 1.
+
+    A relayed corner crosses two links: vertically into the edge neighbour beside the
+    receiver, then sideways into the receiver. Every bit a link carries must pass it, so
+    the busiest link's bits over its rate bound how often frames can follow each other.
+    """
+    index = {step: d for d, step in enumerate(DIRECTIONS)}
+    cols = mesh.cols
+    out = np.zeros((mesh.chips, len(DIRECTIONS)), dtype=np.int64)
+    for d, (dr, dc) in enumerate(DIRECTIONS):
+        bits = halo_bits[:, d]
+        if not bits.any():
+            continue
+        if dr and dc and corner_routing == "relay":
+            receivers = np.nonzero(bits)[0]
+            via = receivers + dc  # the edge neighbour in the receiver's row
+            np.add.at(out[:, index[(dr, 0)]], via, bits[receivers])
+            out[:, index[(0, dc)]] += bits
+        else:
+            out[:, d] += bits
+    if forwarded is not None and mesh.chips > 1:
+        order = snake_order(mesh)
+        for p, bits in enumerate(forwarded[: mesh.chips - 1].tolist()):
+            a, b = order[p], order[p + 1]
+            (ra, ca), (rb, cb) = divmod(a, cols), divmod(b, cols)
+            out[b, index[(ra - rb, ca - cb)]] += bits
+    return out

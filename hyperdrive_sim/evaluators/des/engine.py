@@ -9,7 +9,7 @@ import numpy as np
 
 from hyperdrive_sim.errors import SimulationError
 from hyperdrive_sim.evaluators.counts import Counts, plan_counts
-from hyperdrive_sim.evaluators.cycles import check_cycles, steady_interval
+from hyperdrive_sim.evaluators.cycles import check_cycles, link_floor_cycles, steady_interval
 from hyperdrive_sim.evaluators.des.chip import chip_process
 from hyperdrive_sim.evaluators.des.io import image_loader, port_cycles_per_frame, result_reader
 from hyperdrive_sim.evaluators.des.links import Channel
@@ -229,7 +229,8 @@ def _counts(sim: Sim) -> Counts:
     layer_end = finish.max(axis=1)
     frontier = np.concatenate(([max(sim.frame_start)], layer_end[:-1]))
     cycles = np.stack([lp.work.cycles for lp in plan.layers]).astype(np.int64)
-    interval = steady_interval(sim.result_end, port_cycles_per_frame(sim))
+    floor = max(port_cycles_per_frame(sim), link_floor_cycles(sim.plan))
+    interval = steady_interval(sim.result_end, floor)
     return Counts(
         evaluator="simpy",
         layer_names=sim.tables.names,
