@@ -675,7 +675,9 @@ def _stack_line(network: str, res, chip, system, mesh) -> str:
     hw = Hardware(chip, system, coerce(None, "energy"), mesh)
     choice = memory_choice(net, hw)
     if not choice.fused:
-        return "no fused stack: " + (choice.problems[0] if choice.problems else "none needed")
+        if not choice.problems:
+            return "no fused stack: none needed"
+        return "no fused stack: layer by layer needs less memory here than any stack would"
     first, last = net.infos[0].layer.name, net.infos[choice.fused - 1].layer.name
     bands = band_count(net, mesh, choice.fused, choice.band_rows)
     weights = sum(i.weights for i in net.infos[: choice.fused]) * chip.weight_bits

@@ -296,3 +296,26 @@ def test_explore_takes_fusion_as_an_axis(tmp_path) -> None:
         ("layer_by_layer", 2200): False, ("layer_by_layer", 4000): True,
         ("depth_first", 2200): True, ("depth_first", 4000): True,
     }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("net", "size", "mesh"),
+    [
+        ("resnet34", "1920x1080", "2x2"),
+        ("resnet34", "640x480", "2x2"),
+        ("resnet18", "224x224", "1x1"),
+    ],
+)
+def test_depth_first_never_needs_more_memory_than_layer_by_layer(net, size, mesh):
+    """With fused_layers 0 the planner may keep layer by layer, so the depth-first memory
+    answer is never above it. On a mesh no stack fits, a deep stack caches more rows of its
+    early maps than they hold whole: ResNet-34 at 1080p on 2x2 once answered 683,024,752
+    bits (a 53-layer stack) where layer by layer needs 166,657,024."""
+    from hyperdrive_sim.mapping.fit import smallest_fmm_bits
+    from hyperdrive_sim.spec.defaults import coerce
+
+    flat_system = coerce(None, "system")
+    fused_system = flat_system.model_copy(update={"fusion": "depth_first"})
+    flat = smallest_fmm_bits(net, size, None, flat_system, None, mesh=mesh)
+    fused = smallest_fmm_bits(net, size, None, fused_system, None, mesh=mesh)
+    assert fused.bits <= flat.bits

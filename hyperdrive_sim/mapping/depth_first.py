@@ -200,7 +200,8 @@ def choices(
 
 def memory_choice(net: ShapedNetwork, hw: Hardware, geo: Geometry | None = None) -> Choice:
     """The first stack and band height that fit the memories (memory side only, as
-    ``fit`` asks), or when none does, the one needing the least FMM. Its problems include
+    ``fit`` asks), or when none does, the one needing the least FMM (layer by layer, when
+    no stack is asked for and every stack would need more). Its problems include
     the geometry's (a map smaller than the mesh, a halo from beyond a neighbour)."""
     geo = geometry(net, hw, switch=None) if geo is None else geo
     if not geo.layers:
@@ -208,6 +209,17 @@ def memory_choice(net: ShapedNetwork, hw: Hardware, geo: Geometry | None = None)
     found = choices(net, hw, geo, limit=1)
     fitting = [c for c in found if not c.problems]
     best = fitting[0] if fitting else min(found, key=_least_memory)
+    if not fitting and not hw.system.fused_layers:
+        # no stack fits; a deep one caches more rows of its early maps than they hold
+        # whole, so layer by layer (which the planner lets compete) may need less
+        flat = rest_peak_bits(geo, 0)
+        need = best.fmm_peak_bits  # a lower bound of the stack's need
+        if best.fused and flat > need:  # its bands, only as far as one needs more than flat
+            roomy = replace(hw, chip=hw.chip.model_copy(update={"fmm_bits": flat}))
+            bands = stack_bands(net, roomy, geo, best.fused, best.band_rows, check=True)
+            need = max(int(bands.fmm_bits.max()), rest_peak_bits(geo, best.fused))
+        if not best.fused or flat <= need:
+            return Choice(0, 0, flat, (*capacity_problems(geo, hw), *geo.problems))
     return replace(best, problems=(*best.problems, *geo.problems))
 
 
