@@ -18,6 +18,7 @@ import numpy as np
 import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from test_des_properties import networks
 
 from hyperdrive_sim.errors import HyperdriveSimError
 from hyperdrive_sim.evaluators import des
@@ -25,7 +26,6 @@ from hyperdrive_sim.mapping.plan import Plan
 from hyperdrive_sim.planner import build_plan
 from hyperdrive_sim.spec.hardware import Hardware
 from hyperdrive_sim.spec.models import ChipSpec, EnergyTable, Mesh, SystemSpec
-from hyperdrive_sim.workload.builder import NetBuilder
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 CHIP = yaml.safe_load((CONFIGS / "chips/hyperdrive.yaml").read_text())
@@ -38,21 +38,7 @@ ENERGY = EnergyTable.model_validate(
 @st.composite
 def plans(draw) -> Plan:
     """A few convs (maybe grouped, strided, an add, a pool, a classifier) on a small mesh."""
-    cin = draw(st.sampled_from([8, 16]))
-    b = NetBuilder("random", input_channels=cin)
-    for _ in range(draw(st.integers(1, 3))):
-        out = draw(st.sampled_from([16, 32, 48]))
-        groups = draw(st.sampled_from([g for g in (1, 2) if out % g == 0 and cin % g == 0]))
-        b.conv(out, draw(st.sampled_from([1, 3])), draw(st.sampled_from([1, 1, 2])), groups=groups)
-        cin = out
-    if draw(st.booleans()):
-        x = b.last
-        b.add(x, b.conv(cin, 3, src=x))
-    if draw(st.booleans()):
-        b.pool(2)
-    if draw(st.booleans()):
-        b.global_pool()
-        b.dense(10)
+    b, _ = draw(networks(inputs=(8, 16), outputs=(16, 32, 48), groupings=(1, 2), classes=(10,)))
     rows, cols = draw(st.integers(1, 4)), draw(st.integers(1, 4))
     chip = {k: v for k, v in CHIP.items() if k != "sources"} | {
         "tile_rows": draw(st.integers(1, 4)),

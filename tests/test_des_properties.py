@@ -73,13 +73,20 @@ def hardware(mesh: str, chip: dict | None = None, system: dict | None = None) ->
 
 
 @st.composite
-def networks(draw) -> tuple[NetBuilder, int]:
-    """A few convs (kernel 1/3, stride 1/2, groups), maybe an add, a pool, a classifier."""
-    cin = draw(st.sampled_from([16, 32]))
+def networks(
+    draw,
+    inputs: tuple[int, ...] = (16, 32),
+    outputs: tuple[int, ...] = (32, 48, 64),
+    groupings: tuple[int, ...] = (1, 2, 4),
+    classes: tuple[int, ...] = (10, 100),
+) -> tuple[NetBuilder, int]:
+    """A few convs (kernel 1/3, stride 1/2, groups), maybe an add, a pool, a classifier;
+    and an input scale (2 or 3)."""
+    cin = draw(st.sampled_from(inputs))
     b = NetBuilder("random", input_channels=cin)
     for _ in range(draw(st.integers(1, 3))):
-        out = draw(st.sampled_from([32, 48, 64]))
-        groups = draw(st.sampled_from([g for g in (1, 2, 4) if out % g == 0 and cin % g == 0]))
+        out = draw(st.sampled_from(outputs))
+        groups = draw(st.sampled_from([g for g in groupings if out % g == 0 and cin % g == 0]))
         b.conv(out, draw(st.sampled_from([1, 3])), draw(st.sampled_from([1, 1, 2])), groups=groups)
         cin = out
     if draw(st.booleans()):
@@ -89,7 +96,7 @@ def networks(draw) -> tuple[NetBuilder, int]:
         b.pool(2)
     if draw(st.booleans()):
         b.global_pool()
-        b.dense(draw(st.sampled_from([10, 100])))
+        b.dense(draw(st.sampled_from(classes)))
     return b, draw(st.sampled_from([2, 3]))
 
 
