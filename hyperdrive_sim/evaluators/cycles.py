@@ -38,22 +38,23 @@ def xfer(bits, bits_per_cycle: float):
     return cycles.astype(np.int64)
 
 
-def steady_interval(ends: list[int], port_cycles: int = 0) -> int:
+def steady_interval(ends: list[int], floor_cycles: int = 0) -> int:
     """Cycles between frames in steady state, from each frame's result time; 0 for one frame.
 
     The first frames fill the pipeline and the last one has the interface to itself (no
     next frame competes with its results), so with three frames or more the last is left
     out and the mean is taken over the second half of the rest. It is never less than
-    ``port_cycles``, the off-chip interface's busy cycles per frame: with few frames, one
-    frame's results delayed behind the next frame's image would otherwise shorten the
-    measured interval below what the interface can carry.
+    ``floor_cycles``, what the busiest shared resource (the off-chip interface, or a
+    chip-to-chip link) needs per frame: with few frames, one frame's results delayed behind
+    the next frame's image would otherwise shorten the measured interval below what that
+    resource can carry.
     """
     usable = ends[:-1] if len(ends) >= 3 else ends
     n = len(usable)
     if n < 2:
         return 0
     h = (n - 1) // 2
-    return max(round((usable[-1] - usable[h]) / (n - 1 - h)), port_cycles)
+    return max(round((usable[-1] - usable[h]) / (n - 1 - h)), floor_cycles)
 
 
 def bursts(bits: int, cycles: int, burst_cycles: int) -> list[tuple[int, int]]:
