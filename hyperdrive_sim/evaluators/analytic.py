@@ -35,7 +35,7 @@ from hyperdrive_sim.evaluators.cycles import (
     steady_interval,
     xfer,
 )
-from hyperdrive_sim.evaluators.des.chip import (
+from hyperdrive_sim.evaluators.des.labels import (
     STALL_BORDER,
     STALL_WEIGHT,
     WAIT_IMAGE,

@@ -15,16 +15,23 @@ from heapq import heappush
 
 import simpy
 
-from hyperdrive_sim.evaluators.des.io import WAIT_IMAGE, consume_image, result_ready
-from hyperdrive_sim.evaluators.des.links import Interval, send, send_stamped
+from hyperdrive_sim.evaluators.des.events import NORMAL, Stamp
+from hyperdrive_sim.evaluators.des.io import consume_image, result_ready
+from hyperdrive_sim.evaluators.des.labels import (
+    STALL_BORDER,
+    STALL_WEIGHT,
+    WAIT_IMAGE,
+    WAIT_PARTIAL,
+    mark,
+)
+from hyperdrive_sim.evaluators.des.links import send, send_stamped
+from hyperdrive_sim.evaluators.des.phases import PhaseRun
 from hyperdrive_sim.evaluators.des.state import (
     BLOCK,
     IMAGE,
-    NORMAL,
     Arrival,
     ChipState,
     Sim,
-    Stamp,
 )
 from hyperdrive_sim.evaluators.des.tables import (
     FROM_EAST,
@@ -38,28 +45,12 @@ from hyperdrive_sim.evaluators.des.tables import (
     Sends,
 )
 
-STALL_WEIGHT = "stall: weights"
-STALL_BORDER = "stall: halo"
-WAIT_PARTIAL = "wait: partial vector"
-#: labels of chip intervals that are not work
-IDLE_LABELS = (STALL_WEIGHT, STALL_BORDER, WAIT_IMAGE, WAIT_PARTIAL)
-
-
-def mark(intervals: list[Interval], start: int, end: int, label: str) -> None:
-    """Append an interval, merging it into the previous one when they touch."""
-    if end <= start:
-        return
-    if intervals and intervals[-1][1] == start and intervals[-1][2] == label:
-        intervals[-1] = (intervals[-1][0], end, label)
-    else:
-        intervals.append((start, end, label))
-
 
 def settled(sim: Sim, st: ChipState, key: int) -> None:
     """Every message of ``key`` has arrived or is on its way with a known stamp, and the
     chip waits for ``key``: wake it now, or schedule the latest arrival in its place."""
     last = st.last.get(key)
-    if last is not None and last > sim.at:
+    if last is not None and last > sim.calendar.at:
         heappush(sim.env._queue, (*last, Arrival(st, key)))
     else:
         st.wake(key)
@@ -110,19 +101,19 @@ def post_all(sim: Sim, groups: tuple[Sends, ...], counter: list[int], offset: in
                 on_arrival = partial(receive, sim, chips[dst], key)
                 send(env, route, bits, cycles, label, on_arrival)
             continue
-        eid = env._eid
+        cal = sim.calendar
         for route, bits, cycles, dst in hops:
             st = chips[dst]
             if len(route) == 1:  # the usual case, inline
                 counter[layer] += bits
                 link = route[0]
-                end = link.reserve(env._now, cycles, bits, label)
+                end = link.reserve(env._now, cycles, bits, label) + link.latency
                 link.received += bits
-                stamped(sim, st, key, (end + link.latency, NORMAL, next(eid)))
+                stamped(sim, st, key, (end, NORMAL, cal.take(end)))
             else:
                 counter[layer] += bits * len(route)
                 on_stamp = partial(stamped, sim, st, key)
-                send_stamped(env, route, bits, cycles, label, on_stamp)
+                send_stamped(cal, route, bits, cycles, label, on_stamp)
 
 
 def post_leg(sim: Sim, leg: LegMsg, offset: int) -> None:
@@ -161,10 +152,11 @@ def chip_process(sim: Sim, c: int) -> Generator[simpy.Event, None, None]:
 
 
 def _frame(sim: Sim, c: int, f: int) -> Generator[simpy.Event, None, None]:
-    env, st, buf = sim.env, sim.chips[c], sim.buffers[c]
-    timeout, names, rec = sim.timeout, sim.tables.names, st.intervals
+    env, st, buf, cal = sim.env, sim.chips[c], sim.buffers[c], sim.calendar
+    sleep, names, rec = sim.sleep, sim.tables.names, st.intervals
     offset = f * sim.stride
     room_after = sim.tables.image_after[c]
+    run = PhaseRun(sim, c) if sim.fast else None
     first = f == 0  # per-layer and per-chip statistics describe the first frame
     st.frame, st.layer = f, -1
     t0 = env.now
@@ -190,7 +182,7 @@ def _frame(sim: Sim, c: int, f: int) -> Generator[simpy.Event, None, None]:
         gather_wait = 0
         if gather:
             key = offset + i * KINDS + GATHER
-            if st.missing(key, sim.at):
+            if st.missing(key, cal.at):
                 t0 = env.now
                 yield await_key(sim, st, key)
                 gather_wait = env.now - t0
@@ -201,7 +193,16 @@ def _frame(sim: Sim, c: int, f: int) -> Generator[simpy.Event, None, None]:
             key = offset + i * KINDS + HALO
             wait_halo = halo > 0
             stalled = border_stall = 0
+            # the phases that only compute, handed to the fast path's PhaseRun from ``plain``
+            if run is None or phase_sends or (i == res_layer and res.per_phase):  # type: ignore[union-attr]
+                plain = phases
+            else:
+                plain = 1 if wait_halo or (streamed and i == 0) else 0
             for k in range(phases):
+                if k == plain:
+                    yield run.setup(phases - k, phase, needs, name)  # type: ignore[union-attr]
+                    stalled += run.stalled  # type: ignore[union-attr]
+                    break
                 if needs:
                     if buf.arrived == buf.consumed:
                         t0 = env._now
@@ -211,17 +212,17 @@ def _frame(sim: Sim, c: int, f: int) -> Generator[simpy.Event, None, None]:
                         if rec is not None:
                             mark(rec, t0, env.now, STALL_WEIGHT)
                     buf.consumed += 1
-                    uses = buf.queue.popleft()
+                    uses = buf.queue.popleft() if buf.queue else None
                 t0 = env._now
-                if wait_halo and st.missing(key, sim.at):
+                if wait_halo and st.missing(key, cal.at):
                     if interior:
-                        yield timeout(interior)
+                        yield sleep(interior)
                     t1 = env._now
-                    if st.missing(key, sim.at):
+                    if st.missing(key, cal.at):
                         yield await_key(sim, st, key)
                         border_stall = env._now - t1
                     if border:
-                        yield timeout(border)
+                        yield sleep(border)
                     if rec is not None:
                         mark(rec, t0, t1, name)
                         mark(rec, t1, t1 + border_stall, STALL_BORDER)
@@ -229,7 +230,7 @@ def _frame(sim: Sim, c: int, f: int) -> Generator[simpy.Event, None, None]:
                 elif streamed and k == 0 and i == 0:
                     yield from consume_image(sim, c, f, name, mark)
                 else:
-                    yield timeout(phase)
+                    yield sleep(phase)
                     if rec is not None:
                         mark(rec, t0, env.now, name)
                 wait_halo = False
@@ -247,12 +248,12 @@ def _frame(sim: Sim, c: int, f: int) -> Generator[simpy.Event, None, None]:
                 if not flag:
                     continue
                 key = offset + i * KINDS + kind
-                if st.missing(key, sim.at):
+                if st.missing(key, cal.at):
                     t0 = env.now
                     yield await_key(sim, st, key)
                     if rec is not None:
                         mark(rec, t0, env.now, WAIT_PARTIAL)
-                yield timeout(adds)
+                yield sleep(adds)
                 sim.busy[i][c] += adds if first else 0
                 if rec is not None:
                     mark(rec, env.now - adds, env.now, f"{names[i]} (reduce)")

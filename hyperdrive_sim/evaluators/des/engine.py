@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass
-from heapq import heappop
 
 import numpy as np
 
@@ -62,10 +62,16 @@ def run(plan: Plan, record: bool = False, fast: bool = True) -> Run:
     chips = [process(chip_process(sim, c)) for c in range(hw.chips)]
     others["the result reader"] = process(result_reader(sim))
     processed: int | None = None
-    if fast:
-        processed = _loop(sim)
-    else:
-        env.run()
+    collecting = gc.isenabled()
+    gc.disable()  # the run makes millions of short-lived objects and next to no cycles
+    try:
+        if fast:
+            processed = sim.calendar.run()
+        else:
+            env.run()
+    finally:
+        if collecting:
+            gc.enable()
     sim.total_cycles = sim.result_end[0]  # the first frame's latency
     for c, proc in enumerate(chips):
         if proc.is_alive:
@@ -79,27 +85,6 @@ def run(plan: Plan, record: bool = False, fast: bool = True) -> Run:
         processed = events
     timeline = _timeline(sim, events) if record else None
     return Run(_counts(sim), timeline, events, processed)
-
-
-def _loop(sim: Sim) -> int:
-    """``simpy.Environment.run()``: process the events in simpy's order (time, priority,
-    event id), keeping the one being processed in ``sim.at``; return how many."""
-    env = sim.env
-    queue = env._queue
-    processed = 0
-    while queue:
-        sim.at = item = heappop(queue)
-        env._now = item[0]
-        event = item[3]
-        callbacks, event.callbacks = event.callbacks, None
-        for callback in callbacks:
-            callback(event)
-        processed += 1
-        if not event._ok and not hasattr(event, "_defused"):  # a process failed: re-raise
-            exc = type(event._value)(*event._value.args)
-            exc.__cause__ = event._value
-            raise exc
-    return processed
 
 
 def _stream_state(sim: Sim) -> str:

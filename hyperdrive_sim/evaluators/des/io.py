@@ -16,11 +16,9 @@ from collections.abc import Callable, Generator
 import simpy
 
 from hyperdrive_sim.evaluators.cycles import bursts, xfer
+from hyperdrive_sim.evaluators.des.labels import WAIT_IMAGE
 from hyperdrive_sim.evaluators.des.state import IMAGE, NO_NEED, Sim
 from hyperdrive_sim.evaluators.des.tables import chip_name
-
-#: label of the time a chip waits for image data (before or within its first layer)
-WAIT_IMAGE = "wait: image"
 
 
 def image_loader(sim: Sim) -> Generator[simpy.Event, None, None]:
@@ -49,7 +47,7 @@ def image_loader(sim: Sim) -> Generator[simpy.Event, None, None]:
                     break
                 active.rotate(-1)
             else:  # no chip with bursts left has room: wait for the first that does
-                event = env.event()
+                event = sim.event()
                 for c in active:
                     chips[c].room_event = event
                 yield event
@@ -76,9 +74,9 @@ def image_loader(sim: Sim) -> Generator[simpy.Event, None, None]:
                 elif sim.image_loaded[c] >= st.image_need:
                     st.wake(IMAGE)
 
-            env.timeout(end + port.latency - now).callbacks.append(arrived)
+            sim.call_in(end + port.latency - now, arrived)
             if end > now:
-                yield env.timeout(end - now)
+                yield sim.sleep(end - now)
 
 
 def consume_image(
@@ -97,7 +95,7 @@ def consume_image(
         if sim.image_loaded[c] < base + need[k]:
             t0 = env.now
             st.image_need = base + need[k]
-            st.key, st.event = IMAGE, env.event()
+            st.key, st.event = IMAGE, sim.event()
             yield st.event
             st.image_need = NO_NEED
             waited += env.now - t0
@@ -109,7 +107,7 @@ def consume_image(
             upto += 1
         t0 = env.now
         if ends[upto] > done:
-            yield env.timeout(ends[upto] - done)
+            yield sim.sleep(ends[upto] - done)
         if rec is not None:
             mark(rec, t0, env.now, name)
         done, k = ends[upto], upto + 1
@@ -142,12 +140,12 @@ def result_reader(sim: Sim) -> Generator[simpy.Event, None, None]:
             def ended(_ev: simpy.Event, f: int = f) -> None:
                 sim.result_end[f] = env.now
 
-            env.timeout(port.latency).callbacks.append(ended)
+            sim.call_in(port.latency, ended)
         return
     left = [per_frame] * sim.frames
     for _ in range(per_frame * sim.frames):
         if not sim.result_queue:
-            sim.result_waiter = event = env.event()
+            sim.result_waiter = event = sim.event()
             yield event
         f, c, bits = sim.result_queue.popleft()
         cycles = int(xfer(bits, hw.offchip_bits_per_cycle))
@@ -156,7 +154,7 @@ def result_reader(sim: Sim) -> Generator[simpy.Event, None, None]:
             now = env.now
             end = port.reserve(now, part_cycles, part_bits, f"results {chip_name(c, cols)}")
             if end > now:
-                yield env.timeout(end - now)
+                yield sim.sleep(end - now)
         sim.result_read[c] += bits
 
         def arrived(_ev: simpy.Event, f: int = f, bits: int = bits) -> None:
@@ -165,7 +163,7 @@ def result_reader(sim: Sim) -> Generator[simpy.Event, None, None]:
             if not left[f]:
                 sim.result_end[f] = env.now
 
-        env.timeout(end + port.latency - env.now).callbacks.append(arrived)
+        sim.call_in(end + port.latency - env.now, arrived)
 
 
 def port_cycles_per_frame(sim: Sim) -> int:

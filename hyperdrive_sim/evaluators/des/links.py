@@ -16,9 +16,9 @@ from heapq import heappush
 
 import simpy
 
+from hyperdrive_sim.evaluators.des.events import NORMAL, Calendar
+
 Interval = tuple[int, int, str]
-#: simpy's priority of a timeout
-_NORMAL = 1
 
 
 class Channel:
@@ -91,7 +91,7 @@ class _Message:
 
 
 def send_stamped(
-    env: simpy.Environment,
+    calendar: Calendar,
     route: tuple[Channel, ...],
     bits: int,
     cycles: int,
@@ -104,36 +104,36 @@ def send_stamped(
     arrival can schedule it (or find it past) in exactly that place."""
     if len(route) == 1:
         link = route[0]
-        end = link.reserve(env._now, cycles, bits, label)
+        end = link.reserve(calendar.env._now, cycles, bits, label) + link.latency
         link.received += bits
-        on_stamp((end + link.latency, _NORMAL, next(env._eid)))
+        on_stamp((end, NORMAL, calendar.take(end)))
     else:
-        _Stamped(env, route, bits, cycles, label, on_stamp).hop()
+        _Stamped(calendar, route, bits, cycles, label, on_stamp).hop()
 
 
 class _Stamped:
     """A relayed message of ``send_stamped``; also the event of its hop's arrival (every
     hop but the last has one)."""
 
-    __slots__ = ("bits", "callbacks", "cycles", "env", "k", "label", "on_stamp", "route")
+    __slots__ = ("bits", "calendar", "callbacks", "cycles", "k", "label", "on_stamp", "route")
     _ok = True
     _value = None
 
-    def __init__(self, env, route, bits, cycles, label, on_stamp) -> None:
-        self.env, self.route, self.bits, self.cycles = env, route, bits, cycles
+    def __init__(self, calendar, route, bits, cycles, label, on_stamp) -> None:
+        self.calendar, self.route, self.bits, self.cycles = calendar, route, bits, cycles
         self.label, self.on_stamp, self.k = label, on_stamp, 0
 
     def hop(self) -> None:
         link = self.route[self.k]
-        env = self.env
-        end = link.reserve(env._now, self.cycles, self.bits, self.label)
-        stamp = (end + link.latency, _NORMAL, next(env._eid))
+        cal = self.calendar
+        end = link.reserve(cal.env._now, self.cycles, self.bits, self.label) + link.latency
+        stamp = (end, NORMAL, cal.take(end))
         if self.k == len(self.route) - 1:
             link.received += self.bits
             self.on_stamp(stamp)
         else:  # the message itself is the event of the hop's arrival
             self.callbacks = [self.arrived]
-            heappush(env._queue, (*stamp, self))
+            heappush(cal.queue, (*stamp, self))
 
     def arrived(self, _event: object) -> None:
         self.route[self.k].received += self.bits

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Generator
-from heapq import heappush
 
 import simpy
 
+from hyperdrive_sim.evaluators.des.events import Calendar, Proc, Signal, Stamp
 from hyperdrive_sim.evaluators.des.links import Channel, Interval
 from hyperdrive_sim.evaluators.des.tables import KINDS, Block, Tables
 from hyperdrive_sim.mapping.plan import Plan
@@ -17,72 +17,6 @@ from hyperdrive_sim.mapping.streaming import image_rows, result_parts
 BLOCK, IMAGE = -1, -2
 #: ``ChipState.image_need`` while a chip waits for no part of a tile
 NO_NEED = 1 << 62
-#: simpy's priorities: of a process start, and of timeouts and triggered events
-URGENT, NORMAL = 0, 1
-
-#: where an event sits in simpy's order: (time, priority, event id)
-Stamp = tuple[int, int, int]
-
-
-class Wait:
-    """A ``simpy.Timeout`` without simpy's bookkeeping: scheduled in simpy's order (time,
-    priority, event id) by ``Sim.timeout``, processed by the engine's loop like any simpy
-    event, and yieldable by a process."""
-
-    __slots__ = ("callbacks",)
-    _ok = True
-    _value = None
-
-    def __init__(self) -> None:
-        self.callbacks: list[Callable] | None = []
-
-
-class Signal(Wait):
-    """A lean ``simpy.Event`` that something else triggers (``succeed``)."""
-
-    __slots__ = ("env",)
-
-    def __init__(self, env: simpy.Environment) -> None:
-        self.callbacks = []
-        self.env = env
-
-    def succeed(self) -> None:
-        env = self.env
-        heappush(env._queue, (env._now, NORMAL, next(env._eid), self))
-
-
-class Proc:
-    """A ``simpy.Process`` without simpy's bookkeeping (no interrupts; an exception in the
-    generator propagates at once). Its start and its end are events with their ids, as in
-    simpy, so the order of events is the same."""
-
-    __slots__ = ("_value", "callbacks", "env", "gen", "resume")
-    _ok = True
-
-    def __init__(self, env: simpy.Environment, gen: Generator) -> None:
-        self.env, self.gen, self.callbacks = env, gen, []
-        self._value: object = simpy.events.PENDING
-        self.resume = self._resume
-        start = Wait()
-        start.callbacks = [self.resume]
-        heappush(env._queue, (env._now, URGENT, next(env._eid), start))
-
-    @property
-    def is_alive(self) -> bool:
-        return self._value is simpy.events.PENDING
-
-    def _resume(self, _event: object) -> None:
-        gen = self.gen
-        try:
-            event = gen.send(None)
-            while event.callbacks is None:  # already processed: go on at once
-                event = gen.send(event._value)
-        except StopIteration:
-            self._value = None
-            env = self.env
-            heappush(env._queue, (env._now, NORMAL, next(env._eid), self))
-            return
-        event.callbacks.append(self.resume)
 
 
 class Arrival:
@@ -165,7 +99,8 @@ class WeightBuffer:
 
     A slot is taken when a block starts to arrive and freed when every use of the block is
     over: the phase that computes with it, and (``chain``) its forwarding to the next chip.
-    Each held block is a one-element list counting its remaining uses.
+    Under ``chain`` each held block is a one-element list counting its remaining uses, in
+    ``queue``; under ``bus`` a block's only use is its phase, so ``queue`` stays empty.
     """
 
     __slots__ = (
@@ -185,14 +120,16 @@ class WeightBuffer:
         self.arrived = 0  # blocks delivered for this chip's own use
         self.consumed = 0
         self.bits = 0
-        self.queue: deque[list[int]] = deque()  # uses of the blocks it will compute with
+        #: chain: the uses of the blocks it will compute with
+        self.queue: deque[list[int]] = deque()
         self.forward: deque[tuple[Block, list[int]]] = deque()
         self.forward_waiter: simpy.Event | None = None
 
-    def release(self, uses: list[int]) -> None:
-        """One use of a held block is over; free its slot after the last."""
-        uses[0] -= 1
-        if not uses[0]:
+    def release(self, uses: list[int] | None) -> None:
+        """One use of a held block is over (None: its only use); free its slot after the last."""
+        if uses is not None:
+            uses[0] -= 1
+        if uses is None or not uses[0]:
             self.free += 1
             if self.slot_waiter is not None:
                 event, self.slot_waiter = self.slot_waiter, None
@@ -223,23 +160,30 @@ class Sim:
         #: own (it keeps the event id it would have had, so the order of events is simpy's
         #: and the results are those of ``fast=False``, which simulates every event)
         self.fast = fast
-        #: the event being processed, as the engine's loop popped it (fast only)
-        self.at: tuple = (0, 0, -1)
+        #: the fast path's event ids, queue and batches; ``calendar.at`` is the event being
+        #: processed (fast only: the plain path never delivers a message without an event)
+        self.calendar = cal = Calendar(env)
+        #: ``yield sleep(d)``: a timeout a process waits for; ``call_in(d, f)``: call
+        #: ``f(event)`` in ``d`` cycles
+        self.sleep: Callable[[int], object]
+        self.call_in: Callable[[int, Callable[[object], None]], None]
         if fast:
-            queue, eid = env._queue, env._eid
+            self.sleep = int  # Proc takes an int for a sleep (events.py)
 
-            def timeout(delay: int) -> Wait:
-                event = Wait()
-                heappush(queue, (env._now + delay, NORMAL, next(eid), event))
-                return event
+            def call_in(delay: int, callback: Callable[[object], None]) -> None:
+                cal.later(env._now + delay, callback)
 
-            self.timeout: Callable[[int], simpy.Event | Wait] = timeout
-            self.event: Callable[[], simpy.Event | Signal] = lambda: Signal(env)
-            self.process: Callable[[Generator], simpy.Process | Proc] = lambda g: Proc(env, g)
+            self.event: Callable[[], simpy.Event | Signal] = lambda: Signal(cal)
+            self.process: Callable[[Generator], simpy.Process | Proc] = lambda g: Proc(cal, g)
         else:
-            self.timeout = env.timeout
+            self.sleep = env.timeout
+
+            def call_in(delay: int, callback: Callable[[object], None]) -> None:
+                env.timeout(delay).callbacks.append(callback)
+
             self.event = env.event
             self.process = env.process
+        self.call_in = call_in
         self.frames = frames = hw.system.frames
         self.stride = layers * KINDS  # message keys of one frame
         self.chips = [
@@ -261,7 +205,7 @@ class Sim:
         self.frame_start = [0] * chips  # when the first frame's first layer could start
         self.finish_cycles = [0] * chips
         self.running = [chips] * frames  # chips still computing each frame
-        self.frame_done = [self.env.event() for _ in range(frames)]
+        self.frame_done = [self.event() for _ in range(frames)]
         self.image_start = [0] * frames  # when each frame's first tile began to load
         self.result_end = [0] * frames  # when each frame's last result arrived
         # streamed I/O (des/io.py): how each chip's first layer reads its tile, and the

@@ -189,13 +189,15 @@ def _leg_messages(gather, links, key: int, layer: int, label: str, cols: int, bp
 
 
 def _chip_sends(
-    sends: dict[tuple[int, int], list[Sends]], i: int, phases: int, works: bool
+    sends: dict[tuple[int, int], list[Sends]], i: int, phases: int, works: bool, streamed: bool
 ) -> dict:
     """A chip's messages of layer ``i``: after the layer, and after each phase (streamed).
 
     A chip that runs one phase, or none, sends its streamed parts after the layer.
     """
     after = list(sends.get((i, -1), ()))
+    if not streamed:  # bulk exchange: nothing is sent per phase
+        return {"sends": tuple(after), "phase_sends": ()}
     per_phase = [tuple(sends.get((i, p), ())) for p in range(phases)]
     if phases <= 1 or not works:
         after += [m for part in per_phase for m in part]
@@ -216,7 +218,7 @@ def build_tables(plan: Plan, links: dict[tuple[int, int], Channel]) -> Tables:
     for p, c in enumerate(snake):
         position[c] = p
 
-    streamed = hw.system.border_exchange == "streamed"
+    per_phase = hw.system.border_exchange == "streamed"
     # sends[chip][(producer layer, phase)]: phase -1 is after the layer (bulk exchange)
     sends: list[dict[tuple[int, int], list[Sends]]] = [{} for _ in range(chips)]
     expected: list[dict[int, int]] = [{} for _ in range(chips)]
@@ -232,7 +234,7 @@ def build_tables(plan: Plan, links: dict[tuple[int, int], Channel]) -> Tables:
         if src_name not in index:
             raise SimulationError(f"layer {lp.name!r} reads {src_name!r}, which the plan lacks")
         producer[i] = j = index[src_name]
-        if streamed:
+        if per_phase:
             parts = enumerate(streamed_halo_bits(lp, plan.layers[j]))
         else:
             parts = iter([(-1, lp.halo_bits)])
@@ -340,7 +342,11 @@ def build_tables(plan: Plan, links: dict[tuple[int, int], Channel]) -> Tables:
                     adds=vec,
                     reduce=reduce,
                     **_chip_sends(
-                        sends[c], i, lp.phases if lp.chip_phases is None else 1, cyc[c] > 0
+                        sends[c],
+                        i,
+                        lp.phases if lp.chip_phases is None else 1,
+                        cyc[c] > 0,
+                        per_phase,
                     ),
                     gather=expected[c].get(i * KINDS + GATHER, 0),
                     legs=tuple(legs[c].get(i, ())),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hyperdrive_sim.evaluators.des.chip import IDLE_LABELS
+from hyperdrive_sim.evaluators.des.labels import IDLE_LABELS
 from hyperdrive_sim.evaluators.des.links import Interval
 from hyperdrive_sim.report.writers import write_json
 

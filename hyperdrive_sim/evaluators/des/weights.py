@@ -14,6 +14,7 @@ from collections.abc import Generator
 
 import simpy
 
+from hyperdrive_sim.evaluators.des.phases import PhaseRun, wake_runs
 from hyperdrive_sim.evaluators.des.state import BLOCK, Sim
 from hyperdrive_sim.evaluators.des.tables import Block
 
@@ -42,14 +43,26 @@ def deliver(sim: Sim, chip: int, block: Block, forward: bool) -> None:
 def deliver_all(sim: Sim, block: Block) -> None:
     """``deliver`` ``block`` to every chip that needs it, none forwarding it (``bus``)."""
     buffers, chips, bits = sim.buffers, sim.chips, block.bits
+    chain = sim.plan.hw.system.weight_distribution == "chain"  # a cached block
+    runs: list[PhaseRun] = []  # fast path: runs to wake together, in order
     for chip in block.needing:
         buf = buffers[chip]
-        buf.queue.append([1])
+        if chain:
+            buf.queue.append([1])
         buf.arrived += 1
         buf.bits += bits
         st = chips[chip]
         if st.key == BLOCK:
+            if st.event.__class__ is PhaseRun:
+                runs.append(st.event)  # type: ignore[arg-type]
+                st.key = st.event = None
+                continue
+            if runs:
+                wake_runs(sim.calendar, runs)
+                runs = []
             st.wake(BLOCK)
+    if runs:
+        wake_runs(sim.calendar, runs)
 
 
 def _take_slot(sim: Sim, chip: int) -> Generator[simpy.Event, None, None]:
@@ -63,7 +76,7 @@ def _take_slot(sim: Sim, chip: int) -> Generator[simpy.Event, None, None]:
 
 def weight_source(sim: Sim) -> Generator[simpy.Event, None, None]:
     """Read every block over the off-chip interface, one read at a time, in order."""
-    env, port, timeout = sim.env, sim.port, sim.timeout
+    env, port, buffers = sim.env, sim.port, sim.buffers
     chain = sim.plan.hw.system.weight_distribution == "chain"
     root = sim.tables.snake[0]
     blocks = sim.tables.blocks
@@ -71,7 +84,12 @@ def weight_source(sim: Sim) -> Generator[simpy.Event, None, None]:
         sim.stream_block = n % len(blocks)
         from_root = chain and not block.cached
         for chip in (root,) if from_root else block.needing:
-            yield from _take_slot(sim, chip)
+            buf = buffers[chip]  # a free slot on every chip it goes to (_take_slot, inline)
+            if not buf.free:
+                sim.stream_wait = chip
+                buf.slot_waiter = event = sim.event()
+                yield event
+            buf.free -= 1
         sim.stream_wait = None
         now = env.now
         end = port.reserve(now, block.port_cycles, block.bits, block.label)
@@ -85,14 +103,14 @@ def weight_source(sim: Sim) -> Generator[simpy.Event, None, None]:
                 deliver_all(sim, block)
 
         latency = 0 if block.cached else port.latency
-        timeout(end + latency - now).callbacks.append(arrived)
-        yield timeout(end - now)  # the next read is requested when this one has left
+        sim.call_in(end + latency - now, arrived)
+        yield sim.sleep(end - now)  # the next read is requested when this one has left
     sim.stream_block = len(sim.tables.blocks)
 
 
 def forwarder(sim: Sim, position: int) -> Generator[simpy.Event, None, None]:
     """``chain``: the chip at ``position`` on the snake forwards blocks to the next one."""
-    env, tables, timeout = sim.env, sim.tables, sim.timeout
+    env, tables = sim.env, sim.tables
     src, dst = tables.snake[position], tables.snake[position + 1]
     buf = sim.buffers[src]
     link = sim.links[src, dst]
@@ -111,6 +129,6 @@ def forwarder(sim: Sim, position: int) -> Generator[simpy.Event, None, None]:
             link.received += block.bits
             deliver(sim, dst, block, onward)
 
-        timeout(end + link.latency - now).callbacks.append(arrived)
-        yield timeout(end - now)
+        sim.call_in(end + link.latency - now, arrived)
+        yield sim.sleep(end - now)
         buf.release(uses)

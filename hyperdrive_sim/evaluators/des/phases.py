@@ -1,0 +1,228 @@
+"""Chips' phases that only compute: the fast path's inner loop, stepped in groups.
+
+Most of a layer's phases take the next weight block (waiting for it if it has not
+arrived), compute for ``phase`` cycles and free the block's slot. The chip process hands
+such a run of phases to its ``PhaseRun`` and is resumed when the last phase ends.
+
+Runs that are due at the same time with consecutive event ids, in the same state (phases
+left, phase length, the same layer, and for a phase's end the same start), form a
+``Group``: one member of the calendar's batch, which steps every run in id order. A
+step takes event ids exactly where the chip processes would in simpy: one per run for
+the next phase's end or the wake-up when a block arrives, and the ids the freed slots
+trigger. A group takes its runs' ids together after the step, which only reorders ids
+of events due at different times, so it changes no comparison simpy makes; the order
+of events, and every result, is the plain path's (tests/test_des_fast.py).
+"""
+
+from __future__ import annotations
+
+from hyperdrive_sim.evaluators.des.events import NORMAL, Calendar, Proc, Run
+from hyperdrive_sim.evaluators.des.labels import STALL_WEIGHT, mark
+from hyperdrive_sim.evaluators.des.state import BLOCK, ChipState, Sim, WeightBuffer
+
+
+class PhaseRun(Run):
+    """One chip's remaining compute-only phases of a layer (``setup``), run when the
+    process yields it; ``stalled`` is what it waited for blocks."""
+
+    __slots__ = (
+        "buf",
+        "calendar",
+        "env",
+        "left",
+        "name",
+        "needs",
+        "phase",
+        "proc",
+        "st",
+        "stalled",
+        "t0",
+        "uses",
+    )
+
+    def __init__(self, sim: Sim, c: int) -> None:
+        self.env, self.calendar = sim.env, sim.calendar
+        self.st: ChipState = sim.chips[c]
+        self.buf: WeightBuffer = sim.buffers[c]
+        self.proc: Proc | None = None
+        self.left = self.phase = self.stalled = self.t0 = 0
+        self.needs = False
+        self.name = ""
+        self.uses: list[int] | None = None
+
+    def setup(self, left: int, phase: int, needs: bool, name: str) -> PhaseRun:
+        """``left`` phases of ``phase`` cycles, each taking a block if ``needs``."""
+        self.left, self.phase, self.needs, self.name = left, phase, needs, name
+        self.stalled = 0
+        return self
+
+    def begin(self, proc: Proc) -> None:
+        self.proc = proc
+        now = self.env._now
+        if self.needs:
+            buf = self.buf
+            if buf.arrived == buf.consumed:  # wait; ChipState.wake calls succeed()
+                self.t0 = now
+                st = self.st
+                st.key, st.event = BLOCK, self
+                return
+            buf.consumed += 1
+            self.uses = buf.queue.popleft() if buf.queue else None
+        _place(self.calendar, self, now + self.phase, False, now)
+
+    def succeed(self) -> None:
+        """The block the run waits for has arrived: wake up now (a triggered event)."""
+        now = self.env._now
+        _place(self.calendar, self, now, True, now)
+
+
+class Group:
+    """Runs due at ``time`` with consecutive ids: the ends of phases that started at
+    ``t0`` (``woken`` False) or wake-ups of runs whose block has arrived."""
+
+    __slots__ = (
+        "calendar",
+        "first",
+        "left",
+        "name",
+        "needs",
+        "next",
+        "phase",
+        "runs",
+        "t0",
+        "time",
+        "woken",
+    )
+
+    def __init__(self, calendar: Calendar, run: PhaseRun, left: int, time: int, woken: bool):
+        self.calendar = calendar
+        self.runs = [run]
+        self.left, self.phase, self.needs, self.name = left, run.phase, run.needs, run.name
+        self.time, self.woken, self.t0 = time, woken, calendar.env._now
+        self.first = self.next = 0  # ids: first, and the one after the last
+
+    def step(self, _event: object) -> None:
+        if self.woken:
+            self._woken()
+        else:
+            self._ended()
+
+    def _woken(self) -> None:
+        now = self.calendar.env._now
+        for run in self.runs:
+            run.stalled += now - run.t0
+            rec = run.st.intervals
+            if rec is not None:
+                mark(rec, run.t0, now, STALL_WEIGHT)
+            buf = run.buf
+            buf.consumed += 1
+            run.uses = buf.queue.popleft() if buf.queue else None
+        self._schedule(self.runs, self.left, now)
+
+    def _ended(self) -> None:
+        cal = self.calendar
+        now = cal.env._now
+        left = self.left - 1
+        needs, name, t0 = self.needs, self.name, self.t0
+        going: list[PhaseRun] = []
+        for j, run in enumerate(self.runs):
+            rec = run.st.intervals
+            if rec is not None:
+                mark(rec, t0, now, name)
+            if needs:
+                uses = run.uses
+                if uses is not None:
+                    uses[0] -= 1
+                if uses is None or not uses[0]:  # WeightBuffer.release, inline
+                    buf = run.buf
+                    buf.free += 1
+                    if buf.slot_waiter is not None:
+                        event, buf.slot_waiter = buf.slot_waiter, None
+                        event.succeed()
+            if not left:
+                cal.at = (now, NORMAL, self.first + j)
+                run.proc.resume(None)  # type: ignore[union-attr]
+                continue
+            if needs:
+                buf = run.buf
+                if buf.arrived == buf.consumed:  # wait for the block alone
+                    run.left, run.t0 = left, now
+                    st = run.st
+                    st.key, st.event = BLOCK, run
+                    continue
+                buf.consumed += 1
+                run.uses = buf.queue.popleft() if buf.queue else None
+            going.append(run)
+        if going:
+            self._schedule(going, left, now)
+
+    def _schedule(self, runs: list[PhaseRun], left: int, now: int) -> None:
+        """The next phase of ``runs`` (``left`` to go, this one included) starts now."""
+        cal = self.calendar
+        ids = cal.ids
+        group = Group(cal, runs[0], left, now + self.phase, False)
+        group.runs = runs
+        eid = next(ids)
+        cal.put(eid, group.time, group.step)
+        for _ in range(len(runs) - 1):
+            next(ids)
+        group.first, group.next = eid, eid + len(runs)
+        cal.expect = group.next
+        cal.tail = group
+
+
+def _place(cal: Calendar, run: PhaseRun, time: int, woken: bool, now: int) -> None:
+    """Schedule ``run`` at ``time`` (a wake-up, or the end of a phase starting ``now``):
+    in the group that took the latest ids if it is in the same state, else a new one."""
+    eid = next(cal.ids)
+    g = cal.tail
+    if (
+        g.__class__ is Group
+        and eid == g.next  # type: ignore[union-attr]
+        and g.time == time  # type: ignore[union-attr]
+        and g.woken is woken  # type: ignore[union-attr]
+        and g.left == run.left  # type: ignore[union-attr]
+        and g.phase == run.phase  # type: ignore[union-attr]
+        and g.name is run.name  # type: ignore[union-attr]
+        and g.needs is run.needs  # type: ignore[union-attr]
+        and (woken or g.t0 == now)  # type: ignore[union-attr]
+        and _open(cal, g)  # type: ignore[arg-type]
+    ):
+        g.runs.append(run)  # type: ignore[union-attr]
+        g.next = cal.expect = eid + 1  # type: ignore[union-attr]
+        return
+    group = Group(cal, run, run.left, time, woken)
+    cal.put(eid, time, group.step)
+    group.first, group.next = eid, eid + 1
+    cal.tail = group
+
+
+def _open(cal: Calendar, group: Group) -> bool:
+    """Whether ``group`` is still the last member of its time's open batch."""
+    batch = cal.open.get(group.time)
+    return batch is not None and batch.members[-1].__self__ is group  # type: ignore[attr-defined]
+
+
+def wake_runs(cal: Calendar, runs: list[PhaseRun]) -> None:
+    """Wake ``runs``, whose block has just arrived, in order: ``succeed`` for each, with
+    runs in the same state taking their ids in one group."""
+    now = cal.env._now
+    ids = cal.ids
+    i, n = 0, len(runs)
+    while i < n:
+        run = runs[i]
+        _place(cal, run, now, True, now)
+        j = i + 1
+        left, phase, name = run.left, run.phase, run.name
+        while j < n:
+            other = runs[j]
+            if other.left != left or other.phase != phase or other.name is not name:
+                break
+            j += 1
+        if j > i + 1:
+            group: Group = cal.tail  # type: ignore[assignment]
+            group.runs.extend(runs[i + 1 : j])
+            for _ in range(j - i - 1):
+                next(ids)
+            group.next = cal.expect = group.next + j - i - 1
+        i = j
