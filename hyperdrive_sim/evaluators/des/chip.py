@@ -204,9 +204,10 @@ def _frame(sim: Sim, c: int, f: int) -> Generator[simpy.Event, None, None]:
                     stalled += run.stalled  # type: ignore[union-attr]
                     break
                 if needs:
-                    if buf.arrived == buf.consumed:
+                    if buf.arrived + buf.common[0] == buf.consumed:
                         t0 = env._now
                         st.key, st.event = BLOCK, sim.event()
+                        sim.block_waiting.add(c)
                         yield st.event
                         stalled += env._now - t0
                         if rec is not None:

@@ -109,7 +109,7 @@ def _stuck(sim: Sim, c: int) -> str:
     layer = names[st.layer]
     head = f"deadlock: {who} is stuck in layer {layer!r} waiting for"
     if st.key == BLOCK:
-        got = sim.buffers[c].arrived
+        got = sim.buffers[c].arrived + sim.common[0]
         return f"{head} a weight block (it received {got} blocks; {_stream_state(sim)})"
     if st.key is None:
         return f"{head} nothing (its process ended early)"
@@ -170,19 +170,28 @@ def _check_conservation(sim: Sim) -> None:
                 f"conservation: {chip_name(c, cols)} moved {got[c]} {what} bits, "
                 f"the plan says {want[c]}"
             )
-    need_blocks = [0] * plan.hw.chips
-    need_bits = [0] * plan.hw.chips
+    chips = plan.hw.chips
+    need_blocks = [0] * chips
+    need_bits = [0] * chips
+    every = [0, 0]  # blocks every chip needs, and their bits
     for block in tables.blocks:
+        if len(block.needing) == chips:
+            every[0] += n
+            every[1] += block.bits * n
+            continue
         for c in block.needing:
             need_blocks[c] += n
             need_bits[c] += block.bits * n
+    need_blocks = [b + every[0] for b in need_blocks]
+    need_bits = [b + every[1] for b in need_bits]
     capacity = plan.hw.chip.weight_buffer_blocks
     for c, buf in enumerate(sim.buffers):
         who = chip_name(c, cols)
-        if not buf.arrived == buf.consumed == need_blocks[c] or buf.bits != need_bits[c]:
+        arrived, bits = buf.arrived + sim.common[0], buf.bits + sim.common[1]
+        if not arrived == buf.consumed == need_blocks[c] or bits != need_bits[c]:
             raise SimulationError(
-                f"conservation: {who}'s weight buffer received {buf.arrived} blocks "
-                f"({buf.bits} bits) and used {buf.consumed}; it needs {need_blocks[c]} "
+                f"conservation: {who}'s weight buffer received {arrived} blocks "
+                f"({bits} bits) and used {buf.consumed}; it needs {need_blocks[c]} "
                 f"({need_bits[c]} bits)"
             )
         if buf.free != capacity or buf.queue or buf.forward:

@@ -16,6 +16,8 @@ of events, and every result, is the plain path's (tests/test_des_fast.py).
 
 from __future__ import annotations
 
+from itertools import islice
+
 from hyperdrive_sim.evaluators.des.events import NORMAL, Calendar, Proc, Run
 from hyperdrive_sim.evaluators.des.labels import STALL_WEIGHT, mark
 from hyperdrive_sim.evaluators.des.state import BLOCK, ChipState, Sim, WeightBuffer
@@ -27,6 +29,7 @@ class PhaseRun(Run):
 
     __slots__ = (
         "buf",
+        "c",
         "calendar",
         "env",
         "left",
@@ -38,9 +41,11 @@ class PhaseRun(Run):
         "stalled",
         "t0",
         "uses",
+        "waiting",
     )
 
     def __init__(self, sim: Sim, c: int) -> None:
+        self.c, self.waiting = c, sim.block_waiting
         self.env, self.calendar = sim.env, sim.calendar
         self.st: ChipState = sim.chips[c]
         self.buf: WeightBuffer = sim.buffers[c]
@@ -61,10 +66,11 @@ class PhaseRun(Run):
         now = self.env._now
         if self.needs:
             buf = self.buf
-            if buf.arrived == buf.consumed:  # wait; ChipState.wake calls succeed()
+            if buf.arrived + buf.common[0] == buf.consumed:  # wait; ChipState.wake calls succeed()
                 self.t0 = now
                 st = self.st
                 st.key, st.event = BLOCK, self
+                self.waiting.add(self.c)
                 return
             buf.consumed += 1
             self.uses = buf.queue.popleft() if buf.queue else None
@@ -123,32 +129,50 @@ class Group:
         cal = self.calendar
         now = cal.env._now
         left = self.left - 1
-        needs, name, t0 = self.needs, self.name, self.t0
-        going: list[PhaseRun] = []
-        for j, run in enumerate(self.runs):
-            rec = run.st.intervals
-            if rec is not None:
-                mark(rec, t0, now, name)
-            if needs:
+        runs = self.runs
+        if self.needs and left and runs[0].st.intervals is None:  # the usual case
+            going: list[PhaseRun] = []
+            for run in runs:
+                buf = run.buf
                 uses = run.uses
                 if uses is not None:
                     uses[0] -= 1
                 if uses is None or not uses[0]:  # WeightBuffer.release, inline
-                    buf = run.buf
                     buf.free += 1
                     if buf.slot_waiter is not None:
                         event, buf.slot_waiter = buf.slot_waiter, None
                         event.succeed()
+                if buf.arrived + buf.common[0] == buf.consumed:  # wait for the block alone
+                    run.left, run.t0 = left, now
+                    st = run.st
+                    st.key, st.event = BLOCK, run
+                    run.waiting.add(run.c)
+                    continue
+                buf.consumed += 1
+                run.uses = buf.queue.popleft() if buf.queue else None
+                going.append(run)
+            if going:
+                self._schedule(going, left, now)
+            return
+        needs, name, t0 = self.needs, self.name, self.t0
+        going = []
+        for j, run in enumerate(runs):
+            rec = run.st.intervals
+            if rec is not None:
+                mark(rec, t0, now, name)
+            if needs:
+                run.buf.release(run.uses)
             if not left:
                 cal.at = (now, NORMAL, self.first + j)
                 run.proc.resume(None)  # type: ignore[union-attr]
                 continue
             if needs:
                 buf = run.buf
-                if buf.arrived == buf.consumed:  # wait for the block alone
+                if buf.arrived + buf.common[0] == buf.consumed:  # wait for the block alone
                     run.left, run.t0 = left, now
                     st = run.st
                     st.key, st.event = BLOCK, run
+                    run.waiting.add(run.c)
                     continue
                 buf.consumed += 1
                 run.uses = buf.queue.popleft() if buf.queue else None
@@ -157,18 +181,20 @@ class Group:
             self._schedule(going, left, now)
 
     def _schedule(self, runs: list[PhaseRun], left: int, now: int) -> None:
-        """The next phase of ``runs`` (``left`` to go, this one included) starts now."""
+        """The next phase of ``runs`` (``left`` to go, this one included) starts now.
+        The group becomes that phase's: its batch member for this time is spent."""
         cal = self.calendar
         ids = cal.ids
-        group = Group(cal, runs[0], left, now + self.phase, False)
-        group.runs = runs
+        self.runs, self.left, self.t0, self.woken = runs, left, now, False
+        self.time = time = now + self.phase
         eid = next(ids)
-        cal.put(eid, group.time, group.step)
-        for _ in range(len(runs) - 1):
-            next(ids)
-        group.first, group.next = eid, eid + len(runs)
-        cal.expect = group.next
-        cal.tail = group
+        cal.put(eid, time, self.step)
+        n = len(runs)
+        if n > 1:
+            next(islice(ids, n - 2, None))
+        self.first, self.next = eid, eid + n
+        cal.expect = self.next
+        cal.tail = self
 
 
 def _place(cal: Calendar, run: PhaseRun, time: int, woken: bool, now: int) -> None:

@@ -101,11 +101,16 @@ class WeightBuffer:
     over: the phase that computes with it, and (``chain``) its forwarding to the next chip.
     Under ``chain`` each held block is a one-element list counting its remaining uses, in
     ``queue``; under ``bus`` a block's only use is its phase, so ``queue`` stays empty.
+
+    Blocks that every chip needs arrive at every chip at once under ``bus``: they are
+    counted once, in ``common`` (shared by every buffer: blocks, bits), not per chip; a
+    chip has a block to compute with when ``arrived + common[0] > consumed``.
     """
 
     __slots__ = (
         "arrived",
         "bits",
+        "common",
         "consumed",
         "forward",
         "forward_waiter",
@@ -114,10 +119,11 @@ class WeightBuffer:
         "slot_waiter",
     )
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, common: list[int]) -> None:
         self.free = capacity
         self.slot_waiter: simpy.Event | None = None
-        self.arrived = 0  # blocks delivered for this chip's own use
+        self.common = common
+        self.arrived = 0  # other blocks delivered for this chip's own use
         self.consumed = 0
         self.bits = 0
         #: chain: the uses of the blocks it will compute with
@@ -189,7 +195,13 @@ class Sim:
         self.chips = [
             ChipState(tables.expected[c], record, frames, self.stride) for c in range(chips)
         ]
-        self.buffers = [WeightBuffer(hw.chip.weight_buffer_blocks) for _ in range(chips)]
+        #: bus: blocks every chip needs, delivered, and their bits (WeightBuffer.common)
+        self.common = [0, 0]
+        self.buffers = [
+            WeightBuffer(hw.chip.weight_buffer_blocks, self.common) for _ in range(chips)
+        ]
+        #: chips waiting for a weight block (``ChipState.key == BLOCK``)
+        self.block_waiting: set[int] = set()
         self.offchip_weight_bits = [0] * layers
         self.c2c_border_bits = [0] * layers
         self.c2c_weight_bits = [0] * layers

@@ -190,19 +190,19 @@ def _leg_messages(gather, links, key: int, layer: int, label: str, cols: int, bp
 
 def _chip_sends(
     sends: dict[tuple[int, int], list[Sends]], i: int, phases: int, works: bool, streamed: bool
-) -> dict:
+) -> tuple[tuple[Sends, ...], tuple[tuple[Sends, ...], ...]]:
     """A chip's messages of layer ``i``: after the layer, and after each phase (streamed).
 
     A chip that runs one phase, or none, sends its streamed parts after the layer.
     """
-    after = list(sends.get((i, -1), ()))
     if not streamed:  # bulk exchange: nothing is sent per phase
-        return {"sends": tuple(after), "phase_sends": ()}
+        return tuple(sends.get((i, -1), ())), ()
+    after = list(sends.get((i, -1), ()))
     per_phase = [tuple(sends.get((i, p), ())) for p in range(phases)]
     if phases <= 1 or not works:
         after += [m for part in per_phase for m in part]
         per_phase = []
-    return {"sends": tuple(after), "phase_sends": tuple(per_phase) if any(per_phase) else ()}
+    return tuple(after), tuple(per_phase) if any(per_phase) else ()
 
 
 def build_tables(plan: Plan, links: dict[tuple[int, int], Channel]) -> Tables:
@@ -309,8 +309,12 @@ def build_tables(plan: Plan, links: dict[tuple[int, int], Channel]) -> Tables:
         cyc = work.cycles.tolist()
         phase = lp.phase_cycles.tolist()
         border = lp.phase_border_cycles.tolist()
+        has_blocks = bool(len(work.blocks))
+        halo_key, gather_key = i * KINDS + HALO, i * KINDS + GATHER
+        phases = lp.phases if lp.chip_phases is None else lp.chip_phases.tolist()
+        sent_phases = lp.phases if lp.chip_phases is None else 1
         for c in range(chips):
-            halo = expected[c].get(i * KINDS + HALO, 0)
+            halo = expected[c].get(halo_key, 0)
             east = south = False
             reduce = None
             if vec:
@@ -327,35 +331,40 @@ def build_tables(plan: Plan, links: dict[tuple[int, int], Channel]) -> Tables:
                     key = i * KINDS + kind
                     label = f"reduce {lp.name}"
                     reduce = Send(route, vec * act, red_cycles, target, key, i, label)
+            if per_phase:
+                after, each_phase = _chip_sends(sends[c], i, sent_phases, cyc[c] > 0, True)
+            else:  # bulk exchange (_chip_sends, inline)
+                after, each_phase = tuple(sends[c].get((i, -1), ())), ()
+            chip_legs = legs[c]
             steps[c].append(
                 Step(
-                    layer=i,
-                    works=cyc[c] > 0,
-                    phases=lp.phases if lp.chip_phases is None else int(lp.chip_phases[c]),
-                    phase=phase[c],
-                    interior=phase[c] - border[c],
-                    border=border[c],
-                    needs=needs[c] and bool(len(work.blocks)),
-                    halo=halo,
-                    east=east,
-                    south=south,
-                    adds=vec,
-                    reduce=reduce,
-                    **_chip_sends(
-                        sends[c],
-                        i,
-                        lp.phases if lp.chip_phases is None else 1,
-                        cyc[c] > 0,
-                        per_phase,
-                    ),
-                    gather=expected[c].get(i * KINDS + GATHER, 0),
-                    legs=tuple(legs[c].get(i, ())),
+                    i,
+                    cyc[c] > 0,
+                    phases if lp.chip_phases is None else phases[c],
+                    phase[c],
+                    phase[c] - border[c],
+                    border[c],
+                    needs[c] and has_blocks,
+                    halo,
+                    east,
+                    south,
+                    vec,
+                    reduce,
+                    after,
+                    each_phase,
+                    expected[c].get(gather_key, 0),
+                    tuple(chip_legs.get(i, ())) if chip_legs else (),
                 )
             )
-    forwards = [0] * chips
+    # snake position p forwards every block whose reach is beyond it
+    reach_count = [0] * (chips + 1)
     for b in blocks:
-        for p in range(b.reach):
-            forwards[p] += 1
+        reach_count[b.reach] += 1
+    forwards = [0] * chips
+    beyond = 0
+    for p in range(chips - 1, -1, -1):
+        beyond += reach_count[p + 1]
+        forwards[p] = beyond
     return Tables(
         names=names,
         steps=tuple(tuple(s) for s in steps),

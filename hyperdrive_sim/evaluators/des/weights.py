@@ -28,6 +28,7 @@ def deliver(sim: Sim, chip: int, block: Block, forward: bool) -> None:
         buf.queue.append(uses)
         buf.arrived += 1
         buf.bits += block.bits
+        sim.block_waiting.discard(chip)
         sim.chips[chip].wake(BLOCK)
     if forward:
         uses[0] += 1
@@ -41,26 +42,35 @@ def deliver(sim: Sim, chip: int, block: Block, forward: bool) -> None:
 
 
 def deliver_all(sim: Sim, block: Block) -> None:
-    """``deliver`` ``block`` to every chip that needs it, none forwarding it (``bus``)."""
+    """``deliver`` ``block`` to every chip that needs it, none forwarding it (``bus``), and
+    wake the chips waiting for it in chip order."""
     buffers, chips, bits = sim.buffers, sim.chips, block.bits
     chain = sim.plan.hw.system.weight_distribution == "chain"  # a cached block
+    waiting = sim.block_waiting
+    if not chain and len(block.needing) == len(chips):  # counted once (WeightBuffer)
+        sim.common[0] += 1
+        sim.common[1] += bits
+        woken = sorted(waiting)
+    else:
+        for chip in block.needing:
+            buf = buffers[chip]
+            if chain:
+                buf.queue.append([1])
+            buf.arrived += 1
+            buf.bits += bits
+        woken = sorted(c for c in waiting if block.needs[c])
+    waiting.difference_update(woken)
     runs: list[PhaseRun] = []  # fast path: runs to wake together, in order
-    for chip in block.needing:
-        buf = buffers[chip]
-        if chain:
-            buf.queue.append([1])
-        buf.arrived += 1
-        buf.bits += bits
+    for chip in woken:
         st = chips[chip]
-        if st.key == BLOCK:
-            if st.event.__class__ is PhaseRun:
-                runs.append(st.event)  # type: ignore[arg-type]
-                st.key = st.event = None
-                continue
-            if runs:
-                wake_runs(sim.calendar, runs)
-                runs = []
-            st.wake(BLOCK)
+        if st.event.__class__ is PhaseRun:
+            runs.append(st.event)  # type: ignore[arg-type]
+            st.key = st.event = None
+            continue
+        if runs:
+            wake_runs(sim.calendar, runs)
+            runs = []
+        st.wake(BLOCK)
     if runs:
         wake_runs(sim.calendar, runs)
 
