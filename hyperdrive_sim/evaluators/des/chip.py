@@ -102,14 +102,28 @@ def post_all(sim: Sim, groups: tuple[Sends, ...], counter: list[int], offset: in
                 send(env, route, bits, cycles, label, on_arrival)
             continue
         cal = sim.calendar
+        ids, open_, now = cal.ids, cal.open, env._now
         for route, bits, cycles, dst in hops:
             st = chips[dst]
             if len(route) == 1:  # the usual case, inline
                 counter[layer] += bits
                 link = route[0]
-                end = link.reserve(env._now, cycles, bits, label) + link.latency
+                end = link.reserve(now, cycles, bits, label) + link.latency
                 link.received += bits
-                stamped(sim, st, key, (end, NORMAL, cal.take(end)))
+                eid = next(ids)  # Calendar.take, inline
+                if eid != cal.expect:
+                    open_.clear()
+                cal.expect = eid + 1
+                if open_:
+                    open_.pop(end, None)
+                stamp = (end, NORMAL, eid)
+                last = st.last.get(key)  # stamped, inline
+                if last is None or stamp > last:
+                    st.last[key] = stamp
+                left = st.pending[key] - 1
+                st.pending[key] = left
+                if not left and st.key == key:
+                    settled(sim, st, key)
             else:
                 counter[layer] += bits * len(route)
                 on_stamp = partial(stamped, sim, st, key)

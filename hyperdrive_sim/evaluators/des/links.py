@@ -12,7 +12,6 @@ with a FIFO queue, without the request/release events.
 from __future__ import annotations
 
 from collections.abc import Callable
-from heapq import heappush
 
 import simpy
 
@@ -112,12 +111,9 @@ def send_stamped(
 
 
 class _Stamped:
-    """A relayed message of ``send_stamped``; also the event of its hop's arrival (every
-    hop but the last has one)."""
+    """A relayed message of ``send_stamped``: every hop but the last arrives as an event."""
 
-    __slots__ = ("bits", "calendar", "callbacks", "cycles", "k", "label", "on_stamp", "route")
-    _ok = True
-    _value = None
+    __slots__ = ("bits", "calendar", "cycles", "k", "label", "on_stamp", "route")
 
     def __init__(self, calendar, route, bits, cycles, label, on_stamp) -> None:
         self.calendar, self.route, self.bits, self.cycles = calendar, route, bits, cycles
@@ -127,13 +123,11 @@ class _Stamped:
         link = self.route[self.k]
         cal = self.calendar
         end = link.reserve(cal.env._now, self.cycles, self.bits, self.label) + link.latency
-        stamp = (end, NORMAL, cal.take(end))
         if self.k == len(self.route) - 1:
             link.received += self.bits
-            self.on_stamp(stamp)
-        else:  # the message itself is the event of the hop's arrival
-            self.callbacks = [self.arrived]
-            heappush(cal.queue, (*stamp, self))
+            self.on_stamp((end, NORMAL, cal.take(end)))
+        else:
+            cal.later(end, self.arrived)
 
     def arrived(self, _event: object) -> None:
         self.route[self.k].received += self.bits
