@@ -147,7 +147,7 @@ def post_leg(sim: Sim, leg: LegMsg, offset: int) -> None:
         for child in leg.children[k]:
             post_leg(sim, child, offset)
 
-    send(sim.env, leg.route, leg.bits, leg.cycles, leg.label, _nothing, hop)
+    send(sim.env, leg.route, leg.bits, leg.cycles, leg.label, _nothing, hop, sim.call_in)
 
 
 def _nothing() -> None:
@@ -243,7 +243,7 @@ def _frame(sim: Sim, c: int, f: int) -> Generator[simpy.Event, None, None]:
                         mark(rec, t1, t1 + border_stall, STALL_BORDER)
                         mark(rec, env.now - border, env.now, name)
                 elif streamed and k == 0 and i == 0:
-                    yield from consume_image(sim, c, f, name, mark)
+                    yield from consume_image(sim, c, f, name)
                 else:
                     yield sleep(phase)
                     if rec is not None:

@@ -11,12 +11,12 @@ phase (or the layer) that makes it has ended, in the order they became ready.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 
 import simpy
 
 from hyperdrive_sim.evaluators.cycles import bursts, xfer
-from hyperdrive_sim.evaluators.des.labels import WAIT_IMAGE
+from hyperdrive_sim.evaluators.des.labels import WAIT_IMAGE, mark
 from hyperdrive_sim.evaluators.des.state import IMAGE, NO_NEED, Sim
 from hyperdrive_sim.evaluators.des.tables import chip_name
 
@@ -79,12 +79,10 @@ def image_loader(sim: Sim) -> Generator[simpy.Event, None, None]:
                 yield sim.sleep(end - now)
 
 
-def consume_image(
-    sim: Sim, c: int, f: int, name: str, mark: Callable[[list, int, int, str], None]
-) -> Generator[simpy.Event, None, None]:
+def consume_image(sim: Sim, c: int, f: int, name: str) -> Generator[simpy.Event, None, None]:
     """The first phase of chip ``c``'s first layer in frame ``f``: each local row of its
     lock-step steps once the row's input has arrived (``sim.image_rows[c]``). The waits
-    count as the chip's io stall in the first frame; ``mark`` records an interval."""
+    count as the chip's io stall in the first frame."""
     env, st, rows = sim.env, sim.chips[c], sim.image_rows[c]
     assert rows is not None
     rec = st.intervals

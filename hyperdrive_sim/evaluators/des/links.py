@@ -53,30 +53,48 @@ def send(
     label: str,
     on_arrival: Callable[[], None],
     on_hop: Callable[[int], None] | None = None,
+    call_in: Callable[[int, Callable[[object], None]], None] | None = None,
 ) -> None:
     """Store-and-forward ``bits`` over ``route``; call ``on_arrival()`` at the destination,
     and ``on_hop(k)`` (if given) when hop k has arrived (a copy kept on the way).
+    ``call_in(delay, f)`` schedules a hop's arrival (default: a simpy timeout).
 
     Every hop queues on its channel when the message has fully arrived at the hop's start
     (so a relayed message requests its second link only after crossing the first).
     """
-    _Message(env, route, bits, cycles, label, on_arrival, on_hop).hop()
+    if call_in is None:
+
+        def call_in(delay: int, callback: Callable[[object], None]) -> None:
+            env.timeout(delay).callbacks.append(callback)
+
+    _Message(env, route, bits, cycles, label, on_arrival, on_hop, call_in).hop()
 
 
 class _Message:
     """A message in flight (a plain object: no closures, so no reference cycles)."""
 
-    __slots__ = ("bits", "cycles", "env", "k", "label", "on_arrival", "on_hop", "route")
+    __slots__ = (
+        "bits",
+        "call_in",
+        "cycles",
+        "env",
+        "k",
+        "label",
+        "on_arrival",
+        "on_hop",
+        "route",
+    )
 
-    def __init__(self, env, route, bits, cycles, label, on_arrival, on_hop=None) -> None:
+    def __init__(self, env, route, bits, cycles, label, on_arrival, on_hop, call_in) -> None:
         self.env, self.route, self.bits, self.cycles = env, route, bits, cycles
         self.label, self.on_arrival, self.on_hop, self.k = label, on_arrival, on_hop, 0
+        self.call_in = call_in
 
     def hop(self) -> None:
         link = self.route[self.k]
         now = self.env.now
         end = link.reserve(now, self.cycles, self.bits, self.label)
-        self.env.timeout(end + link.latency - now).callbacks.append(self.arrived)
+        self.call_in(end + link.latency - now, self.arrived)
 
     def arrived(self, _event: simpy.Event) -> None:
         self.route[self.k].received += self.bits
