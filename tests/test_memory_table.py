@@ -331,3 +331,13 @@ def test_memory_table_command_without_cacti_is_one_clear_line(tmp_path, capsys):
         err = capsys.readouterr().err
         assert rc == 2 and "pip install 'hyperdrive-sim[cacti]'" in err
         assert not out.exists()
+
+
+def test_a_bundled_table_reads_the_same_through_libyaml():
+    """Bundled tables named by name are parsed by libyaml for speed; the user-facing
+    reader (with its checks) must give the very same table."""
+    path = loader.bundled_dir("configs") / "memory" / "cacti_22nm.yaml"
+    fast = MemoryTable.model_validate(loader.read_bundled_yaml(path))
+    checked = MemoryTable.model_validate(loader.read_yaml(path))
+    assert fast == checked
+    assert load_memory_table("cacti_22nm") == checked

@@ -120,9 +120,17 @@ def table_digest(ref: str | None) -> str | None:
 def load_memory_table(ref: str) -> MemoryTable:
     """The memory table ``ref`` names, read once per process. A missing or invalid table is
     a ValueError naming the file and the key path (the spec reports it under memory_table)."""
-    from hyperdrive_sim.spec.loader import describe_error, format_key, read_yaml
+    from hyperdrive_sim.spec.loader import (
+        describe_error,
+        format_key,
+        read_bundled_yaml,
+        read_yaml,
+    )
 
     path = table_path(ref)
+    # a bundled table named by name is the project's own file: parsed by libyaml (fast);
+    # a path is the user's: parsed with read_yaml's checks and limits
+    read = read_bundled_yaml if ref in bundled_tables() else read_yaml
     if not path.is_file():
         known = ", ".join(bundled_tables()) or "none"
         raise ValueError(
@@ -130,7 +138,7 @@ def load_memory_table(ref: str) -> MemoryTable:
             "or a path to a .yaml file written by `hyperdrive-sim memory-table`"
         )
     try:
-        return MemoryTable.model_validate(read_yaml(path))
+        return MemoryTable.model_validate(read(path))
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
         raise ValueError(
