@@ -193,7 +193,8 @@ def read_bundled_yaml(path: Path) -> Any:
     """A YAML file the project ships (a memory table read by name), parsed by libyaml when
     it is installed: about ten times faster than ``read_yaml``, whose checks and limits are
     for what users write. The same numbers (tests/test_memory_table.py)."""
-    return yaml.load(path.read_text(encoding="utf-8"), Loader=_BundledLoader)
+    text = _read_text(check_path(path, error=SpecError))
+    return yaml.load(text, Loader=_BundledLoader)
 
 
 def parse_yaml(text: str, file: str) -> Any:
