@@ -34,17 +34,19 @@ Stamp = tuple[int, int, int]
 class Batch:
     """Callbacks due at one time with consecutive places in simpy's order."""
 
-    __slots__ = ("eids", "members")
+    __slots__ = ("eids", "group", "members")
 
     def __init__(self) -> None:
         self.members: list[Callable[[object], None]] = []
         self.eids: list[int] = []
+        #: the last member's owner when it may take more members (phases.Group), else None
+        self.group: object = None
 
 
 class Calendar:
     """simpy's event ids and queue, with batches (see the module docstring)."""
 
-    __slots__ = ("at", "env", "expect", "ids", "open", "queue", "tail")
+    __slots__ = ("at", "env", "expect", "ids", "open", "queue")
 
     def __init__(self, env: simpy.Environment) -> None:
         self.env = env
@@ -54,8 +56,6 @@ class Calendar:
         self.open: dict[int, Batch] = {}  # time -> the batch that may still grow
         #: the event being processed, as simpy's order places it
         self.at: Stamp = (0, NORMAL, -1)
-        #: the member that took the latest ids, for phases.py's groups to grow
-        self.tail: object = None
 
     def take(self, time: int) -> int:
         """The id of a new event (not a batch member) due at ``time``."""
@@ -72,8 +72,8 @@ class Calendar:
         return self.put(next(self.ids), time, callback)
 
     def put(self, eid: int, time: int, callback: Callable[[object], None]) -> Batch:
-        """``later`` with the id ``eid``, just taken (the member may take more ids after
-        it, up to ``expect``, while nothing else takes one: see phases.py)."""
+        """``later`` with the id ``eid``, just taken (phases.py's groups take more ids for
+        the same member, and set ``expect`` past them)."""
         open_ = self.open
         if eid != self.expect:
             open_.clear()
@@ -84,6 +84,7 @@ class Calendar:
             heappush(self.queue, (time, NORMAL, eid, batch))
         batch.members.append(callback)
         batch.eids.append(eid)
+        batch.group = None
         return batch
 
     def run(self) -> int:

@@ -83,16 +83,18 @@ class PhaseRun(Run):
 
 
 class Group:
-    """Runs due at ``time`` with consecutive ids: the ends of phases that started at
-    ``t0`` (``woken`` False) or wake-ups of runs whose block has arrived."""
+    """Runs due at ``time``, the ends of phases that started at ``t0`` (``woken`` False) or
+    wake-ups of runs whose block has arrived, stepped together: one member of the batch of
+    ``time``, standing for the runs' own events, ids ``eids``. No other event due at
+    ``time`` has an id between them (a run joins only while the group is the batch's last
+    member), so stepping them in order is simpy's order."""
 
     __slots__ = (
         "calendar",
-        "first",
+        "eids",
         "left",
         "name",
         "needs",
-        "next",
         "phase",
         "runs",
         "t0",
@@ -105,7 +107,7 @@ class Group:
         self.runs = [run]
         self.left, self.phase, self.needs, self.name = left, run.phase, run.needs, run.name
         self.time, self.woken, self.t0 = time, woken, calendar.env._now
-        self.first = self.next = 0  # ids: first, and the one after the last
+        self.eids: list[int] = []
 
     def step(self, _event: object) -> None:
         if self.woken:
@@ -163,7 +165,7 @@ class Group:
             if needs:
                 run.buf.release(run.uses)
             if not left:
-                cal.at = (now, NORMAL, self.first + j)
+                cal.at = (now, NORMAL, self.eids[j])
                 run.proc.resume(None)  # type: ignore[union-attr]
                 continue
             if needs:
@@ -181,52 +183,66 @@ class Group:
             self._schedule(going, left, now)
 
     def _schedule(self, runs: list[PhaseRun], left: int, now: int) -> None:
-        """The next phase of ``runs`` (``left`` to go, this one included) starts now.
-        The group becomes that phase's: its batch member for this time is spent."""
+        """The next phase of ``runs`` (``left`` to go, this one included) starts now: they
+        join the group of that time if it is in the same state, else this group (whose
+        batch member is spent) becomes theirs."""
         cal = self.calendar
         ids = cal.ids
-        self.runs, self.left, self.t0, self.woken = runs, left, now, False
-        self.time = time = now + self.phase
+        time = now + self.phase
         eid = next(ids)
-        cal.put(eid, time, self.step)
         n = len(runs)
         if n > 1:
             next(islice(ids, n - 2, None))
-        self.first, self.next = eid, eid + n
-        cal.expect = self.next
-        cal.tail = self
+        if eid == cal.expect:
+            batch = cal.open.get(time)
+            g = None if batch is None else batch.group
+            if (
+                g is not None
+                and not g.woken  # type: ignore[attr-defined]
+                and g.t0 == now  # type: ignore[attr-defined]
+                and _same(g, runs[0], left)  # type: ignore[arg-type]
+            ):
+                g.runs.extend(runs)  # type: ignore[attr-defined]
+                g.eids.extend(range(eid, eid + n))  # type: ignore[attr-defined]
+                cal.expect = eid + n
+                return
+        self.runs, self.left, self.t0, self.woken, self.time = runs, left, now, False, time
+        self.eids = list(range(eid, eid + n))
+        cal.put(eid, time, self.step).group = self
+        cal.expect = eid + n
 
 
-def _place(cal: Calendar, run: PhaseRun, time: int, woken: bool, now: int) -> None:
+def _same(group: Group, run: PhaseRun, left: int) -> bool:
+    """Whether ``run`` with ``left`` phases to go is in ``group``'s state."""
+    return (
+        group.left == left
+        and group.phase == run.phase
+        and group.name is run.name
+        and group.needs is run.needs
+    )
+
+
+def _place(cal: Calendar, run: PhaseRun, time: int, woken: bool, now: int) -> Group:
     """Schedule ``run`` at ``time`` (a wake-up, or the end of a phase starting ``now``):
-    in the group that took the latest ids if it is in the same state, else a new one."""
+    in the batch's last group if it is in the same state, else in a new one."""
     eid = next(cal.ids)
-    g = cal.tail
-    if (
-        g.__class__ is Group
-        and eid == g.next  # type: ignore[union-attr]
-        and g.time == time  # type: ignore[union-attr]
-        and g.woken is woken  # type: ignore[union-attr]
-        and g.left == run.left  # type: ignore[union-attr]
-        and g.phase == run.phase  # type: ignore[union-attr]
-        and g.name is run.name  # type: ignore[union-attr]
-        and g.needs is run.needs  # type: ignore[union-attr]
-        and (woken or g.t0 == now)  # type: ignore[union-attr]
-        and _open(cal, g)  # type: ignore[arg-type]
-    ):
-        g.runs.append(run)  # type: ignore[union-attr]
-        g.next = cal.expect = eid + 1  # type: ignore[union-attr]
-        return
+    if eid == cal.expect:  # no id taken elsewhere since the calendar's last
+        batch = cal.open.get(time)
+        g = None if batch is None else batch.group
+        if (
+            g is not None
+            and g.woken is woken  # type: ignore[attr-defined]
+            and (woken or g.t0 == now)  # type: ignore[attr-defined]
+            and _same(g, run, run.left)  # type: ignore[arg-type]
+        ):
+            g.runs.append(run)  # type: ignore[attr-defined]
+            g.eids.append(eid)  # type: ignore[attr-defined]
+            cal.expect = eid + 1
+            return g  # type: ignore[return-value]
     group = Group(cal, run, run.left, time, woken)
-    cal.put(eid, time, group.step)
-    group.first, group.next = eid, eid + 1
-    cal.tail = group
-
-
-def _open(cal: Calendar, group: Group) -> bool:
-    """Whether ``group`` is still the last member of its time's open batch."""
-    batch = cal.open.get(group.time)
-    return batch is not None and batch.members[-1].__self__ is group  # type: ignore[attr-defined]
+    group.eids.append(eid)
+    cal.put(eid, time, group.step).group = group
+    return group
 
 
 def wake_runs(cal: Calendar, runs: list[PhaseRun]) -> None:
@@ -237,7 +253,7 @@ def wake_runs(cal: Calendar, runs: list[PhaseRun]) -> None:
     i, n = 0, len(runs)
     while i < n:
         run = runs[i]
-        _place(cal, run, now, True, now)
+        group = _place(cal, run, now, True, now)
         j = i + 1
         left, phase, name = run.left, run.phase, run.name
         while j < n:
@@ -245,10 +261,11 @@ def wake_runs(cal: Calendar, runs: list[PhaseRun]) -> None:
             if other.left != left or other.phase != phase or other.name is not name:
                 break
             j += 1
-        if j > i + 1:
-            group: Group = cal.tail  # type: ignore[assignment]
+        if j > i + 1:  # the same state: the same group, ids in a row
+            eid = next(ids)
+            if j > i + 2:
+                next(islice(ids, j - i - 3, None))
             group.runs.extend(runs[i + 1 : j])
-            for _ in range(j - i - 1):
-                next(ids)
-            group.next = cal.expect = group.next + j - i - 1
+            group.eids.extend(range(eid, eid + j - i - 1))
+            cal.expect = eid + j - i - 1
         i = j
