@@ -43,6 +43,16 @@ def run(plan: Plan, record: bool = False, fast: bool = True) -> Run:
     ``fast=False`` is the plain reference: every event a simpy event, run by simpy. The
     default gives the same results (tests/test_des_fast.py) with fewer, leaner events.
     """
+    collecting = gc.isenabled()
+    gc.disable()  # a run makes millions of objects and next to no reference cycles
+    try:
+        return _run(plan, record, fast)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _run(plan: Plan, record: bool, fast: bool) -> Run:
     if not plan.fits:
         raise SimulationError(f"cannot simulate a plan that does not fit: {plan.reason}")
     hw = plan.hw
@@ -62,16 +72,10 @@ def run(plan: Plan, record: bool = False, fast: bool = True) -> Run:
     chips = [process(chip_process(sim, c)) for c in range(hw.chips)]
     others["the result reader"] = process(result_reader(sim))
     processed: int | None = None
-    collecting = gc.isenabled()
-    gc.disable()  # the run makes millions of short-lived objects and next to no cycles
-    try:
-        if fast:
-            processed = sim.calendar.run()
-        else:
-            env.run()
-    finally:
-        if collecting:
-            gc.enable()
+    if fast:
+        processed = sim.calendar.run()
+    else:
+        env.run()
     sim.total_cycles = sim.result_end[0]  # the first frame's latency
     for c, proc in enumerate(chips):
         if proc.is_alive:
