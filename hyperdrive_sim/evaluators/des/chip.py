@@ -105,29 +105,58 @@ def post_all(sim: Sim, groups: tuple[Sends, ...], counter: list[int], offset: in
         ids, open_, now = cal.ids, cal.open, env._now
         for route, bits, cycles, dst in hops:
             st = chips[dst]
-            if len(route) == 1:  # the usual case, inline
-                counter[layer] += bits
-                link = route[0]
-                end = link.reserve(now, cycles, bits, label) + link.latency
-                link.received += bits
-                eid = next(ids)  # Calendar.take, inline
-                if eid != cal.expect:
-                    open_.clear()
-                cal.expect = eid + 1
-                if open_:
-                    open_.pop(end, None)
-                stamp = (end, NORMAL, eid)
-                last = st.last.get(key)  # stamped, inline
-                if last is None or stamp > last:
-                    st.last[key] = stamp
-                left = st.pending[key] - 1
-                st.pending[key] = left
-                if not left and st.key == key:
-                    settled(sim, st, key)
-            else:
+            if len(route) > 2:
                 counter[layer] += bits * len(route)
                 on_stamp = partial(stamped, sim, st, key)
                 send_stamped(cal, route, bits, cycles, label, on_stamp)
+                continue
+            link = route[0]
+            free = link.free_at  # Channel.reserve, inline
+            start = free if free > now else now
+            end = link.free_at = start + cycles
+            link.sent += bits
+            if link.intervals is not None and end > start:
+                link.intervals.append((start, end, label))
+            end += link.latency
+            if len(route) == 2:  # a relayed corner: the relay forwards it on arrival
+                counter[layer] += bits + bits
+                cal.later(end, _Relay(sim, route, bits, cycles, label, st, key).arrived)
+                continue
+            counter[layer] += bits
+            link.received += bits
+            eid = next(ids)  # Calendar.take, inline
+            if eid != cal.expect:
+                open_.clear()
+            cal.expect = eid + 1
+            if open_:
+                open_.pop(end, None)
+            stamp = (end, NORMAL, eid)
+            last = st.last.get(key)  # stamped, inline
+            if last is None or stamp > last:
+                st.last[key] = stamp
+            left = st.pending[key] - 1
+            st.pending[key] = left
+            if not left and st.key == key:
+                settled(sim, st, key)
+
+
+class _Relay:
+    """A message over two links (a halo corner relayed by a neighbour): the relay requests
+    the second link when the message has arrived, and the last hop is stamped (fast path)."""
+
+    __slots__ = ("bits", "cycles", "key", "label", "route", "sim", "st")
+
+    def __init__(self, sim, route, bits, cycles, label, st, key) -> None:
+        self.sim, self.route, self.bits, self.cycles = sim, route, bits, cycles
+        self.label, self.st, self.key = label, st, key
+
+    def arrived(self, _event: object) -> None:
+        first, link = self.route
+        first.received += self.bits
+        cal = self.sim.calendar
+        end = link.reserve(cal.env._now, self.cycles, self.bits, self.label) + link.latency
+        link.received += self.bits
+        stamped(self.sim, self.st, self.key, (end, NORMAL, cal.take(end)))
 
 
 def post_leg(sim: Sim, leg: LegMsg, offset: int) -> None:
