@@ -17,7 +17,8 @@ their ratio, simpy's model events and the events its loop processed, beside the 
 recorded before the fast path (BEFORE). ``--plain`` times the plain reference path
 (``des.run(plan, fast=False)``) instead; ``--frames`` overrides the system's frames.
 Targets: ResNet-152 on 32x32 <= 15 s and < 300 MB, ResNet-34 1080p on 16x16 <= 0.5 s,
-simpy within 20x of analytic.
+simpy within 20x of analytic. They were set when a point simulated one frame (``--frames
+1``); the preset now runs three frames back to back, about three times the events.
 """
 
 from __future__ import annotations
