@@ -64,17 +64,25 @@ class PhaseRun(Run):
     def begin(self, proc: Proc) -> None:
         self.proc = proc
         now = self.env._now
-        if self.needs:
-            buf = self.buf
-            if buf.arrived + buf.common[0] == buf.consumed:  # wait; ChipState.wake calls succeed()
-                self.t0 = now
-                st = self.st
-                st.key, st.event = BLOCK, self
-                self.waiting.add(self.c)
-                return
+        if not self.needs or self.take(self.left, now):
+            _place(self.calendar, self, now + self.phase, False, now)
+
+    def take(self, left: int, now: int) -> bool:
+        """Take the next block if it has arrived (True); else wait for it, ``left`` phases
+        to go, until ``ChipState.wake`` calls ``succeed``."""
+        buf = self.buf
+        if buf.arrived + buf.common[0] > buf.consumed:
             buf.consumed += 1
             self.uses = buf.queue.popleft() if buf.queue else None
-        _place(self.calendar, self, now + self.phase, False, now)
+            return True
+        self.wait(left, now)
+        return False
+
+    def wait(self, left: int, now: int) -> None:
+        self.left, self.t0 = left, now
+        st = self.st
+        st.key, st.event = BLOCK, self
+        self.waiting.add(self.c)
 
     def succeed(self) -> None:
         """The block the run waits for has arrived: wake up now (a triggered event)."""
@@ -144,15 +152,12 @@ class Group:
                     if buf.slot_waiter is not None:
                         event, buf.slot_waiter = buf.slot_waiter, None
                         event.succeed()
-                if buf.arrived + buf.common[0] == buf.consumed:  # wait for the block alone
-                    run.left, run.t0 = left, now
-                    st = run.st
-                    st.key, st.event = BLOCK, run
-                    run.waiting.add(run.c)
-                    continue
-                buf.consumed += 1
-                run.uses = buf.queue.popleft() if buf.queue else None
-                going.append(run)
+                if buf.arrived + buf.common[0] > buf.consumed:  # PhaseRun.take, inline
+                    buf.consumed += 1
+                    run.uses = buf.queue.popleft() if buf.queue else None
+                    going.append(run)
+                else:
+                    run.wait(left, now)
             if going:
                 self._schedule(going, left, now)
             return
@@ -168,17 +173,8 @@ class Group:
                 cal.at = (now, NORMAL, self.eids[j])
                 run.proc.resume(None)  # type: ignore[union-attr]
                 continue
-            if needs:
-                buf = run.buf
-                if buf.arrived + buf.common[0] == buf.consumed:  # wait for the block alone
-                    run.left, run.t0 = left, now
-                    st = run.st
-                    st.key, st.event = BLOCK, run
-                    run.waiting.add(run.c)
-                    continue
-                buf.consumed += 1
-                run.uses = buf.queue.popleft() if buf.queue else None
-            going.append(run)
+            if not needs or run.take(left, now):
+                going.append(run)
         if going:
             self._schedule(going, left, now)
 
