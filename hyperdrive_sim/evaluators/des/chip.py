@@ -273,6 +273,10 @@ def _frame(sim: Sim, c: int, f: int) -> Generator[simpy.Event, None, None]:
                         mark(rec, env.now - border, env.now, name)
                 elif streamed and k == 0 and i == 0:
                     yield from consume_image(sim, c, f, name)
+                elif plain < phases:  # the halo is here: the rest only computes
+                    yield run.setup(phases - k, phase, needs, name, uses if needs else None)  # type: ignore[union-attr]
+                    stalled += run.stalled  # type: ignore[union-attr]
+                    break
                 else:
                     yield sleep(phase)
                     if rec is not None:

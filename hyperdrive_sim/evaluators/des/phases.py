@@ -40,6 +40,7 @@ class PhaseRun(Run):
         "st",
         "stalled",
         "t0",
+        "taken",
         "uses",
         "waiting",
     )
@@ -51,20 +52,26 @@ class PhaseRun(Run):
         self.buf: WeightBuffer = sim.buffers[c]
         self.proc: Proc | None = None
         self.left = self.phase = self.stalled = self.t0 = 0
-        self.needs = False
+        self.needs = self.taken = False
         self.name = ""
         self.uses: list[int] | None = None
 
-    def setup(self, left: int, phase: int, needs: bool, name: str) -> PhaseRun:
-        """``left`` phases of ``phase`` cycles, each taking a block if ``needs``."""
+    def setup(
+        self, left: int, phase: int, needs: bool, name: str, uses: object = False
+    ) -> PhaseRun:
+        """``left`` phases of ``phase`` cycles, each taking a block if ``needs``; ``uses``
+        (if not False) is the first phase's block, which the process has already taken."""
         self.left, self.phase, self.needs, self.name = left, phase, needs, name
         self.stalled = 0
+        self.taken = uses is not False
+        if self.taken:
+            self.uses = uses  # type: ignore[assignment]
         return self
 
     def begin(self, proc: Proc) -> None:
         self.proc = proc
         now = self.env._now
-        if not self.needs or self.take(self.left, now):
+        if self.taken or not self.needs or self.take(self.left, now):
             _place(self.calendar, self, now + self.phase, False, now)
 
     def take(self, left: int, now: int) -> bool:
