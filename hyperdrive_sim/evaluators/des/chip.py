@@ -184,138 +184,134 @@ def _nothing() -> None:
 
 
 def chip_process(sim: Sim, c: int) -> Generator[simpy.Event, None, None]:
-    """Every frame: wait for the image tile, run the layers, report the frame done."""
-    for f in range(sim.frames):
-        yield from _frame(sim, c, f)
-        sim.running[f] -= 1
-        if not sim.running[f]:
-            sim.frame_done[f].succeed()
-    st = sim.chips[c]
-    st.layer = len(sim.tables.names)
-
-
-def _frame(sim: Sim, c: int, f: int) -> Generator[simpy.Event, None, None]:
-    env, st, buf, cal = sim.env, sim.chips[c], sim.buffers[c], sim.calendar
-    sleep, names, rec = sim.sleep, sim.tables.names, st.intervals
-    offset = f * sim.stride
-    room_after = sim.tables.image_after[c]
+    """Every frame: wait for the image tile, run the layers, report the frame done (one
+    generator for all frames: a chip resumes it tens of thousands of times)."""
     run = PhaseRun(sim, c) if sim.fast else None
-    first = f == 0  # per-layer and per-chip statistics describe the first frame
-    st.frame, st.layer = f, -1
-    t0 = env.now
-    # streamed image (des/io.py): the first layer's first phase reads the tile as it comes
-    streamed = sim.image_rows[c] is not None
-    if not streamed and st.images <= f:
-        st.key, st.event = IMAGE, sim.event()
-        yield st.event
-    if first:
-        sim.stall_io[c] = sim.frame_start[c] = env.now
-    if rec is not None:
-        mark(rec, t0, env.now, WAIT_IMAGE)
-    res = sim.results
-    res_layer = -1 if res is None else res.layer
-    if room_after < 0:
-        st.grant_room()
-    for leg in sim.tables.image_legs[c]:  # the image's move, at a switch before layer 0
-        post_leg(sim, leg, offset)
-    for step in sim.tables.steps[c]:
-        (i, works, phases, phase, interior, border, needs, halo, east, south, adds, reduce,
-         sends, phase_sends, gather, legs) = step  # fmt: skip
-        st.layer = i
-        gather_wait = 0
-        if gather:
-            key = offset + i * KINDS + GATHER
-            if st.missing(key, cal.at):
-                t0 = env.now
-                yield await_key(sim, st, key)
-                gather_wait = env.now - t0
-                if rec is not None:
-                    mark(rec, t0, env.now, STALL_BORDER)
-        if works:
-            name = names[i]
-            key = offset + i * KINDS + HALO
-            wait_halo = halo > 0
-            stalled = border_stall = 0
-            # the phases that only compute, handed to the fast path's PhaseRun from ``plain``
-            if run is None or phase_sends or (i == res_layer and res.per_phase):  # type: ignore[union-attr]
-                plain = phases
-            else:
-                plain = 1 if wait_halo or (streamed and i == 0) else 0
-            for k in range(phases):
-                if k == plain:
-                    yield run.setup(phases - k, phase, needs, name)  # type: ignore[union-attr]
-                    stalled += run.stalled  # type: ignore[union-attr]
-                    break
-                if needs:
-                    if buf.arrived + buf.common[0] == buf.consumed:
-                        t0 = env._now
-                        st.key, st.event = BLOCK, sim.event()
-                        sim.block_waiting.add(c)
-                        yield st.event
-                        stalled += env._now - t0
-                        if rec is not None:
-                            mark(rec, t0, env.now, STALL_WEIGHT)
-                    buf.consumed += 1
-                    uses = buf.queue.popleft() if buf.queue else None
-                t0 = env._now
-                if wait_halo and st.missing(key, cal.at):
-                    if interior:
-                        yield sleep(interior)
-                    t1 = env._now
-                    if st.missing(key, cal.at):
-                        yield await_key(sim, st, key)
-                        border_stall = env._now - t1
-                    if border:
-                        yield sleep(border)
-                    if rec is not None:
-                        mark(rec, t0, t1, name)
-                        mark(rec, t1, t1 + border_stall, STALL_BORDER)
-                        mark(rec, env.now - border, env.now, name)
-                elif streamed and k == 0 and i == 0:
-                    yield from consume_image(sim, c, f, name)
-                elif plain < phases:  # the halo is here: the rest only computes
-                    yield run.setup(phases - k, phase, needs, name, uses if needs else None)  # type: ignore[union-attr]
-                    stalled += run.stalled  # type: ignore[union-attr]
-                    break
-                else:
-                    yield sleep(phase)
-                    if rec is not None:
-                        mark(rec, t0, env.now, name)
-                wait_halo = False
-                if needs:
-                    buf.release(uses)
-                if i == res_layer and res.per_phase:  # type: ignore[union-attr]
-                    result_ready(sim, c, f, res.bits[c][k])  # type: ignore[union-attr]
-                if phase_sends:
-                    post_all(sim, phase_sends[k], sim.c2c_border_bits, offset)
-            if first:
-                sim.stall_weight[i][c] = stalled
-                sim.stall_border[i][c] = border_stall + gather_wait
-        if adds:
-            for flag, kind in ((east, FROM_EAST), (south, FROM_SOUTH)):
-                if not flag:
-                    continue
-                key = offset + i * KINDS + kind
+    for f in range(sim.frames):
+        env, st, buf, cal = sim.env, sim.chips[c], sim.buffers[c], sim.calendar
+        sleep, names, rec = sim.sleep, sim.tables.names, st.intervals
+        offset = f * sim.stride
+        room_after = sim.tables.image_after[c]
+        first = f == 0  # per-layer and per-chip statistics describe the first frame
+        st.frame, st.layer = f, -1
+        t0 = env.now
+        # streamed image (des/io.py): the first layer's first phase reads the tile as it comes
+        streamed = sim.image_rows[c] is not None
+        if not streamed and st.images <= f:
+            st.key, st.event = IMAGE, sim.event()
+            yield st.event
+        if first:
+            sim.stall_io[c] = sim.frame_start[c] = env.now
+        if rec is not None:
+            mark(rec, t0, env.now, WAIT_IMAGE)
+        res = sim.results
+        res_layer = -1 if res is None else res.layer
+        if room_after < 0:
+            st.grant_room()
+        for leg in sim.tables.image_legs[c]:  # the image's move, at a switch before layer 0
+            post_leg(sim, leg, offset)
+        for step in sim.tables.steps[c]:
+            (i, works, phases, phase, interior, border, needs, halo, east, south, adds, reduce,
+             sends, phase_sends, gather, legs) = step  # fmt: skip
+            st.layer = i
+            gather_wait = 0
+            if gather:
+                key = offset + i * KINDS + GATHER
                 if st.missing(key, cal.at):
                     t0 = env.now
                     yield await_key(sim, st, key)
+                    gather_wait = env.now - t0
                     if rec is not None:
-                        mark(rec, t0, env.now, WAIT_PARTIAL)
-                yield sleep(adds)
-                sim.busy[i][c] += adds if first else 0
-                if rec is not None:
-                    mark(rec, env.now - adds, env.now, f"{names[i]} (reduce)")
-            if reduce is not None:
-                post(sim, reduce, sim.c2c_reduce_bits, offset)
+                        mark(rec, t0, env.now, STALL_BORDER)
+            if works:
+                name = names[i]
+                key = offset + i * KINDS + HALO
+                wait_halo = halo > 0
+                stalled = border_stall = 0
+                # the phases that only compute, handed to the fast path's PhaseRun from ``plain``
+                if run is None or phase_sends or (i == res_layer and res.per_phase):  # type: ignore[union-attr]
+                    plain = phases
+                else:
+                    plain = 1 if wait_halo or (streamed and i == 0) else 0
+                for k in range(phases):
+                    if k == plain:
+                        yield run.setup(phases - k, phase, needs, name)  # type: ignore[union-attr]
+                        stalled += run.stalled  # type: ignore[union-attr]
+                        break
+                    if needs:
+                        if buf.arrived + buf.common[0] == buf.consumed:
+                            t0 = env._now
+                            st.key, st.event = BLOCK, sim.event()
+                            sim.block_waiting.add(c)
+                            yield st.event
+                            stalled += env._now - t0
+                            if rec is not None:
+                                mark(rec, t0, env.now, STALL_WEIGHT)
+                        buf.consumed += 1
+                        uses = buf.queue.popleft() if buf.queue else None
+                    t0 = env._now
+                    if wait_halo and st.missing(key, cal.at):
+                        if interior:
+                            yield sleep(interior)
+                        t1 = env._now
+                        if st.missing(key, cal.at):
+                            yield await_key(sim, st, key)
+                            border_stall = env._now - t1
+                        if border:
+                            yield sleep(border)
+                        if rec is not None:
+                            mark(rec, t0, t1, name)
+                            mark(rec, t1, t1 + border_stall, STALL_BORDER)
+                            mark(rec, env.now - border, env.now, name)
+                    elif streamed and k == 0 and i == 0:
+                        yield from consume_image(sim, c, f, name)
+                    elif plain < phases:  # the halo is here: the rest only computes
+                        yield run.setup(phases - k, phase, needs, name, uses if needs else None)  # type: ignore[union-attr]
+                        stalled += run.stalled  # type: ignore[union-attr]
+                        break
+                    else:
+                        yield sleep(phase)
+                        if rec is not None:
+                            mark(rec, t0, env.now, name)
+                    wait_halo = False
+                    if needs:
+                        buf.release(uses)
+                    if i == res_layer and res.per_phase:  # type: ignore[union-attr]
+                        result_ready(sim, c, f, res.bits[c][k])  # type: ignore[union-attr]
+                    if phase_sends:
+                        post_all(sim, phase_sends[k], sim.c2c_border_bits, offset)
+                if first:
+                    sim.stall_weight[i][c] = stalled
+                    sim.stall_border[i][c] = border_stall + gather_wait
+            if adds:
+                for flag, kind in ((east, FROM_EAST), (south, FROM_SOUTH)):
+                    if not flag:
+                        continue
+                    key = offset + i * KINDS + kind
+                    if st.missing(key, cal.at):
+                        t0 = env.now
+                        yield await_key(sim, st, key)
+                        if rec is not None:
+                            mark(rec, t0, env.now, WAIT_PARTIAL)
+                    yield sleep(adds)
+                    sim.busy[i][c] += adds if first else 0
+                    if rec is not None:
+                        mark(rec, env.now - adds, env.now, f"{names[i]} (reduce)")
+                if reduce is not None:
+                    post(sim, reduce, sim.c2c_reduce_bits, offset)
+            if first:
+                sim.finish[i][c] = env.now
+            if i == res_layer and not res.per_phase:  # type: ignore[union-attr]
+                result_ready(sim, c, f, res.bits[c][0])  # type: ignore[union-attr]
+            if sends:
+                post_all(sim, sends, sim.c2c_border_bits, offset)
+            for leg in legs:
+                post_leg(sim, leg, offset)
+            if i == room_after:
+                st.grant_room()
         if first:
-            sim.finish[i][c] = env.now
-        if i == res_layer and not res.per_phase:  # type: ignore[union-attr]
-            result_ready(sim, c, f, res.bits[c][0])  # type: ignore[union-attr]
-        if sends:
-            post_all(sim, sends, sim.c2c_border_bits, offset)
-        for leg in legs:
-            post_leg(sim, leg, offset)
-        if i == room_after:
-            st.grant_room()
-    if first:
-        sim.finish_cycles[c] = env.now
+            sim.finish_cycles[c] = env.now
+        sim.running[f] -= 1
+        if not sim.running[f]:
+            sim.frame_done[f].succeed()
+    sim.chips[c].layer = len(sim.tables.names)
