@@ -100,7 +100,8 @@ class PhaseRun(Run):
 class Group:
     """Runs due at ``time``, the ends of phases that started at ``t0`` (``woken`` False) or
     wake-ups of runs whose block has arrived, stepped together: one member of the batch of
-    ``time``, standing for the runs' own events, ids ``eids``. No other event due at
+    ``time``, standing for the runs' own events (ids: the ranges ``eids``, in order; a
+    range per block of ids taken at once). No other event due at
     ``time`` has an id between them (a run joins only while the group is the batch's last
     member), so stepping them in order is simpy's order."""
 
@@ -122,7 +123,7 @@ class Group:
         self.runs = [run]
         self.left, self.phase, self.needs, self.name = left, run.phase, run.needs, run.name
         self.time, self.woken, self.t0 = time, woken, calendar.env._now
-        self.eids: list[int] = []
+        self.eids: list[range] = []
 
     def step(self, _event: object) -> None:
         if self.woken:
@@ -170,6 +171,7 @@ class Group:
             return
         needs, name, t0 = self.needs, self.name, self.t0
         going = []
+        eids = [] if left else [eid for block in self.eids for eid in block]
         for j, run in enumerate(runs):
             rec = run.st.intervals
             if rec is not None:
@@ -177,7 +179,7 @@ class Group:
             if needs:
                 run.buf.release(run.uses)
             if not left:
-                cal.at = (now, NORMAL, self.eids[j])
+                cal.at = (now, NORMAL, eids[j])
                 run.proc.resume(None)  # type: ignore[union-attr]
                 continue
             if not needs or run.take(left, now):
@@ -206,11 +208,11 @@ class Group:
                 and _same(g, runs[0], left)  # type: ignore[arg-type]
             ):
                 g.runs.extend(runs)  # type: ignore[attr-defined]
-                g.eids.extend(range(eid, eid + n))  # type: ignore[attr-defined]
+                g.eids.append(range(eid, eid + n))  # type: ignore[attr-defined]
                 cal.expect = eid + n
                 return
         self.runs, self.left, self.t0, self.woken, self.time = runs, left, now, False, time
-        self.eids = list(range(eid, eid + n))
+        self.eids = [range(eid, eid + n)]
         cal.put(eid, time, self.step).group = self
         cal.expect = eid + n
 
@@ -239,11 +241,11 @@ def _place(cal: Calendar, run: PhaseRun, time: int, woken: bool, now: int) -> Gr
             and _same(g, run, run.left)  # type: ignore[arg-type]
         ):
             g.runs.append(run)  # type: ignore[attr-defined]
-            g.eids.append(eid)  # type: ignore[attr-defined]
+            g.eids.append(range(eid, eid + 1))  # type: ignore[attr-defined]
             cal.expect = eid + 1
             return g  # type: ignore[return-value]
     group = Group(cal, run, run.left, time, woken)
-    group.eids.append(eid)
+    group.eids.append(range(eid, eid + 1))
     cal.put(eid, time, group.step).group = group
     return group
 
@@ -269,6 +271,6 @@ def wake_runs(cal: Calendar, runs: list[PhaseRun]) -> None:
             if j > i + 2:
                 next(islice(ids, j - i - 3, None))
             group.runs.extend(runs[i + 1 : j])
-            group.eids.extend(range(eid, eid + j - i - 1))
+            group.eids.append(range(eid, eid + j - i - 1))
             cal.expect = eid + j - i - 1
         i = j
