@@ -13,7 +13,7 @@ as infeasible. Targets: 224x224 on 4x4 <= 1 s and <= 250 MB; 1920x1080 on 16x16 
 ``--scale``: the table of the 1,024-chip points (ResNet-34 1080p on 16x16, ResNet-34 and
 ResNet-152 at 3840x2160 on 32x32): ``simulate`` with the analytic and with the simpy
 evaluator, each in a fresh process (wall and CPU seconds, peak RSS of the whole process),
-their ratio, simpy's model events and the events its loop processed, beside the figures
+their ratio, simpy's model events and the queue entries its loop took, beside the figures
 recorded before the fast path (BEFORE). ``--plain`` times the plain reference path
 (``des.run(plan, fast=False)``) instead; ``--frames`` overrides the system's frames.
 Targets: ResNet-152 on 32x32 <= 15 s and < 300 MB, ResNet-34 1080p on 16x16 <= 0.5 s,
@@ -124,7 +124,7 @@ def scale_table(frames: int | None, plain: bool) -> None:
     print(f"simpy {path}, frames {frames or 'from the preset'}, load average {load} at start")
     print(
         "| work | analytic s (CPU s) | simpy s (CPU s) | ratio (CPU) | simpy peak MB "
-        "| events (processed) | cycles | before: analytic CPU s, simpy CPU s, peak MB |"
+        "| events (queue entries) | cycles | before: analytic CPU s, simpy CPU s, peak MB |"
     )
     print("|---|---|---|---|---|---|---|---|")
     for network, resolution, mesh in SCALE:

@@ -34,7 +34,7 @@ class Run:
     counts: Counts
     timeline: Timeline | None
     events: int  # events of the model (simpy's event ids), the same with or without ``fast``
-    processed: int  # events the loop processed (fewer with ``fast``)
+    processed: int  # queue entries the loop took (fewer with ``fast``: batches, last hops)
 
 
 def run(plan: Plan, record: bool = False, fast: bool = True) -> Run:
