@@ -130,14 +130,7 @@ def post_all(sim: Sim, groups: tuple[Sends, ...], counter: list[int], offset: in
             cal.expect = eid + 1
             if open_:
                 open_.pop(end, None)
-            stamp = (end, NORMAL, eid)
-            last = st.last.get(key)  # stamped, inline
-            if last is None or stamp > last:
-                st.last[key] = stamp
-            left = st.pending[key] - 1
-            st.pending[key] = left
-            if not left and st.key == key:
-                settled(sim, st, key)
+            stamped(sim, st, key, (end, NORMAL, eid))
 
 
 class _Relay:
@@ -266,7 +259,8 @@ def chip_process(sim: Sim, c: int) -> Generator[simpy.Event, None, None]:
                     elif streamed and k == 0 and i == 0:
                         yield from consume_image(sim, c, f, name)
                     elif plain < phases:  # the halo is here: the rest only computes
-                        yield run.setup(phases - k, phase, needs, name, uses if needs else None)  # type: ignore[union-attr]
+                        run.uses = uses if needs else None  # type: ignore[union-attr]
+                        yield run.setup(phases - k, phase, needs, name, taken=True)  # type: ignore[union-attr]
                         stalled += run.stalled  # type: ignore[union-attr]
                         break
                     else:

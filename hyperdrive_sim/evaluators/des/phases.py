@@ -4,14 +4,15 @@ Most of a layer's phases take the next weight block (waiting for it if it has no
 arrived), compute for ``phase`` cycles and free the block's slot. The chip process hands
 such a run of phases to its ``PhaseRun`` and is resumed when the last phase ends.
 
-Runs that are due at the same time with consecutive event ids, in the same state (phases
-left, phase length, the same layer, and for a phase's end the same start), form a
-``Group``: one member of the calendar's batch, which steps every run in id order. A
-step takes event ids exactly where the chip processes would in simpy: one per run for
-the next phase's end or the wake-up when a block arrives, and the ids the freed slots
-trigger. A group takes its runs' ids together after the step, which only reorders ids
-of events due at different times, so it changes no comparison simpy makes; the order
-of events, and every result, is the plain path's (tests/test_des_fast.py).
+Runs due at the same time in the same state (phases left, phase length, the same layer,
+and for a phase's end the same start) form a ``Group``: one member of the calendar's
+batch for that time, which steps every run in id order. A run joins a group only while
+the group is its batch's last member, so no other event of that time has an id between
+the group's runs. A step takes event ids where the chip processes would in simpy: one
+per run for the next phase's end or the wake-up when a block arrives, and the ids the
+freed slots trigger. A group takes its runs' ids together after the step, which only
+reorders ids of events due at different times, so it changes no comparison simpy makes;
+the order of events, and every result, is the plain path's (tests/test_des_fast.py).
 """
 
 from __future__ import annotations
@@ -56,16 +57,12 @@ class PhaseRun(Run):
         self.name = ""
         self.uses: list[int] | None = None
 
-    def setup(
-        self, left: int, phase: int, needs: bool, name: str, uses: object = False
-    ) -> PhaseRun:
-        """``left`` phases of ``phase`` cycles, each taking a block if ``needs``; ``uses``
-        (if not False) is the first phase's block, which the process has already taken."""
+    def setup(self, left: int, phase: int, needs: bool, name: str, taken: bool = False) -> PhaseRun:
+        """``left`` phases of ``phase`` cycles, each taking a block if ``needs``; ``taken``:
+        the process has already taken the first phase's block (its ``uses`` is set)."""
         self.left, self.phase, self.needs, self.name = left, phase, needs, name
         self.stalled = 0
-        self.taken = uses is not False
-        if self.taken:
-            self.uses = uses  # type: ignore[assignment]
+        self.taken = taken
         return self
 
     def begin(self, proc: Proc) -> None:
@@ -192,29 +189,46 @@ class Group:
         join the group of that time if it is in the same state, else this group (whose
         batch member is spent) becomes theirs."""
         cal = self.calendar
-        ids = cal.ids
         time = now + self.phase
-        eid = next(ids)
         n = len(runs)
-        if n > 1:
-            next(islice(ids, n - 2, None))
-        if eid == cal.expect:
-            batch = cal.open.get(time)
-            g = None if batch is None else batch.group
-            if (
-                g is not None
-                and not g.woken  # type: ignore[attr-defined]
-                and g.t0 == now  # type: ignore[attr-defined]
-                and _same(g, runs[0], left)  # type: ignore[arg-type]
-            ):
-                g.runs.extend(runs)  # type: ignore[attr-defined]
-                g.eids.append(range(eid, eid + n))  # type: ignore[attr-defined]
-                cal.expect = eid + n
-                return
-        self.runs, self.left, self.t0, self.woken, self.time = runs, left, now, False, time
-        self.eids = [range(eid, eid + n)]
-        cal.put(eid, time, self.step).group = self
+        eid = _take_ids(cal, n)
+        g = _joinable(cal, eid, time, False, now, runs[0], left)
+        if g is not None:
+            g.runs.extend(runs)
+        else:
+            self.runs, self.left, self.t0, self.woken, self.time = runs, left, now, False, time
+            self.eids = []
+            cal.put(eid, time, self.step).group = g = self
+        g.eids.append(range(eid, eid + n))
         cal.expect = eid + n
+
+
+def _take_ids(cal: Calendar, n: int) -> int:
+    """Take ``n`` consecutive event ids; return the first."""
+    eid = next(cal.ids)
+    if n > 1:
+        next(islice(cal.ids, n - 2, None))
+    return eid
+
+
+def _joinable(
+    cal: Calendar, eid: int, time: int, woken: bool, now: int, run: PhaseRun, left: int
+) -> Group | None:
+    """The group that runs in ``run``'s state (``left`` phases to go) may join at ``time``
+    with ids from ``eid`` on: its batch's last member, if no id was taken elsewhere since
+    the calendar's last (else None)."""
+    if eid != cal.expect:
+        return None
+    batch = cal.open.get(time)
+    g = None if batch is None else batch.group
+    if (
+        g is not None
+        and g.woken is woken  # type: ignore[attr-defined]
+        and (woken or g.t0 == now)  # type: ignore[attr-defined]
+        and _same(g, run, left)  # type: ignore[arg-type]
+    ):
+        return g  # type: ignore[return-value]
+    return None
 
 
 def _same(group: Group, run: PhaseRun, left: int) -> bool:
@@ -231,22 +245,14 @@ def _place(cal: Calendar, run: PhaseRun, time: int, woken: bool, now: int) -> Gr
     """Schedule ``run`` at ``time`` (a wake-up, or the end of a phase starting ``now``):
     in the batch's last group if it is in the same state, else in a new one."""
     eid = next(cal.ids)
-    if eid == cal.expect:  # no id taken elsewhere since the calendar's last
-        batch = cal.open.get(time)
-        g = None if batch is None else batch.group
-        if (
-            g is not None
-            and g.woken is woken  # type: ignore[attr-defined]
-            and (woken or g.t0 == now)  # type: ignore[attr-defined]
-            and _same(g, run, run.left)  # type: ignore[arg-type]
-        ):
-            g.runs.append(run)  # type: ignore[attr-defined]
-            g.eids.append(range(eid, eid + 1))  # type: ignore[attr-defined]
-            cal.expect = eid + 1
-            return g  # type: ignore[return-value]
-    group = Group(cal, run, run.left, time, woken)
+    group = _joinable(cal, eid, time, woken, now, run, run.left)
+    if group is not None:
+        group.runs.append(run)
+        cal.expect = eid + 1
+    else:
+        group = Group(cal, run, run.left, time, woken)
+        cal.put(eid, time, group.step).group = group
     group.eids.append(range(eid, eid + 1))
-    cal.put(eid, time, group.step).group = group
     return group
 
 
@@ -254,7 +260,6 @@ def wake_runs(cal: Calendar, runs: list[PhaseRun]) -> None:
     """Wake ``runs``, whose block has just arrived, in order: ``succeed`` for each, with
     runs in the same state taking their ids in one group."""
     now = cal.env._now
-    ids = cal.ids
     i, n = 0, len(runs)
     while i < n:
         run = runs[i]
@@ -267,9 +272,7 @@ def wake_runs(cal: Calendar, runs: list[PhaseRun]) -> None:
                 break
             j += 1
         if j > i + 1:  # the same state: the same group, ids in a row
-            eid = next(ids)
-            if j > i + 2:
-                next(islice(ids, j - i - 3, None))
+            eid = _take_ids(cal, j - i - 1)
             group.runs.extend(runs[i + 1 : j])
             group.eids.append(range(eid, eid + j - i - 1))
             cal.expect = eid + j - i - 1
