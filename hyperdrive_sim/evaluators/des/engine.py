@@ -64,7 +64,7 @@ def _run(plan: Plan, record: bool, fast: bool) -> Run:
     # creation order fixes who goes first at equal times: image, weights, forwarders, chips
     others = {"the image loader": process(image_loader(sim))}
     others["the weight stream"] = process(weight_source(sim))
-    if hw.system.weight_distribution == "chain":
+    if sim.chain:
         for p, count in enumerate(tables.forwards):
             if count:
                 name = f"the weight forwarding of {chip_name(tables.snake[p], hw.mesh.cols)}"

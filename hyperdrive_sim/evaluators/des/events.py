@@ -104,13 +104,10 @@ class Calendar:
                     member(None)
                 continue
             self.at = item[:3]
+            # the calendar's events never fail: an exception in a process propagates at once
             callbacks, event.callbacks = event.callbacks, None
             for callback in callbacks:
                 callback(event)
-            if not event._ok and not hasattr(event, "_defused"):  # a process failed
-                exc = type(event._value)(*event._value.args)
-                exc.__cause__ = event._value
-                raise exc
         return processed
 
 

@@ -190,6 +190,7 @@ class Sim:
             self.event = env.event
             self.process = env.process
         self.call_in = call_in
+        self.chain = hw.system.weight_distribution == "chain"
         self.frames = frames = hw.system.frames
         self.stride = layers * KINDS  # message keys of one frame
         self.chips = [

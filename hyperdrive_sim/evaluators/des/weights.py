@@ -45,7 +45,7 @@ def deliver_all(sim: Sim, block: Block) -> None:
     """``deliver`` ``block`` to every chip that needs it, none forwarding it (``bus``), and
     wake the chips waiting for it in chip order."""
     buffers, chips, bits = sim.buffers, sim.chips, block.bits
-    chain = sim.plan.hw.system.weight_distribution == "chain"  # a cached block
+    chain = sim.chain  # a cached block under chain: its uses go in the queue like the rest
     waiting = sim.block_waiting
     if not chain and len(block.needing) == len(chips):  # counted once (WeightBuffer)
         sim.common[0] += 1
@@ -87,7 +87,7 @@ def _take_slot(sim: Sim, chip: int) -> Generator[simpy.Event, None, None]:
 def weight_source(sim: Sim) -> Generator[simpy.Event, None, None]:
     """Read every block over the off-chip interface, one read at a time, in order."""
     env, port, buffers = sim.env, sim.port, sim.buffers
-    chain = sim.plan.hw.system.weight_distribution == "chain"
+    chain = sim.chain
     root = sim.tables.snake[0]
     blocks = sim.tables.blocks
     for n, block in enumerate(blocks * sim.frames):  # the stream restarts every frame
